@@ -1,0 +1,73 @@
+package auth
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// DefaultTokenTTL is the lifetime of a minted token when the request names none.
+const DefaultTokenTTL = time.Hour
+
+// VerifyRequest is the body of POST /v1/verify.
+type VerifyRequest struct {
+	Token string `json:"token"`
+}
+
+// VerifyResponse is the answer of POST /v1/verify.
+type VerifyResponse struct {
+	User      string `json:"user"`
+	ExpiresAt int64  `json:"expires_at"` // Unix seconds
+}
+
+// TokenRequest is the body of POST /v1/tokens.
+type TokenRequest struct {
+	User       string `json:"user"`
+	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+}
+
+// TokenResponse is the answer of POST /v1/tokens.
+type TokenResponse struct {
+	Token     string `json:"token"`
+	ExpiresAt int64  `json:"expires_at"`
+}
+
+// Register adds the auth endpoints to mux: POST /v1/verify (open: it only
+// answers whether a token is good) and POST /v1/tokens (API key).
+func Register(mux *http.ServeMux, j *JWT, apiKey string) {
+	mux.Handle("/v1/verify", httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+		var req VerifyRequest
+		if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		id, err := j.Verify(r.Context(), req.Token)
+		if err != nil {
+			httpx.Error(w, r, herald.ErrUnauthorized)
+			return
+		}
+		httpx.JSON(w, http.StatusOK, VerifyResponse{User: id.User, ExpiresAt: id.ExpiresAt.Unix()})
+	}))
+	mux.Handle("/v1/tokens", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+		var req TokenRequest
+		if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		ttl := DefaultTokenTTL
+		if req.TTLSeconds != 0 {
+			ttl = time.Duration(req.TTLSeconds) * time.Second
+			if req.TTLSeconds < 0 || req.TTLSeconds > int64(MaxTTL/time.Second) {
+				ttl = -1 // Mint refuses it with a clear message
+			}
+		}
+		tok, err := j.Mint(req.User, ttl)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		httpx.JSON(w, http.StatusOK, TokenResponse{Token: tok, ExpiresAt: j.now().Add(ttl).Unix()})
+	})))
+}

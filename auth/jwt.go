@@ -1,0 +1,87 @@
+// Package auth is the auth service: it turns a token into a user ID (step 2 of the
+// design). Tokens are JWTs signed with HS256; JWT verifies them locally, Handler
+// serves them over HTTP, and Client asks a remote auth service, with a cache.
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/heraldpush/herald"
+)
+
+// Leeway is the clock skew tolerated on exp and nbf.
+const Leeway = 5 * time.Second
+
+// MaxTTL bounds the lifetime of a minted token.
+const MaxTTL = 30 * 24 * time.Hour
+
+// JWT verifies and mints HS256 tokens with a shared secret.
+type JWT struct {
+	secret []byte
+	parser *jwt.Parser
+	now    func() time.Time
+}
+
+// NewJWT returns a JWT for secret. A secret shorter than 32 bytes is refused:
+// HS256 with a short secret can be brute-forced offline from one token.
+func NewJWT(secret string) (*JWT, error) {
+	if len(secret) < 32 {
+		return nil, fmt.Errorf("jwt secret: need at least 32 bytes, got %d", len(secret))
+	}
+	return &JWT{
+		secret: []byte(secret),
+		// Only HS256: "none" and every other algorithm are refused, which closes
+		// the algorithm-confusion attacks. exp is required.
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{"HS256"}),
+			jwt.WithExpirationRequired(),
+			jwt.WithLeeway(Leeway),
+		),
+		now: time.Now,
+	}, nil
+}
+
+// Verify implements herald.Authenticator.
+func (j *JWT) Verify(_ context.Context, token string) (herald.Identity, error) {
+	if token == "" {
+		return herald.Identity{}, fmt.Errorf("no token: %w", herald.ErrUnauthorized)
+	}
+	var claims jwt.RegisteredClaims
+	_, err := j.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return j.secret, nil })
+	if err != nil {
+		return herald.Identity{}, fmt.Errorf("verify token: %v: %w", err, herald.ErrUnauthorized)
+	}
+	if !herald.ValidID(claims.Subject) {
+		return herald.Identity{}, fmt.Errorf("token sub is not a valid user ID: %w", herald.ErrUnauthorized)
+	}
+	return herald.Identity{User: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}, nil
+}
+
+// Mint returns a token for user valid for ttl.
+func (j *JWT) Mint(user string, ttl time.Duration) (string, error) {
+	if !herald.ValidID(user) {
+		return "", herald.Errorf(herald.EInvalid, "user must be 1-128 bytes of [A-Za-z0-9_.@:-]")
+	}
+	if ttl <= 0 || ttl > MaxTTL {
+		return "", herald.Errorf(herald.EInvalid, "ttl_seconds must be between 1 and %d", int(MaxTTL.Seconds()))
+	}
+	now := j.now()
+	claims := jwt.RegisteredClaims{
+		Subject:   user,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(j.secret)
+	if err != nil {
+		return "", fmt.Errorf("sign token: %w", err)
+	}
+	return s, nil
+}
+
+// IsUnauthorized reports whether err means the token was refused.
+func IsUnauthorized(err error) bool { return errors.Is(err, herald.ErrUnauthorized) }

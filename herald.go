@@ -1,0 +1,128 @@
+// Package herald holds Herald's domain: the types that travel through the system
+// (Message, Delivery, Node) and the interfaces the four services meet at
+// (Authenticator, Store, Router, Dispatcher, Forwarder).
+//
+// The services live in their own packages (auth, collect, dispatch, push) and depend
+// only on these interfaces; the implementations (redis, mongo, memory, bolt, rpc) are
+// chosen in cmd/herald. That is what lets `herald all` run the same services on
+// embedded defaults and a cluster run them on Redis and MongoDB.
+package herald
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Seq is a per-user sequence number. Every message a user receives gets the next
+// seq of that user; seqs are strictly increasing per user and start at 1.
+type Seq = uint64
+
+// MaxIDLen is the longest user or device ID accepted, in bytes.
+const MaxIDLen = 128
+
+// ValidID reports whether s is a valid user or device ID: 1 to 128 bytes of
+// ASCII letters, digits and the characters "_ - . @ :". The set is small on
+// purpose: IDs end up in Redis keys, MongoDB keys, URLs and log lines, and none
+// of these characters needs escaping in any of them.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > MaxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '_' || c == '-' || c == '.' || c == '@' || c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Message is one message accepted by collect, addressed to one or more users.
+// The payload is stored once; each recipient gets its own seq.
+type Message struct {
+	ID      string          // unique, assigned by collect
+	Time    time.Time       // acceptance time (millisecond precision)
+	Topic   string          // optional, free-form label chosen by the sender
+	Payload json.RawMessage // any JSON value, kept byte for byte as sent
+	Users   []string        // recipients, no duplicates
+	Seqs    []Seq           // Seqs[i] is Users[i]'s seq; assigned by Store.Append
+}
+
+// Delivery is a message as one user sees it: the message with that user's seq.
+type Delivery struct {
+	ID      string
+	User    string
+	Seq     Seq
+	Time    time.Time
+	Topic   string
+	Payload json.RawMessage
+}
+
+// For returns the Delivery of m to the i-th recipient.
+func (m *Message) For(i int) Delivery {
+	return Delivery{ID: m.ID, User: m.Users[i], Seq: m.Seqs[i], Time: m.Time, Topic: m.Topic, Payload: m.Payload}
+}
+
+// Ack is a device's cumulative acknowledgement: it has processed every message
+// up to and including Seq.
+type Ack struct {
+	User   string
+	Device string
+	Seq    Seq
+}
+
+// Store keeps messages durably. Implementations: bolt (embedded) and mongo.
+type Store interface {
+	// Append assigns each message's Seqs and stores the messages durably: when it
+	// returns nil, the messages survive a crash of the process and of the machine
+	// (fsync, or write concern majority with journaling).
+	Append(ctx context.Context, msgs []*Message) error
+	// Messages returns up to limit of user's messages with seq > after, in seq order.
+	Messages(ctx context.Context, user string, after Seq, limit int) ([]Delivery, error)
+	// LastSeq returns the seq of the user's newest message, 0 if none.
+	LastSeq(ctx context.Context, user string) (Seq, error)
+	// SaveAcks records acknowledgements; a stored ack never moves backwards.
+	SaveAcks(ctx context.Context, acks []Ack) error
+	// AckedSeq returns the last seq the device acknowledged, 0 if none.
+	AckedSeq(ctx context.Context, user, device string) (Seq, error)
+	// Ping checks that the store can be reached.
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close(ctx context.Context) error
+}
+
+// Identity is who a token belongs to.
+type Identity struct {
+	User      string
+	ExpiresAt time.Time
+}
+
+// Authenticator turns a token into an identity (step 2 of the design).
+type Authenticator interface {
+	// Verify returns ErrUnauthorized (wrapped) for a bad, expired or missing token.
+	Verify(ctx context.Context, token string) (Identity, error)
+}
+
+// Dispatcher takes stored messages and routes them to push nodes (steps 5-6).
+type Dispatcher interface {
+	Dispatch(ctx context.Context, msgs []*Message) error
+}
+
+// Deliverer hands messages to the local WebSocket connections of their
+// recipients (step 7). Messages may name users that have no connection here.
+type Deliverer interface {
+	Deliver(ctx context.Context, msgs []*Message) error
+}
+
+// Forwarder sends messages to one push node.
+type Forwarder interface {
+	Forward(ctx context.Context, node Node, msgs []*Message) error
+}
+
+// String is for logs.
+func (d Delivery) String() string { return fmt.Sprintf("%s#%d(%s)", d.User, d.Seq, d.ID) }

@@ -1,0 +1,54 @@
+package httpx
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one readiness check: nil when the dependency it names can be used.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Health adds /healthz (the process runs), /readyz (every check passes) and
+// /metrics (Prometheus, from reg) to mux.
+func Health(mux *http.ServeMux, reg *prometheus.Registry, checks ...Check) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		out := map[string]string{}
+		ok := true
+		for _, c := range checks {
+			if err := c.Fn(ctx); err != nil {
+				out[c.Name] = err.Error()
+				ok = false
+			} else {
+				out[c.Name] = "ok"
+			}
+		}
+		code := http.StatusOK
+		status := "ready"
+		if !ok {
+			code, status = http.StatusServiceUnavailable, "not ready"
+		}
+		JSON(w, code, map[string]any{"status": status, "checks": out})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// NewRegistry returns a Prometheus registry with the Go runtime and process
+// collectors (RSS, open files), which every service exports.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}

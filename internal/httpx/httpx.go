@@ -1,0 +1,134 @@
+// Package httpx holds the HTTP plumbing every Herald service shares: JSON error
+// bodies with the status mapped from herald error codes in one place, request
+// decoding with size limits, API-key checks, and the health endpoints.
+package httpx
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/heraldpush/herald"
+)
+
+// status maps herald error codes to HTTP statuses: the one place that does.
+var status = map[string]int{
+	herald.EInvalid:      http.StatusBadRequest,
+	herald.EUnauthorized: http.StatusUnauthorized,
+	herald.ENotFound:     http.StatusNotFound,
+	herald.EMethod:       http.StatusMethodNotAllowed,
+	herald.ETooLarge:     http.StatusRequestEntityTooLarge,
+	herald.EUnsupported:  http.StatusUnsupportedMediaType,
+	herald.EUnavailable:  http.StatusServiceUnavailable,
+	herald.EInternal:     http.StatusInternalServerError,
+}
+
+// Status returns the HTTP status for err.
+func Status(err error) int {
+	if s, ok := status[herald.ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the JSON body of every error answer.
+type ErrorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// Error writes err as a JSON error body with its status. Internal errors are
+// logged and answered with a generic message.
+func Error(w http.ResponseWriter, r *http.Request, err error) {
+	code := herald.ErrorCode(err)
+	if code == herald.EInternal || code == herald.EUnavailable {
+		slog.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	var b ErrorBody
+	b.Error.Code = code
+	b.Error.Message = herald.ErrorMessage(err)
+	JSON(w, Status(err), b)
+}
+
+// JSON writes v as a JSON body with status.
+func JSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Decode reads a JSON body of at most limit bytes into v. Unknown fields are
+// refused, so a typo in a field name is an error instead of a silent default.
+func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return herald.Errorf(herald.EUnsupported, "Content-Type must be application/json")
+		}
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return herald.Errorf(herald.ETooLarge, "request body over %d bytes", limit)
+		}
+		return herald.Errorf(herald.EInvalid, "malformed JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return herald.Errorf(herald.ETooLarge, "request body over %d bytes", limit)
+		}
+		return herald.Errorf(herald.EInvalid, "malformed JSON: trailing data after the object")
+	}
+	return nil
+}
+
+// BearerToken returns the token of an "Authorization: Bearer <token>" header.
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// RequireKey wraps next so that it runs only with "Authorization: Bearer <key>".
+// The comparison takes constant time so the key cannot be guessed byte by byte.
+func RequireKey(key string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := BearerToken(r)
+		if key == "" || subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
+			Error(w, r, herald.Errorf(herald.EUnauthorized, "missing or wrong API key"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Method wraps next so that other methods get a JSON 405.
+func Method(method string, next http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method {
+			w.Header().Set("Allow", method)
+			Error(w, r, herald.Errorf(herald.EMethod, "use %s", method))
+			return
+		}
+		next(w, r)
+	})
+}
+
+// NotFound answers every unknown path with a JSON 404.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	Error(w, r, herald.Errorf(herald.ENotFound, "no such endpoint: %s", r.URL.Path))
+}

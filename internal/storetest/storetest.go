@@ -1,0 +1,155 @@
+// Package storetest is the conformance suite every herald.Store passes: the same
+// tests run against the embedded bolt store and against MongoDB (FerretDB).
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// Run runs the suite; open returns a fresh, empty store.
+func Run(t *testing.T, open func(t *testing.T) herald.Store) {
+	t.Run("AppendAssignsPerUserSeqs", func(t *testing.T) { testSeqs(t, open(t)) })
+	t.Run("MessagesPagesInOrder", func(t *testing.T) { testPaging(t, open(t)) })
+	t.Run("AcksNeverMoveBack", func(t *testing.T) { testAcks(t, open(t)) })
+	t.Run("ConcurrentAppendsStayStrictlyIncreasing", func(t *testing.T) { testConcurrent(t, open(t)) })
+}
+
+func msg(id string, payload string, users ...string) *herald.Message {
+	return &herald.Message{ID: id, Time: time.UnixMilli(time.Now().UnixMilli()), Payload: json.RawMessage(payload), Users: users}
+}
+
+func testSeqs(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	a := msg("m1", `{"n":1}`, "alice", "bob")
+	b := msg("m2", `"two"`, "alice")
+	c := msg("m3", `[3]`, "bob", "carol")
+	c.Topic = "news"
+	if err := s.Append(ctx, []*herald.Message{a, b}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(ctx, []*herald.Message{c}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]herald.Seq{"m1": {1, 1}, "m2": {1 + 1}, "m3": {2, 1}}
+	for _, m := range []*herald.Message{a, b, c} {
+		if fmt.Sprint(m.Seqs) != fmt.Sprint(want[m.ID]) {
+			t.Errorf("%s seqs = %v, want %v", m.ID, m.Seqs, want[m.ID])
+		}
+	}
+	got, err := s.Messages(ctx, "bob", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].ID != "m1" || got[1].ID != "m3" || got[1].Seq != 2 || got[1].Topic != "news" {
+		t.Fatalf("bob's messages = %+v", got)
+	}
+	if string(got[1].Payload) != `[3]` || got[0].User != "bob" || !got[0].Time.Equal(a.Time) {
+		t.Fatalf("bob's first message = %+v (payload %s)", got[0], got[1].Payload)
+	}
+	for user, want := range map[string]herald.Seq{"alice": 2, "bob": 2, "carol": 1, "nobody": 0} {
+		if n, err := s.LastSeq(ctx, user); err != nil || n != want {
+			t.Errorf("LastSeq(%s) = %d, %v; want %d", user, n, err, want)
+		}
+	}
+	if got, _ := s.Messages(ctx, "nobody", 0, 10); len(got) != 0 {
+		t.Errorf("nobody has messages: %v", got)
+	}
+}
+
+func testPaging(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	var batch []*herald.Message
+	for i := range 25 {
+		batch = append(batch, msg(fmt.Sprintf("p%02d", i), fmt.Sprint(i), "u1", "u10"))
+	}
+	if err := s.Append(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	// "u1" is a prefix of "u10": the store must not mix their inboxes.
+	var all []herald.Delivery
+	for after := herald.Seq(0); ; {
+		page, err := s.Messages(ctx, "u1", after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		after = page[len(page)-1].Seq
+	}
+	if len(all) != 25 {
+		t.Fatalf("got %d messages, want 25", len(all))
+	}
+	for i, d := range all {
+		if d.Seq != herald.Seq(i+1) || string(d.Payload) != fmt.Sprint(i) || d.User != "u1" {
+			t.Fatalf("message %d = %+v", i, d)
+		}
+	}
+	if page, _ := s.Messages(ctx, "u1", 20, 100); len(page) != 5 || page[0].Seq != 21 {
+		t.Fatalf("after 20: %+v", page)
+	}
+}
+
+func testAcks(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	if n, err := s.AckedSeq(ctx, "alice", "phone"); err != nil || n != 0 {
+		t.Fatalf("AckedSeq before any ack = %d, %v", n, err)
+	}
+	acks := []herald.Ack{{User: "alice", Device: "phone", Seq: 5}, {User: "alice", Device: "laptop", Seq: 2}}
+	if err := s.SaveAcks(ctx, acks); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveAcks(ctx, []herald.Ack{{User: "alice", Device: "phone", Seq: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.AckedSeq(ctx, "alice", "phone"); n != 5 {
+		t.Errorf("phone ack = %d, want 5 (an older ack must not move it back)", n)
+	}
+	if n, _ := s.AckedSeq(ctx, "alice", "laptop"); n != 2 {
+		t.Errorf("laptop ack = %d, want 2", n)
+	}
+}
+
+func testConcurrent(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	const writers, each = 4, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := s.Append(ctx, []*herald.Message{msg(fmt.Sprintf("c%d-%d", w, i), "1", "hot")}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, err := s.Messages(ctx, "hot", 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != writers*each {
+		t.Fatalf("got %d messages, want %d", len(got), writers*each)
+	}
+	for i, d := range got {
+		if d.Seq != herald.Seq(i+1) {
+			t.Fatalf("message %d has seq %d: seqs must be 1..n with no gap or repeat", i, d.Seq)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Redis is a running redis-server.
+type Redis struct {
+	Addr string
+	*Process
+}
+
+// StartRedis starts redis-server on a free loopback port, without persistence
+// (a test that restarts it gets an empty server, like a Redis that lost its data).
+// A missing redis-server fails the test rather than skipping it: .ci/run installs one.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not found (apt-get install redis-server; .ci/run does): %v", err)
+	}
+	addr := FreePort(t, "127.0.0.1")
+	return startRedisAt(t, bin, addr)
+}
+
+func startRedisAt(t testing.TB, bin, addr string) *Redis {
+	t.Helper()
+	host, port := splitHostPort(addr)
+	p := Start(t, "redis-server "+addr, bin, nil,
+		"--bind", host, "--port", port, "--save", "", "--appendonly", "no",
+		"--dir", t.TempDir(), "--loglevel", "warning")
+	if err := WaitTCP(addr, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &Redis{Addr: addr, Process: p}
+}
+
+// Restart kills the server (SIGKILL) and starts a new empty one on the same address.
+func (r *Redis) Restart(t testing.TB) {
+	t.Helper()
+	r.Cmd.Process.Kill()
+	r.Cmd.Process.Wait()
+	bin, _ := exec.LookPath("redis-server")
+	*r = *startRedisAt(t, bin, r.Addr)
+}
+
+// Mongo is a running FerretDB speaking the MongoDB wire protocol.
+type Mongo struct {
+	Addr string
+	URI  string
+	*Process
+}
+
+var (
+	ferretOnce sync.Once
+	ferretBin  string
+)
+
+// FerretBinary builds the FerretDB test server (its own Go module under
+// internal/testenv/ferretdb) once and caches it in .testbin.
+func FerretBinary(t testing.TB) string {
+	t.Helper()
+	ferretOnce.Do(func() {
+		dir := filepath.Join(repoRoot(), "internal", "testenv", "ferretdb")
+		out := filepath.Join(binDir(), "ferretdb")
+		// FerretDB takes a minute to build from scratch; reuse the binary while
+		// its sources are older than it.
+		if fresh(out, filepath.Join(dir, "main.go"), filepath.Join(dir, "go.sum")) {
+			ferretBin = out
+			return
+		}
+		ferretBin = build(t, dir, ".", out)
+	})
+	if ferretBin == "" {
+		t.Fatal("ferretdb was not built")
+	}
+	return ferretBin
+}
+
+// StartMongo starts FerretDB with SQLite storage in a temp dir on a free port.
+func StartMongo(t testing.TB) *Mongo {
+	t.Helper()
+	bin := FerretBinary(t)
+	addr := FreePort(t, "127.0.0.1")
+	p := Start(t, "ferretdb "+addr, bin, nil, "-listen", addr, "-dir", t.TempDir())
+	if err := WaitTCP(addr, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return &Mongo{Addr: addr, URI: "mongodb://" + addr + "/", Process: p}
+}
+
+func splitHostPort(addr string) (string, string) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i], addr[i+1:]
+		}
+	}
+	return addr, ""
+}
+
+// fresh reports whether out exists and is newer than every source.
+func fresh(out string, sources ...string) bool {
+	o, err := os.Stat(out)
+	if err != nil {
+		return false
+	}
+	for _, s := range sources {
+		st, err := os.Stat(s)
+		if err != nil || st.ModTime().After(o.ModTime()) {
+			return false
+		}
+	}
+	return true
+}

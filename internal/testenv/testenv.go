@@ -1,0 +1,169 @@
+// Package testenv starts the real components Herald's tests talk to: redis-server,
+// FerretDB (a MongoDB-wire server, with SQLite storage) and the herald binary
+// itself, each as a child process on a free loopback port, stopped by t.Cleanup.
+//
+// Nothing here is a fake: the Redis router is tested against redis-server and the
+// MongoDB store against FerretDB through the official driver.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// FreePort returns a free TCP port on host (a 127.0.0.x address).
+func FreePort(t testing.TB, host string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatalf("find a free port on %s: %v", host, err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// WaitTCP waits until addr accepts TCP connections, up to timeout.
+func WaitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening after %s: %w", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// repoRoot finds the module root from this source file's location.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// binDir is where built helper binaries are cached between test runs, so a
+// second `make test` does not rebuild FerretDB.
+func binDir() string {
+	if d := os.Getenv("HERALD_TEST_BIN"); d != "" {
+		return d
+	}
+	return filepath.Join(repoRoot(), ".testbin")
+}
+
+var buildMu sync.Mutex
+
+// build runs `go build -o out pkg` in dir once per process (go's build cache
+// makes repeats across processes cheap). Concurrent test packages each build;
+// they write to distinct temp names and rename, so they never see half a file.
+func build(t testing.TB, dir, pkg, out string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
+	cmd := exec.Command("go", "build", "-o", tmp, pkg)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, stderr.String())
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var (
+	heraldOnce sync.Once
+	heraldBin  string
+)
+
+// HeraldBinary builds ./cmd/herald once per test process and returns its path.
+func HeraldBinary(t testing.TB) string {
+	t.Helper()
+	heraldOnce.Do(func() {
+		heraldBin = build(t, repoRoot(), "./cmd/herald", filepath.Join(binDir(), fmt.Sprintf("herald-%d", os.Getpid())))
+	})
+	if heraldBin == "" {
+		t.Fatal("herald binary was not built")
+	}
+	return heraldBin
+}
+
+// Process is a child process started by a test.
+type Process struct {
+	Name string
+	Cmd  *exec.Cmd
+	Log  *SyncBuffer
+}
+
+// Start starts bin with args and env, logging its output into a buffer that is
+// printed if the test fails. The process is SIGKILLed at cleanup if still running.
+func Start(t testing.TB, name, bin string, env []string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Name: name, Log: &SyncBuffer{}}
+	p.Cmd = exec.Command(bin, args...)
+	p.Cmd.Env = append(os.Environ(), env...)
+	p.Cmd.Stdout = p.Log
+	p.Cmd.Stderr = p.Log
+	// Own process group, so a SIGKILL of the test's children never reaches the test.
+	p.Cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.Cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { p.Cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		select {
+		case <-done:
+		default:
+			p.Cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("--- output of %s ---\n%s", name, p.Log.String())
+		}
+	})
+	return p
+}
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String returns everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Contains reports whether the output so far contains sub.
+func (s *SyncBuffer) Contains(sub string) bool { return strings.Contains(s.String(), sub) }

@@ -1,0 +1,119 @@
+// Package memory holds the in-process herald.Router that `herald all` uses in
+// place of Redis: same semantics (node heartbeats, routes tied to a node's
+// epoch, route expiry), no server.
+package memory
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// Router is an in-memory herald.Router.
+type Router struct {
+	mu     sync.Mutex
+	nodes  map[string]nodeEntry
+	routes map[string]map[string]routeEntry // user -> node id -> route
+	now    func() time.Time
+}
+
+type nodeEntry struct {
+	node    herald.Node
+	expires time.Time
+}
+
+type routeEntry struct {
+	epoch   int64
+	expires time.Time
+	conns   []herald.Conn
+}
+
+var _ herald.Router = (*Router)(nil)
+
+// NewRouter returns an empty Router.
+func NewRouter() *Router {
+	return &Router{nodes: map[string]nodeEntry{}, routes: map[string]map[string]routeEntry{}, now: time.Now}
+}
+
+// Heartbeat implements herald.Router.
+func (r *Router) Heartbeat(_ context.Context, node herald.Node, ttl time.Duration) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	e, ok := r.nodes[node.ID]
+	lost := !ok || !now.Before(e.expires)
+	r.nodes[node.ID] = nodeEntry{node: node, expires: now.Add(ttl)}
+	return lost, nil
+}
+
+// Leave implements herald.Router.
+func (r *Router) Leave(_ context.Context, node herald.Node) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.nodes, node.ID)
+	return nil
+}
+
+// SetRoutes implements herald.Router.
+func (r *Router) SetRoutes(_ context.Context, node herald.Node, routes []herald.UserConns, ttl time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	exp := r.now().Add(ttl)
+	for _, uc := range routes {
+		m := r.routes[uc.User]
+		if len(uc.Conns) == 0 {
+			delete(m, node.ID)
+			if len(m) == 0 {
+				delete(r.routes, uc.User)
+			}
+			continue
+		}
+		if m == nil {
+			m = map[string]routeEntry{}
+			r.routes[uc.User] = m
+		}
+		m[node.ID] = routeEntry{epoch: node.Epoch, expires: exp, conns: append([]herald.Conn(nil), uc.Conns...)}
+	}
+	return nil
+}
+
+// each calls fn for every live route of user; r.mu must be held.
+func (r *Router) each(user string, fn func(n herald.Node, rt routeEntry)) {
+	now := r.now()
+	for id, rt := range r.routes[user] {
+		ne, ok := r.nodes[id]
+		if !ok || !now.Before(ne.expires) || ne.node.Epoch != rt.epoch || !now.Before(rt.expires) {
+			continue
+		}
+		fn(ne.node, rt)
+	}
+}
+
+// Lookup implements herald.Router.
+func (r *Router) Lookup(_ context.Context, users []string) (map[string][]herald.Node, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string][]herald.Node)
+	for _, u := range users {
+		r.each(u, func(n herald.Node, _ routeEntry) { out[u] = append(out[u], n) })
+	}
+	return out, nil
+}
+
+// Presence implements herald.Router.
+func (r *Router) Presence(_ context.Context, user string) ([]herald.Presence, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []herald.Presence
+	r.each(user, func(n herald.Node, rt routeEntry) {
+		for _, c := range rt.conns {
+			out = append(out, herald.Presence{Node: n.ID, Conn: c})
+		}
+	})
+	return out, nil
+}
+
+// Ping implements herald.Router.
+func (r *Router) Ping(context.Context) error { return nil }

@@ -1,0 +1,12 @@
+package memory
+
+import (
+	"testing"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/routertest"
+)
+
+func TestRouter(t *testing.T) {
+	routertest.Run(t, func(*testing.T) herald.Router { return NewRouter() })
+}

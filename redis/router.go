@@ -1,0 +1,271 @@
+// Package redis is the herald.Router on Redis, through go-redis v9's
+// UniversalClient: one address is a standalone server, several are a Redis
+// Cluster, and a master name selects Sentinel.
+//
+// Keys (each command touches one key, so Redis Cluster needs no hash tags):
+//
+//	herald:node:{id}   JSON Node, expires after the heartbeat TTL: the node is alive while it exists
+//	herald:nodes       hash id -> JSON Node: every node that announced itself
+//	herald:user:{user} hash node id -> JSON {e: node epoch, x: expiry ms, c: connections}
+//
+// Keep-alive costs O(nodes): a push node refreshes only its own key every few
+// seconds. A user's route counts while the node it names is alive with the same
+// epoch, so routes to a dead or restarted node are skipped at once; the route's
+// own long expiry (x, and the key's TTL) is only the safety net.
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/heraldpush/herald"
+)
+
+const (
+	nodeKeyPrefix = "herald:node:"
+	nodesKey      = "herald:nodes"
+	userKeyPrefix = "herald:user:"
+)
+
+// NodeCacheTTL is how long Lookup trusts its list of live nodes. A dead node
+// is skipped at most this long after its heartbeat key expires.
+const NodeCacheTTL = time.Second
+
+// Router is a herald.Router on Redis.
+type Router struct {
+	rdb goredis.UniversalClient
+
+	mu        sync.Mutex
+	live      map[string]herald.Node
+	liveAt    time.Time
+	now       func() time.Time
+	cacheTime time.Duration
+}
+
+var _ herald.Router = (*Router)(nil)
+
+// Options selects the Redis deployment.
+type Options struct {
+	Addrs      []string // one address: standalone; several: Cluster
+	MasterName string   // set: Sentinel, Addrs are the sentinels
+	Username   string
+	Password   string
+	DB         int
+}
+
+// Open connects and checks that Redis answers.
+func Open(ctx context.Context, o Options) (*Router, error) {
+	rdb := goredis.NewUniversalClient(&goredis.UniversalOptions{
+		Addrs:        o.Addrs,
+		MasterName:   o.MasterName,
+		Username:     o.Username,
+		Password:     o.Password,
+		DB:           o.DB,
+		DialTimeout:  3 * time.Second,
+		ReadTimeout:  2 * time.Second,
+		WriteTimeout: 2 * time.Second,
+	})
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redis %v unreachable: %w", o.Addrs, err)
+	}
+	return New(rdb), nil
+}
+
+// New wraps an existing client.
+func New(rdb goredis.UniversalClient) *Router {
+	return &Router{rdb: rdb, now: time.Now, cacheTime: NodeCacheTTL}
+}
+
+// Close closes the client.
+func (r *Router) Close() error { return r.rdb.Close() }
+
+// Ping implements herald.Router.
+func (r *Router) Ping(ctx context.Context) error { return r.rdb.Ping(ctx).Err() }
+
+// Heartbeat implements herald.Router.
+func (r *Router) Heartbeat(ctx context.Context, node herald.Node, ttl time.Duration) (bool, error) {
+	val, err := json.Marshal(node)
+	if err != nil {
+		return false, err
+	}
+	key := nodeKeyPrefix + node.ID
+	// XX: only refresh an existing key. Missing means this is the first beat or
+	// Redis lost the key (restart without persistence, failover, expiry during a
+	// pause): the caller then re-registers every route it holds.
+	ok, err := r.rdb.SetXX(ctx, key, val, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("heartbeat %s: %w", node.ID, err)
+	}
+	if ok {
+		return false, nil
+	}
+	pipe := r.rdb.Pipeline()
+	pipe.Set(ctx, key, val, ttl)
+	pipe.HSet(ctx, nodesKey, node.ID, val)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, fmt.Errorf("register node %s: %w", node.ID, err)
+	}
+	r.forgetLive()
+	return true, nil
+}
+
+// Leave implements herald.Router.
+func (r *Router) Leave(ctx context.Context, node herald.Node) error {
+	pipe := r.rdb.Pipeline()
+	pipe.Del(ctx, nodeKeyPrefix+node.ID)
+	pipe.HDel(ctx, nodesKey, node.ID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("leave %s: %w", node.ID, err)
+	}
+	r.forgetLive()
+	return nil
+}
+
+// route is the value of one field of a user's hash.
+type route struct {
+	Epoch   int64         `json:"e"`
+	Expires int64         `json:"x"` // Unix ms
+	Conns   []herald.Conn `json:"c"`
+}
+
+// SetRoutes implements herald.Router, in one pipeline.
+func (r *Router) SetRoutes(ctx context.Context, node herald.Node, routes []herald.UserConns, ttl time.Duration) error {
+	if len(routes) == 0 {
+		return nil
+	}
+	exp := r.now().Add(ttl).UnixMilli()
+	pipe := r.rdb.Pipeline()
+	for _, uc := range routes {
+		key := userKeyPrefix + uc.User
+		if len(uc.Conns) == 0 {
+			pipe.HDel(ctx, key, node.ID)
+			continue
+		}
+		val, err := json.Marshal(route{Epoch: node.Epoch, Expires: exp, Conns: uc.Conns})
+		if err != nil {
+			return err
+		}
+		pipe.HSet(ctx, key, node.ID, val)
+		pipe.PExpire(ctx, key, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("set %d routes of %s: %w", len(routes), node.ID, err)
+	}
+	return nil
+}
+
+func (r *Router) forgetLive() {
+	r.mu.Lock()
+	r.liveAt = time.Time{}
+	r.mu.Unlock()
+}
+
+// liveNodes returns the nodes whose heartbeat key exists, cached for cacheTime.
+func (r *Router) liveNodes(ctx context.Context) (map[string]herald.Node, error) {
+	r.mu.Lock()
+	if r.live != nil && r.now().Sub(r.liveAt) < r.cacheTime {
+		live := r.live
+		r.mu.Unlock()
+		return live, nil
+	}
+	r.mu.Unlock()
+
+	ids, err := r.rdb.HKeys(ctx, nodesKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list nodes: %w", err)
+	}
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*goredis.StringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, nodeKeyPrefix+id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("read nodes: %w", err)
+	}
+	live := make(map[string]herald.Node, len(ids))
+	for i, c := range cmds {
+		b, err := c.Bytes()
+		if err != nil {
+			continue // expired: the node is dead
+		}
+		var n herald.Node
+		if json.Unmarshal(b, &n) == nil {
+			live[ids[i]] = n
+		}
+	}
+	r.mu.Lock()
+	r.live, r.liveAt = live, r.now()
+	r.mu.Unlock()
+	return live, nil
+}
+
+// Nodes returns the live push nodes.
+func (r *Router) Nodes(ctx context.Context) ([]herald.Node, error) {
+	live, err := r.liveNodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]herald.Node, 0, len(live))
+	for _, n := range live {
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// routes reads the users' hashes in one pipeline and keeps the live routes.
+func (r *Router) routes(ctx context.Context, users []string, each func(user string, n herald.Node, rt route)) error {
+	live, err := r.liveNodes(ctx)
+	if err != nil {
+		return err
+	}
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*goredis.MapStringStringCmd, len(users))
+	for i, u := range users {
+		cmds[i] = pipe.HGetAll(ctx, userKeyPrefix+u)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("look up %d users: %w", len(users), err)
+	}
+	now := r.now().UnixMilli()
+	for i, c := range cmds {
+		for id, raw := range c.Val() {
+			n, ok := live[id]
+			if !ok {
+				continue
+			}
+			var rt route
+			if json.Unmarshal([]byte(raw), &rt) != nil || rt.Epoch != n.Epoch || rt.Expires <= now {
+				continue // a route from the node's former life, or past its safety expiry
+			}
+			each(users[i], n, rt)
+		}
+	}
+	return nil
+}
+
+// Lookup implements herald.Router.
+func (r *Router) Lookup(ctx context.Context, users []string) (map[string][]herald.Node, error) {
+	out := make(map[string][]herald.Node)
+	err := r.routes(ctx, users, func(u string, n herald.Node, _ route) { out[u] = append(out[u], n) })
+	return out, err
+}
+
+// Presence implements herald.Router.
+func (r *Router) Presence(ctx context.Context, user string) ([]herald.Presence, error) {
+	var out []herald.Presence
+	err := r.routes(ctx, []string{user}, func(_ string, n herald.Node, rt route) {
+		for _, c := range rt.Conns {
+			out = append(out, herald.Presence{Node: n.ID, Conn: c})
+		}
+	})
+	return out, err
+}

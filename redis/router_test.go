@@ -1,0 +1,56 @@
+package redis
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/routertest"
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+func TestRouter(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	routertest.Run(t, func(t *testing.T) herald.Router {
+		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	})
+}
+
+func TestRedisRestartIsDetectedByHeartbeat(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	ctx := context.Background()
+	r, err := Open(ctx, Options{Addrs: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n := herald.Node{ID: "n1", Addr: "x", Epoch: 1}
+	r.Heartbeat(ctx, n, 60e9)
+	srv.Restart(t)
+	var lost bool
+	for range 50 { // the client reconnects on its own; allow it a few tries
+		if lost, err = r.Heartbeat(ctx, n, 60e9); err == nil {
+			break
+		}
+	}
+	if err != nil || !lost {
+		t.Fatalf("heartbeat after a Redis restart = lost %v, err %v; want lost", lost, err)
+	}
+}
+
+func TestUnreachableNamesTheAddress(t *testing.T) {
+	addr := testenv.FreePort(t, "127.0.0.1")
+	_, err := Open(context.Background(), Options{Addrs: []string{addr}})
+	if err == nil || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("err = %v, want one naming %s", err, addr)
+	}
+}

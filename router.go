@@ -1,0 +1,56 @@
+package herald
+
+import (
+	"context"
+	"time"
+)
+
+// Node is a push node as the routing table knows it.
+type Node struct {
+	ID    string `json:"id"`
+	Addr  string `json:"addr"`  // internal address dispatch forwards to
+	Epoch int64  `json:"epoch"` // start time in ms: tells a restarted node from its former life
+}
+
+// Conn describes one WebSocket connection, for presence.
+type Conn struct {
+	ID     string    `json:"id"`
+	Device string    `json:"device,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// UserConns is the set of a user's connections on one node. An empty Conns
+// removes the user's route to that node.
+type UserConns struct {
+	User  string
+	Conns []Conn
+}
+
+// Presence is one connection of a user somewhere in the cluster.
+type Presence struct {
+	Node string `json:"node"`
+	Conn
+}
+
+// Router is the routing table (steps 4 and 6): which push nodes hold which
+// users' connections, and which push nodes are alive.
+//
+// Keep-alive costs O(nodes): each node heartbeats its own key, and a user's
+// route counts only while the node it names (with the same epoch) is alive.
+// Routes also carry a long expiry as a safety net.
+type Router interface {
+	// Heartbeat announces that node is alive for ttl. It returns true when the
+	// node's previous heartbeat had vanished (first start, expiry, or the routing
+	// store lost its data): the node must then register all its users again.
+	Heartbeat(ctx context.Context, node Node, ttl time.Duration) (lost bool, err error)
+	// Leave removes the node at once (graceful shutdown).
+	Leave(ctx context.Context, node Node) error
+	// SetRoutes writes the connections each user holds on node, valid for ttl.
+	SetRoutes(ctx context.Context, node Node, routes []UserConns, ttl time.Duration) error
+	// Lookup returns, for each user with a route, the live nodes holding it.
+	Lookup(ctx context.Context, users []string) (map[string][]Node, error)
+	// Presence returns the user's live connections across the cluster.
+	Presence(ctx context.Context, user string) ([]Presence, error)
+	// Ping checks that the routing store can be reached.
+	Ping(ctx context.Context) error
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/bolt"
+	"github.com/heraldpush/herald/collect"
+	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/memory"
+	"github.com/heraldpush/herald/push"
+	"github.com/heraldpush/herald/web"
+)
+
+func runAll(ctx context.Context, args []string) error {
+	var (
+		lo      logOptions
+		ccfg    = collect.DefaultConfig()
+		pcfg    = push.DefaultConfig()
+		listen  = "127.0.0.1:8080"
+		dataDir = "./herald-data"
+		secret  string
+		apiKey  string
+		dev     = true
+	)
+	pcfg.NodeID = "local"
+	f := newFlags("all", "All four services in one process on embedded defaults: an on-disk store under --data-dir and in-memory routing. No Redis or MongoDB needed.")
+	lo.register(f)
+	f.str(&listen, "listen", "HTTP address of everything: API, WebSocket, demo page (loopback by default: dev mode mints tokens for anyone)")
+	f.str(&dataDir, "data-dir", "directory of the embedded store (and of generated secrets)")
+	f.str(&secret, "jwt-secret", "HS256 token secret, at least 32 bytes (default: generated once into DATA_DIR/jwt-secret)")
+	f.str(&apiKey, "api-key", "API key (default: generated once into DATA_DIR/api-key)")
+	f.bool(&dev, "dev", "serve the demo page's token and send endpoints under /dev/ (turn off before exposing the port)")
+	f.int64(&ccfg.MaxPayload, "max-payload", "largest message payload in bytes")
+	f.int(&ccfg.MaxUsers, "max-users", "most recipients of one message")
+	f.int(&ccfg.MaxBatch, "max-batch", "most messages in one group commit")
+	pushFlags(f, &pcfg)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := lo.setup(); err != nil {
+		return err
+	}
+	var err error
+	if secret == "" {
+		if secret, err = devSecret(dataDir, "jwt-secret", 32); err != nil {
+			return err
+		}
+	}
+	keyFile := ""
+	if apiKey == "" {
+		if apiKey, err = devSecret(dataDir, "api-key", 24); err != nil {
+			return err
+		}
+		keyFile = filepath.Join(dataDir, "api-key")
+	}
+	j, err := auth.NewJWT(secret)
+	if err != nil {
+		return err
+	}
+	store, err := bolt.Open(dataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
+	router := memory.NewRouter()
+
+	reg := httpx.NewRegistry()
+	psvc := push.New(pcfg, j, store, router, reg)
+	dsvc := dispatch.New(router, psvc, reg)
+	csvc := collect.New(ccfg, store, dsvc, router, reg)
+
+	mux := http.NewServeMux()
+	auth.Register(mux, j, apiKey)
+	csvc.Register(mux, apiKey)
+	mux.HandleFunc("/ws", psvc.ServeWS)
+	httpx.Health(mux, reg)
+	var devAPI *web.Dev
+	if dev {
+		devAPI = &web.Dev{Mint: j.Mint, APIKey: apiKey, Send: mux}
+	}
+	web.Register(mux, devAPI)
+
+	ln := &listener{name: "herald all", addr: listen, http: mux}
+	printBanner(listen, keyFile, dev)
+	return serve(ctx, []*listener{ln}, psvc, csvc)
+}
+
+// printBanner tells a newcomer where Herald listens and how to get a token.
+// The API key itself is never printed: the commands read it from its file.
+func printBanner(listen, keyFile string, dev bool) {
+	host, port, _ := net.SplitHostPort(listen)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	key := "$HERALD_API_KEY"
+	if keyFile != "" {
+		key = "$(cat " + keyFile + ")"
+	}
+	fmt.Fprintf(os.Stderr, "\nHerald is running (all services in one process).\n")
+	if dev {
+		fmt.Fprintf(os.Stderr, "  Demo page:    %s/\n", base)
+	}
+	fmt.Fprintf(os.Stderr, "  Get a token:  curl -s %s/v1/tokens -H \"Authorization: Bearer %s\" --json '{\"user\":\"alice\"}'\n", base, key)
+	fmt.Fprintf(os.Stderr, "  Connect:      ws://%s/ws?token=TOKEN&device=laptop\n", net.JoinHostPort(host, port))
+	fmt.Fprintf(os.Stderr, "  Send:         curl -s %s/v1/messages -H \"Authorization: Bearer %s\" --json '{\"users\":[\"alice\"],\"payload\":{\"text\":\"hi\"}}'\n\n", base, key)
+}

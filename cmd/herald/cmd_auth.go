@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+func runAuth(ctx context.Context, args []string) error {
+	var lo logOptions
+	listen, secret, apiKey := ":8081", "", ""
+	f := newFlags("auth", "The auth service: POST /v1/verify turns a token into a user ID; POST /v1/tokens (API key) mints tokens.")
+	lo.register(f)
+	f.str(&listen, "listen", "HTTP address")
+	f.str(&secret, "jwt-secret", "HS256 secret for tokens, at least 32 bytes (required)")
+	f.str(&apiKey, "api-key", "API key for POST /v1/tokens (required)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := lo.setup(); err != nil {
+		return err
+	}
+	if err := require("jwt-secret", secret); err != nil {
+		return err
+	}
+	if err := require("api-key", apiKey); err != nil {
+		return err
+	}
+	j, err := auth.NewJWT(secret)
+	if err != nil {
+		return err
+	}
+	reg := httpx.NewRegistry()
+	mux := http.NewServeMux()
+	auth.Register(mux, j, apiKey)
+	httpx.Health(mux, reg)
+	mux.HandleFunc("/", httpx.NotFound)
+	return serve(ctx, []*listener{{name: "auth http", addr: listen, http: mux}})
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/collect"
+	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/rpc"
+)
+
+func runCollect(ctx context.Context, args []string) error {
+	var (
+		lo       logOptions
+		ro       redisOptions
+		mo       mongoOptions
+		cfg      = collect.DefaultConfig()
+		listen   = ":8082"
+		apiKey   string
+		dispatch = []string{"127.0.0.1:9083"}
+	)
+	f := newFlags("collect", "The collect service: POST /v1/messages stores a message (MongoDB) and hands it to dispatch.")
+	lo.register(f)
+	mo.register(f)
+	ro.register(f, nil)
+	f.str(&listen, "listen", "HTTP address of the public API")
+	f.str(&apiKey, "api-key", "API key business systems send as Authorization: Bearer (required)")
+	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
+	f.int64(&cfg.MaxPayload, "max-payload", "largest message payload in bytes")
+	f.int(&cfg.MaxUsers, "max-users", "most recipients of one message")
+	f.int(&cfg.MaxBatch, "max-batch", "most messages in one group commit")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := lo.setup(); err != nil {
+		return err
+	}
+	if err := require("api-key", apiKey); err != nil {
+		return err
+	}
+	store, err := mo.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
+	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
+	// Redis is optional for collect: it only answers presence.
+	var router herald.Router
+	if len(ro.addrs) > 0 {
+		r, err := ro.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		router = r
+		checks = append(checks, httpx.Check{Name: "redis", Fn: r.Ping})
+	}
+	dc, err := rpc.NewDispatchClient(dispatch)
+	if err != nil {
+		return err
+	}
+	defer dc.Close()
+
+	reg := httpx.NewRegistry()
+	svc := collect.New(cfg, store, dc, router, reg)
+	mux := http.NewServeMux()
+	svc.Register(mux, apiKey)
+	httpx.Health(mux, reg, checks...)
+	mux.HandleFunc("/", httpx.NotFound)
+	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux}}, svc)
+}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/rpc"
+)
+
+func runDispatch(ctx context.Context, args []string) error {
+	var (
+		lo         logOptions
+		ro         redisOptions
+		listen     = ":8083"
+		grpcListen = ":9083"
+	)
+	f := newFlags("dispatch", "The dispatch service: looks up in Redis which push nodes hold each recipient and forwards messages there.")
+	lo.register(f)
+	ro.register(f, []string{"127.0.0.1:6379"})
+	f.str(&listen, "listen", "HTTP address for /healthz, /readyz and /metrics")
+	f.str(&grpcListen, "grpc-listen", "gRPC address collect sends to")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := lo.setup(); err != nil {
+		return err
+	}
+	router, err := ro.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer router.Close()
+	fwd := rpc.NewPushForwarder()
+	defer fwd.Close()
+
+	reg := httpx.NewRegistry()
+	svc := dispatch.New(router, fwd, reg)
+	gs := rpc.NewServer()
+	rpc.RegisterDispatch(gs, svc)
+	mux := http.NewServeMux()
+	httpx.Health(mux, reg, httpx.Check{Name: "redis", Fn: router.Ping})
+	mux.HandleFunc("/", httpx.NotFound)
+	return serve(ctx, []*listener{
+		{name: "dispatch http", addr: listen, http: mux},
+		{name: "dispatch grpc", addr: grpcListen, grpc: gs},
+	})
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/push"
+	"github.com/heraldpush/herald/rpc"
+)
+
+// pushFlags registers the push service's tuning flags on f.
+func pushFlags(f *flags, cfg *push.Config) {
+	f.int(&cfg.SendQueue, "send-queue", "frames queued per connection before it is closed as too slow (close 4000)")
+	f.int64(&cfg.MaxFrame, "max-frame", "largest frame a client may send, in bytes (close 1009 above it)")
+	f.dur(&cfg.PingInterval, "ping-interval", "WebSocket ping period")
+	f.dur(&cfg.PongTimeout, "pong-timeout", "a connection with no frame or pong for this long is closed")
+	f.dur(&cfg.HeartbeatInterval, "heartbeat-interval", "how often the node refreshes its liveness key")
+	f.dur(&cfg.HeartbeatTTL, "heartbeat-ttl", "a node is dead this long after its last heartbeat")
+	f.dur(&cfg.RouteTTL, "route-ttl", "safety expiry of a user's route (node liveness is what normally ends it)")
+	f.dur(&cfg.RouteRefresh, "route-refresh", "how often every local route is written again")
+	f.dur(&cfg.DrainTimeout, "drain-timeout", "bound on graceful shutdown")
+}
+
+func runPush(ctx context.Context, args []string) error {
+	var (
+		lo         logOptions
+		ro         redisOptions
+		mo         mongoOptions
+		cfg        = push.DefaultConfig()
+		listen     = ":8080"
+		grpcListen = ":9080"
+		authURLs   = []string{"http://127.0.0.1:8081"}
+		authCache  = auth.CacheTTL
+	)
+	host, _ := os.Hostname()
+	cfg.NodeID = ""
+	f := newFlags("push", "The push service: holds WebSocket connections at GET /ws and writes each message to its user's connections.")
+	lo.register(f)
+	ro.register(f, []string{"127.0.0.1:6379"})
+	mo.register(f)
+	f.str(&listen, "listen", "HTTP address for GET /ws and the health endpoints")
+	f.str(&grpcListen, "grpc-listen", "gRPC address dispatch sends to")
+	f.str(&cfg.Addr, "advertise-addr", "gRPC address other nodes reach this node at (default: --grpc-listen, with this host's name if it has no host)")
+	f.str(&cfg.NodeID, "node-id", "unique name of this node in the cluster (default: host name and gRPC port)")
+	f.list(&authURLs, "auth-urls", "base URLs of the auth service, comma-separated")
+	f.dur(&authCache, "auth-cache-ttl", "how long a verified token is trusted without asking the auth service again")
+	pushFlags(f, &cfg)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if err := lo.setup(); err != nil {
+		return err
+	}
+	h, port, err := net.SplitHostPort(grpcListen)
+	if err != nil {
+		return fmt.Errorf("--grpc-listen: %w", err)
+	}
+	if cfg.Addr == "" {
+		if h == "" || h == "0.0.0.0" || h == "::" {
+			h = host
+		}
+		cfg.Addr = net.JoinHostPort(h, port)
+	}
+	if cfg.NodeID == "" {
+		cfg.NodeID = host + "-" + port
+	}
+	store, err := mo.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close(context.Background())
+	router, err := ro.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer router.Close()
+
+	reg := httpx.NewRegistry()
+	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
+	gs := rpc.NewServer()
+	rpc.RegisterPush(gs, svc)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", svc.ServeWS)
+	httpx.Health(mux, reg, httpx.Check{Name: "store", Fn: store.Ping}, httpx.Check{Name: "redis", Fn: router.Ping})
+	mux.HandleFunc("/", httpx.NotFound)
+	return serve(ctx, []*listener{
+		{name: "push http", addr: listen, http: mux},
+		{name: "push grpc", addr: grpcListen, grpc: gs},
+	}, svc)
+}

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/heraldpush/herald/mongo"
+	"github.com/heraldpush/herald/redis"
+)
+
+// redisOptions are the flags of every command that uses the routing table.
+type redisOptions struct {
+	addrs    []string
+	master   string
+	username string
+	password string
+	db       int
+}
+
+func (o *redisOptions) register(f *flags, def []string) {
+	o.addrs = def
+	f.list(&o.addrs, "redis-addrs", "Redis address(es), comma-separated: one for standalone, several for Redis Cluster, the sentinels with --redis-master")
+	f.str(&o.master, "redis-master", "Sentinel master name (Sentinel mode)")
+	f.str(&o.username, "redis-username", "Redis ACL user name")
+	f.str(&o.password, "redis-password", "Redis password")
+	f.int(&o.db, "redis-db", "Redis database number (standalone and Sentinel)")
+}
+
+func (o *redisOptions) open(ctx context.Context) (*redis.Router, error) {
+	return redis.Open(ctx, redis.Options{Addrs: o.addrs, MasterName: o.master, Username: o.username, Password: o.password, DB: o.db})
+}
+
+// mongoOptions are the flags of every command that uses the message store.
+type mongoOptions struct {
+	uri string
+	db  string
+}
+
+func (o *mongoOptions) register(f *flags) {
+	o.uri, o.db = "mongodb://127.0.0.1:27017", "herald"
+	f.str(&o.uri, "mongo-uri", "MongoDB connection string (a replica set or mongos in production)")
+	f.str(&o.db, "mongo-db", "MongoDB database name")
+}
+
+func (o *mongoOptions) open(ctx context.Context) (*mongo.Store, error) {
+	return mongo.Open(ctx, o.uri, o.db)
+}
+
+func require(name, value string) error {
+	if strings.TrimSpace(value) == "" {
+		return fmt.Errorf("--%s (or %s) is required", name, envName(name))
+	}
+	return nil
+}
+
+// devSecret returns the secret in dir/name, creating a random one on first
+// use, so `herald all` works with no configuration and keeps its tokens and
+// key valid across restarts. The file is readable by its owner only.
+func devSecret(dir, name string, bytes int) (string, error) {
+	path := filepath.Join(dir, name)
+	if b, err := os.ReadFile(path); err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	b := make([]byte, bytes)
+	rand.Read(b)
+	s := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return s, nil
+}

@@ -1,0 +1,104 @@
+// Command herald runs Herald's services: `herald auth|collect|dispatch|push`
+// each alone (a cluster), or `herald all` for everything in one process on
+// embedded defaults. main only wires: the logic lives in the service packages.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `Herald: clustered WebSocket message push.
+
+Usage: herald <command> [flags]
+
+Commands:
+  all       everything in one process on embedded defaults (no Redis or MongoDB needed)
+  auth      the auth service: tokens to user IDs
+  collect   the collect service: HTTP ingest, stored in MongoDB, handed to dispatch
+  dispatch  the dispatch service: routes messages to push nodes through Redis
+  push      the push service: holds WebSocket connections
+  version   print the version
+
+Run 'herald <command> --help' for a command's flags; every flag is also an
+environment variable HERALD_<FLAG_NAME>.
+`
+
+var commands = map[string]func(ctx context.Context, args []string) error{
+	"all":      runAll,
+	"auth":     runAuth,
+	"collect":  runCollect,
+	"dispatch": runDispatch,
+	"push":     runPush,
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Println("herald", version)
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "herald: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd(ctx, args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(os.Stderr, "herald %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// logOptions are the logging flags every command has.
+type logOptions struct {
+	format string
+	level  string
+}
+
+func (o *logOptions) register(f *flags) {
+	o.format, o.level = "text", "info"
+	f.str(&o.format, "log-format", "log format: text or json")
+	f.str(&o.level, "log-level", "log level: debug, info, warn or error")
+}
+
+func (o *logOptions) setup() error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(o.level)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch o.format {
+	case "text":
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+	default:
+		return fmt.Errorf("--log-format: %q is neither text nor json", o.format)
+	}
+	return nil
+}

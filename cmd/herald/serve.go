@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+)
+
+// shutdownTimeout bounds how long in-flight requests get on SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+// listener is one server to run: HTTP or gRPC.
+type listener struct {
+	name string
+	addr string
+	http http.Handler
+	grpc *grpc.Server
+	ln   net.Listener
+}
+
+// runner is a long-lived piece with Run(ctx).
+type runner interface {
+	Run(ctx context.Context) error
+}
+
+// serve listens on every address first (so a busy port fails at start), runs
+// the servers and services until ctx is cancelled, then shuts down in order:
+// servers stop accepting and finish in-flight requests, then the services
+// drain (commit what is queued, close connections, leave the routing table).
+func serve(ctx context.Context, ls []*listener, services ...runner) error {
+	for _, l := range ls {
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			closeAll(ls)
+			return fmt.Errorf("listen %s on %s: %w", l.name, l.addr, err)
+		}
+		l.ln = ln
+		slog.Info("listening", "server", l.name, "addr", ln.Addr().String())
+	}
+
+	svcCtx, stopServices := context.WithCancel(context.Background())
+	defer stopServices()
+	var svcWG sync.WaitGroup
+	for _, s := range services {
+		svcWG.Add(1)
+		go func() {
+			defer svcWG.Done()
+			if err := s.Run(svcCtx); err != nil {
+				slog.Error("service stopped", "err", err)
+			}
+		}()
+	}
+
+	errc := make(chan error, len(ls))
+	var https []*http.Server
+	for _, l := range ls {
+		if l.grpc != nil {
+			go func() { errc <- l.grpc.Serve(l.ln) }()
+			continue
+		}
+		srv := &http.Server{
+			Handler:           l.http,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		}
+		https = append(https, srv)
+		go func() { errc <- srv.Serve(l.ln) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		slog.Info("shutting down")
+	case err := <-errc:
+		runErr = err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range https {
+		wg.Add(1)
+		go func() { defer wg.Done(); srv.Shutdown(sctx) }()
+	}
+	for _, l := range ls {
+		if l.grpc != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); gracefulStop(sctx, l.grpc) }()
+		}
+	}
+	wg.Wait()
+	stopServices()
+	svcWG.Wait()
+	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, grpc.ErrServerStopped) {
+		return runErr
+	}
+	return nil
+}
+
+func gracefulStop(ctx context.Context, s *grpc.Server) {
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.Stop()
+	}
+}
+
+func closeAll(ls []*listener) {
+	for _, l := range ls {
+		if l.ln != nil {
+			l.ln.Close()
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package collect
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/heraldpush/herald"
+)
+
+// submission is one request's messages waiting for the next group commit.
+type submission struct {
+	msgs []*herald.Message
+	done chan error
+}
+
+// committer is group commit: it gathers the messages of all requests that
+// arrive while a write is in progress into the next write, so one fsync (or one
+// majority-acknowledged insertMany) serves many requests. No timer delays a
+// lone request: the batch is whatever queued during the previous write.
+type committer struct {
+	store    herald.Store
+	in       chan *submission
+	maxBatch int
+	onCommit func([]*herald.Message) // called with each committed batch
+	observe  func(size int)
+}
+
+func (c *committer) submit(ctx context.Context, msgs []*herald.Message) error {
+	sub := &submission{msgs: msgs, done: make(chan error, 1)}
+	select {
+	case c.in <- sub:
+	case <-ctx.Done():
+		return fmt.Errorf("queue for commit: %w", ctx.Err())
+	}
+	// Once queued, wait for the outcome even if the client goes away: the
+	// message may be stored, and the answer decides the 202.
+	return <-sub.done
+}
+
+// run commits until ctx is cancelled, then commits what is already queued.
+func (c *committer) run(ctx context.Context) {
+	for {
+		var first *submission
+		select {
+		case first = <-c.in:
+		case <-ctx.Done():
+			c.drain()
+			return
+		}
+		c.commit([]*submission{first})
+	}
+}
+
+func (c *committer) drain() {
+	for {
+		select {
+		case s := <-c.in:
+			c.commit([]*submission{s})
+		default:
+			return
+		}
+	}
+}
+
+func (c *committer) commit(subs []*submission) {
+	n := len(subs[0].msgs)
+gather:
+	for n < c.maxBatch {
+		select {
+		case s := <-c.in:
+			subs = append(subs, s)
+			n += len(s.msgs)
+		default:
+			break gather
+		}
+	}
+	batch := make([]*herald.Message, 0, n)
+	for _, s := range subs {
+		batch = append(batch, s.msgs...)
+	}
+	// The write must not be cut short by shutdown: callers are waiting on it.
+	err := c.store.Append(context.Background(), batch)
+	if c.observe != nil {
+		c.observe(len(batch))
+	}
+	for _, s := range subs {
+		s.done <- err
+	}
+	if err == nil && c.onCommit != nil {
+		c.onCommit(batch)
+	}
+}

@@ -1,0 +1,191 @@
+package collect
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// SendRequest is the body of POST /v1/messages.
+type SendRequest struct {
+	Users   []string        `json:"users"`
+	Payload json.RawMessage `json:"payload"`
+	Topic   string          `json:"topic,omitempty"`
+}
+
+// SendResponse is the 202 answer of POST /v1/messages.
+type SendResponse struct {
+	ID string `json:"id"`
+}
+
+// StoredMessage is one message in GET /v1/users/{user}/messages.
+type StoredMessage struct {
+	ID      string          `json:"id"`
+	Seq     herald.Seq      `json:"seq"`
+	TS      int64           `json:"ts"`
+	Topic   string          `json:"topic,omitempty"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// MessagesResponse is the answer of GET /v1/users/{user}/messages.
+type MessagesResponse struct {
+	User     string          `json:"user"`
+	Messages []StoredMessage `json:"messages"`
+	LastSeq  herald.Seq      `json:"last_seq"`
+}
+
+// PresenceResponse is the answer of GET /v1/users/{user}/presence.
+type PresenceResponse struct {
+	User        string            `json:"user"`
+	Online      bool              `json:"online"`
+	Connections []herald.Presence `json:"connections"`
+}
+
+// Register adds the collect endpoints to mux, all behind the API key.
+func (s *Service) Register(mux *http.ServeMux, apiKey string) {
+	mux.Handle("/v1/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleSend)))
+	mux.Handle("/v1/users/{user}/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handleMessages)))
+	mux.Handle("/v1/users/{user}/presence", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handlePresence)))
+}
+
+// Validate checks a send request and turns it into a message. It is exported
+// so the batch API and the tests share one set of rules.
+func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, error) {
+	if len(req.Users) == 0 {
+		return nil, herald.Errorf(herald.EInvalid, "users: at least one user is required")
+	}
+	if len(req.Users) > s.cfg.MaxUsers {
+		return nil, herald.Errorf(herald.EInvalid, "users: at most %d users per message", s.cfg.MaxUsers)
+	}
+	seen := make(map[string]struct{}, len(req.Users))
+	users := make([]string, 0, len(req.Users))
+	for i, u := range req.Users {
+		if !herald.ValidID(u) {
+			return nil, herald.Errorf(herald.EInvalid, "users[%d]: a user ID is 1-128 bytes of A-Z a-z 0-9 _ - . @ :", i)
+		}
+		if _, dup := seen[u]; dup {
+			continue // one copy per user, however often it is named
+		}
+		seen[u] = struct{}{}
+		users = append(users, u)
+	}
+	p := bytes.TrimSpace(req.Payload)
+	if len(p) == 0 || bytes.Equal(p, []byte("null")) {
+		return nil, herald.Errorf(herald.EInvalid, "payload: required (any JSON value but null)")
+	}
+	if int64(len(p)) > s.cfg.MaxPayload {
+		return nil, herald.Errorf(herald.ETooLarge, "payload: %d bytes is over the limit of %d", len(p), s.cfg.MaxPayload)
+	}
+	if req.Topic != "" && !herald.ValidID(req.Topic) {
+		return nil, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
+	}
+	// Compact drops insignificant white space; the value is otherwise kept as sent.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, p); err != nil {
+		return nil, herald.Errorf(herald.EInvalid, "payload: %v", err)
+	}
+	now = now.Truncate(time.Millisecond)
+	return &herald.Message{ID: newID(now), Time: now, Topic: req.Topic, Payload: buf.Bytes(), Users: users}, nil
+}
+
+// bodyLimit is the largest request body: the payload plus the users list.
+func (s *Service) bodyLimit() int64 {
+	return s.cfg.MaxPayload + int64(s.cfg.MaxUsers)*(herald.MaxIDLen+8) + 4096
+}
+
+func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) {
+	var req SendRequest
+	if err := httpx.Decode(w, r, s.bodyLimit(), &req); err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	m, err := s.Validate(&req, time.Now())
+	if err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	if err := s.Submit(r.Context(), []*herald.Message{m}); err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID})
+}
+
+func (s *Service) reject(w http.ResponseWriter, r *http.Request, err error) {
+	code := herald.ErrorCode(err)
+	if code == herald.EInternal {
+		// Anything unexpected on the write path means the message was not
+		// stored: say so as 503, so the sender retries.
+		err = herald.Errorf(herald.EUnavailable, "message not stored, retry later")
+		code = herald.EUnavailable
+	}
+	s.m.rejected.WithLabelValues(code).Inc()
+	httpx.Error(w, r, err)
+}
+
+func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if !herald.ValidID(user) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "user: not a valid user ID"))
+		return
+	}
+	q := r.URL.Query()
+	since, err := parseUint(q.Get("since"), 0)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: %v", err))
+		return
+	}
+	limit, err := parseUint(q.Get("limit"), 100)
+	if err != nil || limit < 1 || limit > 1000 {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "limit: a number from 1 to 1000"))
+		return
+	}
+	ds, err := s.store.Messages(r.Context(), user, since, int(limit))
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+		return
+	}
+	last, err := s.store.LastSeq(r.Context(), user)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+		return
+	}
+	out := MessagesResponse{User: user, Messages: make([]StoredMessage, len(ds)), LastSeq: last}
+	for i, d := range ds {
+		out.Messages[i] = StoredMessage{ID: d.ID, Seq: d.Seq, TS: d.Time.UnixMilli(), Topic: d.Topic, Payload: d.Payload}
+	}
+	httpx.JSON(w, http.StatusOK, out)
+}
+
+func (s *Service) handlePresence(w http.ResponseWriter, r *http.Request) {
+	user := r.PathValue("user")
+	if !herald.ValidID(user) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "user: not a valid user ID"))
+		return
+	}
+	if s.router == nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "presence needs the routing store (set --redis-addrs)"))
+		return
+	}
+	ps, err := s.router.Presence(r.Context(), user)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "routing store unavailable"))
+		return
+	}
+	if ps == nil {
+		ps = []herald.Presence{}
+	}
+	httpx.JSON(w, http.StatusOK, PresenceResponse{User: user, Online: len(ps) > 0, Connections: ps})
+}
+
+func parseUint(s string, def uint64) (uint64, error) {
+	if s == "" {
+		return def, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}

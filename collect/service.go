@@ -1,0 +1,141 @@
+// Package collect is the collect service (step 5): it takes messages from
+// business systems over HTTP, stores them durably with group commit, answers 202
+// only once they are stored, and hands them to dispatch.
+package collect
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald"
+)
+
+// Config holds the collect service's settings.
+type Config struct {
+	MaxPayload    int64 // largest payload in bytes
+	MaxUsers      int   // most recipients of one message
+	MaxBatch      int   // most messages in one group commit
+	DispatchQueue int   // committed batches waiting for dispatch
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, DispatchQueue: 1024}
+}
+
+// Service is the collect service.
+type Service struct {
+	cfg        Config
+	store      herald.Store
+	dispatcher herald.Dispatcher
+	router     herald.Router // for presence; nil when not configured
+	commit     *committer
+	forward    chan []*herald.Message
+	m          metrics
+}
+
+type metrics struct {
+	accepted       prometheus.Counter
+	rejected       *prometheus.CounterVec
+	batchSize      prometheus.Histogram
+	dispatched     prometheus.Counter
+	dispatchErrors prometheus.Counter
+	queueDrops     prometheus.Counter
+}
+
+// New returns a collect service. router may be nil (presence then answers 503).
+func New(cfg Config, store herald.Store, d herald.Dispatcher, router herald.Router, reg prometheus.Registerer) *Service {
+	s := &Service{cfg: cfg, store: store, dispatcher: d, router: router,
+		forward: make(chan []*herald.Message, cfg.DispatchQueue)}
+	s.m = metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_messages_rejected_total", Help: "Requests refused, by error code."}, []string{"code"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_commit_batch_messages", Help: "Messages per group commit.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		dispatched:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_dispatched_total", Help: "Messages handed to dispatch."}),
+		dispatchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_errors_total", Help: "Batches dispatch failed to take; their messages wait in the store for the next resume."}),
+		queueDrops:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_queue_drops_total", Help: "Committed batches not forwarded because the dispatch queue was full."}),
+	}
+	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)
+	s.commit = &committer{
+		store:    store,
+		in:       make(chan *submission, 4096),
+		maxBatch: cfg.MaxBatch,
+		onCommit: s.enqueue,
+		observe:  func(n int) { s.m.batchSize.Observe(float64(n)) },
+	}
+	return s
+}
+
+// Submit stores msgs durably (through group commit) and queues them for
+// dispatch. On success each message has its Seqs.
+func (s *Service) Submit(ctx context.Context, msgs []*herald.Message) error {
+	if err := s.commit.submit(ctx, msgs); err != nil {
+		return err
+	}
+	s.m.accepted.Add(float64(len(msgs)))
+	return nil
+}
+
+// enqueue hands a committed batch to the dispatch loop without ever blocking
+// the committer: when dispatch cannot keep up, the batch is not forwarded live,
+// and its recipients get it from the store when they resume.
+func (s *Service) enqueue(batch []*herald.Message) {
+	select {
+	case s.forward <- batch:
+	default:
+		s.m.queueDrops.Inc()
+		slog.Warn("dispatch queue full; messages will be delivered on resume", "messages", len(batch))
+	}
+}
+
+// Run runs group commit and the dispatch loop until ctx is cancelled, then
+// commits and forwards what is already queued (bounded by a few seconds).
+func (s *Service) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		s.commit.run(ctx)
+		close(done)
+	}()
+	for {
+		select {
+		case b := <-s.forward:
+			s.dispatch(b)
+		case <-done:
+			deadline := time.Now().Add(5 * time.Second)
+			for time.Now().Before(deadline) {
+				select {
+				case b := <-s.forward:
+					s.dispatch(b)
+				default:
+					return nil
+				}
+			}
+			return nil
+		}
+	}
+}
+
+// dispatch forwards a batch, joined with any batches queued behind it.
+func (s *Service) dispatch(batch []*herald.Message) {
+more:
+	for len(batch) < s.cfg.MaxBatch {
+		select {
+		case b := <-s.forward:
+			batch = append(batch, b...)
+		default:
+			break more
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.dispatcher.Dispatch(ctx, batch); err != nil {
+		s.m.dispatchErrors.Inc()
+		slog.Warn("dispatch failed; messages stay stored for resume", "messages", len(batch), "err", err)
+		return
+	}
+	s.m.dispatched.Add(float64(len(batch)))
+}

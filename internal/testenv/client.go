@@ -1,0 +1,229 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Frame is any server frame of the WebSocket protocol (docs/protocol.md).
+type Frame struct {
+	Type    string          `json:"type"`
+	User    string          `json:"user"`
+	Conn    string          `json:"conn"`
+	Node    string          `json:"node"`
+	ID      string          `json:"id"`
+	Seq     uint64          `json:"seq"`
+	TS      int64           `json:"ts"`
+	Topic   string          `json:"topic"`
+	Payload json.RawMessage `json:"payload"`
+}
+
+// WS is a test client of the WebSocket protocol, written from docs/protocol.md.
+type WS struct {
+	t     testing.TB
+	Conn  *websocket.Conn
+	Hello Frame
+}
+
+// DialWS connects to base (ws://host:port) with token and optional device and
+// since, and reads the hello frame.
+func DialWS(t testing.TB, base, token, device string, since *uint64) (*WS, error) {
+	t.Helper()
+	q := url.Values{"token": {token}}
+	if device != "" {
+		q.Set("device", device)
+	}
+	if since != nil {
+		q.Set("since", strconv.FormatUint(*since, 10))
+	}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, resp, err := d.Dial(base+"/ws?"+q.Encode(), nil)
+	if err != nil {
+		if resp != nil {
+			body, _ := io.ReadAll(resp.Body)
+			return nil, fmt.Errorf("dial: %w (status %d, body %s)", err, resp.StatusCode, body)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	w := &WS{t: t, Conn: c}
+	t.Cleanup(func() { c.Close() })
+	f, err := w.Next(5 * time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	if f.Type != "hello" {
+		return nil, fmt.Errorf("first frame is %q, want hello", f.Type)
+	}
+	w.Hello = f
+	return w, nil
+}
+
+// MustDialWS is DialWS that fails the test on error.
+func MustDialWS(t testing.TB, base, token, device string, since *uint64) *WS {
+	t.Helper()
+	w, err := DialWS(t, base, token, device, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// Next reads the next frame within timeout.
+func (w *WS) Next(timeout time.Duration) (Frame, error) {
+	w.Conn.SetReadDeadline(time.Now().Add(timeout))
+	_, data, err := w.Conn.ReadMessage()
+	if err != nil {
+		return Frame{}, err
+	}
+	var f Frame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return Frame{}, fmt.Errorf("frame %s: %w", data, err)
+	}
+	return f, nil
+}
+
+// Msgs reads n msg frames (skipping others) within timeout, failing the test otherwise.
+func (w *WS) Msgs(n int, timeout time.Duration) []Frame {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var out []Frame
+	for len(out) < n {
+		f, err := w.Next(time.Until(deadline))
+		if err != nil {
+			w.t.Fatalf("got %d of %d messages: %v", len(out), n, err)
+		}
+		if f.Type == "msg" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Quiet asserts no msg frame arrives within d.
+func (w *WS) Quiet(d time.Duration) {
+	w.t.Helper()
+	f, err := w.Next(d)
+	if err == nil && f.Type == "msg" {
+		w.t.Fatalf("unexpected message %+v", f)
+	}
+}
+
+// Send writes a client frame.
+func (w *WS) Send(v any) error {
+	w.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return w.Conn.WriteJSON(v)
+}
+
+// Ack acknowledges everything up to seq.
+func (w *WS) Ack(seq uint64) error { return w.Send(map[string]any{"type": "ack", "seq": seq}) }
+
+// CloseCode reads until the server closes the connection and returns its close code and reason.
+func (w *WS) CloseCode(timeout time.Duration) (int, string) {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		_, err := w.Next(time.Until(deadline))
+		if ce, ok := err.(*websocket.CloseError); ok {
+			return ce.Code, ce.Text
+		}
+		if err != nil {
+			w.t.Fatalf("connection ended without a close frame: %v", err)
+		}
+	}
+	w.t.Fatal("server did not close the connection")
+	return 0, ""
+}
+
+// API is a client of Herald's HTTP API.
+type API struct {
+	Base string // http://host:port
+	Key  string
+}
+
+// Do sends method path with body (JSON-encoded unless []byte) and the API key,
+// and returns the status and body.
+func (a API) Do(t testing.TB, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, a.Base+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.Key != "" {
+		req.Header.Set("Authorization", "Bearer "+a.Key)
+	}
+	c := http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// Token mints a token for user through POST /v1/tokens.
+func (a API) Token(t testing.TB, user string) string {
+	t.Helper()
+	code, body := a.Do(t, "POST", "/v1/tokens", map[string]any{"user": user})
+	if code != 200 {
+		t.Fatalf("mint token: %d %s", code, body)
+	}
+	var r struct{ Token string }
+	json.Unmarshal(body, &r)
+	return r.Token
+}
+
+// Send posts a message and returns its id, failing the test unless the answer is 202.
+func (a API) Send(t testing.TB, users []string, payload any) string {
+	t.Helper()
+	code, body := a.Do(t, "POST", "/v1/messages", map[string]any{"users": users, "payload": payload})
+	if code != 202 {
+		t.Fatalf("send: %d %s", code, body)
+	}
+	var r struct{ ID string }
+	json.Unmarshal(body, &r)
+	return r.ID
+}
+
+// WaitHTTP polls url until it answers 200, up to timeout.
+func WaitHTTP(url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	c := http.Client{Timeout: time.Second}
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready after %s (last: %v)", url, timeout, err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}

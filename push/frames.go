@@ -1,0 +1,52 @@
+package push
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/heraldpush/herald"
+)
+
+// Frames of the WebSocket protocol (docs/protocol.md). All are JSON text.
+
+type helloFrame struct {
+	Type string     `json:"type"`
+	User string     `json:"user"`
+	Conn string     `json:"conn"`
+	Node string     `json:"node"`
+	Seq  herald.Seq `json:"seq"`
+}
+
+// clientFrame is any frame a client sends; Type selects the meaning.
+type clientFrame struct {
+	Type string      `json:"type"`
+	Seq  *herald.Seq `json:"seq,omitempty"`
+}
+
+var pongFrame = []byte(`{"type":"pong"}`)
+
+// encodeMsg builds a msg frame by hand: it runs once per recipient per message
+// on the hot path, and the payload is already JSON, so it is copied in as is.
+func encodeMsg(d herald.Delivery) []byte {
+	b := make([]byte, 0, 96+len(d.ID)+len(d.Topic)+len(d.Payload))
+	b = append(b, `{"type":"msg","id":`...)
+	b = appendString(b, d.ID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, d.Seq, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, d.Time.UnixMilli(), 10)
+	if d.Topic != "" {
+		b = append(b, `,"topic":`...)
+		b = appendString(b, d.Topic)
+	}
+	b = append(b, `,"payload":`...)
+	b = append(b, d.Payload...)
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string. IDs and topics are of a safe
+// character set already; Marshal is the fallback for anything else.
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}

@@ -1,0 +1,117 @@
+package push
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+// routeChunk bounds the routes in one SetRoutes call (one Redis pipeline).
+const routeChunk = 1000
+
+// routeWriter writes user -> node routes (step 4). Connects and disconnects
+// mark a user dirty; one goroutine writes all dirty users in one pipeline, so a
+// connect storm costs few round trips. A connection waits for the write that
+// covers it before it reads the store for replay: from then on dispatch finds
+// it, so every message is either in the replay or arrives live.
+type routeWriter struct {
+	s       *Service
+	mu      sync.Mutex
+	dirty   map[string]struct{}
+	waiters []chan error
+	kick    chan struct{}
+}
+
+func newRouteWriter(s *Service) *routeWriter {
+	return &routeWriter{s: s, dirty: map[string]struct{}{}, kick: make(chan struct{}, 1)}
+}
+
+// mark queues a write of user's routes; the channel gets its outcome.
+func (w *routeWriter) mark(user string) <-chan error {
+	ch := make(chan error, 1)
+	w.mu.Lock()
+	w.dirty[user] = struct{}{}
+	w.waiters = append(w.waiters, ch)
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+	return ch
+}
+
+func (w *routeWriter) run(ctx context.Context) {
+	for {
+		select {
+		case <-w.kick:
+			w.flush(ctx)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *routeWriter) flush(ctx context.Context) {
+	w.mu.Lock()
+	dirty, waiters := w.dirty, w.waiters
+	w.dirty, w.waiters = map[string]struct{}{}, nil
+	w.mu.Unlock()
+	if len(dirty) == 0 {
+		return
+	}
+	routes := make([]herald.UserConns, 0, len(dirty))
+	for u := range dirty {
+		routes = append(routes, herald.UserConns{User: u, Conns: w.s.hub.conns(u)})
+	}
+	err := w.write(ctx, routes)
+	if err != nil {
+		// Keep the users dirty and try again shortly; meanwhile their clients
+		// are served from the store on resume.
+		w.mu.Lock()
+		for u := range dirty {
+			w.dirty[u] = struct{}{}
+		}
+		w.mu.Unlock()
+		time.AfterFunc(time.Second, func() {
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		})
+	}
+	for _, ch := range waiters {
+		ch <- err
+	}
+}
+
+func (w *routeWriter) write(ctx context.Context, routes []herald.UserConns) error {
+	for start := 0; start < len(routes); start += routeChunk {
+		chunk := routes[start:min(start+routeChunk, len(routes))]
+		if err := w.s.router.SetRoutes(ctx, w.s.node, chunk, w.s.cfg.RouteTTL); err != nil {
+			w.s.m.routeErrors.Inc()
+			if ctx.Err() == nil {
+				slog.Warn("write routes", "node", w.s.node.ID, "routes", len(chunk), "err", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// refreshAll writes every local route again: after the routing store lost
+// them, and periodically so the long safety expiry never removes a live route.
+func (w *routeWriter) refreshAll(ctx context.Context) {
+	var routes []herald.UserConns
+	w.s.hub.each(func(u string, cs []herald.Conn) {
+		routes = append(routes, herald.UserConns{User: u, Conns: cs})
+	})
+	if len(routes) == 0 {
+		return
+	}
+	if err := w.write(ctx, routes); err == nil {
+		slog.Info("routes registered", "node", w.s.node.ID, "users", len(routes))
+	}
+}

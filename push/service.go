@@ -1,0 +1,214 @@
+// Package push is the push service (steps 1-4 and 7): it holds the WebSocket
+// connections, binds user -> connections in memory, registers user -> node in
+// the routing table, replays stored messages on connect, and writes each
+// message to every connection of its user.
+package push
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald"
+)
+
+// Config holds the push service's settings.
+type Config struct {
+	NodeID            string        // unique per node in the cluster
+	Addr              string        // internal address dispatch forwards to
+	SendQueue         int           // frames queued per connection before it counts as too slow
+	MaxFrame          int64         // largest frame a client may send, bytes
+	PingInterval      time.Duration // WebSocket ping period
+	PongTimeout       time.Duration // no frame or pong for this long: the connection is dead
+	WriteTimeout      time.Duration // one frame write
+	HeartbeatInterval time.Duration // node liveness refresh
+	HeartbeatTTL      time.Duration // node counts as dead this long after its last heartbeat
+	RouteTTL          time.Duration // safety expiry of a user's route
+	RouteRefresh      time.Duration // how often every route is written again
+	ReplayBatch       int           // stored messages read per page on resume
+	GapWait           time.Duration // how long a live message waits for an earlier one still being stored
+	DrainTimeout      time.Duration // graceful shutdown bound
+}
+
+// DefaultConfig returns the defaults.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:            "push-1",
+		SendQueue:         256,
+		MaxFrame:          4096,
+		PingInterval:      25 * time.Second,
+		PongTimeout:       60 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		HeartbeatInterval: 2 * time.Second,
+		HeartbeatTTL:      6 * time.Second,
+		RouteTTL:          time.Hour,
+		RouteRefresh:      20 * time.Minute,
+		ReplayBatch:       500,
+		GapWait:           time.Second,
+		DrainTimeout:      10 * time.Second,
+	}
+}
+
+// Service is the push service.
+type Service struct {
+	cfg    Config
+	auth   herald.Authenticator
+	store  herald.Store
+	router herald.Router
+	node   herald.Node
+	hub    *hub
+	routes *routeWriter
+	acks   *acker
+	up     websocket.Upgrader
+	m      metrics
+
+	connWG   sync.WaitGroup // writer loops, waited for on drain
+	draining chan struct{}
+}
+
+var _ herald.Deliverer = (*Service)(nil)
+
+// New returns a push service.
+func New(cfg Config, auth herald.Authenticator, store herald.Store, router herald.Router, reg prometheus.Registerer) *Service {
+	s := &Service{
+		cfg:      cfg,
+		auth:     auth,
+		store:    store,
+		router:   router,
+		node:     herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
+		hub:      newHub(),
+		draining: make(chan struct{}),
+		up: websocket.Upgrader{
+			ReadBufferSize:  1024,
+			WriteBufferSize: 1024,
+			// A shared pool: idle connections hold no write buffer.
+			WriteBufferPool:   &sync.Pool{},
+			HandshakeTimeout:  10 * time.Second,
+			EnableCompression: false,
+		},
+		m: newMetrics(reg),
+	}
+	s.routes = newRouteWriter(s)
+	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
+	return s
+}
+
+// Node returns this node's identity in the routing table.
+func (s *Service) Node() herald.Node { return s.node }
+
+// Deliver implements herald.Deliverer (step 7).
+func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
+	n := 0
+	for _, m := range msgs {
+		for i := range m.Users {
+			n += s.hub.deliver(m.For(i))
+		}
+	}
+	s.m.delivered.Add(float64(n))
+	return nil
+}
+
+// Run keeps the node registered (heartbeat, route writes and refreshes, ack
+// flushes) until ctx is cancelled, then drains: it leaves the routing table,
+// tells every client to reconnect elsewhere (close 1012) and saves acks.
+func (s *Service) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	wg.Add(2)
+	go func() { defer wg.Done(); s.routes.run(bg) }()
+	go func() { defer wg.Done(); s.acks.run(bg) }()
+
+	s.heartbeat(ctx)
+	beat := time.NewTicker(s.cfg.HeartbeatInterval)
+	refresh := time.NewTicker(s.cfg.RouteRefresh)
+	defer beat.Stop()
+	defer refresh.Stop()
+loop:
+	for {
+		select {
+		case <-beat.C:
+			s.heartbeat(ctx)
+		case <-refresh.C:
+			s.routes.refreshAll(ctx)
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	s.drain()
+	stop()
+	wg.Wait()
+	return nil
+}
+
+func (s *Service) heartbeat(ctx context.Context) {
+	lost, err := s.router.Heartbeat(ctx, s.node, s.cfg.HeartbeatTTL)
+	if err != nil {
+		if ctx.Err() == nil {
+			slog.Warn("heartbeat failed", "node", s.node.ID, "err", err)
+		}
+		return
+	}
+	if lost {
+		// First beat, or the routing store forgot us (e.g. Redis restarted
+		// empty): write every route again so delivery resumes on its own.
+		go s.routes.refreshAll(ctx)
+	}
+}
+
+func (s *Service) drain() {
+	close(s.draining)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancel()
+	if err := s.router.Leave(ctx, s.node); err != nil {
+		slog.Warn("leave routing table", "node", s.node.ID, "err", err)
+	}
+	for _, c := range s.hub.all() {
+		c.close(CloseServiceRestart, "node shutting down, reconnect")
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		slog.Warn("drain deadline passed with connections still open", "node", s.node.ID)
+	}
+}
+
+type metrics struct {
+	connections prometheus.Gauge
+	opened      prometheus.Counter
+	closed      *prometheus.CounterVec
+	delivered   prometheus.Counter
+	written     prometheus.Counter
+	replayed    prometheus.Counter
+	routeErrors prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) metrics {
+	m := metrics{
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_connections", Help: "Open WebSocket connections."}),
+		opened:      prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_connections_opened_total", Help: "WebSocket connections accepted."}),
+		closed:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_connections_closed_total", Help: "WebSocket connections closed, by close code."}, []string{"code"}),
+		delivered:   prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_delivered_total", Help: "Live message frames queued to connections."}),
+		written:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_frames_written_total", Help: "Message frames written to sockets (live and replayed)."}),
+		replayed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_replayed_total", Help: "Stored messages sent on resume or to fill a gap."}),
+		routeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_route_write_errors_total", Help: "Failed writes to the routing table."}),
+	}
+	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors)
+	return m
+}
+
+// Forward implements herald.Forwarder for this node alone, so that `herald all`
+// runs dispatch in-process with no network hop.
+func (s *Service) Forward(ctx context.Context, node herald.Node, msgs []*herald.Message) error {
+	if node.ID != s.node.ID {
+		return fmt.Errorf("node %s is not this node (%s)", node.ID, s.node.ID)
+	}
+	return s.Deliver(ctx, msgs)
+}

@@ -1,0 +1,72 @@
+package push
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// ServeWS is GET /ws: authenticate (401 with a JSON body before any upgrade),
+// upgrade, bind the connection, register its route, then hello, replay, live.
+func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
+	select {
+	case <-s.draining:
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node shutting down, connect to another"))
+		return
+	default:
+	}
+	if r.Method != http.MethodGet {
+		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET with a WebSocket upgrade"))
+		return
+	}
+	q := r.URL.Query()
+	token := q.Get("token")
+	if token == "" {
+		token = httpx.BearerToken(r)
+	}
+	id, err := s.auth.Verify(r.Context(), token)
+	if err != nil {
+		if errors.Is(err, herald.ErrUnauthorized) {
+			httpx.Error(w, r, herald.ErrUnauthorized)
+		} else {
+			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
+		}
+		return
+	}
+	device := q.Get("device")
+	if device != "" && !herald.ValidID(device) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "device: 1-128 bytes of A-Z a-z 0-9 _ - . @ :"))
+		return
+	}
+	var st start
+	if v := q.Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: a non-negative integer"))
+			return
+		}
+		st = start{since: n, hasSince: true}
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "expected a WebSocket upgrade request"))
+		return
+	}
+	ws, err := s.up.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with an HTTP error
+	}
+	c := s.newConn(ws, id.User, device)
+	s.connWG.Add(1)
+	s.hub.add(c)
+	s.m.connections.Inc()
+	s.m.opened.Inc()
+	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
+	// The handler's goroutine becomes the connection's writer.
+	c.serve(s.routes.mark(c.user), st)
+}

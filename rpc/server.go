@@ -1,0 +1,61 @@
+package rpc
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/rpc/heraldpb"
+)
+
+// NewServer returns a gRPC server sized for Herald's batches.
+func NewServer() *grpc.Server {
+	return grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize))
+}
+
+// RegisterDispatch serves d as the Dispatch service.
+func RegisterDispatch(s *grpc.Server, d herald.Dispatcher) {
+	heraldpb.RegisterDispatchServer(s, dispatchServer{d: d})
+}
+
+// RegisterPush serves d as the Push service.
+func RegisterPush(s *grpc.Server, d herald.Deliverer) {
+	heraldpb.RegisterPushServer(s, pushServer{d: d})
+}
+
+type dispatchServer struct {
+	heraldpb.UnimplementedDispatchServer
+	d herald.Dispatcher
+}
+
+func (s dispatchServer) Dispatch(ctx context.Context, b *heraldpb.Batch) (*heraldpb.BatchReply, error) {
+	msgs, err := fromPB(b)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	// An error here is a routing lookup failure: worth another dispatch
+	// instance's try, so it is Unavailable.
+	if err := s.d.Dispatch(ctx, msgs); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &heraldpb.BatchReply{}, nil
+}
+
+type pushServer struct {
+	heraldpb.UnimplementedPushServer
+	d herald.Deliverer
+}
+
+func (s pushServer) Deliver(ctx context.Context, b *heraldpb.Batch) (*heraldpb.BatchReply, error) {
+	msgs, err := fromPB(b)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := s.d.Deliver(ctx, msgs); err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &heraldpb.BatchReply{}, nil
+}

@@ -6,9 +6,11 @@ package push
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -69,6 +71,7 @@ type Service struct {
 
 	connWG   sync.WaitGroup // writer loops, waited for on drain
 	draining chan struct{}
+	beatOK   atomic.Bool // the last heartbeat reached the routing table
 }
 
 var _ herald.Deliverer = (*Service)(nil)
@@ -148,6 +151,7 @@ loop:
 
 func (s *Service) heartbeat(ctx context.Context) {
 	lost, err := s.router.Heartbeat(ctx, s.node, s.cfg.HeartbeatTTL)
+	s.beatOK.Store(err == nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			slog.Warn("heartbeat failed", "node", s.node.ID, "err", err)
@@ -159,6 +163,15 @@ func (s *Service) heartbeat(ctx context.Context) {
 		// empty): write every route again so delivery resumes on its own.
 		go s.routes.refreshAll(ctx)
 	}
+}
+
+// Ready reports whether the node is registered in the routing table: until its
+// first heartbeat, dispatch cannot find it, so a load balancer should wait.
+func (s *Service) Ready(context.Context) error {
+	if !s.beatOK.Load() {
+		return errors.New("not registered in the routing table (heartbeat failing or not yet sent)")
+	}
+	return nil
 }
 
 func (s *Service) drain() {

@@ -44,6 +44,7 @@ type Router struct {
 	mu        sync.Mutex
 	live      map[string]herald.Node
 	liveAt    time.Time
+	forcedAt  time.Time
 	now       func() time.Time
 	cacheTime time.Duration
 }
@@ -169,10 +170,22 @@ func (r *Router) forgetLive() {
 	r.mu.Unlock()
 }
 
+// forceInterval bounds how often a route to an unknown node forces a re-read
+// of the node list (a node that just started; or a dead node's stale routes,
+// which must not make every lookup re-read it).
+const forceInterval = 100 * time.Millisecond
+
 // liveNodes returns the nodes whose heartbeat key exists, cached for cacheTime.
-func (r *Router) liveNodes(ctx context.Context) (map[string]herald.Node, error) {
+func (r *Router) liveNodes(ctx context.Context, force bool) (map[string]herald.Node, error) {
 	r.mu.Lock()
-	if r.live != nil && r.now().Sub(r.liveAt) < r.cacheTime {
+	if force {
+		if r.now().Sub(r.forcedAt) < forceInterval {
+			force = false
+		} else {
+			r.forcedAt = r.now()
+		}
+	}
+	if !force && r.live != nil && r.now().Sub(r.liveAt) < r.cacheTime {
 		live := r.live
 		r.mu.Unlock()
 		return live, nil
@@ -210,7 +223,7 @@ func (r *Router) liveNodes(ctx context.Context) (map[string]herald.Node, error) 
 
 // Nodes returns the live push nodes.
 func (r *Router) Nodes(ctx context.Context) ([]herald.Node, error) {
-	live, err := r.liveNodes(ctx)
+	live, err := r.liveNodes(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +236,7 @@ func (r *Router) Nodes(ctx context.Context) ([]herald.Node, error) {
 
 // routes reads the users' hashes in one pipeline and keeps the live routes.
 func (r *Router) routes(ctx context.Context, users []string, each func(user string, n herald.Node, rt route)) error {
-	live, err := r.liveNodes(ctx)
+	live, err := r.liveNodes(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -236,17 +249,35 @@ func (r *Router) routes(ctx context.Context, users []string, each func(user stri
 		return fmt.Errorf("look up %d users: %w", len(users), err)
 	}
 	now := r.now().UnixMilli()
+	parsed := make([]map[string]route, len(cmds))
+	stale := false
 	for i, c := range cmds {
 		for id, raw := range c.Val() {
-			n, ok := live[id]
-			if !ok {
-				continue
-			}
 			var rt route
-			if json.Unmarshal([]byte(raw), &rt) != nil || rt.Epoch != n.Epoch || rt.Expires <= now {
-				continue // a route from the node's former life, or past its safety expiry
+			if json.Unmarshal([]byte(raw), &rt) != nil || rt.Expires <= now {
+				continue // past its safety expiry
 			}
-			each(users[i], n, rt)
+			if n, ok := live[id]; !ok || n.Epoch != rt.Epoch {
+				stale = true
+			}
+			if parsed[i] == nil {
+				parsed[i] = map[string]route{}
+			}
+			parsed[i][id] = rt
+		}
+	}
+	if stale {
+		// A route names a node the cache does not know alive in that life:
+		// it may have just started. Ask Redis rather than miss its users.
+		if live, err = r.liveNodes(ctx, true); err != nil {
+			return err
+		}
+	}
+	for i, rts := range parsed {
+		for id, rt := range rts {
+			if n, ok := live[id]; ok && n.Epoch == rt.Epoch {
+				each(users[i], n, rt)
+			}
 		}
 	}
 	return nil

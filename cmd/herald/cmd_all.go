@@ -80,7 +80,7 @@ func runAll(ctx context.Context, args []string) error {
 	auth.Register(mux, j, apiKey)
 	csvc.Register(mux, apiKey)
 	mux.HandleFunc("/ws", psvc.ServeWS)
-	httpx.Health(mux, reg)
+	httpx.Health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev
 	if dev {
 		devAPI = &web.Dev{Mint: j.Mint, APIKey: apiKey, Send: mux}

@@ -86,7 +86,7 @@ func runPush(ctx context.Context, args []string) error {
 	rpc.RegisterPush(gs, svc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", svc.ServeWS)
-	httpx.Health(mux, reg, httpx.Check{Name: "store", Fn: store.Ping}, httpx.Check{Name: "redis", Fn: router.Ping})
+	httpx.Health(mux, reg, httpx.Check{Name: "store", Fn: store.Ping}, httpx.Check{Name: "redis", Fn: router.Ping}, httpx.Check{Name: "registered", Fn: svc.Ready})
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{
 		{name: "push http", addr: listen, http: mux},

@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+// TestClusterEndToEnd runs Redis, FerretDB, 1 auth, 2 collect, 2 dispatch and
+// 2 push processes of the real binary, each on its own 127.0.0.x address.
+func TestClusterEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 2, Push: 2})
+	authAPI := c.AuthAPI()
+	p1, p2 := c.Push[0], c.Push[1]
+
+	// alice on both push nodes (two devices), bob on node 1, carol on node 2.
+	alice := authAPI.Token(t, "alice")
+	alicePhone := testenv.MustDialWS(t, p1.WS(), alice, "phone", nil)
+	aliceLaptop := testenv.MustDialWS(t, p2.WS(), alice, "laptop", nil)
+	bob := testenv.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", nil)
+	carol := testenv.MustDialWS(t, p2.WS(), authAPI.Token(t, "carol"), "", nil)
+	if alicePhone.Hello.Node == aliceLaptop.Hello.Node {
+		t.Fatalf("both alice connections on %s", alicePhone.Hello.Node)
+	}
+
+	// Messages go in through both collect instances (and so both dispatch
+	// instances, which collect spreads batches over).
+	want := map[string][]string{}
+	send := func(i int, users []string, text string) {
+		c.API(i%2).Send(t, users, text)
+		for _, u := range users {
+			want[u] = append(want[u], text)
+		}
+	}
+	for i := range 10 {
+		send(i, []string{"alice"}, fmt.Sprintf("a%d", i))
+		send(i+1, []string{"bob"}, fmt.Sprintf("b%d", i))
+		send(i, []string{"carol", "alice"}, fmt.Sprintf("ca%d", i))
+	}
+	check := func(name string, ws *testenv.WS, user string) {
+		t.Helper()
+		got := ws.Msgs(len(want[user]), 10*time.Second)
+		var texts []string
+		for i, f := range got {
+			if f.Seq != uint64(i+1) {
+				t.Fatalf("%s: message %d has seq %d", name, i, f.Seq)
+			}
+			var s string
+			json.Unmarshal(f.Payload, &s)
+			texts = append(texts, s)
+		}
+		if strings.Join(texts, ",") != strings.Join(want[user], ",") {
+			t.Fatalf("%s got %v\nwant %v", name, texts, want[user])
+		}
+		ws.Quiet(300 * time.Millisecond) // and nothing else: nobody else's messages
+	}
+	check("alice phone (push 1)", alicePhone, "alice")
+	check("alice laptop (push 2)", aliceLaptop, "alice")
+	check("bob (push 1)", bob, "bob")
+	check("carol (push 2)", carol, "carol")
+
+	// Presence through collect names both nodes and devices.
+	code, body := c.API(0).Do(t, "GET", "/v1/users/alice/presence", nil)
+	if code != 200 || !strings.Contains(string(body), `"push-1"`) || !strings.Contains(string(body), `"push-2"`) || !strings.Contains(string(body), `"laptop"`) {
+		t.Fatalf("presence: %d %s", code, body)
+	}
+
+	// Resume on the other node: the phone reconnects to push 2 from seq 15.
+	alicePhone.Conn.Close()
+	since := uint64(15)
+	moved := testenv.MustDialWS(t, p2.WS(), alice, "phone", &since)
+	if got := moved.Msgs(5, 10*time.Second); got[0].Seq != 16 || got[4].Seq != 20 {
+		t.Fatalf("resume from 15 got seqs %v", seqs(got))
+	}
+
+	// Push-service auth goes through the auth service: a bad token is refused.
+	if _, err := testenv.DialWS(t, p1.WS(), "bad-token", "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("bad token on push node: %v", err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,13 +39,8 @@ func startAll(t *testing.T, dir, addr string, extra ...string) *allNode {
 
 func (n *allNode) stop(t *testing.T) {
 	t.Helper()
-	n.proc.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { n.proc.Cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatal("herald all did not exit within 20s of SIGTERM")
+	if err := n.proc.Stop(20 * time.Second); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -138,12 +138,39 @@ func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
 		if pending, err = s.insertInbox(ctx, pending); err != nil {
 			return s.failAppend(msgs, "insert inbox entries", err)
 		}
+		if err := s.repairCounters(ctx, pending); err != nil {
+			return s.failAppend(msgs, "repair seq counters", err)
+		}
+	}
+	return nil
+}
+
+// repairCounters raises the counter of each user in entries to at least the
+// highest seq stored for that user, so that the next allocation cannot hand
+// out a seq that is already taken.
+func (s *Store) repairCounters(ctx context.Context, entries []entry) error {
+	done := map[string]bool{}
+	for _, e := range entries {
+		u := e.m.Users[e.i]
+		if done[u] {
+			continue
+		}
+		done[u] = true
+		last, err := s.LastSeq(ctx, u)
+		if err != nil {
+			return err
+		}
+		_, err = s.counters.UpdateOne(ctx, bson.D{{Key: "_id", Value: u}},
+			bson.D{{Key: "$max", Value: bson.D{{Key: "s", Value: int64(last)}}}})
+		if err != nil {
+			return fmt.Errorf("raise seq counter of %s: %w", u, err)
+		}
 	}
 	return nil
 }
 
 // maxSeqAttempts bounds the retries after seq conflicts.
-const maxSeqAttempts = 8
+const maxSeqAttempts = 16
 
 // entry is one recipient of one message: m.Users[i].
 type entry struct {
@@ -166,11 +193,19 @@ func (s *Store) allocate(ctx context.Context, entries []entry) error {
 			var doc struct {
 				S int64 `bson:"s"`
 			}
-			err := s.counters.FindOneAndUpdate(gctx,
-				bson.D{{Key: "_id", Value: u}},
-				bson.D{{Key: "$inc", Value: bson.D{{Key: "s", Value: n}}}},
-				options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
-			).Decode(&doc)
+			var err error
+			// Two first-ever upserts of one user can race: the loser gets a
+			// duplicate-key error, and its retry finds the document to $inc.
+			for try := 0; try < 3; try++ {
+				err = s.counters.FindOneAndUpdate(gctx,
+					bson.D{{Key: "_id", Value: u}},
+					bson.D{{Key: "$inc", Value: bson.D{{Key: "s", Value: n}}}},
+					options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
+				).Decode(&doc)
+				if !driver.IsDuplicateKeyError(err) {
+					break
+				}
+			}
 			if err != nil {
 				return fmt.Errorf("allocate seq for %s: %w", u, err)
 			}

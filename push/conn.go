@@ -203,8 +203,7 @@ func (c *conn) writeItem(it outItem) error {
 		return nil
 	}
 	if it.seq > last+1 {
-		var err error
-		if last, err = c.fillGap(last, it.seq); err != nil {
+		if _, err := c.fillGap(last, it.seq); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package testenv
 import (
 	"fmt"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -31,30 +30,11 @@ func (n *Node) URL() string { return "http://" + n.HTTPAddr }
 // WS is the node's WebSocket base URL.
 func (n *Node) WS() string { return "ws://" + n.HTTPAddr }
 
-// Kill sends SIGKILL and waits for the process to exit.
-func (n *Node) Kill() {
-	n.Cmd.Process.Kill()
-	n.Cmd.Process.Wait()
-}
-
 // Restart starts the same command again, on the same addresses.
 func (n *Node) Restart() {
 	n.t.Helper()
 	n.Process = Start(n.t, n.Process.Name, HeraldBinary(n.t), n.env, n.args...)
 	n.waitReady()
-}
-
-// Stop sends SIGTERM and waits up to timeout for the process to exit.
-func (n *Node) Stop(timeout time.Duration) error {
-	n.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { _, err := n.Cmd.Process.Wait(); done <- err }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(timeout):
-		return fmt.Errorf("%s did not exit within %s of SIGTERM", n.Name, timeout)
-	}
 }
 
 func (n *Node) waitReady() {

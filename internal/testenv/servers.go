@@ -43,8 +43,7 @@ func startRedisAt(t testing.TB, bin, addr string) *Redis {
 // Restart kills the server (SIGKILL) and starts a new empty one on the same address.
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
-	r.Cmd.Process.Kill()
-	r.Cmd.Process.Wait()
+	r.Process.Kill()
 	bin, _ := exec.LookPath("redis-server")
 	*r = *startRedisAt(t, bin, r.Addr)
 }

@@ -111,6 +111,7 @@ type Process struct {
 	Name string
 	Cmd  *exec.Cmd
 	Log  *SyncBuffer
+	done chan struct{} // closed when the process has exited and been reaped
 }
 
 // Start starts bin with args and env, logging its output into a buffer that is
@@ -127,14 +128,14 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proces
 	if err := p.Cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
-	done := make(chan struct{})
-	go func() { p.Cmd.Wait(); close(done) }()
+	p.done = make(chan struct{})
+	go func() { p.Cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
 		select {
-		case <-done:
+		case <-p.done:
 		default:
 			p.Cmd.Process.Kill()
-			<-done
+			<-p.done
 		}
 		if t.Failed() {
 			t.Logf("--- output of %s ---\n%s", name, p.Log.String())
@@ -145,6 +146,28 @@ func Start(t testing.TB, name, bin string, env []string, args ...string) *Proces
 
 // Signal sends sig to the process.
 func (p *Process) Signal(sig syscall.Signal) error { return p.Cmd.Process.Signal(sig) }
+
+// Wait waits up to timeout for the process to exit.
+func (p *Process) Wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("%s still running after %s", p.Name, timeout)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to exit.
+func (p *Process) Kill() {
+	p.Cmd.Process.Kill()
+	<-p.done
+}
+
+// Stop sends SIGTERM and waits up to timeout for the process to exit.
+func (p *Process) Stop(timeout time.Duration) error {
+	p.Signal(syscall.SIGTERM)
+	return p.Wait(timeout)
+}
 
 // SyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
 type SyncBuffer struct {

@@ -1,0 +1,53 @@
+# Herald's build. Every target uses Go 1.27.3: the machine's own Go may be
+# older (1.26.8 has known holes in net/http and crypto/tls), and GOTOOLCHAIN
+# makes the go command fetch the pinned release from the module proxy once.
+export GOTOOLCHAIN := go1.27.3
+
+GO          ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+TOOLS       := $(CURDIR)/.testbin/tools
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build run test test-deps lint unit generate clean
+
+all: build
+
+## build: the herald binary in bin/
+build:
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/herald ./cmd/herald
+
+## run: herald all on embedded defaults, demo page on http://127.0.0.1:8080/
+run: build
+	./bin/herald all
+
+## test: everything CI checks: formatting, vet, staticcheck, and every test
+## (unit, Redis and MongoDB integration on real servers, end-to-end on real processes)
+test: test-deps lint
+	$(GO) test -race -count=1 -timeout 12m ./...
+
+## unit: the quick tests only (no cluster)
+unit:
+	$(GO) test -short -count=1 ./...
+
+## test-deps: installs redis-server from Debian's packages when missing
+test-deps:
+	@scripts/install-test-deps.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## generate: regenerates the gRPC code from rpc/heraldpb/herald.proto (needs protoc)
+generate:
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	PATH="$(TOOLS):$$PATH" protoc -I rpc/heraldpb \
+	  --go_out=paths=source_relative:rpc/heraldpb \
+	  --go-grpc_out=paths=source_relative:rpc/heraldpb rpc/heraldpb/herald.proto
+
+clean:
+	rm -rf bin .testbin

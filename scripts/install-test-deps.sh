@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what Herald's tests need from Debian's packages, when missing:
+# redis-server (the Redis router's tests and the cluster tests start real ones).
+# FerretDB, the MongoDB-wire server the store tests use, is built from Go
+# sources by the tests themselves (internal/testenv/ferretdb).
+set -euo pipefail
+
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing test dependencies: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+    echo "need root (or sudo) to apt-get install ${missing[*]}" >&2; exit 1
+  fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the packaged service; the tests run their own servers.
+$sudo systemctl disable --now redis-server >/dev/null 2>&1 || true

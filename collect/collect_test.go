@@ -1,0 +1,163 @@
+package collect
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/bolt"
+)
+
+// slowStore wraps a store and records batch sizes; each Append takes a while,
+// as an fsync does, so concurrent requests pile up behind it.
+type slowStore struct {
+	herald.Store
+	mu      sync.Mutex
+	batches []int
+	fail    error
+}
+
+func (s *slowStore) Append(ctx context.Context, msgs []*herald.Message) error {
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	s.batches = append(s.batches, len(msgs))
+	fail := s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	return s.Store.Append(ctx, msgs)
+}
+
+type dispatched struct {
+	mu   sync.Mutex
+	msgs []*herald.Message
+}
+
+func (d *dispatched) Dispatch(_ context.Context, msgs []*herald.Message) error {
+	d.mu.Lock()
+	d.msgs = append(d.msgs, msgs...)
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *dispatched) count() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.msgs)
+}
+
+func newService(t *testing.T) (*Service, *slowStore, *dispatched) {
+	t.Helper()
+	b, err := bolt.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	st := &slowStore{Store: b}
+	d := &dispatched{}
+	cfg := DefaultConfig()
+	cfg.MaxPayload = 100
+	s := New(cfg, st, d, nil, prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, st, d
+}
+
+func TestGroupCommit(t *testing.T) {
+	s, st, d := newService(t)
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := s.Validate(&SendRequest{Users: []string{"u"}, Payload: json.RawMessage(`1`)}, time.Now())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Submit(context.Background(), []*herald.Message{m}); err != nil || len(m.Seqs) != 1 {
+				t.Errorf("submit %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	st.mu.Lock()
+	writes := len(st.batches)
+	st.mu.Unlock()
+	if writes >= n/2 {
+		t.Errorf("%d requests took %d writes; group commit should need far fewer", n, writes)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.count() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d.count() != n {
+		t.Errorf("dispatched %d of %d", d.count(), n)
+	}
+}
+
+func TestNoAcceptWithoutStore(t *testing.T) {
+	s, st, d := newService(t)
+	st.fail = errors.New("disk gone")
+	mux := http.NewServeMux()
+	s.Register(mux, "k")
+	req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(`{"users":["a"],"payload":1}`))
+	req.Header.Set("Authorization", "Bearer k")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"unavailable"`) {
+		t.Fatalf("store failure answered %d %s; want 503", rec.Code, rec.Body)
+	}
+	if d.count() != 0 {
+		t.Fatal("a message that was not stored must not be dispatched")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	s, _, _ := newService(t)
+	m, err := s.Validate(&SendRequest{Users: []string{"a", "b", "a"}, Payload: json.RawMessage(` { "x" : [1, 2] } `), Topic: "news"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Users) != 2 || string(m.Payload) != `{"x":[1,2]}` || m.ID == "" || len(m.ID) != 32 {
+		t.Fatalf("message = %+v, payload %s", m, m.Payload)
+	}
+	bad := []SendRequest{
+		{Payload: json.RawMessage(`1`)},
+		{Users: []string{"a"}},
+		{Users: []string{"a"}, Payload: json.RawMessage(`null`)},
+		{Users: []string{"a/b"}, Payload: json.RawMessage(`1`)},
+		{Users: []string{"a"}, Payload: json.RawMessage(`1`), Topic: "bad topic"},
+		{Users: []string{"a"}, Payload: json.RawMessage(`"` + strings.Repeat("x", 200) + `"`)},
+	}
+	for i, req := range bad {
+		if _, err := s.Validate(&req, time.Now()); err == nil {
+			t.Errorf("case %d accepted", i)
+		}
+	}
+}
+
+func TestIDsAreUniqueAndSortByTime(t *testing.T) {
+	seen := map[string]bool{}
+	prev := ""
+	for i := range 1000 {
+		id := newID(time.UnixMilli(int64(1_700_000_000_000 + i)))
+		if seen[id] || id <= prev {
+			t.Fatalf("id %s repeated or out of order after %s", id, prev)
+		}
+		seen[id], prev = true, id
+	}
+}

@@ -1,0 +1,158 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/bolt"
+	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/memory"
+)
+
+type fixture struct {
+	svc    *Service
+	store  herald.Store
+	jwt    *auth.JWT
+	ws     string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newFixture(t *testing.T, tune func(*Config)) *fixture {
+	t.Helper()
+	st, err := bolt.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	j, _ := auth.NewJWT("0123456789abcdef0123456789abcdef")
+	cfg := DefaultConfig()
+	if tune != nil {
+		tune(&cfg)
+	}
+	svc := New(cfg, j, st, memory.NewRouter(), prometheus.NewRegistry())
+	srv := httptest.NewServer(http.HandlerFunc(svc.ServeWS))
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fixture{svc: svc, store: st, jwt: j, ws: "ws" + strings.TrimPrefix(srv.URL, "http"), cancel: cancel, done: make(chan struct{})}
+	go func() { svc.Run(ctx); close(f.done) }()
+	t.Cleanup(func() { cancel(); <-f.done })
+	return f
+}
+
+func (f *fixture) token(t *testing.T, user string) string {
+	tok, err := f.jwt.Mint(user, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// store appends a message for users and returns it with its seqs.
+func (f *fixture) storeMsg(t *testing.T, payload string, users ...string) *herald.Message {
+	t.Helper()
+	m := &herald.Message{ID: "m-" + payload, Time: time.Now(), Payload: json.RawMessage(payload), Users: users}
+	if err := f.store.Append(context.Background(), []*herald.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestEncodeMsg(t *testing.T) {
+	d := herald.Delivery{ID: "abc", Seq: 42, Time: time.UnixMilli(1700000000123), Topic: "news", Payload: json.RawMessage(`{"a":[1,"x"]}`)}
+	var got map[string]any
+	if err := json.Unmarshal(encodeMsg(d), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got["type"] != "msg" || got["id"] != "abc" || got["seq"].(float64) != 42 || got["ts"].(float64) != 1700000000123 || got["topic"] != "news" {
+		t.Fatalf("frame = %v", got)
+	}
+	d.Topic = ""
+	if strings.Contains(string(encodeMsg(d)), "topic") {
+		t.Error("an empty topic is left out")
+	}
+}
+
+func TestLiveDedupeAndGapFill(t *testing.T) {
+	f := newFixture(t, nil)
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	// Three messages are stored but only the third reaches the node live
+	// (the first two were lost in flight): the client still gets 1, 2, 3.
+	f.storeMsg(t, "1", "u")
+	f.storeMsg(t, "2", "u")
+	m3 := f.storeMsg(t, "3", "u")
+	f.svc.Deliver(context.Background(), []*herald.Message{m3})
+	f.svc.Deliver(context.Background(), []*herald.Message{m3}) // a repeat is dropped
+	got := c.Msgs(3, 5*time.Second)
+	for i, fr := range got {
+		if fr.Seq != uint64(i+1) {
+			t.Fatalf("got seqs %v %v %v", got[0].Seq, got[1].Seq, got[2].Seq)
+		}
+	}
+	c.Quiet(200 * time.Millisecond)
+}
+
+func TestSlowConsumerIsDisconnected(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.SendQueue = 4 })
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "slow"), "", nil)
+	// The client does not read; flood its queue.
+	for i := 0; i < 5000; i++ {
+		m := &herald.Message{ID: "x", Time: time.Now(), Payload: json.RawMessage(`"` + strings.Repeat("y", 1000) + `"`), Users: []string{"slow"}, Seqs: []herald.Seq{herald.Seq(i + 1)}}
+		f.svc.Deliver(context.Background(), []*herald.Message{m})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c.Next(time.Until(deadline))
+		if err != nil {
+			if !strings.Contains(err.Error(), "4000") {
+				t.Fatalf("connection ended with %v, want close 4000", err)
+			}
+			return
+		}
+	}
+}
+
+func TestDrainClosesWith1012AndLeaves(t *testing.T) {
+	f := newFixture(t, nil)
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "d"), "", nil)
+	f.cancel()
+	if code, reason := c.CloseCode(10 * time.Second); code != CloseServiceRestart || reason == "" {
+		t.Fatalf("close %d %q, want 1012 with a reason", code, reason)
+	}
+	<-f.done
+	if routes, _ := f.svc.router.Lookup(context.Background(), []string{"d"}); len(routes["d"]) != 0 {
+		t.Fatalf("routes after drain: %v", routes)
+	}
+}
+
+func TestAckIsClampedAndSaved(t *testing.T) {
+	f := newFixture(t, nil)
+	f.storeMsg(t, "1", "a")
+	f.storeMsg(t, "2", "a")
+	since := uint64(0)
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "a"), "dev1", &since)
+	c.Msgs(2, 5*time.Second)
+	if err := c.Ack(99); err != nil { // more than was sent
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, _ := f.store.AckedSeq(context.Background(), "a", "dev1")
+		if n == 2 {
+			break
+		}
+		if n > 2 || time.Now().After(deadline) {
+			t.Fatalf("stored ack = %d, want 2 (clamped to what was sent)", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -75,9 +75,11 @@ function addRow(f) {
   const latency = Math.max(0, Date.now() - f.ts);
   for (const text of [f.seq, f.topic || "", JSON.stringify(f.payload), latency + " ms", f.id]) {
     const td = document.createElement("td");
-    const code = document.createElement("code");
-    code.textContent = String(text);
-    td.appendChild(code);
+    if (text !== "") {
+      const code = document.createElement("code");
+      code.textContent = String(text);
+      td.appendChild(code);
+    }
     tr.appendChild(td);
   }
   $("messages").prepend(tr);

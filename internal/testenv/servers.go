@@ -44,6 +44,12 @@ func startRedisAt(t testing.TB, bin, addr string) *Redis {
 func (r *Redis) Restart(t testing.TB) {
 	t.Helper()
 	r.Process.Kill()
+	r.StartAgain(t)
+}
+
+// StartAgain starts a new empty server on the address of one that was killed.
+func (r *Redis) StartAgain(t testing.TB) {
+	t.Helper()
 	bin, _ := exec.LookPath("redis-server")
 	*r = *startRedisAt(t, bin, r.Addr)
 }

@@ -1,0 +1,70 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+func waitStatus(t *testing.T, url string, want int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	c := http.Client{Timeout: 3 * time.Second}
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not answer %d within %s", url, want, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Redis goes away and comes back empty: /readyz says so meanwhile, collect
+// keeps accepting (the store is up), connections stay open, and delivery
+// resumes on its own, with what was sent during the outage delivered in order.
+func TestClusterRedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a whole cluster")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 1})
+	api := c.API(0)
+	ws := testenv.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "alice"), "phone", nil)
+	api.Send(t, []string{"alice"}, 1)
+	ws.Msgs(1, 5*time.Second)
+
+	c.Redis.Process.Kill()
+	waitStatus(t, c.Push[0].URL()+"/readyz", 503, 15*time.Second)
+	waitStatus(t, c.Dispatch[0].URL()+"/readyz", 503, 15*time.Second)
+	api.Send(t, []string{"alice"}, 2) // stored: 202 even though routing is down
+
+	c.Redis.StartAgain(t)
+	waitStatus(t, c.Push[0].URL()+"/readyz", 200, 20*time.Second)
+	waitStatus(t, c.Dispatch[0].URL()+"/readyz", 200, 20*time.Second)
+	// The push node noticed its heartbeat key was gone and wrote its routes
+	// again (presence shows it); a new message reaches the same, still open
+	// connection, after the one sent during the outage.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		code, body := api.Do(t, "GET", "/v1/users/alice/presence", nil)
+		if code == 200 && strings.Contains(string(body), `"online":true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("routes not registered again after Redis came back: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	api.Send(t, []string{"alice"}, 3)
+	if got := ws.Msgs(2, 10*time.Second); got[0].Seq != 2 || got[1].Seq != 3 {
+		t.Fatalf("after the outage got seqs %d, %d; want 2, 3", got[0].Seq, got[1].Seq)
+	}
+}

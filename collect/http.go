@@ -128,10 +128,19 @@ func (s *Service) reject(w http.ResponseWriter, r *http.Request, err error) {
 	httpx.Error(w, r, err)
 }
 
-func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
+// pathUser returns the {user} of the path, answering 400 when it is not valid.
+func pathUser(w http.ResponseWriter, r *http.Request) (string, bool) {
 	user := r.PathValue("user")
 	if !herald.ValidID(user) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "user: not a valid user ID"))
+		return "", false
+	}
+	return user, true
+}
+
+func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
+	user, ok := pathUser(w, r)
+	if !ok {
 		return
 	}
 	q := r.URL.Query()
@@ -163,9 +172,8 @@ func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handlePresence(w http.ResponseWriter, r *http.Request) {
-	user := r.PathValue("user")
-	if !herald.ValidID(user) {
-		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "user: not a valid user ID"))
+	user, ok := pathUser(w, r)
+	if !ok {
 		return
 	}
 	if s.router == nil {

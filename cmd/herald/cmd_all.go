@@ -37,9 +37,7 @@ func runAll(ctx context.Context, args []string) error {
 	f.str(&secret, "jwt-secret", "HS256 token secret, at least 32 bytes (default: generated once into DATA_DIR/jwt-secret)")
 	f.str(&apiKey, "api-key", "API key (default: generated once into DATA_DIR/api-key)")
 	f.bool(&dev, "dev", "serve the demo page's token and send endpoints under /dev/ (turn off before exposing the port)")
-	f.int64(&ccfg.MaxPayload, "max-payload", "largest message payload in bytes")
-	f.int(&ccfg.MaxUsers, "max-users", "most recipients of one message")
-	f.int(&ccfg.MaxBatch, "max-batch", "most messages in one group commit")
+	collectFlags(f, &ccfg)
 	pushFlags(f, &pcfg)
 	if err := f.parse(args); err != nil {
 		return err

@@ -27,9 +27,7 @@ func runCollect(ctx context.Context, args []string) error {
 	f.str(&listen, "listen", "HTTP address of the public API")
 	f.str(&apiKey, "api-key", "API key business systems send as Authorization: Bearer (required)")
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
-	f.int64(&cfg.MaxPayload, "max-payload", "largest message payload in bytes")
-	f.int(&cfg.MaxUsers, "max-users", "most recipients of one message")
-	f.int(&cfg.MaxBatch, "max-batch", "most messages in one group commit")
+	collectFlags(f, &cfg)
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -69,4 +67,11 @@ func runCollect(ctx context.Context, args []string) error {
 	httpx.Health(mux, reg, checks...)
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux}}, svc)
+}
+
+// collectFlags registers the collect service's limits on f.
+func collectFlags(f *flags, cfg *collect.Config) {
+	f.int64(&cfg.MaxPayload, "max-payload", "largest message payload in bytes")
+	f.int(&cfg.MaxUsers, "max-users", "most recipients of one message")
+	f.int(&cfg.MaxBatch, "max-batch", "most messages in one group commit")
 }

@@ -102,20 +102,7 @@ func testDeadNode(t *testing.T, r herald.Router) {
 		t.Fatal(err)
 	}
 	// b's heartbeat expires without a Leave (as after SIGKILL).
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got, err := r.Lookup(ctx, []string{"u"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(got["u"]) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("u still routed to %v after both nodes died", nodeIDs(got["u"]))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUnrouted(t, r, "u", "both nodes died")
 	if !mustBeat(t, r, b, time.Minute) {
 		t.Error("heartbeat after expiry must report lost=true so the node re-registers")
 	}
@@ -128,31 +115,30 @@ func testEpoch(t *testing.T, r herald.Router) {
 	restarted := a
 	restarted.Epoch = 2
 	mustBeat(t, r, restarted, time.Minute)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got, _ := r.Lookup(ctx, []string{"u"})
-		if len(got["u"]) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("a route from the node's former life is still used")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitUnrouted(t, r, "u", "a route from the node's former life is still used")
 }
 
 func testRouteExpiry(t *testing.T, r herald.Router) {
 	ctx := context.Background()
 	mustBeat(t, r, a, time.Minute)
 	r.SetRoutes(ctx, a, []herald.UserConns{{User: "u", Conns: conns("1")}}, 200*time.Millisecond)
+	waitUnrouted(t, r, "u", "route outlived its expiry")
+}
+
+// waitUnrouted polls until user has no route, failing with msg after 5 s.
+func waitUnrouted(t *testing.T, r herald.Router, user, msg string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		got, _ := r.Lookup(ctx, []string{"u"})
-		if len(got["u"]) == 0 {
-			break
+		got, err := r.Lookup(context.Background(), []string{user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got[user]) == 0 {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("route outlived its expiry")
+			t.Fatalf("%s: %s still routed to %v", msg, user, nodeIDs(got[user]))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -51,6 +51,7 @@ type Message struct {
 	Payload json.RawMessage // any JSON value, kept byte for byte as sent
 	Users   []string        // recipients, no duplicates
 	Seqs    []Seq           // Seqs[i] is Users[i]'s seq; assigned by Store.Append
+	Dup     bool            // set by Store.Append: a message with this ID was stored before
 }
 
 // Delivery is a message as one user sees it: the message with that user's seq.
@@ -81,11 +82,27 @@ type Store interface {
 	// Append assigns each message's Seqs and stores the messages durably: when it
 	// returns nil, the messages survive a crash of the process and of the machine
 	// (fsync, or write concern majority with journaling).
+	//
+	// Append is idempotent by message ID: a message whose ID is already stored
+	// (a retry with the same Idempotency-Key, even after a crash half-way through
+	// the first write) is not stored again; it gets Dup set and the Seqs it was
+	// first given, and recipients it had not reached yet are added.
 	Append(ctx context.Context, msgs []*Message) error
 	// Messages returns up to limit of user's messages with seq > after, in seq order.
 	Messages(ctx context.Context, user string, after Seq, limit int) ([]Delivery, error)
 	// LastSeq returns the seq of the user's newest message, 0 if none.
 	LastSeq(ctx context.Context, user string) (Seq, error)
+	// LastSeqs returns, in one round trip, an upper bound of each user's newest
+	// seq: at least the newest stored, possibly one still being written. Users
+	// without messages are absent. Push nodes use it to catch up connections
+	// that missed a live message.
+	LastSeqs(ctx context.Context, users []string) (map[string]Seq, error)
+	// OldestSeq returns the seq of the user's oldest message still kept (0 if none):
+	// older ones were removed by retention.
+	OldestSeq(ctx context.Context, user string) (Seq, error)
+	// Sweep removes the messages accepted before cutoff (retention) and returns
+	// how many it removed.
+	Sweep(ctx context.Context, cutoff time.Time) (int, error)
 	// SaveAcks records acknowledgements; a stored ack never moves backwards.
 	SaveAcks(ctx context.Context, acks []Ack) error
 	// AckedSeq returns the last seq the device acknowledged, 0 if none.

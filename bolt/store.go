@@ -33,6 +33,7 @@ var (
 	bInbox = []byte("inbox") // user 0x00 seq(8, big endian) -> message id
 	bSeq   = []byte("seq")   // user -> last seq (8)
 	bAcks  = []byte("acks")  // user 0x00 device -> acked seq (8)
+	bTime  = []byte("time")  // ts ms (8) message id -> nothing: retention's index
 )
 
 // Store is a herald.Store on bbolt.
@@ -46,6 +47,8 @@ type record struct {
 	TS      int64           `json:"ts"`
 	Topic   string          `json:"topic,omitempty"`
 	Payload json.RawMessage `json:"payload"`
+	Users   []string        `json:"users"` // with Seqs: lets retention find the inbox entries,
+	Seqs    []herald.Seq    `json:"seqs"`  // and a retried message get its first seqs back
 }
 
 // Open opens (or creates) the store in dir.
@@ -61,7 +64,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w (is another herald using this data dir?)", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bMsgs, bInbox, bSeq, bAcks} {
+		for _, b := range [][]byte{bMsgs, bInbox, bSeq, bAcks, bTime} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -92,20 +95,23 @@ func u64(b []byte) uint64 {
 // Append implements herald.Store: one transaction, so one fsync, for the batch.
 // Seqs are assigned inside the write transaction, and bbolt has one writer at a
 // time, so seq order is commit order: no reader ever sees seq n+1 before n.
+// A message is written whole or not at all, so a stored ID means every
+// recipient has it.
 func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	err := s.db.Update(func(tx *bbolt.Tx) error {
-		mb, ib, sb := tx.Bucket(bMsgs), tx.Bucket(bInbox), tx.Bucket(bSeq)
+		mb, ib, sb, tb := tx.Bucket(bMsgs), tx.Bucket(bInbox), tx.Bucket(bSeq), tx.Bucket(bTime)
 		last := make(map[string]uint64)
 		for _, m := range msgs {
-			rec, err := json.Marshal(record{TS: m.Time.UnixMilli(), Topic: m.Topic, Payload: m.Payload})
-			if err != nil {
-				return fmt.Errorf("encode message %s: %w", m.ID, err)
-			}
-			if err := mb.Put([]byte(m.ID), rec); err != nil {
-				return err
+			if raw := mb.Get([]byte(m.ID)); raw != nil {
+				var rec record
+				if err := json.Unmarshal(raw, &rec); err != nil {
+					return fmt.Errorf("decode message %s: %w", m.ID, err)
+				}
+				m.Users, m.Seqs, m.Dup = rec.Users, rec.Seqs, true
+				continue
 			}
 			m.Seqs = make([]herald.Seq, len(m.Users))
 			for i, u := range m.Users {
@@ -119,6 +125,16 @@ func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
 				if err := ib.Put(inboxKey(u, n), []byte(m.ID)); err != nil {
 					return err
 				}
+			}
+			rec, err := json.Marshal(record{TS: m.Time.UnixMilli(), Topic: m.Topic, Payload: m.Payload, Users: m.Users, Seqs: m.Seqs})
+			if err != nil {
+				return fmt.Errorf("encode message %s: %w", m.ID, err)
+			}
+			if err := mb.Put([]byte(m.ID), rec); err != nil {
+				return err
+			}
+			if err := tb.Put(timeKey(m.Time.UnixMilli(), m.ID), nil); err != nil {
+				return err
 			}
 		}
 		for u, n := range last {
@@ -135,6 +151,85 @@ func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
 		return fmt.Errorf("append %d messages: %v: %w", len(msgs), err, herald.ErrUnavailable)
 	}
 	return nil
+}
+
+func timeKey(ms int64, id string) []byte {
+	return append(binary.BigEndian.AppendUint64(nil, uint64(ms)), id...)
+}
+
+// sweepChunk bounds the messages removed per write transaction, so retention
+// never holds the single writer (and so every send) for long.
+const sweepChunk = 1000
+
+// Sweep implements herald.Store.
+func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		n := 0
+		err := s.db.Update(func(tx *bbolt.Tx) error {
+			mb, ib, tb := tx.Bucket(bMsgs), tx.Bucket(bInbox), tx.Bucket(bTime)
+			c := tb.Cursor()
+			limit := uint64(cutoff.UnixMilli())
+			for k, _ := c.First(); k != nil && n < sweepChunk && u64(k[:8]) < limit; k, _ = c.First() {
+				id := k[8:]
+				if raw := mb.Get(id); raw != nil {
+					var rec record
+					if err := json.Unmarshal(raw, &rec); err == nil {
+						for i, u := range rec.Users {
+							if err := ib.Delete(inboxKey(u, rec.Seqs[i])); err != nil {
+								return err
+							}
+						}
+					}
+					if err := mb.Delete(id); err != nil {
+						return err
+					}
+				}
+				if err := tb.Delete(k); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("sweep: %w", err)
+		}
+		if n < sweepChunk {
+			return total, nil
+		}
+	}
+	return total, ctx.Err()
+}
+
+// LastSeqs implements herald.Store.
+func (s *Store) LastSeqs(_ context.Context, users []string) (map[string]herald.Seq, error) {
+	out := make(map[string]herald.Seq, len(users))
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bSeq)
+		for _, u := range users {
+			if n := u64(b.Get([]byte(u))); n > 0 {
+				out[u] = n
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OldestSeq implements herald.Store.
+func (s *Store) OldestSeq(_ context.Context, user string) (herald.Seq, error) {
+	var n uint64
+	prefix := append([]byte(user), 0)
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		k, _ := tx.Bucket(bInbox).Cursor().Seek(prefix)
+		if k != nil && bytes.HasPrefix(k, prefix) {
+			n = u64(k[len(prefix):])
+		}
+		return nil
+	})
+	return n, err
 }
 
 // Messages implements herald.Store.

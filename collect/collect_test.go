@@ -161,3 +161,36 @@ func TestIDsAreUniqueAndSortByTime(t *testing.T) {
 		seen[id], prev = true, id
 	}
 }
+
+func TestIdempotencyKey(t *testing.T) {
+	s, _, _ := newService(t)
+	mux := http.NewServeMux()
+	s.Register(mux, "k")
+	send := func(key string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(`{"users":["a"],"payload":1}`))
+		req.Header.Set("Authorization", "Bearer k")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	first, again, other := send("order-42"), send("order-42"), send("order-43")
+	if first.Code != 202 || again.Code != 202 || other.Code != 202 {
+		t.Fatalf("codes %d %d %d", first.Code, again.Code, other.Code)
+	}
+	if first.Body.String() != again.Body.String() || first.Body.String() == other.Body.String() {
+		t.Fatalf("bodies %s %s %s", first.Body, again.Body, other.Body)
+	}
+	if again.Header().Get("Idempotent-Replayed") != "true" || first.Header().Get("Idempotent-Replayed") != "" {
+		t.Error("the replayed answer is marked, the first is not")
+	}
+	got, _ := s.store.Messages(context.Background(), "a", 0, 10)
+	if len(got) != 2 {
+		t.Fatalf("stored %d messages, want 2", len(got))
+	}
+	if bad := send(strings.Repeat("x", 300)); bad.Code != 400 {
+		t.Fatalf("overlong key: %d", bad.Code)
+	}
+}

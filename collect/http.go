@@ -109,9 +109,18 @@ func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, err)
 		return
 	}
+	if key, ok, err := idempotencyKey(r); err != nil {
+		s.reject(w, r, err)
+		return
+	} else if ok {
+		m.ID = idempotentID(key)
+	}
 	if err := s.Submit(r.Context(), []*herald.Message{m}); err != nil {
 		s.reject(w, r, err)
 		return
+	}
+	if m.Dup {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID})
 }

@@ -15,15 +15,18 @@ import (
 
 // Config holds the collect service's settings.
 type Config struct {
-	MaxPayload    int64 // largest payload in bytes
-	MaxUsers      int   // most recipients of one message
-	MaxBatch      int   // most messages in one group commit
-	DispatchQueue int   // committed batches waiting for dispatch
+	MaxPayload    int64         // largest payload in bytes
+	MaxUsers      int           // most recipients of one message
+	MaxBatch      int           // most messages in one group commit
+	DispatchQueue int           // committed batches waiting for dispatch
+	Retention     time.Duration // messages are removed this long after acceptance; 0 keeps them
+	SweepInterval time.Duration // how often retention runs
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, DispatchQueue: 1024}
+	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, DispatchQueue: 1024,
+		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute}
 }
 
 // Service is the collect service.
@@ -92,9 +95,13 @@ func (s *Service) enqueue(batch []*herald.Message) {
 	}
 }
 
-// Run runs group commit and the dispatch loop until ctx is cancelled, then
-// commits and forwards what is already queued (bounded by a few seconds).
+// Run runs group commit, the dispatch loop and retention until ctx is
+// cancelled, then commits and forwards what is already queued (bounded by a
+// few seconds).
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.Retention > 0 {
+		go s.sweep(ctx)
+	}
 	done := make(chan struct{})
 	go func() {
 		s.commit.run(ctx)
@@ -138,4 +145,24 @@ more:
 		return
 	}
 	s.m.dispatched.Add(float64(len(batch)))
+}
+
+// sweep enforces retention. Every collect instance runs it; the deletes are
+// idempotent, so several at once only repeat each other's work.
+func (s *Service) sweep(ctx context.Context) {
+	t := time.NewTicker(s.cfg.SweepInterval)
+	defer t.Stop()
+	for {
+		n, err := s.store.Sweep(ctx, time.Now().Add(-s.cfg.Retention))
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("retention sweep failed", "err", err)
+		} else if n > 0 {
+			slog.Info("retention sweep", "removed", n)
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -48,9 +49,16 @@ var _ herald.Store = (*Store)(nil)
 // seqWorkers bounds the concurrent counter updates of one Append.
 const seqWorkers = 16
 
-// Open connects to uri, checks the server answers, and creates the indexes.
-func Open(ctx context.Context, uri, database string) (*Store, error) {
-	opts := options.Client().ApplyURI(uri).
+// Options configure the store.
+type Options struct {
+	URI       string
+	Database  string
+	Retention time.Duration // messages older than this are removed; 0 keeps them forever
+}
+
+// Open connects, checks the server answers, and creates the indexes.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	opts := options.Client().ApplyURI(o.URI).
 		SetServerSelectionTimeout(5 * time.Second).
 		SetConnectTimeout(5 * time.Second).
 		SetAppName("herald")
@@ -66,7 +74,7 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 	}
 	journal := true
 	wc := &writeconcern.WriteConcern{W: "majority", Journal: &journal}
-	db := client.Database(database, options.Database().SetWriteConcern(wc))
+	db := client.Database(o.Database, options.Database().SetWriteConcern(wc))
 	s := &Store{
 		client:   client,
 		messages: db.Collection("messages"),
@@ -74,7 +82,7 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		counters: db.Collection("counters"),
 		acks:     db.Collection("acks"),
 	}
-	if err := s.ensureIndexes(pctx); err != nil {
+	if err := s.ensureIndexes(pctx, o.Retention); err != nil {
 		client.Disconnect(context.Background())
 		return nil, err
 	}
@@ -85,17 +93,55 @@ func redact(o *options.ClientOptions) string {
 	return fmt.Sprint(o.Hosts)
 }
 
-func (s *Store) ensureIndexes(ctx context.Context) error {
-	// (u, s) unique: replay is a range scan on it, LastSeq its last key, and a
-	// seq can never be given twice to one user even by a buggy writer.
-	_, err := s.inbox.Indexes().CreateOne(ctx, driver.IndexModel{
-		Keys:    bson.D{{Key: "u", Value: 1}, {Key: "s", Value: 1}},
-		Options: options.Index().SetUnique(true).SetName("user_seq"),
-	})
-	if err != nil {
-		return fmt.Errorf("create inbox index: %w", err)
+func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) error {
+	indexes := []struct {
+		coll  *driver.Collection
+		name  string
+		model driver.IndexModel
+	}{
+		// (u, s) unique: replay is a range scan on it, LastSeq its last key, and a
+		// seq can never be given twice to one user even by a buggy writer.
+		{s.inbox, "user_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "s", Value: 1}},
+			Options: options.Index().SetUnique(true).SetName("user_seq")}},
+		// (u, m) unique: a message reaches a user once, even when a retried
+		// request (Idempotency-Key) races its first attempt.
+		{s.inbox, "user_msg", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "m", Value: 1}},
+			Options: options.Index().SetUnique(true).SetName("user_msg")}},
+		{s.inbox, "msg", driver.IndexModel{Keys: bson.D{{Key: "m", Value: 1}}, Options: options.Index().SetName("msg")}},
+		// t: retention's sweep (and, on MongoDB, the TTL monitor) finds old entries by it.
+		{s.inbox, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+		{s.messages, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+	}
+	for _, ix := range indexes {
+		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
+			return fmt.Errorf("create index %s.%s: %w", ix.coll.Name(), ix.name, err)
+		}
+	}
+	if retention > 0 {
+		s.ensureTTL(ctx, retention)
 	}
 	return nil
+}
+
+// ensureTTL adds TTL indexes so that MongoDB itself expires old messages. They
+// are a convenience: servers without TTL support (FerretDB) refuse or ignore
+// them, and the sweeper (Sweep, run by collect) removes old messages anyway.
+func (s *Store) ensureTTL(ctx context.Context, retention time.Duration) {
+	secs := int32(retention / time.Second)
+	for _, c := range []*driver.Collection{s.messages, s.inbox} {
+		_, err := c.Indexes().CreateOne(ctx, driver.IndexModel{
+			Keys:    bson.D{{Key: "t", Value: 1}, {Key: "ttl", Value: 1}},
+			Options: options.Index().SetName("ttl").SetExpireAfterSeconds(secs),
+		})
+		if err != nil {
+			// Retention changed since the index was made: update it in place.
+			err = c.Database().RunCommand(ctx, bson.D{{Key: "collMod", Value: c.Name()},
+				{Key: "index", Value: bson.D{{Key: "name", Value: "ttl"}, {Key: "expireAfterSeconds", Value: secs}}}}).Err()
+		}
+		if err != nil {
+			slog.Info("no TTL index; the sweeper enforces retention", "collection", c.Name(), "err", err)
+		}
+	}
 }
 
 // Append implements herald.Store.
@@ -109,23 +155,38 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 // The unique (u, s) index is the last word on seqs: should two writers ever get
 // the same seq (MongoDB's $inc is atomic, but FerretDB's findAndModify is not),
 // the loser's entries get fresh seqs and are inserted again.
-func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
+func (s *Store) Append(ctx context.Context, batch []*herald.Message) error {
+	msgs, repeats := splitRepeats(batch)
+	err := s.append(ctx, msgs)
+	for r, f := range repeats {
+		r.Users, r.Seqs, r.Dup = f.Users, f.Seqs, true
+	}
+	return err
+}
+
+func (s *Store) append(ctx context.Context, msgs []*herald.Message) error {
 	mdocs := make([]any, 0, len(msgs))
-	var pending []entry
 	for _, m := range msgs {
 		mdocs = append(mdocs, bson.D{
 			{Key: "_id", Value: m.ID}, {Key: "t", Value: m.Time},
 			{Key: "topic", Value: m.Topic}, {Key: "p", Value: string(m.Payload)},
 		})
 		m.Seqs = make([]herald.Seq, len(m.Users))
-		for i := range m.Users {
-			pending = append(pending, entry{m, i})
-		}
 	}
 	// Payloads first: an inbox entry must never point at a message not yet stored.
-	unordered := options.InsertMany().SetOrdered(false)
-	if _, err := s.messages.InsertMany(ctx, mdocs, unordered); err != nil && !onlyDuplicates(err) {
-		return s.failAppend(msgs, "insert messages", err)
+	_, err := s.messages.InsertMany(ctx, mdocs, options.InsertMany().SetOrdered(false))
+	var pending []entry
+	if err != nil {
+		if !onlyDuplicates(err) {
+			return s.failAppend(msgs, "insert messages", err)
+		}
+		// Some IDs were stored before: a retry. Keep the recipients they
+		// already reached with their seqs, and finish the rest.
+		if pending, err = s.resume(ctx, msgs, err); err != nil {
+			return s.failAppend(msgs, "resume a retried message", err)
+		}
+	} else {
+		pending = allEntries(msgs)
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxSeqAttempts {
@@ -134,15 +195,125 @@ func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
 		if err := s.allocate(ctx, pending); err != nil {
 			return s.failAppend(msgs, "allocate seqs", err)
 		}
-		var err error
-		if pending, err = s.insertInbox(ctx, pending); err != nil {
+		lost, err := s.insertInbox(ctx, pending)
+		if err != nil {
 			return s.failAppend(msgs, "insert inbox entries", err)
+		}
+		// A lost entry either raced another writer for its seq, or its
+		// (user, message) pair is already stored by a concurrent retry.
+		if pending, err = s.dropStored(ctx, lost); err != nil {
+			return s.failAppend(msgs, "check inbox entries", err)
 		}
 		if err := s.repairCounters(ctx, pending); err != nil {
 			return s.failAppend(msgs, "repair seq counters", err)
 		}
 	}
 	return nil
+}
+
+// splitRepeats drops repeated IDs from a batch (say, two tries of one request
+// in one group commit); each repeat maps to the first of its ID, whose outcome
+// it gets.
+func splitRepeats(batch []*herald.Message) ([]*herald.Message, map[*herald.Message]*herald.Message) {
+	first := make(map[string]*herald.Message, len(batch))
+	var repeats map[*herald.Message]*herald.Message
+	out := batch[:0:0]
+	for _, m := range batch {
+		if f, ok := first[m.ID]; ok {
+			if repeats == nil {
+				repeats = map[*herald.Message]*herald.Message{}
+			}
+			repeats[m] = f
+			continue
+		}
+		first[m.ID] = m
+		out = append(out, m)
+	}
+	return out, repeats
+}
+
+// stored returns the inbox entries of the given messages: (message, user) -> seq.
+func (s *Store) stored(ctx context.Context, ids []string) (map[[2]string]herald.Seq, error) {
+	cur, err := s.inbox.Find(ctx, bson.D{{Key: "m", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, err
+	}
+	var docs []struct {
+		U string `bson:"u"`
+		S int64  `bson:"s"`
+		M string `bson:"m"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	out := make(map[[2]string]herald.Seq, len(docs))
+	for _, d := range docs {
+		out[[2]string{d.M, d.U}] = herald.Seq(d.S)
+	}
+	return out, nil
+}
+
+// resume handles messages whose ID was already stored (insertErr holds the
+// duplicate-key errors): recipients already reached keep their seq, the others
+// are returned to be written, with every entry of the new messages.
+func (s *Store) resume(ctx context.Context, msgs []*herald.Message, insertErr error) ([]entry, error) {
+	var bwe driver.BulkWriteException
+	errors.As(insertErr, &bwe)
+	var ids []string
+	for _, we := range bwe.WriteErrors {
+		msgs[we.Index].Dup = true
+		ids = append(ids, msgs[we.Index].ID)
+	}
+	have, err := s.stored(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var pending []entry
+	for _, m := range msgs {
+		for i, u := range m.Users {
+			if seq, ok := have[[2]string{m.ID, u}]; ok && m.Dup {
+				m.Seqs[i] = seq
+				continue
+			}
+			pending = append(pending, entry{m, i})
+		}
+	}
+	return pending, nil
+}
+
+// dropStored removes from lost the entries whose (message, user) is already
+// stored, taking their stored seq; what remains lost a seq race.
+func (s *Store) dropStored(ctx context.Context, lost []entry) ([]entry, error) {
+	if len(lost) == 0 {
+		return nil, nil
+	}
+	ids := make([]string, 0, len(lost))
+	for _, e := range lost {
+		ids = append(ids, e.m.ID)
+	}
+	have, err := s.stored(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var out []entry
+	for _, e := range lost {
+		if seq, ok := have[[2]string{e.m.ID, e.m.Users[e.i]}]; ok {
+			e.m.Seqs[e.i] = seq
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func allEntries(msgs []*herald.Message) []entry {
+	var out []entry
+	for _, m := range msgs {
+		for i := range m.Users {
+			out = append(out, entry{m, i})
+		}
+	}
+	return out
 }
 
 // repairCounters raises the counter of each user in entries to at least the
@@ -344,6 +515,56 @@ func (s *Store) LastSeq(ctx context.Context, user string) (herald.Seq, error) {
 		return 0, fmt.Errorf("last seq of %s: %w", user, err)
 	}
 	return herald.Seq(e.S), nil
+}
+
+// LastSeqs implements herald.Store from the counters: one query for many
+// users. A counter can run ahead of what is stored by a write in flight (or a
+// failed one), which LastSeqs allows.
+func (s *Store) LastSeqs(ctx context.Context, users []string) (map[string]herald.Seq, error) {
+	cur, err := s.counters.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: users}}}})
+	if err != nil {
+		return nil, fmt.Errorf("last seqs of %d users: %w", len(users), err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+		S  int64  `bson:"s"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("last seqs of %d users: %w", len(users), err)
+	}
+	out := make(map[string]herald.Seq, len(docs))
+	for _, d := range docs {
+		out[d.ID] = herald.Seq(d.S)
+	}
+	return out, nil
+}
+
+// OldestSeq implements herald.Store.
+func (s *Store) OldestSeq(ctx context.Context, user string) (herald.Seq, error) {
+	var e inboxDoc
+	err := s.inbox.FindOne(ctx, bson.D{{Key: "u", Value: user}},
+		options.FindOne().SetSort(bson.D{{Key: "s", Value: 1}})).Decode(&e)
+	if errors.Is(err, driver.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("oldest seq of %s: %w", user, err)
+	}
+	return herald.Seq(e.S), nil
+}
+
+// Sweep implements herald.Store: inbox entries first, then the payloads, so
+// no entry is left pointing at a removed message for long.
+func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	filter := bson.D{{Key: "t", Value: bson.D{{Key: "$lt", Value: cutoff}}}}
+	if _, err := s.inbox.DeleteMany(ctx, filter); err != nil {
+		return 0, fmt.Errorf("sweep inbox: %w", err)
+	}
+	res, err := s.messages.DeleteMany(ctx, filter)
+	if err != nil {
+		return 0, fmt.Errorf("sweep messages: %w", err)
+	}
+	return int(res.DeletedCount), nil
 }
 
 func ackID(user, device string) string { return user + "\x00" + device }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/storetest"
 	"github.com/heraldpush/herald/internal/testenv"
@@ -17,7 +19,7 @@ var dbn atomic.Int64
 func TestStore(t *testing.T) {
 	srv := testenv.StartMongo(t)
 	storetest.Run(t, func(t *testing.T) herald.Store {
-		s, err := Open(context.Background(), srv.URI, fmt.Sprintf("herald_test_%d", dbn.Add(1)))
+		s, err := Open(context.Background(), Options{URI: srv.URI, Database: fmt.Sprintf("herald_test_%d", dbn.Add(1)), Retention: 7 * 24 * time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,7 +32,7 @@ func TestUnreachableFailsFastNamingTheAddress(t *testing.T) {
 	addr := testenv.FreePort(t, "127.0.0.1") // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_, err := Open(ctx, "mongodb://"+addr+"/", "x")
+	_, err := Open(ctx, Options{URI: "mongodb://" + addr + "/", Database: "x"})
 	if err == nil {
 		t.Fatal("Open of an address with no server succeeded")
 	}
@@ -48,4 +50,38 @@ func index(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+// A collect that died half-way through a write left the payload and some inbox
+// entries; the retry with the same ID finishes the job without duplicates.
+func TestRetryFinishesAHalfWrittenMessage(t *testing.T) {
+	srv := testenv.StartMongo(t)
+	ctx := context.Background()
+	s, err := Open(ctx, Options{URI: srv.URI, Database: "half"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	now := time.Now().Truncate(time.Millisecond)
+	if _, err := s.messages.InsertOne(ctx, bson.D{{Key: "_id", Value: "m1"}, {Key: "t", Value: now}, {Key: "p", Value: "1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.counters.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "s", Value: int64(1)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.inbox.InsertOne(ctx, bson.D{{Key: "u", Value: "a"}, {Key: "s", Value: int64(1)}, {Key: "m", Value: "m1"}, {Key: "t", Value: now}}); err != nil {
+		t.Fatal(err)
+	}
+	m := &herald.Message{ID: "m1", Time: now, Payload: []byte("1"), Users: []string{"a", "b"}}
+	if err := s.Append(ctx, []*herald.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	if !m.Dup || m.Seqs[0] != 1 || m.Seqs[1] != 1 {
+		t.Fatalf("dup %v seqs %v; want dup, a keeps 1, b gets 1", m.Dup, m.Seqs)
+	}
+	for _, u := range []string{"a", "b"} {
+		if got, _ := s.Messages(ctx, u, 0, 10); len(got) != 1 || got[0].ID != "m1" {
+			t.Fatalf("%s has %v", u, got)
+		}
+	}
 }

@@ -30,10 +30,13 @@ const (
 )
 
 // outItem is one frame waiting to be written. seq is the message's seq, or 0
-// for a control frame (pong) that is always written.
+// for a control frame (pong) that is always written. A catch-up item has no
+// frame: it asks the writer to send whatever the store has past the last seq
+// sent, up to seq.
 type outItem struct {
-	seq   herald.Seq
-	frame []byte
+	seq     herald.Seq
+	frame   []byte
+	catchUp bool
 }
 
 // conn is one WebSocket connection. Two goroutines serve it: the reader, and
@@ -160,7 +163,19 @@ func (c *conn) handshake(st start) (herald.Seq, error) {
 		}
 	}
 	from = min(from, last)
-	hello, _ := json.Marshal(helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last})
+	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last}
+	if from < last {
+		oldest, err := c.s.store.OldestSeq(ctx, c.user)
+		if err != nil {
+			return 0, err
+		}
+		if oldest == 0 || oldest > from+1 {
+			// Retention removed messages the client asked for: say so, rather
+			// than let it believe it has everything.
+			h.Gap, h.Oldest = true, oldest
+		}
+	}
+	hello, _ := json.Marshal(h)
 	if err := c.write(hello); err != nil {
 		return 0, err
 	}
@@ -201,6 +216,13 @@ func (c *conn) writeItem(it outItem) error {
 	last := c.lastSent.Load()
 	if it.seq <= last {
 		return nil
+	}
+	if it.catchUp {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		sent, err := c.replay(ctx, last, it.seq+1)
+		c.lastSent.Store(sent)
+		return err
 	}
 	if it.seq > last+1 {
 		if _, err := c.fillGap(last, it.seq); err != nil {

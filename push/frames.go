@@ -15,6 +15,10 @@ type helloFrame struct {
 	Conn string     `json:"conn"`
 	Node string     `json:"node"`
 	Seq  herald.Seq `json:"seq"`
+	// Gap says the resume asked for messages already removed by retention;
+	// Oldest is the oldest seq still kept. Both are absent otherwise.
+	Gap    bool       `json:"gap,omitempty"`
+	Oldest herald.Seq `json:"oldest,omitempty"`
 }
 
 // clientFrame is any frame a client sends; Type selects the meaning.

@@ -88,6 +88,25 @@ func (h *hub) each(fn func(user string, conns []herald.Conn)) {
 	}
 }
 
+// eachConns calls fn with every user and their connections, shard by shard,
+// without holding a lock while fn runs.
+func (h *hub) eachConns(fn func(user string, conns []*conn)) {
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		snap := make(map[string][]*conn, len(s.users))
+		for u, cs := range s.users {
+			for c := range cs {
+				snap[u] = append(snap[u], c)
+			}
+		}
+		s.mu.RUnlock()
+		for u, cs := range snap {
+			fn(u, cs)
+		}
+	}
+}
+
 // all returns every connection.
 func (h *hub) all() []*conn {
 	var out []*conn

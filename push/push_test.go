@@ -156,3 +156,42 @@ func TestAckIsClampedAndSaved(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A message stored but never delivered live (dispatch was down) reaches a
+// connection that stays open within the catch-up interval.
+func TestCatchUpDeliversWhatMissedLiveDelivery(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.CatchUpInterval = 100 * time.Millisecond })
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	f.storeMsg(t, "1", "u")
+	f.storeMsg(t, "2", "u")
+	if got := c.Msgs(2, 5*time.Second); got[0].Seq != 1 || got[1].Seq != 2 {
+		t.Fatalf("got %v, %v", got[0].Seq, got[1].Seq)
+	}
+}
+
+// A resume that asks for messages retention removed gets a hello that says so.
+func TestHelloReportsRetentionGap(t *testing.T) {
+	f := newFixture(t, nil)
+	old := &herald.Message{ID: "old", Time: time.Now().Add(-time.Hour), Payload: json.RawMessage(`0`), Users: []string{"g"}}
+	if err := f.store.Append(context.Background(), []*herald.Message{old}); err != nil {
+		t.Fatal(err)
+	}
+	f.storeMsg(t, "2", "g")
+	if _, err := f.store.Sweep(context.Background(), time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	since := uint64(0)
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
+	if h := c.Hello; h.Seq != 2 || !h.Gap || h.Oldest != 2 {
+		t.Fatalf("hello %+v, want seq 2 with gap and oldest 2", h)
+	}
+	if got := c.Msgs(1, 5*time.Second); got[0].Seq != 2 {
+		t.Fatalf("replayed %d", got[0].Seq)
+	}
+	// No gap when nothing asked for is gone.
+	since = 1
+	c2 := testenv.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
+	if c2.Hello.Gap {
+		t.Fatalf("gap reported for since=1: %+v", c2.Hello)
+	}
+}

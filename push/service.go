@@ -34,6 +34,7 @@ type Config struct {
 	RouteRefresh      time.Duration // how often every route is written again
 	ReplayBatch       int           // stored messages read per page on resume
 	GapWait           time.Duration // how long a live message waits for an earlier one still being stored
+	CatchUpInterval   time.Duration // how often connections behind the store are caught up
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -52,6 +53,7 @@ func DefaultConfig() Config {
 		RouteRefresh:      2 * time.Hour,
 		ReplayBatch:       500,
 		GapWait:           time.Second,
+		CatchUpInterval:   5 * time.Second,
 		DrainTimeout:      10 * time.Second,
 	}
 }
@@ -123,9 +125,10 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	bg, stop := context.WithCancel(context.Background())
 	defer stop()
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.routes.run(bg) }()
 	go func() { defer wg.Done(); s.acks.run(bg) }()
+	go func() { defer wg.Done(); s.catchUp(bg) }()
 
 	s.heartbeat(ctx)
 	beat := time.NewTicker(s.cfg.HeartbeatInterval)
@@ -201,6 +204,7 @@ type metrics struct {
 	written     prometheus.Counter
 	replayed    prometheus.Counter
 	routeErrors prometheus.Counter
+	catchUps    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -212,8 +216,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		written:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_frames_written_total", Help: "Message frames written to sockets (live and replayed)."}),
 		replayed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_replayed_total", Help: "Stored messages sent on resume or to fill a gap."}),
 		routeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_route_write_errors_total", Help: "Failed writes to the routing table."}),
+		catchUps:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_catchups_total", Help: "Connections found behind the store and caught up (messages that missed live delivery)."}),
 	}
-	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors)
+	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps)
 	return m
 }
 

@@ -37,7 +37,7 @@ func runCollect(ctx context.Context, args []string) error {
 	if err := require("api-key", apiKey); err != nil {
 		return err
 	}
-	store, err := mo.open(ctx)
+	store, err := mo.open(ctx, cfg.Retention)
 	if err != nil {
 		return err
 	}
@@ -74,4 +74,6 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxPayload, "max-payload", "largest message payload in bytes")
 	f.int(&cfg.MaxUsers, "max-users", "most recipients of one message")
 	f.int(&cfg.MaxBatch, "max-batch", "most messages in one group commit")
+	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")
+	f.dur(&cfg.SweepInterval, "sweep-interval", "how often messages past retention are removed")
 }

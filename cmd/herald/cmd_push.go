@@ -24,6 +24,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.dur(&cfg.RouteTTL, "route-ttl", "safety expiry of a user's route (node liveness is what normally ends it)")
 	f.dur(&cfg.RouteRefresh, "route-refresh", "how often every local route is written again")
 	f.dur(&cfg.DrainTimeout, "drain-timeout", "bound on graceful shutdown")
+	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
 }
 
 func runPush(ctx context.Context, args []string) error {
@@ -69,7 +70,7 @@ func runPush(ctx context.Context, args []string) error {
 	if cfg.NodeID == "" {
 		cfg.NodeID = host + "-" + port
 	}
-	store, err := mo.open(ctx)
+	store, err := mo.open(ctx, 0)
 	if err != nil {
 		return err
 	}

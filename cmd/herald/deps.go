@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/heraldpush/herald/mongo"
 	"github.com/heraldpush/herald/redis"
@@ -45,10 +46,12 @@ func (o *mongoOptions) register(f *flags) {
 	o.uri, o.db = "mongodb://127.0.0.1:27017", "herald"
 	f.str(&o.uri, "mongo-uri", "MongoDB connection string (a replica set or mongos in production)")
 	f.str(&o.db, "mongo-db", "MongoDB database name")
+
 }
 
-func (o *mongoOptions) open(ctx context.Context) (*mongo.Store, error) {
-	return mongo.Open(ctx, o.uri, o.db)
+// open connects; retention > 0 also sets up TTL indexes (collect does that).
+func (o *mongoOptions) open(ctx context.Context, retention time.Duration) (*mongo.Store, error) {
+	return mongo.Open(ctx, mongo.Options{URI: o.uri, Database: o.db, Retention: retention})
 }
 
 func require(name, value string) error {

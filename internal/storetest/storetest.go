@@ -19,6 +19,73 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("MessagesPagesInOrder", func(t *testing.T) { testPaging(t, open(t)) })
 	t.Run("AcksNeverMoveBack", func(t *testing.T) { testAcks(t, open(t)) })
 	t.Run("ConcurrentAppendsStayStrictlyIncreasing", func(t *testing.T) { testConcurrent(t, open(t)) })
+	t.Run("AppendIsIdempotentByID", func(t *testing.T) { testIdempotent(t, open(t)) })
+	t.Run("SweepRemovesOldMessages", func(t *testing.T) { testSweep(t, open(t)) })
+}
+
+func testIdempotent(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	first := msg("same", `1`, "a", "b")
+	if err := s.Append(ctx, []*herald.Message{msg("other", `0`, "a"), first}); err != nil {
+		t.Fatal(err)
+	}
+	if first.Dup || fmt.Sprint(first.Seqs) != "[2 1]" {
+		t.Fatalf("first try: dup %v seqs %v", first.Dup, first.Seqs)
+	}
+	// The retry, and two more copies in one batch.
+	again, twin := msg("same", `1`, "a", "b"), msg("same", `1`, "a", "b")
+	if err := s.Append(ctx, []*herald.Message{again, msg("new", `2`, "a"), twin}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*herald.Message{again, twin} {
+		if !m.Dup || fmt.Sprint(m.Seqs) != "[2 1]" {
+			t.Fatalf("retry: dup %v seqs %v, want dup with the first seqs [2 1]", m.Dup, m.Seqs)
+		}
+	}
+	got, _ := s.Messages(ctx, "a", 0, 10)
+	if len(got) != 3 || got[1].ID != "same" || got[2].ID != "new" || got[2].Seq != 3 {
+		t.Fatalf("a's inbox = %v", got)
+	}
+}
+
+func testSweep(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	old := msg("old", `1`, "a", "b")
+	old.Time = now.Add(-48 * time.Hour).Truncate(time.Millisecond)
+	if err := s.Append(ctx, []*herald.Message{old, msg("new1", `2`, "a"), msg("new2", `3`, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.OldestSeq(ctx, "a"); n != 1 {
+		t.Fatalf("oldest before sweep = %d", n)
+	}
+	n, err := s.Sweep(ctx, now.Add(-24*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1 message removed", n, err)
+	}
+	got, _ := s.Messages(ctx, "a", 0, 10)
+	if len(got) != 2 || got[0].Seq != 2 {
+		t.Fatalf("after sweep a has %v", got)
+	}
+	if got, _ := s.Messages(ctx, "b", 0, 10); len(got) != 0 {
+		t.Fatalf("after sweep b has %v", got)
+	}
+	if n, _ := s.OldestSeq(ctx, "a"); n != 2 {
+		t.Errorf("oldest after sweep = %d, want 2", n)
+	}
+	if n, _ := s.LastSeq(ctx, "a"); n != 3 {
+		t.Errorf("last seq after sweep = %d, want 3", n)
+	}
+	last, err := s.LastSeqs(ctx, []string{"a", "b", "nobody"})
+	if err != nil || last["a"] != 3 || last["b"] != 1 || len(last) != 2 {
+		t.Errorf("LastSeqs = %v, %v", last, err)
+	}
+	// A new message continues the sequence: seqs are never reused.
+	m := msg("later", `4`, "b")
+	s.Append(ctx, []*herald.Message{m})
+	if m.Seqs[0] != 2 {
+		t.Errorf("b's next seq = %d, want 2", m.Seqs[0])
+	}
 }
 
 func msg(id string, payload string, users ...string) *herald.Message {

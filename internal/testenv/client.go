@@ -25,6 +25,8 @@ type Frame struct {
 	TS      int64           `json:"ts"`
 	Topic   string          `json:"topic"`
 	Payload json.RawMessage `json:"payload"`
+	Gap     bool            `json:"gap"`
+	Oldest  uint64          `json:"oldest"`
 }
 
 // WS is a test client of the WebSocket protocol, written from docs/protocol.md.

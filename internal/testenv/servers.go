@@ -58,6 +58,7 @@ func (r *Redis) StartAgain(t testing.TB) {
 type Mongo struct {
 	Addr string
 	URI  string
+	Dir  string
 	*Process
 }
 
@@ -90,13 +91,22 @@ func FerretBinary(t testing.TB) string {
 // StartMongo starts FerretDB with SQLite storage in a temp dir on a free port.
 func StartMongo(t testing.TB) *Mongo {
 	t.Helper()
-	bin := FerretBinary(t)
-	addr := FreePort(t, "127.0.0.1")
-	p := Start(t, "ferretdb "+addr, bin, nil, "-listen", addr, "-dir", t.TempDir())
+	return startMongoAt(t, FreePort(t, "127.0.0.1"), t.TempDir())
+}
+
+func startMongoAt(t testing.TB, addr, dir string) *Mongo {
+	t.Helper()
+	p := Start(t, "ferretdb "+addr, FerretBinary(t), nil, "-listen", addr, "-dir", dir)
 	if err := WaitTCP(addr, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return &Mongo{Addr: addr, URI: "mongodb://" + addr + "/", Process: p}
+	return &Mongo{Addr: addr, URI: "mongodb://" + addr + "/", Dir: dir, Process: p}
+}
+
+// StartAgain starts the server again, on the same address and data, after it was killed.
+func (m *Mongo) StartAgain(t testing.TB) {
+	t.Helper()
+	*m = *startMongoAt(t, m.Addr, m.Dir)
 }
 
 func splitHostPort(addr string) (string, string) {

@@ -1,0 +1,259 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+// fleet is devices spread over push nodes plus a sender, for failure tests.
+type fleet struct {
+	c       *testenv.Cluster
+	sender  *testenv.Sender
+	devices []*testenv.Device
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	alive   []bool // per push node: may a device be sent there
+}
+
+// newFleet connects users (two devices each) to the cluster's push nodes;
+// device i starts on node i % nodes and, on reconnect, goes to a live node.
+func newFleet(t *testing.T, c *testenv.Cluster, users int) *fleet {
+	t.Helper()
+	var bases []string
+	for _, n := range c.Collect {
+		bases = append(bases, n.URL())
+	}
+	f := &fleet{c: c, sender: testenv.NewSender(testenv.ClusterAPIKey, bases...), alive: make([]bool, len(c.Push))}
+	for i := range f.alive {
+		f.alive[i] = true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	auth := c.AuthAPI()
+	for u := range users {
+		user := fmt.Sprintf("user%d", u)
+		tok := auth.Token(t, user)
+		for dev := range 2 {
+			first := (u*2 + dev) % len(c.Push)
+			connected := false
+			d := testenv.NewDevice(user, fmt.Sprintf("dev%d", dev), tok, func() string {
+				if !connected {
+					connected = true
+					return c.Push[first].WS()
+				}
+				return f.pickLive()
+			})
+			f.devices = append(f.devices, d)
+			f.wg.Add(1)
+			go func() { defer f.wg.Done(); d.Run(ctx) }()
+		}
+	}
+	t.Cleanup(f.stop)
+	// Wait until every device is connected (presence would do too).
+	deadline := time.Now().Add(15 * time.Second)
+	for _, d := range f.devices {
+		for d.Stats().Connects == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("device %s/%s never connected: %v", d.User, d.Name, d.Stats().LastErr)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return f
+}
+
+func (f *fleet) stop() {
+	f.cancel()
+	f.wg.Wait()
+}
+
+func (f *fleet) setAlive(i int, ok bool) {
+	f.mu.Lock()
+	f.alive[i] = ok
+	f.mu.Unlock()
+}
+
+// pickLive is the load balancer: a random push node not known to be down.
+func (f *fleet) pickLive() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var live []int
+	for i, ok := range f.alive {
+		if ok {
+			live = append(live, i)
+		}
+	}
+	if len(live) == 0 {
+		return f.c.Push[0].WS()
+	}
+	return f.c.Push[live[rand.IntN(len(live))]].WS()
+}
+
+// traffic sends messages to random users (one or two recipients) until ctx ends.
+func (f *fleet) traffic(ctx context.Context, users, senders int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				to := []string{fmt.Sprintf("user%d", rand.IntN(users))}
+				if rand.IntN(3) == 0 {
+					to = append(to, fmt.Sprintf("user%d", rand.IntN(users)))
+				}
+				f.sender.Send(ctx, to, nil)
+				time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+			}
+		}()
+	}
+	return &wg
+}
+
+func (f *fleet) check(t *testing.T) testenv.Report {
+	t.Helper()
+	r := testenv.Check(f.sender, f.devices, 30*time.Second)
+	t.Logf("\n%s", r.Table())
+	if !r.OK() || r.Accepted == 0 {
+		t.Fatalf("delivery broken: %+v", r)
+	}
+	return r
+}
+
+// runFailure runs traffic for a while, calls fail in the middle, keeps the
+// traffic going, then checks every device got every accepted message.
+func runFailure(t *testing.T, f *fleet, users int, fail func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	wg := f.traffic(ctx, users, 4)
+	time.Sleep(time.Second)
+	fail()
+	time.Sleep(2 * time.Second)
+	cancel()
+	wg.Wait()
+	f.check(t)
+}
+
+const failureUsers = 20
+
+func TestPushNodeKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
+	f := newFleet(t, c, failureUsers)
+	runFailure(t, f, failureUsers, func() {
+		f.setAlive(0, false)
+		c.Push[0].Kill()
+		// Dispatch stops routing to the dead node within the heartbeat TTL
+		// (2 s in tests) plus its one-second node cache.
+		start := time.Now()
+		for {
+			code, body := c.API(0).Do(t, "GET", "/v1/users/user0/presence", nil)
+			if code == 200 && !strings.Contains(string(body), `"push-1"`) {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("dead node still routed after %s: %s", time.Since(start), body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("dead node unrouted after %s", time.Since(start).Round(100*time.Millisecond))
+	})
+}
+
+func TestPushNodeDrain(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
+	f := newFleet(t, c, failureUsers)
+	runFailure(t, f, failureUsers, func() {
+		f.setAlive(0, false)
+		start := time.Now()
+		if err := c.Push[0].Stop(15 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("drained and exited in %s", time.Since(start).Round(time.Millisecond))
+		// Routes were removed on the way out, not left to expire.
+		code, body := c.API(0).Do(t, "GET", "/v1/users/user0/presence", nil)
+		if code != 200 || strings.Contains(string(body), `"push-1"`) {
+			t.Errorf("presence right after the drain: %s", body)
+		}
+	})
+	// The drained node's clients saw only the reconnect code.
+	for _, d := range f.devices {
+		for code, n := range d.Stats().CloseCodes {
+			if code != 1012 {
+				t.Errorf("%s/%s saw close %d (%d times); only 1012 is expected", d.User, d.Name, code, n)
+			}
+		}
+	}
+}
+
+func TestDispatchNodeKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 2, Push: 2})
+	f := newFleet(t, c, failureUsers)
+	runFailure(t, f, failureUsers, func() { c.Dispatch[0].Kill() })
+}
+
+// A collect instance dies mid-request; the business system retries with the
+// same Idempotency-Key on the other one. Each message is stored and delivered
+// once, never twice.
+func TestCollectNodeKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1})
+	f := newFleet(t, c, failureUsers)
+	runFailure(t, f, failureUsers, func() { c.Collect[0].Kill() })
+	// Every user's stored messages are the accepted ones, each exactly once.
+	for u := range failureUsers {
+		user := fmt.Sprintf("user%d", u)
+		code, body := c.API(1).Do(t, "GET", "/v1/users/"+user+"/messages?limit=1000", nil)
+		if code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+		stored := strings.Count(string(body), `"seq"`)
+		if want := len(f.sender.Expected(user)); stored != want {
+			t.Errorf("%s: %d messages stored, %d accepted", user, stored, want)
+		}
+	}
+}
+
+// MongoDB goes away: collect answers 503, never 202; readiness says so;
+// everything recovers by itself when it is back.
+func TestMongoOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 1})
+	api := c.API(0)
+	ws := testenv.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "alice"), "phone", nil)
+	api.Send(t, []string{"alice"}, 1)
+	ws.Msgs(1, 5*time.Second)
+
+	c.Mongo.Process.Kill()
+	code, body := api.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{"alice"}, "payload": 2})
+	if code != 503 || !strings.Contains(string(body), `"unavailable"`) {
+		t.Fatalf("send with MongoDB down: %d %s; want 503", code, body)
+	}
+	waitStatus(t, c.Collect[0].URL()+"/readyz", 503, 15*time.Second)
+
+	c.Mongo.StartAgain(t)
+	waitStatus(t, c.Collect[0].URL()+"/readyz", 200, 30*time.Second)
+	api.Send(t, []string{"alice"}, 3)
+	if got := ws.Msgs(1, 10*time.Second); got[0].Seq != 2 {
+		t.Fatalf("after the outage got seq %d, want 2 (the refused message was never stored)", got[0].Seq)
+	}
+}

@@ -54,6 +54,7 @@ var _ herald.Router = (*Router)(nil)
 // Options selects the Redis deployment.
 type Options struct {
 	Addrs      []string // one address: standalone; several: Cluster
+	Cluster    bool     // Cluster even with one address (a configuration endpoint)
 	MasterName string   // set: Sentinel, Addrs are the sentinels
 	Username   string
 	Password   string
@@ -63,14 +64,15 @@ type Options struct {
 // Open connects and checks that Redis answers.
 func Open(ctx context.Context, o Options) (*Router, error) {
 	rdb := goredis.NewUniversalClient(&goredis.UniversalOptions{
-		Addrs:        o.Addrs,
-		MasterName:   o.MasterName,
-		Username:     o.Username,
-		Password:     o.Password,
-		DB:           o.DB,
-		DialTimeout:  3 * time.Second,
-		ReadTimeout:  2 * time.Second,
-		WriteTimeout: 2 * time.Second,
+		Addrs:         o.Addrs,
+		IsClusterMode: o.Cluster,
+		MasterName:    o.MasterName,
+		Username:      o.Username,
+		Password:      o.Password,
+		DB:            o.DB,
+		DialTimeout:   3 * time.Second,
+		ReadTimeout:   2 * time.Second,
+		WriteTimeout:  2 * time.Second,
 	})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

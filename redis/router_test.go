@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/routertest"
 	"github.com/heraldpush/herald/internal/testenv"
@@ -53,4 +55,28 @@ func TestUnreachableNamesTheAddress(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("err = %v, want one naming %s", err, addr)
 	}
+}
+
+// The same conformance suite against a 3-master Redis Cluster: every command
+// touches one key, so no cross-slot command exists to fail.
+func TestRouterOnRedisCluster(t *testing.T) {
+	addrs := testenv.StartRedisCluster(t)
+	routertest.Run(t, func(t *testing.T) herald.Router {
+		r, err := Open(context.Background(), Options{Addrs: addrs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cc, ok := r.rdb.(*goredis.ClusterClient)
+		if !ok {
+			t.Fatalf("several addresses must give a cluster client, got %T", r.rdb)
+		}
+		err = cc.ForEachMaster(context.Background(), func(ctx context.Context, m *goredis.Client) error {
+			return m.FlushAll(ctx).Err()
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r
+	})
 }

@@ -17,6 +17,7 @@ import (
 // redisOptions are the flags of every command that uses the routing table.
 type redisOptions struct {
 	addrs    []string
+	cluster  bool
 	master   string
 	username string
 	password string
@@ -26,6 +27,7 @@ type redisOptions struct {
 func (o *redisOptions) register(f *flags, def []string) {
 	o.addrs = def
 	f.list(&o.addrs, "redis-addrs", "Redis address(es), comma-separated: one for standalone, several for Redis Cluster, the sentinels with --redis-master")
+	f.bool(&o.cluster, "redis-cluster", "Redis Cluster even with one address (a configuration endpoint)")
 	f.str(&o.master, "redis-master", "Sentinel master name (Sentinel mode)")
 	f.str(&o.username, "redis-username", "Redis ACL user name")
 	f.str(&o.password, "redis-password", "Redis password")
@@ -33,7 +35,7 @@ func (o *redisOptions) register(f *flags, def []string) {
 }
 
 func (o *redisOptions) open(ctx context.Context) (*redis.Router, error) {
-	return redis.Open(ctx, redis.Options{Addrs: o.addrs, MasterName: o.master, Username: o.username, Password: o.password, DB: o.db})
+	return redis.Open(ctx, redis.Options{Addrs: o.addrs, Cluster: o.cluster, MasterName: o.master, Username: o.username, Password: o.password, DB: o.db})
 }
 
 // mongoOptions are the flags of every command that uses the message store.

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,4 +132,49 @@ func fresh(out string, sources ...string) bool {
 		}
 	}
 	return true
+}
+
+// StartRedisCluster starts a 3-master Redis Cluster on loopback ports (no
+// replicas, no persistence) with redis-cli --cluster create, and returns the
+// node addresses once the cluster reports ok.
+func StartRedisCluster(t testing.TB) []string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not found: %v", err)
+	}
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redis-cli not found: %v", err)
+	}
+	var addrs []string
+	for range 3 {
+		addr := FreePort(t, "127.0.0.1")
+		host, port := splitHostPort(addr)
+		dir := t.TempDir()
+		Start(t, "redis cluster node "+addr, bin, nil,
+			"--bind", host, "--port", port, "--save", "", "--appendonly", "no", "--dir", dir,
+			"--cluster-enabled", "yes", "--cluster-config-file", dir+"/nodes.conf", "--loglevel", "warning")
+		if err := WaitTCP(addr, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	host, port := splitHostPort(addrs[0])
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		out, _ := exec.Command(cli, "-h", host, "-p", port, "cluster", "info").Output()
+		if strings.Contains(string(out), "cluster_state:ok") {
+			return addrs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis cluster not ok after 20s:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

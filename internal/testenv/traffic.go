@@ -113,7 +113,7 @@ func (s *Sender) Counts() (accepted, retries int) {
 // Report is the outcome of a delivery check over many devices.
 type Report struct {
 	Accepted, Expected, Delivered, Lost, Duplicates, DupAfterDedup, OutOfOrder, Retries int
-	P50, P99, Max                                                       time.Duration
+	P50, P99, Max                                                                       time.Duration
 }
 
 // OK reports whether nothing was lost, duplicated past dedup or reordered.

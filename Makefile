@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit generate clean
+.PHONY: all build run test test-deps lint unit chaos generate clean
 
 all: build
 
@@ -30,6 +30,14 @@ test: test-deps lint
 ## unit: the quick tests only (no cluster)
 unit:
 	$(GO) test -short -count=1 ./...
+
+## chaos: the chaos run at full size (2 collect, 2 dispatch, 3 push, 1,000 users
+## with 2 devices each; kills, drains and restarts nodes and Redis); bounded at
+## 3 minutes, it writes its table to chaos-report.md. `make test` runs it small.
+chaos: test-deps
+	HERALD_CHAOS_USERS=1000 HERALD_CHAOS_SECONDS=75 HERALD_CHAOS_SENDERS=16 \
+	HERALD_CHAOS_REPORT=$(CURDIR)/chaos-report.md \
+	  $(GO) test -count=1 -timeout 3m -run TestChaos -v ./e2e/ | grep -v ' level='
 
 ## test-deps: installs redis-server from Debian's packages when missing
 test-deps:

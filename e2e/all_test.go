@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -221,5 +222,41 @@ func TestAllBadInput(t *testing.T) {
 	n.api.Send(t, []string{"carol"}, "still here")
 	if got := watcher.Msgs(1, 5*time.Second); string(got[0].Payload) != `"still here"` {
 		t.Fatalf("watcher got %+v", got)
+	}
+}
+
+// A client that stops reading is cut off once its queue is full (close 4000),
+// other clients keep receiving, and on reconnect it resumes from its last ack.
+func TestSlowConsumer(t *testing.T) {
+	dir := t.TempDir()
+	addr := testenv.FreePort(t, "127.0.0.1")
+	n := startAll(t, dir, addr, "--send-queue", "32")
+	slow := testenv.MustDialWS(t, n.ws, n.api.Token(t, "slow"), "tablet", nil)
+	fast := testenv.NewDevice("fast", "phone", n.api.Token(t, "fast"), func() string { return n.ws })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go fast.Run(ctx)
+
+	sender := testenv.NewSender(n.api.Key, n.api.Base)
+	big := strings.Repeat("x", 16<<10)
+	const total = 300 // 300 x 16 KiB: far more than socket buffers and the queue hold
+	for i := range total {
+		if _, err := sender.Send(ctx, []string{"slow", "fast"}, map[string]any{"i": i, "pad": big}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := testenv.Check(sender, []*testenv.Device{fast}, 20*time.Second); !r.OK() {
+		t.Fatalf("the fast client suffered: %+v", r)
+	}
+	if code, reason := slow.CloseCode(20 * time.Second); code != 4000 || reason == "" {
+		t.Fatalf("slow client closed with %d %q, want 4000", code, reason)
+	}
+	// It comes back (having acked nothing) and gets everything, in order.
+	again := testenv.MustDialWS(t, n.ws, n.api.Token(t, "slow"), "tablet", nil)
+	got := again.Msgs(total, 20*time.Second)
+	for i, f := range got {
+		if f.Seq != uint64(i+1) {
+			t.Fatalf("resumed stream: message %d has seq %d", i, f.Seq)
+		}
 	}
 }

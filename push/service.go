@@ -52,7 +52,7 @@ func DefaultConfig() Config {
 		RouteTTL:          6 * time.Hour,
 		RouteRefresh:      2 * time.Hour,
 		ReplayBatch:       500,
-		GapWait:           time.Second,
+		GapWait:           2 * time.Second,
 		CatchUpInterval:   5 * time.Second,
 		DrainTimeout:      10 * time.Second,
 	}

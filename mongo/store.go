@@ -4,12 +4,17 @@
 // Collections, each small and indexed for its one query:
 //
 //	messages  {_id: message id, t: time, topic, p: payload JSON text}   stored once
-//	inbox     {u: user, s: seq, m: message id, t: time}                 one per recipient
+//	inbox     {_id: "user/seq", u: user, s: seq, m: message id, t: time}  one per recipient
 //	counters  {_id: user, s: last seq}                                  seq allocation
 //	acks      {_id: "user\x00device", u, d, s: acked seq}
 //
-// For a sharded cluster shard inbox by {u: 1, s: 1} and counters and acks by _id
-// (hashed): every hot path touches one user's keys, so adding shards adds throughput.
+// An inbox entry's _id is the user and the seq as 16 hex digits ("alice/000000000000002a"),
+// so every read on the hot path is a point lookup by _id: replay asks for the
+// next seqs by their IDs (seqs are dense, and the user's counter bounds them),
+// which MongoDB and FerretDB alike answer from the _id index without a sort.
+// For a sharded cluster shard inbox by {_id: 1} (a user's entries stay
+// together, in seq order) and counters and acks by {_id: "hashed"}: every hot
+// path touches one user's keys, so adding shards adds throughput.
 //
 // Every write uses write concern majority with journaling, so a 202 from collect
 // survives the loss of the primary. FerretDB (which the tests use) accepts and
@@ -54,6 +59,10 @@ type Options struct {
 	URI       string
 	Database  string
 	Retention time.Duration // messages older than this are removed; 0 keeps them forever
+	// Indexes makes Open create the indexes (and TTL indexes). Collect, which
+	// owns the writes, does; push nodes only read and need not, so a push node
+	// restarting under load does not wait on index builds.
+	Indexes bool
 }
 
 // Open connects, checks the server answers, and creates the indexes.
@@ -82,9 +91,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		counters: db.Collection("counters"),
 		acks:     db.Collection("acks"),
 	}
-	if err := s.ensureIndexes(pctx, o.Retention); err != nil {
-		client.Disconnect(context.Background())
-		return nil, err
+	if o.Indexes {
+		// Index builds may wait on a busy server: give them longer than the ping.
+		ictx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := s.ensureIndexes(ictx, o.Retention); err != nil {
+			client.Disconnect(context.Background())
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -99,10 +113,6 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		name  string
 		model driver.IndexModel
 	}{
-		// (u, s) unique: replay is a range scan on it, LastSeq its last key, and a
-		// seq can never be given twice to one user even by a buggy writer.
-		{s.inbox, "user_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "s", Value: 1}},
-			Options: options.Index().SetUnique(true).SetName("user_seq")}},
 		// (u, m) unique: a message reaches a user once, even when a retried
 		// request (Idempotency-Key) races its first attempt.
 		{s.inbox, "user_msg", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "m", Value: 1}},
@@ -327,7 +337,7 @@ func (s *Store) repairCounters(ctx context.Context, entries []entry) error {
 			continue
 		}
 		done[u] = true
-		last, err := s.LastSeq(ctx, u)
+		last, err := s.newestStored(ctx, u)
 		if err != nil {
 			return err
 		}
@@ -397,12 +407,22 @@ func (s *Store) allocate(ctx context.Context, entries []entry) error {
 	return nil
 }
 
-// insertInbox inserts the entries and returns those that lost a seq conflict.
+// inboxID is the _id of user's entry with seq: the _id index then orders a
+// user's entries by seq ('/' is not in user IDs, and '0' follows it).
+func inboxID(user string, seq herald.Seq) string {
+	return fmt.Sprintf("%s/%016x", user, seq)
+}
+
+// insertInbox inserts the entries and returns those that lost a seq conflict
+// (the _id, i.e. user and seq, was taken) or were already stored (user and
+// message: the unique user_msg index).
 func (s *Store) insertInbox(ctx context.Context, entries []entry) ([]entry, error) {
 	docs := make([]any, len(entries))
 	for k, e := range entries {
+		u, seq := e.m.Users[e.i], e.m.Seqs[e.i]
 		docs[k] = bson.D{
-			{Key: "u", Value: e.m.Users[e.i]}, {Key: "s", Value: int64(e.m.Seqs[e.i])},
+			{Key: "_id", Value: inboxID(u, seq)},
+			{Key: "u", Value: u}, {Key: "s", Value: int64(seq)},
 			{Key: "m", Value: e.m.ID}, {Key: "t", Value: e.m.Time},
 		}
 	}
@@ -449,6 +469,7 @@ type inboxDoc struct {
 	M string `bson:"m"`
 }
 
+
 type messageDoc struct {
 	ID    string    `bson:"_id"`
 	T     time.Time `bson:"t"`
@@ -456,17 +477,100 @@ type messageDoc struct {
 	P     string    `bson:"p"`
 }
 
-// Messages implements herald.Store.
-func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, limit int) ([]herald.Delivery, error) {
-	cur, err := s.inbox.Find(ctx,
-		bson.D{{Key: "u", Value: user}, {Key: "s", Value: bson.D{{Key: "$gt", Value: int64(after)}}}},
-		options.Find().SetSort(bson.D{{Key: "s", Value: 1}}).SetLimit(int64(limit)))
+// counter returns the user's seq counter: an upper bound of the stored seqs.
+func (s *Store) counter(ctx context.Context, user string) (herald.Seq, error) {
+	var doc struct {
+		S int64 `bson:"s"`
+	}
+	err := s.counters.FindOne(ctx, bson.D{{Key: "_id", Value: user}}).Decode(&doc)
+	if errors.Is(err, driver.ErrNoDocuments) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("seq counter of %s: %w", user, err)
+	}
+	return herald.Seq(doc.S), nil
+}
+
+// pointReads is the most _ids read with one-document lookups (concurrently)
+// rather than one $in query. A resume usually misses a few messages; point
+// reads by _id are answered from the _id index by every MongoDB-wire server
+// (FerretDB's SQLite back end, which the tests use, pushes down only _id
+// equality and scans the collection for $in).
+const pointReads = 8
+
+// byIDs reads the documents of coll with the given _ids, in no order.
+func byIDs[T any](ctx context.Context, coll *driver.Collection, ids []string) ([]T, error) {
+	if len(ids) > pointReads {
+		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		if err != nil {
+			return nil, err
+		}
+		var out []T
+		err = cur.All(ctx, &out)
+		return out, err
+	}
+	found := make([]*T, len(ids))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, id := range ids {
+		g.Go(func() error {
+			var doc T
+			err := coll.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+			if errors.Is(err, driver.ErrNoDocuments) {
+				return nil
+			}
+			if err == nil {
+				found[i] = &doc
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(ids))
+	for _, d := range found {
+		if d != nil {
+			out = append(out, *d)
+		}
+	}
+	return out, nil
+}
+
+// entries reads the user's inbox entries with seqs from..to by their _ids.
+func (s *Store) entries(ctx context.Context, user string, from, to herald.Seq) ([]inboxDoc, error) {
+	if to < from {
+		return nil, nil
+	}
+	ids := make([]string, 0, to-from+1)
+	for seq := from; seq <= to; seq++ {
+		ids = append(ids, inboxID(user, seq))
+	}
+	out, err := byIDs[inboxDoc](ctx, s.inbox, ids)
 	if err != nil {
 		return nil, fmt.Errorf("read inbox of %s: %w", user, err)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].S < out[j].S })
+	return out, nil
+}
+
+// Messages implements herald.Store. Seqs are dense (holes come only from
+// failed writes), so the next limit seqs are asked for by _id, up to the
+// user's counter; a window that holds only holes moves on to the next.
+func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, limit int) ([]herald.Delivery, error) {
+	upper, err := s.counter(ctx, user)
+	if err != nil {
+		return nil, err
+	}
 	var entries []inboxDoc
-	if err := cur.All(ctx, &entries); err != nil {
-		return nil, fmt.Errorf("read inbox of %s: %w", user, err)
+	for from := after + 1; from <= upper && len(entries) < limit; {
+		to := min(from+herald.Seq(limit-len(entries))-1, upper)
+		got, err := s.entries(ctx, user, from, to)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, got...)
+		from = to + 1
 	}
 	if len(entries) == 0 {
 		return nil, nil
@@ -475,12 +579,8 @@ func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, lim
 	for i, e := range entries {
 		ids[i] = e.M
 	}
-	cur, err = s.messages.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	docs, err := byIDs[messageDoc](ctx, s.messages, ids)
 	if err != nil {
-		return nil, fmt.Errorf("read messages of %s: %w", user, err)
-	}
-	var docs []messageDoc
-	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("read messages of %s: %w", user, err)
 	}
 	byID := make(map[string]*messageDoc, len(docs))
@@ -501,20 +601,58 @@ func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, lim
 	return out, nil
 }
 
-// LastSeq implements herald.Store. It reads the newest inbox entry, not the
-// counter: the counter may already count a message whose insert is still in
-// flight (or failed), and hello must only announce stored messages.
+// lastWindow is how far below the counter LastSeq looks by _id before it
+// falls back to a range query: only a run of failed writes leaves more holes.
+const lastWindow = 32
+
+// LastSeq implements herald.Store. It answers with the newest stored entry,
+// not the counter: the counter may already count a message whose insert is
+// still in flight (or failed), and hello must only announce stored messages.
 func (s *Store) LastSeq(ctx context.Context, user string) (herald.Seq, error) {
+	upper, err := s.counter(ctx, user)
+	if err != nil || upper == 0 {
+		return 0, err
+	}
+	// Usually the newest seq is stored: one point read. Else look below it.
+	got, err := s.entries(ctx, user, upper, upper)
+	if err != nil {
+		return 0, err
+	}
+	if len(got) > 0 {
+		return upper, nil
+	}
+	from := herald.Seq(1)
+	if upper > lastWindow {
+		from = upper - lastWindow + 1
+	}
+	got, err = s.entries(ctx, user, from, upper-1)
+	if err != nil {
+		return 0, err
+	}
+	if len(got) > 0 {
+		return herald.Seq(got[len(got)-1].S), nil
+	}
+	return s.newestStored(ctx, user)
+}
+
+// edge returns the user's oldest (dir 1) or newest (dir -1) stored entry's
+// seq by a range query on _id: exact whatever the counter says, but a sort,
+// so it stays off the hot path.
+func (s *Store) edge(ctx context.Context, user string, dir int) (herald.Seq, error) {
 	var e inboxDoc
-	err := s.inbox.FindOne(ctx, bson.D{{Key: "u", Value: user}},
-		options.FindOne().SetSort(bson.D{{Key: "s", Value: -1}})).Decode(&e)
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: user + "/"}, {Key: "$lt", Value: user + "0"}}}}
+	err := s.inbox.FindOne(ctx, filter, options.FindOne().SetSort(bson.D{{Key: "_id", Value: dir}})).Decode(&e)
 	if errors.Is(err, driver.ErrNoDocuments) {
 		return 0, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("last seq of %s: %w", user, err)
+		return 0, fmt.Errorf("inbox edge of %s: %w", user, err)
 	}
 	return herald.Seq(e.S), nil
+}
+
+func (s *Store) newestStored(ctx context.Context, user string) (herald.Seq, error) {
+	return s.edge(ctx, user, -1)
 }
 
 // LastSeqs implements herald.Store from the counters: one query for many
@@ -541,16 +679,7 @@ func (s *Store) LastSeqs(ctx context.Context, users []string) (map[string]herald
 
 // OldestSeq implements herald.Store.
 func (s *Store) OldestSeq(ctx context.Context, user string) (herald.Seq, error) {
-	var e inboxDoc
-	err := s.inbox.FindOne(ctx, bson.D{{Key: "u", Value: user}},
-		options.FindOne().SetSort(bson.D{{Key: "s", Value: 1}})).Decode(&e)
-	if errors.Is(err, driver.ErrNoDocuments) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("oldest seq of %s: %w", user, err)
-	}
-	return herald.Seq(e.S), nil
+	return s.edge(ctx, user, 1)
 }
 
 // Sweep implements herald.Store: inbox entries first, then the payloads, so

@@ -19,7 +19,7 @@ var dbn atomic.Int64
 func TestStore(t *testing.T) {
 	srv := testenv.StartMongo(t)
 	storetest.Run(t, func(t *testing.T) herald.Store {
-		s, err := Open(context.Background(), Options{URI: srv.URI, Database: fmt.Sprintf("herald_test_%d", dbn.Add(1)), Retention: 7 * 24 * time.Hour})
+		s, err := Open(context.Background(), Options{URI: srv.URI, Database: fmt.Sprintf("herald_test_%d", dbn.Add(1)), Retention: 7 * 24 * time.Hour, Indexes: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func index(s, sub string) int {
 func TestRetryFinishesAHalfWrittenMessage(t *testing.T) {
 	srv := testenv.StartMongo(t)
 	ctx := context.Background()
-	s, err := Open(ctx, Options{URI: srv.URI, Database: "half"})
+	s, err := Open(ctx, Options{URI: srv.URI, Database: "half", Indexes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestRetryFinishesAHalfWrittenMessage(t *testing.T) {
 	if _, err := s.counters.InsertOne(ctx, bson.D{{Key: "_id", Value: "a"}, {Key: "s", Value: int64(1)}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.inbox.InsertOne(ctx, bson.D{{Key: "u", Value: "a"}, {Key: "s", Value: int64(1)}, {Key: "m", Value: "m1"}, {Key: "t", Value: now}}); err != nil {
+	if _, err := s.inbox.InsertOne(ctx, bson.D{{Key: "_id", Value: inboxID("a", 1)}, {Key: "u", Value: "a"}, {Key: "s", Value: int64(1)}, {Key: "m", Value: "m1"}, {Key: "t", Value: now}}); err != nil {
 		t.Fatal(err)
 	}
 	m := &herald.Message{ID: "m1", Time: now, Payload: []byte("1"), Users: []string{"a", "b"}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strconv"
@@ -49,6 +50,8 @@ type conn struct {
 	device string
 	since  time.Time
 
+	ctx      context.Context // cancelled by close: ends store reads done for this connection
+	cancel   context.CancelFunc
 	send     chan outItem
 	closing  chan struct{}
 	readDone chan struct{}
@@ -61,7 +64,10 @@ type conn struct {
 var connSeq atomic.Uint64
 
 func (s *Service) newConn(ws *websocket.Conn, user, device string) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &conn{
+		ctx:      ctx,
+		cancel:   cancel,
 		s:        s,
 		ws:       ws,
 		id:       s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-" + strconv.FormatUint(connSeq.Add(1), 36),
@@ -91,6 +97,7 @@ func (c *conn) close(code int, reason string) {
 	c.once.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.closing)
+		c.cancel()
 	})
 }
 
@@ -116,6 +123,10 @@ func (c *conn) serve(routed <-chan error, st start) {
 	}
 	last, err := c.handshake(st)
 	if err != nil {
+		if c.ctx.Err() != nil {
+			c.writeClose() // closed meanwhile (drain, or the client left)
+			return
+		}
 		slog.Warn("resume failed", "user", c.user, "conn", c.id, "err", err)
 		c.close(CloseInternal, "store unavailable, retry")
 		c.writeClose()
@@ -147,8 +158,17 @@ func (c *conn) serve(routed <-chan error, st start) {
 // handshake sends hello and replays stored messages. It returns the seq the
 // live stream continues after.
 func (c *conn) handshake(st start) (herald.Seq, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 	defer cancel()
+	// When a node dies, its clients all reconnect at once; bounding the
+	// handshakes that read the store turns that storm into a queue instead of
+	// a wall of timeouts (and failed resumes that would come back for more).
+	select {
+	case c.s.resumes <- struct{}{}:
+		defer func() { <-c.s.resumes }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("waiting for a handshake slot: %w", ctx.Err())
+	}
 	last, err := c.s.store.LastSeq(ctx, c.user)
 	if err != nil {
 		return 0, err
@@ -164,22 +184,49 @@ func (c *conn) handshake(st start) (herald.Seq, error) {
 	}
 	from = min(from, last)
 	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last}
+	var first []herald.Delivery
 	if from < last {
-		oldest, err := c.s.store.OldestSeq(ctx, c.user)
-		if err != nil {
+		if first, err = c.s.store.Messages(ctx, c.user, from, c.s.cfg.ReplayBatch); err != nil {
 			return 0, err
 		}
-		if oldest == 0 || oldest > from+1 {
-			// Retention removed messages the client asked for: say so, rather
-			// than let it believe it has everything.
-			h.Gap, h.Oldest = true, oldest
+		if len(first) == 0 || first[0].Seq > from+1 {
+			// The next seq is missing: a hole left by a failed write, or
+			// retention removed it. Only the oldest kept seq tells which.
+			oldest, err := c.s.store.OldestSeq(ctx, c.user)
+			if err != nil {
+				return 0, err
+			}
+			if oldest == 0 || oldest > from+1 {
+				// Say so, rather than let the client believe it has everything.
+				h.Gap, h.Oldest = true, oldest
+			}
 		}
 	}
 	hello, _ := json.Marshal(h)
 	if err := c.write(hello); err != nil {
 		return 0, err
 	}
-	return c.replay(ctx, from, 0)
+	sent, err := c.writeAll(first, from, 0)
+	if err != nil || len(first) < c.s.cfg.ReplayBatch {
+		return sent, err
+	}
+	return c.replay(ctx, sent, 0)
+}
+
+// writeAll writes the deliveries with seqs below until (0: all) and returns
+// the last seq written, starting from after.
+func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq) (herald.Seq, error) {
+	for _, d := range ds {
+		if until != 0 && d.Seq >= until {
+			break
+		}
+		if err := c.write(encodeMsg(d)); err != nil {
+			return after, err
+		}
+		c.s.m.replayed.Inc()
+		after = d.Seq
+	}
+	return after, nil
 }
 
 // replay writes the stored messages after `after` (up to `until`, 0 for all)
@@ -190,19 +237,11 @@ func (c *conn) replay(ctx context.Context, after, until herald.Seq) (herald.Seq,
 		if err != nil {
 			return after, err
 		}
-		for _, d := range page {
-			if until != 0 && d.Seq >= until {
-				return after, nil
-			}
-			if err := c.write(encodeMsg(d)); err != nil {
-				return after, err
-			}
-			c.s.m.replayed.Inc()
-			after = d.Seq
+		sent, err := c.writeAll(page, after, until)
+		if err != nil || len(page) < c.s.cfg.ReplayBatch || (until != 0 && sent+1 >= until) || sent == after {
+			return sent, err
 		}
-		if len(page) < c.s.cfg.ReplayBatch {
-			return after, nil
-		}
+		after = sent
 	}
 }
 
@@ -218,7 +257,7 @@ func (c *conn) writeItem(it outItem) error {
 		return nil
 	}
 	if it.catchUp {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
 		defer cancel()
 		sent, err := c.replay(ctx, last, it.seq+1)
 		c.lastSent.Store(sent)
@@ -240,7 +279,7 @@ func (c *conn) writeItem(it outItem) error {
 // allocated a seq but not yet stored (several collect instances write in
 // parallel) gets up to GapWait to appear; after that the stream moves on.
 func (c *conn) fillGap(last, next herald.Seq) (herald.Seq, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.s.cfg.GapWait+10*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.GapWait+10*time.Second)
 	defer cancel()
 	deadline := time.Now().Add(c.s.cfg.GapWait)
 	for {
@@ -253,8 +292,8 @@ func (c *conn) fillGap(last, next herald.Seq) (herald.Seq, error) {
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
-		case <-c.closing:
-			return last, errors.New("closing")
+		case <-ctx.Done():
+			return last, ctx.Err()
 		}
 	}
 }

@@ -35,6 +35,7 @@ type Config struct {
 	ReplayBatch       int           // stored messages read per page on resume
 	GapWait           time.Duration // how long a live message waits for an earlier one still being stored
 	CatchUpInterval   time.Duration // how often connections behind the store are caught up
+	ResumeConcurrency int           // connection handshakes reading the store at once
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -54,6 +55,7 @@ func DefaultConfig() Config {
 		ReplayBatch:       500,
 		GapWait:           2 * time.Second,
 		CatchUpInterval:   5 * time.Second,
+		ResumeConcurrency: 32,
 		DrainTimeout:      10 * time.Second,
 	}
 }
@@ -71,6 +73,7 @@ type Service struct {
 	up     websocket.Upgrader
 	m      metrics
 
+	resumes  chan struct{}  // semaphore: handshakes reading the store at once
 	connWG   sync.WaitGroup // writer loops, waited for on drain
 	draining chan struct{}
 	beatOK   atomic.Bool // the last heartbeat reached the routing table
@@ -88,6 +91,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		node:     herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
 		hub:      newHub(),
 		draining: make(chan struct{}),
+		resumes:  make(chan struct{}, max(cfg.ResumeConcurrency, 1)),
 		up: websocket.Upgrader{
 			ReadBufferSize:  1024,
 			WriteBufferSize: 1024,

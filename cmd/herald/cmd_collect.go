@@ -37,7 +37,7 @@ func runCollect(ctx context.Context, args []string) error {
 	if err := require("api-key", apiKey); err != nil {
 		return err
 	}
-	store, err := mo.open(ctx, cfg.Retention)
+	store, err := mo.open(ctx, true, cfg.Retention)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.dur(&cfg.RouteTTL, "route-ttl", "safety expiry of a user's route (node liveness is what normally ends it)")
 	f.dur(&cfg.RouteRefresh, "route-refresh", "how often every local route is written again")
 	f.dur(&cfg.DrainTimeout, "drain-timeout", "bound on graceful shutdown")
+	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
 	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
 }
 
@@ -70,7 +71,7 @@ func runPush(ctx context.Context, args []string) error {
 	if cfg.NodeID == "" {
 		cfg.NodeID = host + "-" + port
 	}
-	store, err := mo.open(ctx, 0)
+	store, err := mo.open(ctx, false, 0)
 	if err != nil {
 		return err
 	}

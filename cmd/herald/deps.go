@@ -51,9 +51,10 @@ func (o *mongoOptions) register(f *flags) {
 
 }
 
-// open connects; retention > 0 also sets up TTL indexes (collect does that).
-func (o *mongoOptions) open(ctx context.Context, retention time.Duration) (*mongo.Store, error) {
-	return mongo.Open(ctx, mongo.Options{URI: o.uri, Database: o.db, Retention: retention})
+// open connects. The writer (collect) passes indexes=true to create the indexes,
+// with TTL indexes for retention > 0.
+func (o *mongoOptions) open(ctx context.Context, indexes bool, retention time.Duration) (*mongo.Store, error) {
+	return mongo.Open(ctx, mongo.Options{URI: o.uri, Database: o.db, Retention: retention, Indexes: indexes})
 }
 
 func require(name, value string) error {

@@ -122,15 +122,45 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.inbox, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.messages, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 	}
+	have := map[string]map[string]bool{}
 	for _, ix := range indexes {
+		name := ix.coll.Name()
+		if have[name] == nil {
+			names, err := indexNames(ctx, ix.coll)
+			if err != nil {
+				return fmt.Errorf("list indexes of %s: %w", name, err)
+			}
+			have[name] = names
+		}
+		if have[name][ix.name] {
+			continue // a restart need not ask a busy server to build it again
+		}
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
-			return fmt.Errorf("create index %s.%s: %w", ix.coll.Name(), ix.name, err)
+			return fmt.Errorf("create index %s.%s: %w", name, ix.name, err)
 		}
 	}
 	if retention > 0 {
 		s.ensureTTL(ctx, retention)
 	}
 	return nil
+}
+
+func indexNames(ctx context.Context, c *driver.Collection) (map[string]bool, error) {
+	cur, err := c.Indexes().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var specs []struct {
+		Name string `bson:"name"`
+	}
+	if err := cur.All(ctx, &specs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(specs))
+	for _, sp := range specs {
+		out[sp.Name] = true
+	}
+	return out, nil
 }
 
 // ensureTTL adds TTL indexes so that MongoDB itself expires old messages. They

@@ -39,7 +39,7 @@ func (n *Node) Restart() {
 
 func (n *Node) waitReady() {
 	n.t.Helper()
-	if err := WaitHTTP(n.URL()+"/readyz", 30*time.Second); err != nil {
+	if err := WaitHTTP(n.URL()+"/readyz", 60*time.Second); err != nil {
 		n.t.Fatalf("%s: %v\n%s", n.Name, err, n.Log.String())
 	}
 }

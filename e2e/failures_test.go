@@ -109,7 +109,12 @@ func (f *fleet) traffic(ctx context.Context, users, senders int) *sync.WaitGroup
 				if rand.IntN(3) == 0 {
 					to = append(to, fmt.Sprintf("user%d", rand.IntN(users)))
 				}
-				f.sender.Send(ctx, to, nil)
+				// A send already started runs to its 202 even after the
+				// traffic stops: giving up on it could leave a stored message
+				// the test never counted as accepted.
+				sctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				f.sender.Send(sctx, to, nil)
+				cancel()
 				time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 			}
 		}()

@@ -499,7 +499,6 @@ type inboxDoc struct {
 	M string `bson:"m"`
 }
 
-
 type messageDoc struct {
 	ID    string    `bson:"_id"`
 	T     time.Time `bson:"t"`

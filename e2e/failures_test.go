@@ -262,3 +262,23 @@ func TestMongoOutage(t *testing.T) {
 		t.Fatalf("after the outage got seq %d, want 2 (the refused message was never stored)", got[0].Seq)
 	}
 }
+
+// A push node freezes (SIGSTOP) past its heartbeat TTL and then thaws: while
+// frozen it is skipped; once back it registers again, and its clients, whose
+// connections stayed open, get what they missed through catch-up.
+func TestPushNodePause(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
+	f := newFleet(t, c, failureUsers)
+	runFailure(t, f, failureUsers, func() {
+		if err := c.Push[0].Pause(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second) // twice the test heartbeat TTL
+		if err := c.Push[0].Resume(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

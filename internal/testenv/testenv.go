@@ -163,6 +163,12 @@ func (p *Process) Kill() {
 	<-p.done
 }
 
+// Pause freezes the process (SIGSTOP), as a long GC pause or a stalled VM would.
+func (p *Process) Pause() error { return p.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused process run again (SIGCONT).
+func (p *Process) Resume() error { return p.Signal(syscall.SIGCONT) }
+
 // Stop sends SIGTERM and waits up to timeout for the process to exit.
 func (p *Process) Stop(timeout time.Duration) error {
 	p.Signal(syscall.SIGTERM)

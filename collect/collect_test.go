@@ -194,3 +194,44 @@ func TestIdempotencyKey(t *testing.T) {
 		t.Fatalf("overlong key: %d", bad.Code)
 	}
 }
+
+func TestBatchAPI(t *testing.T) {
+	s, _, d := newService(t)
+	mux := http.NewServeMux()
+	s.Register(mux, "k")
+	post := func(body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/v1/messages/batch", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer k")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		return rec
+	}
+	rec := post(`{"messages":[{"users":["a"],"payload":1},{"users":["a","b"],"payload":{"x":2},"topic":"t"},{"users":["b"],"payload":"3"}]}`)
+	var out BatchResponse
+	json.Unmarshal(rec.Body.Bytes(), &out)
+	if rec.Code != 202 || len(out.IDs) != 3 || out.IDs[0] == out.IDs[1] {
+		t.Fatalf("batch: %d %s", rec.Code, rec.Body)
+	}
+	got, _ := s.store.Messages(context.Background(), "a", 0, 10)
+	if len(got) != 2 || got[0].ID != out.IDs[0] || got[1].ID != out.IDs[1] {
+		t.Fatalf("a's messages %v, ids %v", got, out.IDs)
+	}
+	// All or nothing: one bad item refuses the whole batch and names it.
+	rec = post(`{"messages":[{"users":["a"],"payload":1},{"users":["bad user"],"payload":1}]}`)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "messages[1]") {
+		t.Fatalf("bad item: %d %s", rec.Code, rec.Body)
+	}
+	if got, _ := s.store.Messages(context.Background(), "a", 0, 10); len(got) != 2 {
+		t.Fatalf("a refused batch stored something: %d messages", len(got))
+	}
+	if rec = post(`{"messages":[]}`); rec.Code != 400 {
+		t.Fatalf("empty batch: %d", rec.Code)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for d.count() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if d.count() != 3 {
+		t.Fatalf("dispatched %d, want 3", d.count())
+	}
+}

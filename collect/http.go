@@ -2,6 +2,7 @@ package collect
 
 import (
 	"bytes"
+	"errors"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -16,6 +17,16 @@ type SendRequest struct {
 	Users   []string        `json:"users"`
 	Payload json.RawMessage `json:"payload"`
 	Topic   string          `json:"topic,omitempty"`
+}
+
+// BatchRequest is the body of POST /v1/messages/batch.
+type BatchRequest struct {
+	Messages []SendRequest `json:"messages"`
+}
+
+// BatchResponse is the 202 answer of POST /v1/messages/batch: the IDs in request order.
+type BatchResponse struct {
+	IDs []string `json:"ids"`
 }
 
 // SendResponse is the 202 answer of POST /v1/messages.
@@ -49,6 +60,7 @@ type PresenceResponse struct {
 // Register adds the collect endpoints to mux, all behind the API key.
 func (s *Service) Register(mux *http.ServeMux, apiKey string) {
 	mux.Handle("/v1/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleSend)))
+	mux.Handle("/v1/messages/batch", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleBatch)))
 	mux.Handle("/v1/users/{user}/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handleMessages)))
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handlePresence)))
 }
@@ -123,6 +135,42 @@ func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID})
+}
+
+// handleBatch takes many messages in one request: validated all or nothing
+// (a 400 names the first bad item), stored in one durable write, answered
+// with their IDs in request order.
+func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request) {
+	var req BatchRequest
+	if err := httpx.Decode(w, r, s.cfg.MaxBatchBytes, &req); err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	if len(req.Messages) == 0 || len(req.Messages) > s.cfg.MaxBatchAPI {
+		s.reject(w, r, herald.Errorf(herald.EInvalid, "messages: 1 to %d messages per batch", s.cfg.MaxBatchAPI))
+		return
+	}
+	now := time.Now()
+	msgs := make([]*herald.Message, len(req.Messages))
+	for i := range req.Messages {
+		m, err := s.Validate(&req.Messages[i], now)
+		if err != nil {
+			var e *herald.Error
+			errors.As(err, &e)
+			s.reject(w, r, herald.Errorf(e.Code, "messages[%d]: %s", i, e.Message))
+			return
+		}
+		msgs[i] = m
+	}
+	if err := s.Submit(r.Context(), msgs); err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	out := BatchResponse{IDs: make([]string, len(msgs))}
+	for i, m := range msgs {
+		out.IDs[i] = m.ID
+	}
+	httpx.JSON(w, http.StatusAccepted, out)
 }
 
 func (s *Service) reject(w http.ResponseWriter, r *http.Request, err error) {

@@ -18,6 +18,8 @@ type Config struct {
 	MaxPayload    int64         // largest payload in bytes
 	MaxUsers      int           // most recipients of one message
 	MaxBatch      int           // most messages in one group commit
+	MaxBatchAPI   int           // most messages in one POST /v1/messages/batch
+	MaxBatchBytes int64         // largest body of one POST /v1/messages/batch
 	DispatchQueue int           // committed batches waiting for dispatch
 	Retention     time.Duration // messages are removed this long after acceptance; 0 keeps them
 	SweepInterval time.Duration // how often retention runs
@@ -25,7 +27,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, DispatchQueue: 1024,
+	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
 		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/bolt"
+	"github.com/heraldpush/herald/pebble"
 )
 
 // slowStore wraps a store and records batch sizes; each Append takes a while,
@@ -58,7 +58,7 @@ func (d *dispatched) count() int {
 
 func newService(t *testing.T) (*Service, *slowStore, *dispatched) {
 	t.Helper()
-	b, err := bolt.Open(t.TempDir())
+	b, err := pebble.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

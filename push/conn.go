@@ -52,7 +52,7 @@ type conn struct {
 
 	ctx      context.Context // cancelled by close: ends store reads done for this connection
 	cancel   context.CancelFunc
-	send     chan outItem
+	send     queue
 	closing  chan struct{}
 	readDone chan struct{}
 	once     sync.Once
@@ -74,7 +74,7 @@ func (s *Service) newConn(ws *websocket.Conn, user, device string) *conn {
 		user:     user,
 		device:   device,
 		since:    time.Now(),
-		send:     make(chan outItem, s.cfg.SendQueue),
+		send:     newQueue(s.cfg.SendQueue),
 		closing:  make(chan struct{}),
 		readDone: make(chan struct{}),
 	}
@@ -84,9 +84,7 @@ func (s *Service) newConn(ws *websocket.Conn, user, device string) *conn {
 // (close 4000) and resumes from the store, instead of growing memory or
 // stalling delivery to everyone else.
 func (c *conn) enqueue(it outItem) {
-	select {
-	case c.send <- it:
-	default:
+	if !c.send.push(it) {
 		c.close(CloseSlowConsumer, "send queue full: client too slow")
 	}
 }
@@ -138,10 +136,15 @@ func (c *conn) serve(routed <-chan error, st start) {
 	defer ping.Stop()
 	for {
 		select {
-		case it := <-c.send:
-			if err := c.writeItem(it); err != nil {
-				c.close(CloseGoingAway, "write failed")
-				return
+		case <-c.send.ready:
+			for _, it := range c.send.take() {
+				if c.ctx.Err() != nil {
+					break // closing: the close frame goes next, not more data
+				}
+				if err := c.writeItem(it); err != nil {
+					c.close(CloseGoingAway, "write failed")
+					return
+				}
 			}
 		case <-ping.C:
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {

@@ -13,9 +13,9 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
-	"github.com/heraldpush/herald/bolt"
 	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/memory"
+	"github.com/heraldpush/herald/pebble"
 )
 
 type fixture struct {
@@ -29,7 +29,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, tune func(*Config)) *fixture {
 	t.Helper()
-	st, err := bolt.Open(t.TempDir())
+	st, err := pebble.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -93,7 +93,9 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		draining: make(chan struct{}),
 		resumes:  make(chan struct{}, max(cfg.ResumeConcurrency, 1)),
 		up: websocket.Upgrader{
-			ReadBufferSize:  1024,
+			// Client frames are small (acks, pings): a small read buffer
+			// per connection; writes use a shared pool.
+			ReadBufferSize:  512,
 			WriteBufferSize: 1024,
 			// A shared pool: idle connections hold no write buffer.
 			WriteBufferPool:   &sync.Pool{},

@@ -67,6 +67,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	s.m.connections.Inc()
 	s.m.opened.Inc()
 	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
-	// The handler's goroutine becomes the connection's writer.
-	c.serve(s.routes.mark(c.user), st)
+	// The writer gets a goroutine of its own and the handler returns, so the
+	// HTTP server's per-connection state (and its 8 KiB of buffers) is freed.
+	go c.serve(s.routes.mark(c.user), st)
 }

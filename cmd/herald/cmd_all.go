@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/heraldpush/herald/auth"
-	"github.com/heraldpush/herald/bolt"
+	"github.com/heraldpush/herald/pebble"
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/internal/httpx"
@@ -62,7 +62,7 @@ func runAll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := bolt.Open(dataDir)
+	store, err := pebble.Open(dataDir)
 	if err != nil {
 		return err
 	}
@@ -70,6 +70,7 @@ func runAll(ctx context.Context, args []string) error {
 	router := memory.NewRouter()
 
 	reg := httpx.NewRegistry()
+	httpx.BuildInfo(reg, version, "all", "pebble")
 	psvc := push.New(pcfg, j, store, router, reg)
 	dsvc := dispatch.New(router, psvc, reg)
 	csvc := collect.New(ccfg, store, dsvc, router, reg)

@@ -33,6 +33,7 @@ func runAuth(ctx context.Context, args []string) error {
 		return err
 	}
 	reg := httpx.NewRegistry()
+	httpx.BuildInfo(reg, version, "auth", "none")
 	mux := http.NewServeMux()
 	auth.Register(mux, j, apiKey)
 	httpx.Health(mux, reg)

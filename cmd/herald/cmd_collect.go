@@ -61,6 +61,7 @@ func runCollect(ctx context.Context, args []string) error {
 	defer dc.Close()
 
 	reg := httpx.NewRegistry()
+	httpx.BuildInfo(reg, version, "collect", "mongo")
 	svc := collect.New(cfg, store, dc, router, reg)
 	mux := http.NewServeMux()
 	svc.Register(mux, apiKey)

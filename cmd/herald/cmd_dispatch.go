@@ -36,6 +36,7 @@ func runDispatch(ctx context.Context, args []string) error {
 	defer fwd.Close()
 
 	reg := httpx.NewRegistry()
+	httpx.BuildInfo(reg, version, "dispatch", "none")
 	svc := dispatch.New(router, fwd, reg)
 	gs := rpc.NewServer()
 	rpc.RegisterDispatch(gs, svc)

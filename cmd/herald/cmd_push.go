@@ -83,6 +83,7 @@ func runPush(ctx context.Context, args []string) error {
 	defer router.Close()
 
 	reg := httpx.NewRegistry()
+	httpx.BuildInfo(reg, version, "push", "mongo")
 	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
 	gs := rpc.NewServer()
 	rpc.RegisterPush(gs, svc)

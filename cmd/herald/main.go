@@ -27,6 +27,7 @@ Commands:
   collect   the collect service: HTTP ingest, stored in MongoDB, handed to dispatch
   dispatch  the dispatch service: routes messages to push nodes through Redis
   push      the push service: holds WebSocket connections
+  bench     load-test a running Herald (connect, unicast, multicast)
   version   print the version
 
 Run 'herald <command> --help' for a command's flags; every flag is also an
@@ -39,6 +40,7 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"collect":  runCollect,
 	"dispatch": runDispatch,
 	"push":     runPush,
+	"bench":    runBench,
 }
 
 func main() {
@@ -74,16 +76,18 @@ func run(args []string) int {
 	return 0
 }
 
-// logOptions are the logging flags every command has.
+// logOptions are the logging and debugging flags every service command has.
 type logOptions struct {
 	format string
 	level  string
+	pprof  string
 }
 
 func (o *logOptions) register(f *flags) {
 	o.format, o.level = "text", "info"
 	f.str(&o.format, "log-format", "log format: text or json")
 	f.str(&o.level, "log-level", "log level: debug, info, warn or error")
+	f.str(&o.pprof, "pprof-listen", "address for /debug/pprof (off when empty; keep it on a private address)")
 }
 
 func (o *logOptions) setup() error {
@@ -100,5 +104,6 @@ func (o *logOptions) setup() error {
 	default:
 		return fmt.Errorf("--log-format: %q is neither text nor json", o.format)
 	}
+	pprofAddr = o.pprof
 	return nil
 }

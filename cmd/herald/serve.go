@@ -7,11 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 )
+
+// pprofAddr is the --pprof-listen address, empty when profiling is off.
+var pprofAddr string
 
 // shutdownTimeout bounds how long in-flight requests get on SIGTERM.
 const shutdownTimeout = 15 * time.Second
@@ -35,6 +39,16 @@ type runner interface {
 // servers stop accepting and finish in-flight requests, then the services
 // drain (commit what is queued, close connections, leave the routing table).
 func serve(ctx context.Context, ls []*listener, services ...runner) error {
+	if pprofAddr != "" {
+		// Opt-in profiling, on its own listener so it is never exposed with the API.
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		ls = append(ls, &listener{name: "pprof", addr: pprofAddr, http: mux})
+	}
 	for _, l := range ls {
 		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {

@@ -52,3 +52,15 @@ func NewRegistry() *prometheus.Registry {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return reg
 }
+
+// BuildInfo exports herald_build_info{version, role, store} = 1, so that
+// dashboards and `herald bench` can tell what they are looking at.
+func BuildInfo(reg prometheus.Registerer, version, role, store string) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "herald_build_info",
+		Help:        "Always 1; the labels say which build, service and store this process runs.",
+		ConstLabels: prometheus.Labels{"version": version, "role": role, "store": store},
+	})
+	g.Set(1)
+	reg.MustRegister(g)
+}

@@ -1,0 +1,87 @@
+// Package bench is `herald bench`: a load generator that a user points at any
+// Herald deployment (`herald all` or a cluster) to measure connections held,
+// memory and CPU per connection, ingest throughput and end-to-end latency.
+//
+// Every run prints what it ran against (version, store, nodes, sizes, machine)
+// so that numbers can be compared, and stops by itself within its duration.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Config is one benchmark run.
+type Config struct {
+	Mode       string        // connect, unicast or multicast
+	API        []string      // collect base URLs (http://host:port)
+	WS         []string      // push base URLs (ws://host:port)
+	Metrics    []string      // URLs of the push nodes' /metrics
+	APIKey     string        // for sending and minting tokens
+	Conns      int           // connect mode: connections to open
+	Users      int           // unicast/multicast: connected users (one connection each)
+	Senders    int           // concurrent HTTP senders
+	Rate       int           // messages per second in all, 0 for as fast as possible
+	Batch      int           // messages per request through the batch API, 0 for single requests
+	Recipients int           // multicast: users per message
+	Duration   time.Duration // sending (or, for connect, holding) time
+	Drain      time.Duration // how long to wait for deliveries after sending stops
+	SourceIPs  []string      // local addresses to spread client connections over
+	CSV        string        // file for per-message latencies (optional)
+	Plot       string        // PNG file for the latency distribution (optional)
+	Out        io.Writer
+}
+
+// DefaultConfig returns defaults suitable for `herald all` on this machine.
+func DefaultConfig() Config {
+	return Config{
+		Mode: "unicast", API: []string{"http://127.0.0.1:8080"}, Conns: 10000, Users: 10000,
+		Senders: 32, Recipients: 100, Duration: 10 * time.Second, Drain: 5 * time.Second,
+	}
+}
+
+// Run runs the benchmark in cfg.Mode and prints its report to cfg.Out.
+func Run(ctx context.Context, cfg Config) error {
+	if len(cfg.WS) == 0 {
+		for _, a := range cfg.API {
+			cfg.WS = append(cfg.WS, "ws"+strings.TrimPrefix(a, "http"))
+		}
+	}
+	if len(cfg.Metrics) == 0 {
+		for _, w := range cfg.WS {
+			cfg.Metrics = append(cfg.Metrics, "http"+strings.TrimPrefix(w, "ws")+"/metrics")
+		}
+	}
+	if cfg.APIKey == "" {
+		return errors.New("an API key is needed (--api-key, or HERALD_API_KEY)")
+	}
+	for _, u := range append(append([]string{}, cfg.API...), cfg.WS...) {
+		if _, err := url.Parse(u); err != nil {
+			return fmt.Errorf("bad URL %q: %w", u, err)
+		}
+	}
+	switch cfg.Mode {
+	case "connect":
+		return runConnect(ctx, cfg)
+	case "unicast", "multicast":
+		return runDelivery(ctx, cfg)
+	default:
+		return fmt.Errorf("unknown mode %q: connect, unicast or multicast", cfg.Mode)
+	}
+}
+
+// header prints what the run is against, so numbers can be compared.
+func header(ctx context.Context, cfg Config, extra string) {
+	info := scrapeInfo(ctx, cfg.Metrics)
+	fmt.Fprintf(cfg.Out, "herald bench %s\n", cfg.Mode)
+	fmt.Fprintf(cfg.Out, "  target   %s (version %s, store %s, %d push node(s), %d collect URL(s))\n",
+		strings.Join(cfg.API, ","), info.version, info.store, len(cfg.WS), len(cfg.API))
+	fmt.Fprintf(cfg.Out, "  machine  %s/%s, %d cores, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(cfg.Out, "  run      %s\n\n", extra)
+}

@@ -1,0 +1,56 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// runConnect opens Conns idle connections, holds them for Duration, and
+// reports the connect rate and the server's memory and CPU per connection
+// (read from the push nodes' /metrics).
+func runConnect(ctx context.Context, cfg Config) error {
+	header(ctx, cfg, fmt.Sprintf("%d idle connections, held %s, client source addresses %v", cfg.Conns, cfg.Duration, cfg.SourceIPs))
+	users := make([]string, cfg.Conns)
+	for i := range users {
+		users[i] = fmt.Sprintf("bench-c%d", i)
+	}
+	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, users)
+	if err != nil {
+		return err
+	}
+	before := scrapeAll(ctx, cfg.Metrics)
+	conns, took, err := connectAll(ctx, cfg, toks)
+	if err != nil {
+		return err
+	}
+	defer closeAll(conns)
+	// A reader per connection answers the server's pings, as a real client does.
+	for _, c := range conns {
+		go func() {
+			for {
+				if _, _, err := c.ws.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Second) // let the connect burst's garbage be collected
+	held := scrapeAll(ctx, cfg.Metrics)
+	select {
+	case <-time.After(cfg.Duration):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	after := scrapeAll(ctx, cfg.Metrics)
+	n := float64(len(conns))
+	fmt.Fprintf(cfg.Out, "| connections | connect time | connects/s | server connections | server RSS before | server RSS held | RSS per connection | server CPU while idle |\n")
+	fmt.Fprintf(cfg.Out, "|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(cfg.Out, "| %d | %s | %.0f | %.0f | %.1f MiB | %.1f MiB | %.2f KiB | %.2f %% of a core |\n",
+		len(conns), took.Round(time.Millisecond), n/took.Seconds(), held.connections,
+		before.rss/(1<<20), held.rss/(1<<20), (held.rss-before.rss)/n/1024,
+		100*(after.cpu-held.cpu)/cfg.Duration.Seconds())
+	return nil
+}
+
+func (c Config) authURL() string { return c.API[0] }

@@ -1,0 +1,215 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// result is what a delivery run measured.
+type result struct {
+	accepted, expected, delivered, outOfOrder, failed int64
+	sendTime                                          time.Duration
+	lastDelivery                                      time.Duration
+	latencies                                         []time.Duration
+}
+
+// runDelivery connects Users users, sends messages through the collect API
+// (single, batch or multicast) for Duration, and measures what arrives.
+func runDelivery(ctx context.Context, cfg Config) error {
+	k := 1
+	if cfg.Mode == "multicast" {
+		k = min(cfg.Recipients, cfg.Users)
+	}
+	rate := "as fast as it goes"
+	if cfg.Rate > 0 {
+		rate = fmt.Sprintf("%d msg/s", cfg.Rate)
+	}
+	per := "one message per request"
+	if cfg.Batch > 0 {
+		per = fmt.Sprintf("batch API, %d messages per request", cfg.Batch)
+	}
+	header(ctx, cfg, fmt.Sprintf("%d users, %d recipient(s) per message, %d senders, %s, %s, %s",
+		cfg.Users, k, cfg.Senders, rate, per, cfg.Duration))
+
+	users := make([]string, cfg.Users)
+	for i := range users {
+		users[i] = "bench-u" + strconv.Itoa(i)
+	}
+	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, users)
+	if err != nil {
+		return err
+	}
+	conns, _, err := connectAll(ctx, cfg, toks)
+	if err != nil {
+		return err
+	}
+	defer closeAll(conns)
+
+	var r result
+	var delivered atomic.Int64
+	start := time.Now()
+	var lastNs atomic.Int64
+	var mu sync.Mutex
+	for _, c := range conns {
+		go func() {
+			var rec receiver
+			var lat []time.Duration
+			defer func() {
+				mu.Lock()
+				r.latencies = append(r.latencies, lat...)
+				r.outOfOrder += rec.outOfOrder
+				mu.Unlock()
+			}()
+			for {
+				_, b, err := c.ws.ReadMessage()
+				if err != nil {
+					return
+				}
+				seq, sent, ok := parseMsg(b)
+				if !ok {
+					continue
+				}
+				now := time.Now()
+				if seq <= rec.lastSeq {
+					rec.outOfOrder++
+					continue
+				}
+				rec.lastSeq = seq
+				lat = append(lat, now.Sub(time.Unix(0, sent)))
+				delivered.Add(1)
+				lastNs.Store(int64(now.Sub(start)))
+			}
+		}()
+	}
+
+	sendCtx, stop := context.WithTimeout(ctx, cfg.Duration)
+	defer stop()
+	var accepted, failed atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Senders, MaxConnsPerHost: cfg.Senders}, Timeout: 30 * time.Second}
+	perReq := max(cfg.Batch, 1)
+	for s := range cfg.Senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(s), uint64(time.Now().UnixNano())))
+			var interval time.Duration
+			if cfg.Rate > 0 {
+				interval = time.Duration(float64(time.Second) * float64(cfg.Senders*perReq) / float64(cfg.Rate))
+			}
+			next := time.Now()
+			for sendCtx.Err() == nil {
+				if interval > 0 {
+					if d := time.Until(next); d > 0 {
+						select {
+						case <-time.After(d):
+						case <-sendCtx.Done():
+							return
+						}
+					}
+					next = next.Add(interval)
+				}
+				body, path := buildRequest(rnd, users, cfg, k)
+				// A request once sent runs to its answer, so that every message
+				// the server accepted is counted.
+				if ok := post(context.Background(), client, cfg.API[rnd.IntN(len(cfg.API))]+path, cfg.APIKey, body); ok {
+					accepted.Add(int64(perReq))
+				} else {
+					failed.Add(int64(perReq))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.sendTime = time.Since(start)
+	r.accepted, r.failed = accepted.Load(), failed.Load()
+	r.expected = r.accepted * int64(k)
+	deadline := time.Now().Add(cfg.Drain)
+	for delivered.Load() < r.expected && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	closeAll(conns)
+	time.Sleep(100 * time.Millisecond) // readers hand in their figures
+	mu.Lock()
+	defer mu.Unlock()
+	r.delivered = delivered.Load()
+	r.lastDelivery = time.Duration(lastNs.Load())
+	report(cfg, &r, k)
+	return writeOutputs(cfg, r.latencies)
+}
+
+// buildRequest makes one request body: a single message, or a batch.
+func buildRequest(rnd *rand.Rand, users []string, cfg Config, k int) ([]byte, string) {
+	one := func() map[string]any {
+		to := make([]string, k)
+		if k == 1 {
+			to[0] = users[rnd.IntN(len(users))]
+		} else {
+			for i, j := range rnd.Perm(len(users))[:k] {
+				to[i] = users[j]
+			}
+		}
+		return map[string]any{"users": to, "payload": map[string]int64{"t": time.Now().UnixNano()}}
+	}
+	if cfg.Batch > 0 {
+		msgs := make([]map[string]any, cfg.Batch)
+		for i := range msgs {
+			msgs[i] = one()
+		}
+		b, _ := json.Marshal(map[string]any{"messages": msgs})
+		return b, "/v1/messages/batch"
+	}
+	b, _ := json.Marshal(one())
+	return b, "/v1/messages"
+}
+
+func post(ctx context.Context, client *http.Client, url, key string, body []byte) bool {
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := client.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var sink [512]byte
+	for {
+		if _, err := resp.Body.Read(sink[:]); err != nil {
+			break
+		}
+	}
+	return resp.StatusCode == http.StatusAccepted
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted)-1) * p)
+	return sorted[i]
+}
+
+func report(cfg Config, r *result, k int) {
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	l := r.latencies
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
+	span := max(r.lastDelivery, r.sendTime)
+	fmt.Fprintf(cfg.Out, "| accepted msg/s | delivered/s | p50 | p90 | p99 | p99.9 | max | accepted | deliveries | lost | out of order | refused |\n")
+	fmt.Fprintf(cfg.Out, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(cfg.Out, "| %.0f | %.0f | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d |\n",
+		float64(r.accepted)/r.sendTime.Seconds(), float64(r.delivered)/span.Seconds(),
+		ms(pct(l, .5)), ms(pct(l, .9)), ms(pct(l, .99)), ms(pct(l, .999)), ms(pct(l, 1)),
+		r.accepted, r.delivered, r.expected-r.delivered, r.outOfOrder, r.failed)
+}

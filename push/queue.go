@@ -1,0 +1,44 @@
+package push
+
+import "sync"
+
+// queue is a connection's bounded send queue. It holds no buffer while the
+// connection is idle (most are, at 200,000 connections a node): the slice
+// grows only as frames wait, and is dropped once drained, so an idle
+// connection costs a mutex, a nil slice and a one-slot channel instead of a
+// channel buffer of SendQueue entries.
+type queue struct {
+	mu    sync.Mutex
+	items []outItem
+	max   int
+	ready chan struct{} // one slot: "there is something to take"
+}
+
+func newQueue(max int) queue {
+	return queue{max: max, ready: make(chan struct{}, 1)}
+}
+
+// push adds it, or reports false when the queue is full.
+func (q *queue) push(it outItem) bool {
+	q.mu.Lock()
+	if len(q.items) >= q.max {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, it)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns everything queued, oldest first, and empties the queue.
+func (q *queue) take() []outItem {
+	q.mu.Lock()
+	items := q.items
+	q.items = nil
+	q.mu.Unlock()
+	return items
+}

@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit chaos generate clean
+.PHONY: all build run test test-deps lint unit chaos bench bench-cluster generate clean
 
 all: build
 
@@ -38,6 +38,18 @@ chaos: test-deps
 	HERALD_CHAOS_USERS=1000 HERALD_CHAOS_SECONDS=75 HERALD_CHAOS_SENDERS=16 \
 	HERALD_CHAOS_REPORT=$(CURDIR)/chaos-report.md \
 	  $(GO) test -count=1 -timeout 3m -run TestChaos -v ./e2e/ | grep -v ' level='
+
+## bench: every herald bench mode against a fresh herald all (bench/results/)
+bench:
+	bench/run-all.sh
+
+## bench-cluster: the cluster figures (Redis commands per 1,000 idle connections,
+## collect with 1 and 2 instances, deliveries/s with 1-3 push nodes) on a local
+## cluster with Redis and FerretDB; the report goes to bench/results/cluster.md
+bench-cluster: test-deps
+	mkdir -p bench/results
+	HERALD_FIGURES=1 HERALD_FIGURES_REPORT=$(CURDIR)/bench/results/cluster.md \
+	  $(GO) test -count=1 -timeout 10m -run TestClusterFigures -v ./e2e/ | grep -v ' level='
 
 ## test-deps: installs redis-server from Debian's packages when missing
 test-deps:

@@ -24,6 +24,7 @@ type Config struct {
 	WS         []string      // push base URLs (ws://host:port)
 	Metrics    []string      // URLs of the push nodes' /metrics
 	APIKey     string        // for sending and minting tokens
+	Auth       string        // base URL of the auth service for minting tokens (default: the first target)
 	Conns      int           // connect mode: connections to open
 	Users      int           // unicast/multicast: connected users (one connection each)
 	Senders    int           // concurrent HTTP senders

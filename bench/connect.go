@@ -53,4 +53,9 @@ func runConnect(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-func (c Config) authURL() string { return c.API[0] }
+func (c Config) authURL() string {
+	if c.Auth != "" {
+		return c.Auth
+	}
+	return c.API[0]
+}

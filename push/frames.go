@@ -48,9 +48,16 @@ func encodeMsg(d herald.Delivery) []byte {
 	return append(b, '}')
 }
 
-// appendString appends s as a JSON string. IDs and topics are of a safe
-// character set already; Marshal is the fallback for anything else.
+// appendString appends s as a JSON string. IDs and topics are validated to a
+// character set that needs no escaping, so they are copied as they are;
+// Marshal is the fallback for anything else.
 func appendString(b []byte, s string) []byte {
+	if herald.ValidID(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	q, _ := json.Marshal(s)
 	return append(b, q...)
 }
+

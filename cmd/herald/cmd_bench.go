@@ -22,6 +22,7 @@ per connection), unicast (one recipient per message), multicast (--recipients pe
 	f.list(&cfg.API, "target", "collect base URLs to send to (and to mint tokens at), comma-separated")
 	f.list(&cfg.WS, "ws", "push base URLs to connect to, comma-separated (default: the targets)")
 	f.list(&cfg.Metrics, "metrics", "the push nodes' /metrics URLs (default: from --ws)")
+	f.str(&cfg.Auth, "auth", "base URL of the auth service that mints tokens (default: the first target, as with herald all)")
 	f.str(&cfg.APIKey, "api-key", "API key (default: HERALD_API_KEY, or DATA_DIR/api-key of a local herald all)")
 	f.str(&dataDir, "data-dir", "data directory of a local herald all, to read its generated API key")
 	f.int(&cfg.Conns, "conns", "connect mode: connections to open")

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every `herald bench` mode against a fresh `herald all` on this machine
+# and leaves the tables and plots in bench/results/. Used for docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GOTOOLCHAIN=go1.27.3
+make build >/dev/null
+out=bench/results
+mkdir -p "$out"
+data=$(mktemp -d)
+addr=127.0.0.1:18080
+./bin/herald all --listen $addr --data-dir "$data" --log-level warn >"$out/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 50); do curl -sf http://$addr/readyz >/dev/null && break; sleep 0.1; done
+b() { ./bin/herald bench "$@" --target http://$addr --data-dir "$data"; }
+
+b connect --conns 18000 --duration 30s                              | tee "$out/connect.txt"
+b unicast --users 10000 --senders 32 --duration 15s \
+  --plot "$out/unicast.png"                                         | tee "$out/unicast.txt"
+b unicast --users 10000 --senders 8 --batch 100 --duration 15s \
+  --plot "$out/batch.png"                                           | tee "$out/batch.txt"
+b unicast --users 10000 --senders 16 --rate 5000 --duration 15s \
+  --plot "$out/steady.png"                                          | tee "$out/steady.txt"
+b multicast --users 10000 --recipients 1000 --senders 4 --duration 15s \
+  --plot "$out/multicast.png"                                       | tee "$out/multicast.txt"

@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/bench"
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+// TestClusterFigures measures what stands in for a large cluster on this
+// machine (../shared/SCALE.md): Redis commands per minute per 1,000 idle
+// connections, collect throughput with one and two instances on the same
+// store, and deliveries/s with 1, 2 and 3 push nodes. It is a benchmark, not a
+// test: it runs only with HERALD_FIGURES=1 (make bench-cluster) and asserts
+// nothing about speed.
+func TestClusterFigures(t *testing.T) {
+	if os.Getenv("HERALD_FIGURES") == "" {
+		t.Skip("benchmark; run with HERALD_FIGURES=1 (make bench-cluster)")
+	}
+	quiet := time.Duration(envInt("HERALD_FIGURES_QUIET_SECONDS", 60)) * time.Second
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 3})
+	var out bytes.Buffer
+	base := bench.DefaultConfig()
+	base.APIKey = testenv.ClusterAPIKey
+	base.Auth = c.Auth.URL()
+	base.Out = &out
+	base.Duration = 10 * time.Second
+	ctx := context.Background()
+
+	// 1. Redis commands in a quiet minute with 1,000 idle connections.
+	f := newFleet(t, c, 500) // 500 users x 2 devices = 1,000 connections over 3 nodes
+	cli := func(args ...string) string {
+		host, port, _ := strings.Cut(c.Redis.Addr, ":")
+		b, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	time.Sleep(3 * time.Second)
+	cli("CONFIG", "RESETSTAT")
+	time.Sleep(quiet)
+	total := 0
+	var lines []string
+	for _, line := range strings.Split(cli("INFO", "commandstats"), "\n") {
+		if !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		name, rest, _ := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		calls, _ := strconv.Atoi(strings.Split(rest, ",")[0])
+		total += calls
+		lines = append(lines, fmt.Sprintf("%s %d", name, calls))
+	}
+	perMin := float64(total) / quiet.Minutes()
+	fmt.Fprintf(&out, "\nRedis in a quiet %s, 1,000 idle connections on 3 push nodes: %d commands (%s), %.0f per minute, %.0f per minute per 1,000 connections\n\n",
+		quiet, total, strings.Join(lines, ", "), perMin, perMin)
+	f.stop()
+
+	// 2. Collect: one instance, then two, on the same store.
+	for _, n := range []int{1, 2} {
+		cfg := base
+		cfg.Mode, cfg.Users, cfg.Senders, cfg.Batch = "unicast", 2000, 32, 0
+		cfg.API = nil
+		for _, col := range c.Collect[:n] {
+			cfg.API = append(cfg.API, col.URL())
+		}
+		for _, p := range c.Push {
+			cfg.WS = append(cfg.WS, p.WS())
+		}
+		fmt.Fprintf(&out, "### collect instances: %d\n\n", n)
+		if err := bench.Run(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 3. Deliveries/s with 1, 2 and 3 push nodes (multicast, so delivery dominates).
+	for n := 1; n <= 3; n++ {
+		cfg := base
+		cfg.Mode, cfg.Users, cfg.Recipients, cfg.Senders = "multicast", 3000, 300, 8
+		cfg.API = []string{c.Collect[0].URL(), c.Collect[1].URL()}
+		cfg.WS = nil
+		for _, p := range c.Push[:n] {
+			cfg.WS = append(cfg.WS, p.WS())
+		}
+		fmt.Fprintf(&out, "### push nodes: %d\n\n", n)
+		if err := bench.Run(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("\n%s", out.String())
+	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
+		os.WriteFile(path, out.Bytes(), 0o644)
+	}
+}

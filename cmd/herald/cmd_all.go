@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 
 	"github.com/heraldpush/herald/auth"
-	"github.com/heraldpush/herald/pebble"
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/dispatch"
 	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/memory"
+	"github.com/heraldpush/herald/pebble"
 	"github.com/heraldpush/herald/push"
 	"github.com/heraldpush/herald/web"
 )

@@ -95,7 +95,7 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	defer stop()
 	var accepted, failed atomic.Int64
 	var wg sync.WaitGroup
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Senders, MaxConnsPerHost: cfg.Senders}, Timeout: 30 * time.Second}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Senders, MaxConnsPerHost: cfg.Senders}, Timeout: 15 * time.Second}
 	perReq := max(cfg.Batch, 1)
 	for s := range cfg.Senders {
 		wg.Add(1)

@@ -32,7 +32,7 @@ func TestClusterFigures(t *testing.T) {
 	base.APIKey = testenv.ClusterAPIKey
 	base.Auth = c.Auth.URL()
 	base.Out = &out
-	base.Duration = 10 * time.Second
+	base.Duration = 5 * time.Second
 	ctx := context.Background()
 
 	// 1. Redis commands in a quiet minute with 1,000 idle connections.
@@ -67,7 +67,7 @@ func TestClusterFigures(t *testing.T) {
 	// 2. Collect: one instance, then two, on the same store.
 	for _, n := range []int{1, 2} {
 		cfg := base
-		cfg.Mode, cfg.Users, cfg.Senders, cfg.Batch = "unicast", 2000, 32, 0
+		cfg.Mode, cfg.Users, cfg.Senders, cfg.Batch = "unicast", 500, 16, 0
 		cfg.API = nil
 		for _, col := range c.Collect[:n] {
 			cfg.API = append(cfg.API, col.URL())
@@ -83,7 +83,7 @@ func TestClusterFigures(t *testing.T) {
 	// 3. Deliveries/s with 1, 2 and 3 push nodes (multicast, so delivery dominates).
 	for n := 1; n <= 3; n++ {
 		cfg := base
-		cfg.Mode, cfg.Users, cfg.Recipients, cfg.Senders = "multicast", 3000, 300, 8
+		cfg.Mode, cfg.Users, cfg.Recipients, cfg.Senders = "multicast", 900, 100, 4
 		cfg.API = []string{c.Collect[0].URL(), c.Collect[1].URL()}
 		cfg.WS = nil
 		for _, p := range c.Push[:n] {

@@ -86,8 +86,14 @@ func (d *Device) session(ctx context.Context) error {
 	d.mu.Lock()
 	d.connects++
 	d.mu.Unlock()
+	// Server pings (every 25 s by default) prove the connection alive: each
+	// one extends the read deadline, as a real client's keep-alive would.
+	c.SetPingHandler(func(data string) error {
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(3*time.Second))
+	})
 	for {
-		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
 		_, data, err := c.ReadMessage()
 		if err != nil {
 			var ce *websocket.CloseError

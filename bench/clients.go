@@ -66,7 +66,6 @@ func tokens(ctx context.Context, authURL, key string, users []string) ([]string,
 // receiver counts what one user's connection receives.
 type receiver struct {
 	lastSeq    uint64
-	got        int64
 	outOfOrder int64
 }
 

@@ -148,12 +148,19 @@ func runFailure(t *testing.T, f *fleet, users int, fail func()) {
 
 const failureUsers = 20
 
-func TestPushNodeKill(t *testing.T) {
+// failureSetup starts a cluster of the given size with a fleet of
+// failureUsers users on it; the test is skipped in -short runs.
+func failureSetup(t *testing.T, size testenv.ClusterSize) (*testenv.Cluster, *fleet) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
-	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
-	f := newFleet(t, c, failureUsers)
+	c := testenv.StartCluster(t, size)
+	return c, newFleet(t, c, failureUsers)
+}
+
+func TestPushNodeKill(t *testing.T) {
+	c, f := failureSetup(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
 	runFailure(t, f, failureUsers, func() {
 		f.setAlive(0, false)
 		c.Push[0].Kill()
@@ -175,11 +182,7 @@ func TestPushNodeKill(t *testing.T) {
 }
 
 func TestPushNodeDrain(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
-	f := newFleet(t, c, failureUsers)
+	c, f := failureSetup(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
 	runFailure(t, f, failureUsers, func() {
 		f.setAlive(0, false)
 		start := time.Now()
@@ -204,11 +207,7 @@ func TestPushNodeDrain(t *testing.T) {
 }
 
 func TestDispatchNodeKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 2, Push: 2})
-	f := newFleet(t, c, failureUsers)
+	c, f := failureSetup(t, testenv.ClusterSize{Collect: 1, Dispatch: 2, Push: 2})
 	runFailure(t, f, failureUsers, func() { c.Dispatch[0].Kill() })
 }
 
@@ -216,11 +215,7 @@ func TestDispatchNodeKill(t *testing.T) {
 // same Idempotency-Key on the other one. Each message is stored and delivered
 // once, never twice.
 func TestCollectNodeKill(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1})
-	f := newFleet(t, c, failureUsers)
+	c, f := failureSetup(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1})
 	runFailure(t, f, failureUsers, func() { c.Collect[0].Kill() })
 	// Every user's stored messages are the accepted ones, each exactly once.
 	for u := range failureUsers {
@@ -239,14 +234,7 @@ func TestCollectNodeKill(t *testing.T) {
 // MongoDB goes away: collect answers 503, never 202; readiness says so;
 // everything recovers by itself when it is back.
 func TestMongoOutage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 1})
-	api := c.API(0)
-	ws := testenv.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "alice"), "phone", nil)
-	api.Send(t, []string{"alice"}, 1)
-	ws.Msgs(1, 5*time.Second)
+	c, api, ws := aliceOnSmallCluster(t)
 
 	c.Mongo.Process.Kill()
 	code, body := api.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{"alice"}, "payload": 2})
@@ -267,11 +255,7 @@ func TestMongoOutage(t *testing.T) {
 // frozen it is skipped; once back it registers again, and its clients, whose
 // connections stayed open, get what they missed through catch-up.
 func TestPushNodePause(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
-	f := newFleet(t, c, failureUsers)
+	c, f := failureSetup(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
 	runFailure(t, f, failureUsers, func() {
 		if err := c.Push[0].Pause(); err != nil {
 			t.Fatal(err)

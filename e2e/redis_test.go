@@ -28,10 +28,10 @@ func waitStatus(t *testing.T, url string, want int, timeout time.Duration) {
 	}
 }
 
-// Redis goes away and comes back empty: /readyz says so meanwhile, collect
-// keeps accepting (the store is up), connections stay open, and delivery
-// resumes on its own, with what was sent during the outage delivered in order.
-func TestClusterRedisOutage(t *testing.T) {
+// aliceOnSmallCluster starts a cluster with one of each service and alice
+// connected, with one message received; the test is skipped in -short runs.
+func aliceOnSmallCluster(t *testing.T) (*testenv.Cluster, testenv.API, *testenv.WS) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a whole cluster")
 	}
@@ -40,6 +40,14 @@ func TestClusterRedisOutage(t *testing.T) {
 	ws := testenv.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "alice"), "phone", nil)
 	api.Send(t, []string{"alice"}, 1)
 	ws.Msgs(1, 5*time.Second)
+	return c, api, ws
+}
+
+// Redis goes away and comes back empty: /readyz says so meanwhile, collect
+// keeps accepting (the store is up), connections stay open, and delivery
+// resumes on its own, with what was sent during the outage delivered in order.
+func TestClusterRedisOutage(t *testing.T) {
+	c, api, ws := aliceOnSmallCluster(t)
 
 	c.Redis.Process.Kill()
 	waitStatus(t, c.Push[0].URL()+"/readyz", 503, 15*time.Second)

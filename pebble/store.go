@@ -253,11 +253,14 @@ func (s *Store) LastSeq(_ context.Context, user string) (herald.Seq, error) {
 	return s.getU64(key('s', user))
 }
 
-// LastSeqs implements herald.Store.
+// LastSeqs implements herald.Store, from the in-memory seq cache where it can:
+// push nodes ask for every connected user every few seconds.
 func (s *Store) LastSeqs(_ context.Context, users []string) (map[string]herald.Seq, error) {
 	out := make(map[string]herald.Seq, len(users))
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, u := range users {
-		n, err := s.getU64(key('s', u))
+		n, err := s.lastSeq(u)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,256 @@
+// Package client is Herald's Go client SDK: it keeps a WebSocket connection to
+// a push node open, reconnects with jittered exponential backoff, resumes
+// from the last message it processed, drops repeats by seq, acknowledges what
+// it processed, and hands messages to the caller in order. It speaks exactly
+// docs/protocol.md.
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Message is one message as the client receives it.
+type Message struct {
+	ID      string
+	Seq     uint64
+	Time    time.Time
+	Topic   string
+	Payload json.RawMessage
+}
+
+// Hello is what the server says first on each connection.
+type Hello struct {
+	User   string `json:"user"`
+	Conn   string `json:"conn"`
+	Node   string `json:"node"`
+	Seq    uint64 `json:"seq"`
+	Gap    bool   `json:"gap"`    // messages asked for were removed by retention
+	Oldest uint64 `json:"oldest"` // with Gap: the oldest seq still kept
+}
+
+// Options configure a Client. URL and a token source are required.
+type Options struct {
+	// URL of a push node or of the load balancer in front of them: ws://host:port
+	// or wss://host:port.
+	URL string
+	// Token is a fixed token; TokenFunc, when set, is asked for a fresh one
+	// before every connection (tokens expire; reconnects may come hours later).
+	Token     string
+	TokenFunc func(ctx context.Context) (string, error)
+	// Device is a stable ID of this install; with it the server remembers the
+	// last ack and resumes there even after the process restarts.
+	Device string
+	// Since starts the first connection after this seq. Zero with a Device
+	// resumes from the device's last ack; zero without one starts from now.
+	Since uint64
+
+	// OnMessage gets each message once, in seq order. The message is
+	// acknowledged when OnMessage returns.
+	OnMessage func(Message)
+	// OnConnected is called after each hello; OnDisconnected after each
+	// connection ends (err says why; a *websocket.CloseError carries the
+	// server's close code and reason).
+	OnConnected    func(Hello)
+	OnDisconnected func(err error)
+
+	MinBackoff time.Duration // first reconnect delay (default 250 ms)
+	MaxBackoff time.Duration // cap of the exponential backoff (default 30 s)
+	PingEvery  time.Duration // application ping period (default 20 s)
+	Dialer     *websocket.Dialer
+}
+
+// Client is a long-lived connection to Herald. Run drives it.
+type Client struct {
+	opts Options
+
+	mu      sync.Mutex
+	lastSeq uint64
+	wmu     sync.Mutex // one writer at a time (acks and pings)
+}
+
+// New returns a Client; call Run to connect.
+func New(opts Options) (*Client, error) {
+	if opts.URL == "" {
+		return nil, errors.New("client: URL is required")
+	}
+	if opts.Token == "" && opts.TokenFunc == nil {
+		return nil, errors.New("client: Token or TokenFunc is required")
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 250 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.PingEvery <= 0 {
+		opts.PingEvery = 20 * time.Second
+	}
+	if opts.Dialer == nil {
+		opts.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	}
+	return &Client{opts: opts, lastSeq: opts.Since}, nil
+}
+
+// LastSeq is the seq of the last message handed to OnMessage.
+func (c *Client) LastSeq() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastSeq
+}
+
+// ErrRefused is returned by Run when the server refuses the token (HTTP 401):
+// retrying with the same token cannot help.
+var ErrRefused = errors.New("client: token refused")
+
+// Run connects and keeps the connection up until ctx is cancelled (it then
+// returns nil) or the token is refused with no TokenFunc to get another.
+func (c *Client) Run(ctx context.Context) error {
+	backoff := c.opts.MinBackoff
+	for {
+		start := time.Now()
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if c.opts.OnDisconnected != nil {
+			c.opts.OnDisconnected(err)
+		}
+		if errors.Is(err, ErrRefused) && c.opts.TokenFunc == nil {
+			return err
+		}
+		if time.Since(start) > time.Minute {
+			backoff = c.opts.MinBackoff // it was up a while: start over
+		}
+		// Full jitter: a node restart must not turn into a reconnect storm.
+		sleep := time.Duration(rand.Int64N(int64(backoff)) + 1)
+		select {
+		case <-time.After(sleep):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(backoff*2, c.opts.MaxBackoff)
+	}
+}
+
+func (c *Client) token(ctx context.Context) (string, error) {
+	if c.opts.TokenFunc != nil {
+		return c.opts.TokenFunc(ctx)
+	}
+	return c.opts.Token, nil
+}
+
+func (c *Client) session(ctx context.Context) error {
+	tok, err := c.token(ctx)
+	if err != nil {
+		return fmt.Errorf("client: get token: %w", err)
+	}
+	q := url.Values{}
+	if c.opts.Device != "" {
+		q.Set("device", c.opts.Device)
+	}
+	// After the first message (or with Since), resume exactly after the last
+	// one processed; otherwise let the server pick (device ack, or now).
+	if last := c.LastSeq(); last > 0 {
+		q.Set("since", strconv.FormatUint(last, 10))
+	}
+	hdr := http.Header{"Authorization": {"Bearer " + tok}}
+	ws, resp, err := c.opts.Dialer.DialContext(ctx, c.opts.URL+"/ws?"+q.Encode(), hdr)
+	if err != nil {
+		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
+			return ErrRefused
+		}
+		return fmt.Errorf("client: dial: %w", err)
+	}
+	defer ws.Close()
+	stop := context.AfterFunc(ctx, func() {
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+		ws.Close()
+	})
+	defer stop()
+	pingDone := make(chan struct{})
+	defer close(pingDone)
+	go c.pinger(ws, pingDone)
+
+	first := true
+	for {
+		ws.SetReadDeadline(time.Now().Add(3 * c.opts.PingEvery))
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		var f struct {
+			Type    string          `json:"type"`
+			ID      string          `json:"id"`
+			Seq     uint64          `json:"seq"`
+			TS      int64           `json:"ts"`
+			Topic   string          `json:"topic"`
+			Payload json.RawMessage `json:"payload"`
+		}
+		if err := json.Unmarshal(data, &f); err != nil {
+			continue // a frame this version does not understand
+		}
+		switch f.Type {
+		case "hello":
+			var h Hello
+			json.Unmarshal(data, &h)
+			if first && c.opts.OnConnected != nil {
+				c.opts.OnConnected(h)
+			}
+			first = false
+		case "msg":
+			c.handle(ws, Message{ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
+		}
+	}
+}
+
+// handle drops repeats, hands the message over, and acks it.
+func (c *Client) handle(ws *websocket.Conn, m Message) {
+	c.mu.Lock()
+	if m.Seq <= c.lastSeq {
+		c.mu.Unlock()
+		return // at-least-once delivery: already processed
+	}
+	c.mu.Unlock()
+	if c.opts.OnMessage != nil {
+		c.opts.OnMessage(m)
+	}
+	c.mu.Lock()
+	c.lastSeq = m.Seq
+	c.mu.Unlock()
+	c.write(ws, map[string]any{"type": "ack", "seq": m.Seq})
+}
+
+// pinger sends application pings (browsers cannot see WebSocket pings, and a
+// proxy may drop a silent connection); the server's pong counts as traffic.
+func (c *Client) pinger(ws *websocket.Conn, done <-chan struct{}) {
+	t := time.NewTicker(c.opts.PingEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			if c.write(ws, map[string]string{"type": "ping"}) != nil {
+				return
+			}
+		case <-done:
+			return
+		}
+	}
+}
+
+func (c *Client) write(ws *websocket.Conn, v any) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return ws.WriteJSON(v)
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // flags is a flag set where every flag also reads HERALD_<NAME> from the
@@ -20,6 +22,7 @@ type flags struct {
 func newFlags(cmd, doc string) *flags {
 	f := &flags{fs: flag.NewFlagSet("herald "+cmd, flag.ContinueOnError), cmd: cmd, doc: doc}
 	f.fs.Usage = func() { f.usage(f.fs.Output()) }
+	f.fs.String("config", "", "YAML file of settings, keyed by flag name (flags and environment override it)")
 	return f
 }
 
@@ -35,8 +38,18 @@ func (f *flags) bool(p *bool, name, usage string)         { f.fs.BoolVar(p, name
 func (f *flags) dur(p *time.Duration, name, usage string) { f.fs.DurationVar(p, name, *p, usage) }
 func (f *flags) list(p *[]string, name, usage string)     { f.fs.Var((*listValue)(p), name, usage) }
 
-// parse applies the environment, then the arguments.
+// parse applies the config file, then the environment, then the arguments:
+// precedence flag > environment > file > default.
 func (f *flags) parse(args []string) error {
+	path := os.Getenv(envName("config"))
+	if p, ok := configArg(args); ok {
+		path = p
+	}
+	if path != "" {
+		if err := f.applyFile(path); err != nil {
+			return err
+		}
+	}
 	var err error
 	f.fs.VisitAll(func(fl *flag.Flag) {
 		if v, ok := os.LookupEnv(envName(fl.Name)); ok && err == nil {
@@ -78,6 +91,58 @@ func (l *listValue) Set(s string) error {
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// configArg finds --config (or -config) among the arguments before they are parsed.
+func configArg(args []string) (string, bool) {
+	for i, a := range args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "config" {
+			continue
+		}
+		if hasVal {
+			return val, true
+		}
+		if i+1 < len(args) {
+			return args[i+1], true
+		}
+	}
+	return "", false
+}
+
+// applyFile sets flags from a YAML file of flag-name: value pairs. Lists may
+// be YAML sequences or comma-separated strings. An unknown key is an error,
+// so a typo does not silently leave a default in place.
+func (f *flags) applyFile(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("--config: %w", err)
+	}
+	var vals map[string]any
+	if err := yaml.Unmarshal(raw, &vals); err != nil {
+		return fmt.Errorf("--config %s: %w", path, err)
+	}
+	for k, v := range vals {
+		fl := f.fs.Lookup(k)
+		if fl == nil || k == "config" {
+			return fmt.Errorf("--config %s: unknown setting %q for herald %s (see herald %s --help)", path, k, f.cmd, f.cmd)
+		}
+		var s string
+		switch v := v.(type) {
+		case []any:
+			parts := make([]string, len(v))
+			for i, p := range v {
+				parts[i] = fmt.Sprint(p)
+			}
+			s = strings.Join(parts, ",")
+		default:
+			s = fmt.Sprint(v)
+		}
+		if err := fl.Value.Set(s); err != nil {
+			return fmt.Errorf("--config %s: %s: %v", path, k, err)
 		}
 	}
 	return nil

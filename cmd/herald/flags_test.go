@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,5 +57,50 @@ func TestEveryCommandHasHelp(t *testing.T) {
 		if code := run([]string{name, "--help"}); code != 0 {
 			t.Errorf("herald %s --help exited %d", name, code)
 		}
+	}
+}
+
+func TestConfigFilePrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/herald.yaml"
+	os.WriteFile(path, []byte("listen: from-file\nroute-ttl: 3m\nredis-addrs: [a:1, b:2]\nmax-users: 7\n"), 0o600)
+	listen, ttl, addrs, users := "default", time.Second, []string{"d"}, 1
+	f := newFlags("x", "doc")
+	f.str(&listen, "listen", "u")
+	f.dur(&ttl, "route-ttl", "u")
+	f.list(&addrs, "redis-addrs", "u")
+	f.int(&users, "max-users", "u")
+	t.Setenv("HERALD_ROUTE_TTL", "9m") // env beats the file
+	if err := f.parse([]string{"--config", path, "--max-users", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	if listen != "from-file" || ttl != 9*time.Minute || strings.Join(addrs, "|") != "a:1|b:2" || users != 9 {
+		t.Fatalf("listen=%s ttl=%s addrs=%v users=%d", listen, ttl, addrs, users)
+	}
+	os.WriteFile(path, []byte("lisen: typo\n"), 0o600)
+	g := newFlags("x", "doc")
+	g.str(&listen, "listen", "u")
+	if err := g.parse([]string{"--config=" + path}); err == nil || !strings.Contains(err.Error(), "lisen") {
+		t.Fatalf("unknown key: %v", err)
+	}
+}
+
+// Every example config file in deploy/config parses for its command.
+func TestExampleConfigs(t *testing.T) {
+	files, _ := filepath.Glob("../../deploy/config/*.yaml")
+	if len(files) < 5 {
+		t.Fatalf("found %d example configs", len(files))
+	}
+	for _, path := range files {
+		cmd := strings.TrimSuffix(filepath.Base(path), ".yaml")
+		t.Run(cmd, func(t *testing.T) {
+			run, ok := commands[cmd]
+			if !ok {
+				t.Fatalf("no command %q", cmd)
+			}
+			if err := run(context.Background(), []string{"--config", path, "--help"}); !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("herald %s --config %s: %v", cmd, path, err)
+			}
+		})
 	}
 }

@@ -1,0 +1,209 @@
+// herald-client: a client for Herald's WebSocket protocol (docs/protocol.md).
+// It reconnects with jittered exponential backoff, resumes after the last
+// message it processed, drops repeats by seq, acks what was processed, keeps
+// the connection alive with application pings, and emits messages in order.
+// No runtime dependencies: in browsers it uses the global WebSocket; in Node
+// pass the `ws` package as options.WebSocket.
+
+/** A message as the application sees it. */
+export interface Message {
+  id: string;
+  seq: number;
+  /** When Herald accepted it, ms since the Unix epoch. */
+  ts: number;
+  topic?: string;
+  payload: unknown;
+}
+
+/** The server's first frame on each connection. */
+export interface Hello {
+  user: string;
+  conn: string;
+  node: string;
+  seq: number;
+  /** Set when messages the client asked for were removed by retention. */
+  gap?: boolean;
+  oldest?: number;
+}
+
+/** The minimal WebSocket surface the client needs (browser or `ws`). */
+export interface SocketLike {
+  readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  onopen: ((ev: any) => void) | null;
+  onmessage: ((ev: { data: any }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: any) => void) | null;
+}
+export type SocketConstructor = new (url: string) => SocketLike;
+
+export interface Options {
+  /** Base URL of a push node or its load balancer: ws://host:port or wss://host:port. */
+  url: string;
+  /** A fixed token, or a function asked for a fresh one before every connection. */
+  token?: string;
+  getToken?: () => Promise<string> | string;
+  /** Stable ID of this browser or app install: the server remembers its acks. */
+  device?: string;
+  /** Start after this seq (default: the device's last ack, or now). */
+  since?: number;
+  /** WebSocket implementation; defaults to globalThis.WebSocket. */
+  WebSocket?: SocketConstructor;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  pingIntervalMs?: number;
+}
+
+export interface Disconnect {
+  code: number;
+  reason: string;
+}
+
+type Events = {
+  message: Message;
+  connected: Hello;
+  disconnected: Disconnect;
+  gap: { oldest: number };
+  error: Error;
+};
+
+/** Close codes worth knowing (docs/protocol.md lists them all). Both mean
+ * "reconnect and resume", which the client does by itself. A refused token
+ * never reaches the socket: the upgrade fails with HTTP 401, which browsers
+ * report as 1006. */
+export const CLOSE_NODE_RESTART = 1012;
+export const CLOSE_SLOW_CONSUMER = 4000;
+
+export class HeraldClient {
+  private readonly opts: Required<Pick<Options, "minBackoffMs" | "maxBackoffMs" | "pingIntervalMs">> & Options;
+  private readonly WS: SocketConstructor;
+  private listeners: { [K in keyof Events]?: Array<(e: Events[K]) => void> } = {};
+  private socket: SocketLike | null = null;
+  private backoff: number;
+  private closed = false;
+  private pingTimer: ReturnType<typeof setInterval> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private _lastSeq: number;
+
+  constructor(options: Options) {
+    if (!options.url) throw new Error("herald-client: url is required");
+    if (!options.token && !options.getToken) throw new Error("herald-client: token or getToken is required");
+    this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, pingIntervalMs: 20_000, ...options };
+    const WS = options.WebSocket ?? (globalThis as any).WebSocket;
+    if (!WS) throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
+    this.WS = WS;
+    this.backoff = this.opts.minBackoffMs;
+    this._lastSeq = options.since ?? 0;
+  }
+
+  /** The seq of the last message emitted. */
+  get lastSeq(): number {
+    return this._lastSeq;
+  }
+
+  on<K extends keyof Events>(event: K, fn: (e: Events[K]) => void): () => void {
+    const list = (this.listeners[event] ??= []) as Array<(e: Events[K]) => void>;
+    list.push(fn);
+    return () => {
+      const i = list.indexOf(fn);
+      if (i >= 0) list.splice(i, 1);
+    };
+  }
+
+  private emit<K extends keyof Events>(event: K, e: Events[K]): void {
+    for (const fn of (this.listeners[event] ?? []) as Array<(e: Events[K]) => void>) fn(e);
+  }
+
+  /** Connects, and keeps reconnecting until close(). */
+  connect(): void {
+    this.closed = false;
+    void this.open();
+  }
+
+  /** Closes the connection for good. */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stopPing();
+    this.socket?.close(1000, "bye");
+    this.socket = null;
+  }
+
+  private async open(): Promise<void> {
+    let token: string;
+    try {
+      token = this.opts.getToken ? await this.opts.getToken() : this.opts.token!;
+    } catch (err) {
+      this.emit("error", err instanceof Error ? err : new Error(String(err)));
+      this.retry();
+      return;
+    }
+    if (this.closed) return;
+    const q = new URLSearchParams({ token });
+    if (this.opts.device) q.set("device", this.opts.device);
+    if (this._lastSeq > 0) q.set("since", String(this._lastSeq));
+    const ws = new this.WS(`${this.opts.url}/ws?${q}`);
+    this.socket = ws;
+    let helloSeen = false;
+    ws.onmessage = (ev) => {
+      let f: any;
+      try {
+        f = JSON.parse(typeof ev.data === "string" ? ev.data : String(ev.data));
+      } catch {
+        return; // not ours to judge: ignore what this version cannot read
+      }
+      if (f.type === "hello") {
+        helloSeen = true;
+        this.backoff = this.opts.minBackoffMs;
+        this.startPing(ws);
+        this.emit("connected", f as Hello);
+        if (f.gap) this.emit("gap", { oldest: f.oldest ?? 0 });
+      } else if (f.type === "msg") {
+        this.handle(ws, f);
+      }
+    };
+    ws.onerror = () => {};
+    ws.onclose = (ev) => {
+      this.stopPing();
+      if (this.socket === ws) this.socket = null;
+      this.emit("disconnected", { code: ev.code, reason: ev.reason });
+      if (!helloSeen) this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+      this.retry();
+    };
+  }
+
+  private handle(ws: SocketLike, f: any): void {
+    if (typeof f.seq !== "number" || f.seq <= this._lastSeq) return; // a repeat: already processed
+    this._lastSeq = f.seq;
+    const m: Message = { id: f.id, seq: f.seq, ts: f.ts, payload: f.payload };
+    if (f.topic) m.topic = f.topic;
+    this.emit("message", m);
+    if (ws.readyState === 1) ws.send(JSON.stringify({ type: "ack", seq: f.seq }));
+  }
+
+  private retry(): void {
+    if (this.closed) return;
+    // Full jitter, so a node restart does not become a reconnect storm.
+    const delay = Math.random() * this.backoff;
+    this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+    this.retryTimer = setTimeout(() => void this.open(), delay);
+  }
+
+  private startPing(ws: SocketLike): void {
+    this.stopPing();
+    this.pingTimer = setInterval(() => {
+      if (ws.readyState === 1) ws.send(JSON.stringify({ type: "ping" }));
+    }, this.opts.pingIntervalMs);
+  }
+
+  private stopPing(): void {
+    if (this.pingTimer) clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  /** For tests: drop the current connection as a network failure would. */
+  dropConnection(): void {
+    (this.socket as any)?.terminate?.() ?? this.socket?.close(4999, "test");
+  }
+}

@@ -1,0 +1,93 @@
+// Runs against a real `herald all` whose address and API key the Go test
+// (e2e TestJSClient) passes in HERALD_URL and HERALD_API_KEY.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { HeraldClient } from "../dist/index.js";
+
+const base = process.env.HERALD_URL;
+const key = process.env.HERALD_API_KEY;
+if (!base || !key) throw new Error("set HERALD_URL and HERALD_API_KEY (e2e TestJSClient does)");
+const wsBase = base.replace(/^http/, "ws");
+
+async function api(path, body) {
+  const r = await fetch(base + path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
+    body: JSON.stringify(body),
+  });
+  const data = await r.json();
+  if (r.status >= 300) throw new Error(`${path}: ${r.status} ${JSON.stringify(data)}`);
+  return data;
+}
+const token = async (user) => (await api("/v1/tokens", { user })).token;
+const send = (users, payload) => api("/v1/messages", { users, payload });
+
+function waitFor(cond, ms = 10000) {
+  return new Promise((resolve, reject) => {
+    const start = Date.now();
+    const tick = () => {
+      if (cond()) return resolve();
+      if (Date.now() - start > ms) return reject(new Error("timed out"));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
+
+test("receives in order, survives a dropped connection, resumes without loss or repeat", async () => {
+  const user = "js-" + Math.random().toString(36).slice(2, 8);
+  const got = [];
+  let connects = 0;
+  let tokens = 0;
+  const c = new HeraldClient({
+    url: wsBase,
+    getToken: () => { tokens++; return token(user); },
+    device: "node-1",
+    WebSocket,
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+  });
+  c.on("message", (m) => got.push(m));
+  c.on("connected", () => connects++);
+  c.connect();
+  await waitFor(() => connects === 1);
+  for (let i = 0; i < 5; i++) await send([user], { i });
+  await waitFor(() => got.length === 5);
+
+  c.dropConnection();
+  for (let i = 5; i < 10; i++) await send([user], { i });
+  await waitFor(() => got.length === 10 && connects >= 2);
+  c.close();
+
+  assert.deepEqual(got.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  assert.deepEqual(got.map((m) => m.payload.i), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.ok(tokens >= 2, "a fresh token is asked for each connection");
+  assert.equal(c.lastSeq, 10);
+});
+
+test("a new client on the same device resumes after the last ack", async () => {
+  const user = "js-" + Math.random().toString(36).slice(2, 8);
+  const first = [];
+  const a = new HeraldClient({ url: wsBase, token: await token(user), device: "tab", WebSocket });
+  a.on("message", (m) => first.push(m.seq));
+  let up = false;
+  a.on("connected", () => (up = true));
+  a.connect();
+  await waitFor(() => up);
+  await send([user], "one");
+  await send([user], "two");
+  await waitFor(() => first.length === 2);
+  await new Promise((r) => setTimeout(r, 1500)); // acks are saved about once a second
+  a.close();
+
+  await send([user], "three");
+  const second = [];
+  const b = new HeraldClient({ url: wsBase, token: await token(user), device: "tab", WebSocket });
+  b.on("message", (m) => second.push(m));
+  b.connect();
+  await waitFor(() => second.length === 1);
+  b.close();
+  assert.equal(second[0].seq, 3);
+  assert.equal(second[0].payload, "three");
+});

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -21,29 +19,5 @@ func TestJSClient(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "clients", "js")
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws")); err != nil {
-		install := exec.Command("npm", "install", "--no-audit", "--no-fund")
-		install.Dir = dir
-		if out, err := install.CombinedOutput(); err != nil {
-			t.Fatalf("npm install: %v\n%s", err, out)
-		}
-	}
-	cmd := exec.Command("npm", "test")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal("npm test did not finish in 2 minutes")
-	}
-	if err != nil {
-		t.Fatalf("npm test: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	runNode(t, dir, 2*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
 }

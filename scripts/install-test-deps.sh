@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs what Herald's tests need from Debian's packages, when missing:
-# redis-server (the Redis router's tests and the cluster tests start real ones).
+# redis-server (the Redis router's tests and the cluster tests start real ones)
+# and chromium (the demo page's browser test drives it through playwright-core,
+# which npm installs in tests/browser; no browser download is used).
 # FerretDB, the MongoDB-wire server the store tests use, is built from Go
 # sources by the tests themselves (internal/testenv/ferretdb).
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing test dependencies: ${missing[*]}"

@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+// TestBrowserDemo drives the demo page of a real `herald all` in headless
+// Chromium (tests/browser, playwright-core). Screenshots go to
+// test-artifacts/ at the repository root.
+func TestBrowserDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs chromium")
+	}
+	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
+		t.Fatal("/usr/bin/chromium missing: scripts/install-test-deps.sh installs Debian's chromium (make test runs it)")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..")
+	dir := filepath.Join(root, "tests", "browser")
+	artifacts := filepath.Join(root, "test-artifacts")
+	os.MkdirAll(artifacts, 0o755)
+	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
+	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "ARTIFACTS="+artifacts)
+}
+
+// runNode installs a Node package's pinned dev dependencies when missing and
+// runs its tests, bounded in time.
+func runNode(t *testing.T, dir string, limit time.Duration, env ...string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(dir, "node_modules")); err != nil {
+		install := exec.Command("npm", "install", "--no-audit", "--no-fund")
+		install.Dir = dir
+		if out, err := install.CombinedOutput(); err != nil {
+			t.Fatalf("npm install in %s: %v\n%s", dir, err, out)
+		}
+	}
+	cmd := exec.Command("npm", "test")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("npm test in %s did not finish in %s\n%s", dir, limit, out)
+	}
+	if err != nil {
+		t.Fatalf("npm test in %s: %v\n%s", dir, err, out)
+	}
+	t.Logf("%s", out)
+}

@@ -1,0 +1,48 @@
+// Browser test of the demo page, driven by the Go test e2e TestBrowserDemo:
+// Debian's Chromium, headless, through playwright-core (no browser download).
+// Two pages as two users; a message sent from one reaches the other.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.HERALD_URL;
+const shots = process.env.ARTIFACTS || tmpdir();
+if (!base) throw new Error("set HERALD_URL (e2e TestBrowserDemo does)");
+
+// Without the background-networking flags Chromium stalls on this machine's
+// closed network; a fresh profile per run.
+const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+
+async function open(ctx, user) {
+  const page = await ctx.newPage();
+  await page.goto(base + "/");
+  await page.fill("#user", user);
+  await page.click("#connect");
+  await page.waitForSelector(".badge.on", { timeout: 10000 });
+  return page;
+}
+
+test("two users on the demo page: a message from one reaches the other", async () => {
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "herald-chromium-")), {
+    executablePath: "/usr/bin/chromium", headless: true, args, viewport: { width: 1200, height: 820 },
+  });
+  try {
+    const alice = await open(ctx, "alice");
+    const bob = await open(ctx, "bob");
+    await alice.fill("#to", "bob");
+    await alice.fill("#payload", '{"text":"hi bob, from alice"}');
+    await alice.click("#send");
+    await bob.waitForSelector("#messages tr", { timeout: 10000 });
+    const row = await bob.textContent("#messages tr");
+    assert.match(row, /hi bob, from alice/);
+    assert.equal(await alice.locator("#messages tr").count(), 0, "alice gets nothing she was not sent");
+    await alice.screenshot({ path: join(shots, "demo-alice.png"), fullPage: true });
+    await bob.screenshot({ path: join(shots, "demo-bob.png"), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});

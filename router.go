@@ -7,9 +7,18 @@ import (
 
 // Node is a push node as the routing table knows it.
 type Node struct {
-	ID    string `json:"id"`
-	Addr  string `json:"addr"`  // internal address dispatch forwards to
-	Epoch int64  `json:"epoch"` // start time in ms: tells a restarted node from its former life
+	ID    string     `json:"id"`
+	Addr  string     `json:"addr"`  // internal address dispatch forwards to
+	Epoch int64      `json:"epoch"` // start time in ms: tells a restarted node from its former life
+	Stats *NodeStats `json:"stats,omitempty"`
+}
+
+// NodeStats is what a push node reports with each heartbeat, for operators.
+type NodeStats struct {
+	Beat        int64   `json:"beat"`        // time of this heartbeat, Unix ms
+	Connections int     `json:"connections"` // open WebSocket connections
+	InPerSec    float64 `json:"in_per_sec"`  // deliveries received from dispatch per second
+	OutPerSec   float64 `json:"out_per_sec"` // message frames written to sockets per second
 }
 
 // Conn describes one WebSocket connection, for presence.
@@ -51,6 +60,11 @@ type Router interface {
 	Lookup(ctx context.Context, users []string) (map[string][]Node, error)
 	// Presence returns the user's live connections across the cluster.
 	Presence(ctx context.Context, user string) ([]Presence, error)
+	// Nodes returns the live push nodes with their last reported stats.
+	Nodes(ctx context.Context) ([]Node, error)
+	// Online returns up to limit users with at least one live connection
+	// (for operators: it scans, so it is not for a hot path).
+	Online(ctx context.Context, limit int) ([]string, error)
 	// Ping checks that the routing store can be reached.
 	Ping(ctx context.Context) error
 }

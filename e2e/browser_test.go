@@ -27,7 +27,7 @@ func TestBrowserDemo(t *testing.T) {
 	artifacts := filepath.Join(root, "test-artifacts")
 	os.MkdirAll(artifacts, 0o755)
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
-	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "ARTIFACTS="+artifacts)
+	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts)
 }
 
 // runNode installs a Node package's pinned dev dependencies when missing and

@@ -5,6 +5,7 @@ package memory
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
@@ -117,3 +118,36 @@ func (r *Router) Presence(_ context.Context, user string) ([]herald.Presence, er
 
 // Ping implements herald.Router.
 func (r *Router) Ping(context.Context) error { return nil }
+
+// Nodes implements herald.Router.
+func (r *Router) Nodes(_ context.Context) ([]herald.Node, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	var out []herald.Node
+	for _, e := range r.nodes {
+		if now.Before(e.expires) {
+			out = append(out, e.node)
+		}
+	}
+	return out, nil
+}
+
+// Online implements herald.Router.
+func (r *Router) Online(_ context.Context, limit int) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for u := range r.routes {
+		if len(out) >= limit {
+			break
+		}
+		live := false
+		r.each(u, func(herald.Node, routeEntry) { live = true })
+		if live {
+			out = append(out, u)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

@@ -307,6 +307,7 @@ func (c *conn) write(frame []byte) error {
 		return err
 	}
 	c.s.m.written.Inc()
+	c.s.out.Add(1)
 	return nil
 }
 
@@ -334,6 +335,7 @@ func (c *conn) finish() {
 	c.s.hub.remove(c)
 	c.s.routes.mark(c.user)
 	c.s.m.connections.Dec()
+	c.s.conns.Add(-1)
 	c.s.m.closed.WithLabelValues(strconv.Itoa(c.code)).Inc()
 	slog.Info("connection closed", "user", c.user, "device", c.device, "conn", c.id, "node", c.s.node.ID,
 		"duration", time.Since(c.since).Round(time.Millisecond), "code", c.code, "reason", c.reason)

@@ -77,6 +77,13 @@ type Service struct {
 	connWG   sync.WaitGroup // writer loops, waited for on drain
 	draining chan struct{}
 	beatOK   atomic.Bool // the last heartbeat reached the routing table
+
+	// For the stats each heartbeat reports (operators' view of the node).
+	conns    atomic.Int64
+	in, out  atomic.Uint64
+	lastBeat time.Time
+	lastIn   uint64
+	lastOut  uint64
 }
 
 var _ herald.Deliverer = (*Service)(nil)
@@ -114,12 +121,14 @@ func (s *Service) Node() herald.Node { return s.node }
 
 // Deliver implements herald.Deliverer (step 7).
 func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
-	n := 0
+	n, in := 0, 0
 	for _, m := range msgs {
+		in += len(m.Users)
 		for i := range m.Users {
 			n += s.hub.deliver(m.For(i))
 		}
 	}
+	s.in.Add(uint64(in))
 	s.m.delivered.Add(float64(n))
 	return nil
 }
@@ -159,7 +168,7 @@ loop:
 }
 
 func (s *Service) heartbeat(ctx context.Context) {
-	lost, err := s.router.Heartbeat(ctx, s.node, s.cfg.HeartbeatTTL)
+	lost, err := s.router.Heartbeat(ctx, s.withStats(), s.cfg.HeartbeatTTL)
 	s.beatOK.Store(err == nil)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -172,6 +181,22 @@ func (s *Service) heartbeat(ctx context.Context) {
 		// empty): write every route again so delivery resumes on its own.
 		go s.routes.refreshAll(ctx)
 	}
+}
+
+// withStats returns the node with its stats since the previous heartbeat
+// (only the heartbeat loop calls it).
+func (s *Service) withStats() herald.Node {
+	now := time.Now()
+	in, out := s.in.Load(), s.out.Load()
+	st := &herald.NodeStats{Beat: now.UnixMilli(), Connections: int(s.conns.Load())}
+	if secs := now.Sub(s.lastBeat).Seconds(); !s.lastBeat.IsZero() && secs > 0 {
+		st.InPerSec = float64(in-s.lastIn) / secs
+		st.OutPerSec = float64(out-s.lastOut) / secs
+	}
+	s.lastBeat, s.lastIn, s.lastOut = now, in, out
+	n := s.node
+	n.Stats = st
+	return n
 }
 
 // Ready reports whether the node is registered in the routing table: until its

@@ -65,6 +65,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	s.connWG.Add(1)
 	s.hub.add(c)
 	s.m.connections.Inc()
+	s.conns.Add(1)
 	s.m.opened.Inc()
 	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
 	// The writer gets a goroutine of its own and the handler returns, so the

@@ -19,6 +19,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -301,4 +303,51 @@ func (r *Router) Presence(ctx context.Context, user string) ([]herald.Presence, 
 		}
 	})
 	return out, err
+}
+
+// Online implements herald.Router with SCAN over the user keys (on every
+// master of a Redis Cluster), keeping users with a live route.
+func (r *Router) Online(ctx context.Context, limit int) ([]string, error) {
+	var users []string
+	scan := func(ctx context.Context, c *goredis.Client) error {
+		it := c.Scan(ctx, 0, userKeyPrefix+"*", 1000).Iterator()
+		for it.Next(ctx) && len(users) < 4*limit {
+			users = append(users, strings.TrimPrefix(it.Val(), userKeyPrefix))
+		}
+		return it.Err()
+	}
+	var err error
+	switch c := r.rdb.(type) {
+	case *goredis.ClusterClient:
+		var mu sync.Mutex
+		err = c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
+			mu.Lock()
+			defer mu.Unlock()
+			return scan(ctx, m)
+		})
+	case *goredis.Client:
+		err = scan(ctx, c)
+	default:
+		it := r.rdb.Scan(ctx, 0, userKeyPrefix+"*", 1000).Iterator()
+		for it.Next(ctx) && len(users) < 4*limit {
+			users = append(users, strings.TrimPrefix(it.Val(), userKeyPrefix))
+		}
+		err = it.Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan users: %w", err)
+	}
+	online := map[string]bool{}
+	if err := r.routes(ctx, users, func(u string, _ herald.Node, _ route) { online[u] = true }); err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(online))
+	for u := range online {
+		out = append(out, u)
+	}
+	sort.Strings(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
 }

@@ -25,6 +25,25 @@ type Dev struct {
 	Send   http.Handler // serves POST /v1/messages
 }
 
+// RegisterAdmin serves the admin page at /admin. The page is static; the data
+// it shows comes from the admin API, which needs the API key the operator
+// types into the page (kept in the tab's sessionStorage only).
+func RegisterAdmin(mux *http.ServeMux) {
+	sub, _ := fs.Sub(static, "static")
+	files := http.FileServerFS(sub)
+	serve := func(name string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/" + name
+			files.ServeHTTP(w, r2)
+		}
+	}
+	mux.HandleFunc("GET /admin", serve("admin.html"))
+	mux.HandleFunc("GET /admin.js", serve("admin.js"))
+	mux.HandleFunc("GET /style.css", serve("style.css"))
+}
+
 // Register adds the demo page (dev mode only) and everything unknown as a JSON 404.
 func Register(mux *http.ServeMux, dev *Dev) {
 	if dev == nil {

@@ -78,12 +78,14 @@ func runAll(ctx context.Context, args []string) error {
 	mux := http.NewServeMux()
 	auth.Register(mux, j, apiKey)
 	csvc.Register(mux, apiKey)
+	csvc.RegisterAdmin(mux, apiKey)
 	mux.HandleFunc("/ws", psvc.ServeWS)
 	httpx.Health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev
 	if dev {
 		devAPI = &web.Dev{Mint: j.Mint, APIKey: apiKey, Send: mux}
 	}
+	web.RegisterAdmin(mux)
 	web.Register(mux, devAPI)
 
 	ln := &listener{name: "herald all", addr: listen, http: mux}

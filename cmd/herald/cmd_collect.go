@@ -8,6 +8,7 @@ import (
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/rpc"
+	"github.com/heraldpush/herald/web"
 )
 
 func runCollect(ctx context.Context, args []string) error {
@@ -65,6 +66,8 @@ func runCollect(ctx context.Context, args []string) error {
 	svc := collect.New(cfg, store, dc, router, reg)
 	mux := http.NewServeMux()
 	svc.Register(mux, apiKey)
+	svc.RegisterAdmin(mux, apiKey)
+	web.RegisterAdmin(mux)
 	httpx.Health(mux, reg, checks...)
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux}}, svc)

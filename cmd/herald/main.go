@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/heraldpush/herald/internal/logbuf"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -98,9 +100,9 @@ func (o *logOptions) setup() error {
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch o.format {
 	case "text":
-		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+		slog.SetDefault(slog.New(logbuf.Wrap(slog.NewTextHandler(os.Stderr, opts))))
 	case "json":
-		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+		slog.SetDefault(slog.New(logbuf.Wrap(slog.NewJSONHandler(os.Stderr, opts))))
 	default:
 		return fmt.Errorf("--log-format: %q is neither text nor json", o.format)
 	}

@@ -17,6 +17,30 @@ func Run(t *testing.T, open func(t *testing.T) herald.Router) {
 	t.Run("DeadNodeIsSkipped", func(t *testing.T) { testDeadNode(t, open(t)) })
 	t.Run("RestartedNodeDropsOldRoutes", func(t *testing.T) { testEpoch(t, open(t)) })
 	t.Run("RouteExpires", func(t *testing.T) { testRouteExpiry(t, open(t)) })
+	t.Run("NodesAndOnline", func(t *testing.T) { testNodesOnline(t, open(t)) })
+}
+
+func testNodesOnline(t *testing.T, r herald.Router) {
+	ctx := context.Background()
+	withStats := a
+	withStats.Stats = &herald.NodeStats{Beat: 42, Connections: 3, InPerSec: 1.5}
+	mustBeat(t, r, withStats, time.Minute)
+	mustBeat(t, r, b, time.Minute)
+	r.SetRoutes(ctx, a, []herald.UserConns{{User: "u1", Conns: conns("1")}, {User: "u2", Conns: conns("2")}}, time.Hour)
+	r.SetRoutes(ctx, b, []herald.UserConns{{User: "u3", Conns: conns("3")}}, time.Hour)
+	r.Leave(ctx, b) // u3's only node left: not online
+	waitUnrouted(t, r, "u3", "left node")
+	nodes, err := r.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].ID != a.ID || nodes[0].Stats == nil || nodes[0].Stats.Connections != 3 {
+		t.Fatalf("Nodes = %+v, %v", nodes, err)
+	}
+	users, err := r.Online(ctx, 10)
+	if err != nil || len(users) != 2 || users[0] != "u1" || users[1] != "u2" {
+		t.Fatalf("Online = %v, %v", users, err)
+	}
+	if users, _ := r.Online(ctx, 1); len(users) != 1 {
+		t.Fatalf("Online with limit 1 = %v", users)
+	}
 }
 
 var (

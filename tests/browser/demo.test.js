@@ -1,6 +1,7 @@
 // Browser test of the demo page, driven by the Go test e2e TestBrowserDemo:
 // Debian's Chromium, headless, through playwright-core (no browser download).
-// Two pages as two users; a message sent from one reaches the other.
+// Two pages as two users; a message sent from one reaches the other; the
+// admin page shows them connected.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -26,7 +27,7 @@ async function open(ctx, user) {
   return page;
 }
 
-test("two users on the demo page: a message from one reaches the other", async () => {
+test("two users on the demo page, a message between them, and the admin page", async () => {
   const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "herald-chromium-")), {
     executablePath: "/usr/bin/chromium", headless: true, args, viewport: { width: 1200, height: 820 },
   });
@@ -42,6 +43,19 @@ test("two users on the demo page: a message from one reaches the other", async (
     assert.equal(await alice.locator("#messages tr").count(), 0, "alice gets nothing she was not sent");
     await alice.screenshot({ path: join(shots, "demo-alice.png"), fullPage: true });
     await bob.screenshot({ path: join(shots, "demo-bob.png"), fullPage: true });
+
+    // The admin page shows both connected users (and the node holding them).
+    const admin = await ctx.newPage();
+    await admin.goto(base + "/admin");
+    await admin.fill("#key", process.env.HERALD_API_KEY);
+    await admin.click("#load");
+    await admin.waitForFunction(() => {
+      const t = document.querySelector("#users").textContent;
+      return t.includes("alice") && t.includes("bob");
+    }, null, { timeout: 10000 });
+    assert.match(await admin.textContent("#nodes"), /local/);
+    await admin.waitForTimeout(2500); // one more sample for the chart
+    await admin.screenshot({ path: join(shots, "admin.png"), fullPage: true });
   } finally {
     await ctx.close();
   }

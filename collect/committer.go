@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/heraldpush/herald"
 )
@@ -22,7 +23,7 @@ type committer struct {
 	in       chan *submission
 	maxBatch int
 	onCommit func([]*herald.Message) // called with each committed batch
-	observe  func(size int)
+	observe  func(size int, took time.Duration, err error)
 }
 
 func (c *committer) submit(ctx context.Context, msgs []*herald.Message) error {
@@ -79,9 +80,10 @@ gather:
 		batch = append(batch, s.msgs...)
 	}
 	// The write must not be cut short by shutdown: callers are waiting on it.
+	start := time.Now()
 	err := c.store.Append(context.Background(), batch)
 	if c.observe != nil {
-		c.observe(len(batch))
+		c.observe(len(batch), time.Since(start), err)
 	}
 	for _, s := range subs {
 		s.done <- err

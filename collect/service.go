@@ -46,6 +46,9 @@ type metrics struct {
 	accepted       prometheus.Counter
 	rejected       *prometheus.CounterVec
 	batchSize      prometheus.Histogram
+	commitSeconds  prometheus.Histogram
+	storeErrors    prometheus.Counter
+	dispatchSecs   prometheus.Histogram
 	dispatched     prometheus.Counter
 	dispatchErrors prometheus.Counter
 	queueDrops     prometheus.Counter
@@ -60,17 +63,29 @@ func New(cfg Config, store herald.Store, d herald.Dispatcher, router herald.Rout
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_messages_rejected_total", Help: "Requests refused, by error code."}, []string{"code"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_commit_batch_messages", Help: "Messages per group commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		commitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_commit_duration_seconds", Help: "Time of one durable group commit (store write and sync).",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_store_errors_total", Help: "Group commits the store refused (their requests got 503)."}),
+		dispatchSecs: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_dispatch_duration_seconds", Help: "Time to hand one committed batch to dispatch.",
+			Buckets: prometheus.ExponentialBuckets(0.0002, 2, 14)}),
 		dispatched:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_dispatched_total", Help: "Messages handed to dispatch."}),
 		dispatchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_errors_total", Help: "Batches dispatch failed to take; their messages wait in the store for the next resume."}),
 		queueDrops:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_queue_drops_total", Help: "Committed batches not forwarded because the dispatch queue was full."}),
 	}
-	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)
+	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.commitSeconds, s.m.storeErrors, s.m.dispatchSecs,
+		s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)
 	s.commit = &committer{
 		store:    store,
 		in:       make(chan *submission, 4096),
 		maxBatch: cfg.MaxBatch,
 		onCommit: s.enqueue,
-		observe:  func(n int) { s.m.batchSize.Observe(float64(n)) },
+		observe: func(n int, took time.Duration, err error) {
+			s.m.batchSize.Observe(float64(n))
+			s.m.commitSeconds.Observe(took.Seconds())
+			if err != nil {
+				s.m.storeErrors.Inc()
+			}
+		},
 	}
 	return s
 }
@@ -141,7 +156,10 @@ more:
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.dispatcher.Dispatch(ctx, batch); err != nil {
+	start := time.Now()
+	err := s.dispatcher.Dispatch(ctx, batch)
+	s.m.dispatchSecs.Observe(time.Since(start).Seconds())
+	if err != nil {
 		s.m.dispatchErrors.Inc()
 		slog.Warn("dispatch failed; messages stay stored for resume", "messages", len(batch), "err", err)
 		return

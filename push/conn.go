@@ -131,6 +131,7 @@ func (c *conn) serve(routed <-chan error, st start) {
 		return
 	}
 	c.lastSent.Store(last)
+	c.s.m.handshake.Observe(time.Since(c.since).Seconds())
 
 	ping := time.NewTicker(c.s.cfg.PingInterval)
 	defer ping.Stop()

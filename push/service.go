@@ -171,6 +171,7 @@ func (s *Service) heartbeat(ctx context.Context) {
 	lost, err := s.router.Heartbeat(ctx, s.withStats(), s.cfg.HeartbeatTTL)
 	s.beatOK.Store(err == nil)
 	if err != nil {
+		s.m.beatErrors.Inc()
 		if ctx.Err() == nil {
 			slog.Warn("heartbeat failed", "node", s.node.ID, "err", err)
 		}
@@ -236,6 +237,8 @@ type metrics struct {
 	replayed    prometheus.Counter
 	routeErrors prometheus.Counter
 	catchUps    prometheus.Counter
+	beatErrors  prometheus.Counter
+	handshake   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -248,8 +251,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		replayed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_replayed_total", Help: "Stored messages sent on resume or to fill a gap."}),
 		routeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_route_write_errors_total", Help: "Failed writes to the routing table."}),
 		catchUps:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_catchups_total", Help: "Connections found behind the store and caught up (messages that missed live delivery)."}),
+		beatErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_heartbeat_errors_total", Help: "Heartbeats the routing store (Redis) refused or did not answer."}),
+		handshake: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_handshake_duration_seconds", Help: "From upgrade to the end of the replay: route write, hello, stored messages.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
-	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps)
+	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake)
 	return m
 }
 

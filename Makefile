@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit chaos bench bench-cluster generate clean
+.PHONY: all build run test test-deps lint unit chaos bench bench-cluster generate web clean
 
 all: build
 
@@ -68,6 +68,12 @@ generate:
 	PATH="$(TOOLS):$$PATH" protoc -I rpc/heraldpb \
 	  --go_out=paths=source_relative:rpc/heraldpb \
 	  --go-grpc_out=paths=source_relative:rpc/heraldpb rpc/heraldpb/herald.proto
+
+## web: rebuilds the JavaScript SDK and copies it into the demo page's assets
+## (embedded with go:embed, so herald all needs no build step)
+web:
+	cd clients/js && npm install --no-audit --no-fund && npx tsc -p .
+	cp clients/js/dist/index.js web/static/herald-client.js
 
 clean:
 	rm -rf bin .testbin

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -20,4 +21,17 @@ func TestJSClient(t *testing.T) {
 	dir := filepath.Join(filepath.Dir(file), "..", "clients", "js")
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
 	runNode(t, dir, 2*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
+
+	// The demo page embeds the compiled SDK: it must be the SDK as built now.
+	built, err := os.ReadFile(filepath.Join(dir, "dist", "index.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	embedded, err := os.ReadFile(filepath.Join(dir, "..", "..", "web", "static", "herald-client.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(built) != string(embedded) {
+		t.Fatal("web/static/herald-client.js differs from the SDK's build: run make web")
+	}
 }

@@ -53,12 +53,13 @@ func Register(mux *http.ServeMux, dev *Dev) {
 	sub, _ := fs.Sub(static, "static")
 	files := http.FileServerFS(sub)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/" || r.URL.Path == "/app.js" || r.URL.Path == "/style.css" {
+		switch r.URL.Path {
+		case "/", "/app.js", "/style.css", "/herald-client.js":
 			w.Header().Set("Cache-Control", "no-cache")
 			files.ServeHTTP(w, r)
-			return
+		default:
+			httpx.NotFound(w, r)
 		}
-		httpx.NotFound(w, r)
 	})
 	mux.Handle("/dev/token", httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		var req auth.TokenRequest

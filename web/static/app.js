@@ -1,7 +1,7 @@
 // Herald demo client: written only against docs/protocol.md.
+import { HeraldClient } from "/herald-client.js";
+
 const $ = (id) => document.getElementById(id);
-let ws = null;
-let lastSeq = 0;
 let count = 0;
 
 // A stable device ID per browser, so a reconnect resumes after the last ack.
@@ -23,47 +23,45 @@ async function post(path, body) {
   return data;
 }
 
-async function connect() {
+let client = null;
+
+// The page uses the herald-client SDK (clients/js), the same code an app would.
+function connect() {
   const user = $("user").value.trim();
   const device = $("device").value.trim();
   status("connecting", "wait");
   $("connect").disabled = true;
-  let token;
-  try {
-    token = (await post("/dev/token", { user })).token;
-  } catch (e) {
-    status("error", "off");
-    $("hello").textContent = "Token refused: " + e.message;
-    $("connect").disabled = false;
-    return;
-  }
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  const q = new URLSearchParams({ token });
-  if (device) q.set("device", device);
-  ws = new WebSocket(`${proto}//${location.host}/ws?${q}`);
-  ws.onmessage = (ev) => onFrame(JSON.parse(ev.data));
-  ws.onclose = (ev) => {
-    status("offline", "off");
-    $("hello").textContent = `Closed (${ev.code}${ev.reason ? ": " + ev.reason : ""}).`;
-    $("connect").disabled = false;
-    $("disconnect").disabled = true;
-    ws = null;
-  };
+  const c = new HeraldClient({
+    url: `${proto}//${location.host}`,
+    getToken: async () => (await post("/dev/token", { user })).token,
+    device: device || undefined,
+    maxBackoffMs: 5000,
+  });
+  client = c;
+  c.on("connected", (h) => {
+    status("online", "on");
+    $("hello").textContent = `Connected as ${h.user} on node ${h.node}, connection ${h.conn}. Your latest seq: ${h.seq}.`;
+  });
+  c.on("disconnected", (d) => {
+    if (client !== c) return; // closed on purpose
+    status("reconnecting", "wait");
+    $("hello").textContent = `Closed (${d.code}${d.reason ? ": " + d.reason : ""}); reconnecting…`;
+  });
+  c.on("error", (e) => { $("hello").textContent = "Token refused: " + e.message; });
+  c.on("message", (m) => addRow(m));
+  c.connect();
   $("disconnect").disabled = false;
 }
 
-function onFrame(f) {
-  if (f.type === "hello") {
-    status("online", "on");
-    lastSeq = 0;
-    $("hello").textContent = `Connected as ${f.user} on node ${f.node}, connection ${f.conn}. Your latest seq: ${f.seq}.`;
-    return;
-  }
-  if (f.type !== "msg") return;
-  if (f.seq <= lastSeq) return; // at-least-once: drop repeats by seq
-  lastSeq = f.seq;
-  addRow(f);
-  ws.send(JSON.stringify({ type: "ack", seq: f.seq }));
+function disconnect() {
+  const c = client;
+  client = null;
+  if (c) c.close();
+  status("offline", "off");
+  $("hello").textContent = "Disconnected.";
+  $("connect").disabled = false;
+  $("disconnect").disabled = true;
 }
 
 function addRow(f) {
@@ -105,5 +103,5 @@ async function send() {
 }
 
 $("connect").onclick = connect;
-$("disconnect").onclick = () => ws && ws.close(1000, "bye");
+$("disconnect").onclick = disconnect;
 $("send").onclick = send;

@@ -1,0 +1,153 @@
+// herald-client: a client for Herald's WebSocket protocol (docs/protocol.md).
+// It reconnects with jittered exponential backoff, resumes after the last
+// message it processed, drops repeats by seq, acks what was processed, keeps
+// the connection alive with application pings, and emits messages in order.
+// No runtime dependencies: in browsers it uses the global WebSocket; in Node
+// pass the `ws` package as options.WebSocket.
+/** Close codes worth knowing (docs/protocol.md lists them all). Both mean
+ * "reconnect and resume", which the client does by itself. A refused token
+ * never reaches the socket: the upgrade fails with HTTP 401, which browsers
+ * report as 1006. */
+export const CLOSE_NODE_RESTART = 1012;
+export const CLOSE_SLOW_CONSUMER = 4000;
+export class HeraldClient {
+    opts;
+    WS;
+    listeners = {};
+    socket = null;
+    backoff;
+    closed = false;
+    pingTimer = null;
+    retryTimer = null;
+    _lastSeq;
+    constructor(options) {
+        if (!options.url)
+            throw new Error("herald-client: url is required");
+        if (!options.token && !options.getToken)
+            throw new Error("herald-client: token or getToken is required");
+        this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, pingIntervalMs: 20_000, ...options };
+        const WS = options.WebSocket ?? globalThis.WebSocket;
+        if (!WS)
+            throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
+        this.WS = WS;
+        this.backoff = this.opts.minBackoffMs;
+        this._lastSeq = options.since ?? 0;
+    }
+    /** The seq of the last message emitted. */
+    get lastSeq() {
+        return this._lastSeq;
+    }
+    on(event, fn) {
+        const list = (this.listeners[event] ??= []);
+        list.push(fn);
+        return () => {
+            const i = list.indexOf(fn);
+            if (i >= 0)
+                list.splice(i, 1);
+        };
+    }
+    emit(event, e) {
+        for (const fn of (this.listeners[event] ?? []))
+            fn(e);
+    }
+    /** Connects, and keeps reconnecting until close(). */
+    connect() {
+        this.closed = false;
+        void this.open();
+    }
+    /** Closes the connection for good. */
+    close() {
+        this.closed = true;
+        if (this.retryTimer)
+            clearTimeout(this.retryTimer);
+        this.stopPing();
+        this.socket?.close(1000, "bye");
+        this.socket = null;
+    }
+    async open() {
+        let token;
+        try {
+            token = this.opts.getToken ? await this.opts.getToken() : this.opts.token;
+        }
+        catch (err) {
+            this.emit("error", err instanceof Error ? err : new Error(String(err)));
+            this.retry();
+            return;
+        }
+        if (this.closed)
+            return;
+        const q = new URLSearchParams({ token });
+        if (this.opts.device)
+            q.set("device", this.opts.device);
+        if (this._lastSeq > 0)
+            q.set("since", String(this._lastSeq));
+        const ws = new this.WS(`${this.opts.url}/ws?${q}`);
+        this.socket = ws;
+        let helloSeen = false;
+        ws.onmessage = (ev) => {
+            let f;
+            try {
+                f = JSON.parse(typeof ev.data === "string" ? ev.data : String(ev.data));
+            }
+            catch {
+                return; // not ours to judge: ignore what this version cannot read
+            }
+            if (f.type === "hello") {
+                helloSeen = true;
+                this.backoff = this.opts.minBackoffMs;
+                this.startPing(ws);
+                this.emit("connected", f);
+                if (f.gap)
+                    this.emit("gap", { oldest: f.oldest ?? 0 });
+            }
+            else if (f.type === "msg") {
+                this.handle(ws, f);
+            }
+        };
+        ws.onerror = () => { };
+        ws.onclose = (ev) => {
+            this.stopPing();
+            if (this.socket === ws)
+                this.socket = null;
+            this.emit("disconnected", { code: ev.code, reason: ev.reason });
+            if (!helloSeen)
+                this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+            this.retry();
+        };
+    }
+    handle(ws, f) {
+        if (typeof f.seq !== "number" || f.seq <= this._lastSeq)
+            return; // a repeat: already processed
+        this._lastSeq = f.seq;
+        const m = { id: f.id, seq: f.seq, ts: f.ts, payload: f.payload };
+        if (f.topic)
+            m.topic = f.topic;
+        this.emit("message", m);
+        if (ws.readyState === 1)
+            ws.send(JSON.stringify({ type: "ack", seq: f.seq }));
+    }
+    retry() {
+        if (this.closed)
+            return;
+        // Full jitter, so a node restart does not become a reconnect storm.
+        const delay = Math.random() * this.backoff;
+        this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+        this.retryTimer = setTimeout(() => void this.open(), delay);
+    }
+    startPing(ws) {
+        this.stopPing();
+        this.pingTimer = setInterval(() => {
+            if (ws.readyState === 1)
+                ws.send(JSON.stringify({ type: "ping" }));
+        }, this.opts.pingIntervalMs);
+    }
+    stopPing() {
+        if (this.pingTimer)
+            clearInterval(this.pingTimer);
+        this.pingTimer = null;
+    }
+    /** For tests: drop the current connection as a network failure would. */
+    dropConnection() {
+        this.socket?.terminate?.() ?? this.socket?.close(4999, "test");
+    }
+}

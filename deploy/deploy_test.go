@@ -8,10 +8,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -41,13 +43,54 @@ func yamlDocs(t *testing.T, path string) []map[string]any {
 	}
 }
 
-// checkArgs runs `herald <args> --help`: it fails on any unknown flag.
-func checkArgs(t *testing.T, where string, args []string) {
+// checkArgs runs `herald <args> --help`: it fails on any unknown flag. Each
+// HERALD_* environment variable given must be one the command reads, and
+// each container port must be one the command listens on.
+func checkArgs(t *testing.T, where string, args []string, env []string, ports []int) {
 	t.Helper()
 	out, err := exec.Command(testenv.HeraldBinary(t), append(args, "--help")...).CombinedOutput()
 	if err != nil {
 		t.Errorf("%s: herald %s: %v\n%s", where, strings.Join(args, " "), err, out)
+		return
 	}
+	for _, e := range env {
+		if strings.HasPrefix(e, "HERALD_") && !strings.Contains(string(out), "("+e+",") {
+			t.Errorf("%s: herald %s does not read %s", where, args[0], e)
+		}
+	}
+	joined := strings.Join(args, " ")
+	for _, p := range ports {
+		if !strings.Contains(joined, fmt.Sprintf(":%d", p)) {
+			t.Errorf("%s: port %d is not one herald %s listens on (%s)", where, p, args[0], joined)
+		}
+	}
+}
+
+// checkShared checks that environment variables shared by every herald
+// container (the compose anchor, the Kubernetes ConfigMap) are each read by
+// at least one herald command: a misspelt one would be silently ignored.
+func checkShared(t *testing.T, where string, env []string) {
+	t.Helper()
+	var all strings.Builder
+	for _, cmd := range []string{"auth", "collect", "dispatch", "push", "all"} {
+		out, _ := exec.Command(testenv.HeraldBinary(t), cmd, "--help").CombinedOutput()
+		all.Write(out)
+	}
+	for _, e := range env {
+		if !strings.Contains(all.String(), "("+e+",") {
+			t.Errorf("%s: no herald command reads %s", where, e)
+		}
+	}
+}
+
+func keys(m any) []string {
+	var out []string
+	if mm, ok := m.(map[string]any); ok {
+		for k := range mm {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func strs(v any) []string {
@@ -66,6 +109,7 @@ func TestCompose(t *testing.T) {
 			t.Errorf("compose lacks %s", want)
 		}
 	}
+	checkShared(t, "compose x-herald", keys(docs[0]["x-herald"].(map[string]any)["environment"]))
 	herald := 0
 	for name, s := range services {
 		svc := s.(map[string]any)
@@ -73,7 +117,15 @@ func TestCompose(t *testing.T) {
 			continue
 		}
 		herald++
-		checkArgs(t, "compose "+name, strs(svc["command"]))
+		var ports []int
+		if ps, ok := svc["ports"].([]any); ok {
+			for _, p := range ps {
+				_, inner, _ := strings.Cut(p.(string), ":")
+				n, _ := strconv.Atoi(inner)
+				ports = append(ports, n)
+			}
+		}
+		checkArgs(t, "compose "+name, strs(svc["command"]), nil, ports)
 	}
 	if herald != 7 {
 		t.Errorf("%d herald services in compose, want 7 (1 auth, 2 collect, 2 dispatch, 2 push)", herald)
@@ -83,6 +135,15 @@ func TestCompose(t *testing.T) {
 func TestKubernetes(t *testing.T) {
 	files, _ := filepath.Glob("k8s/*.yaml")
 	kinds := map[string]int{}
+	var configEnv []string
+	for _, f := range files {
+		for _, d := range yamlDocs(t, f) {
+			if d["kind"] == "ConfigMap" {
+				configEnv = append(configEnv, keys(d["data"])...)
+			}
+		}
+	}
+	checkShared(t, "k8s ConfigMap", configEnv)
 	for _, f := range files {
 		for _, d := range yamlDocs(t, f) {
 			kind, _ := d["kind"].(string)
@@ -96,7 +157,23 @@ func TestKubernetes(t *testing.T) {
 			}
 			spec := d["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
 			for _, c := range spec["containers"].([]any) {
-				checkArgs(t, f+" "+meta["name"].(string), strs(c.(map[string]any)["args"]))
+				cm := c.(map[string]any)
+				if img, _ := cm["image"].(string); !strings.HasPrefix(img, "herald:") {
+					t.Errorf("%s: image %q is not herald's", f, img)
+				}
+				var env []string
+				if list, ok := cm["env"].([]any); ok {
+					for _, e := range list {
+						env = append(env, e.(map[string]any)["name"].(string))
+					}
+				}
+				var ports []int
+				if list, ok := cm["ports"].([]any); ok {
+					for _, p := range list {
+						ports = append(ports, p.(map[string]any)["containerPort"].(int))
+					}
+				}
+				checkArgs(t, f+" "+meta["name"].(string), strs(cm["args"]), env, ports)
 			}
 		}
 	}

@@ -25,9 +25,11 @@ type Dev struct {
 	Send   http.Handler // serves POST /v1/messages
 }
 
-// RegisterAdmin serves the admin page at /admin. The page is static; the data
-// it shows comes from the admin API, which needs the API key the operator
-// types into the page (kept in the tab's sessionStorage only).
+// RegisterAdmin serves the admin page at /admin, and the JavaScript SDK at
+// /herald-client.js (so a plain web page can import it without a bundler).
+// The page is static; the data it shows comes from the admin API, which needs
+// the API key the operator types into the page (kept in the tab's
+// sessionStorage only).
 func RegisterAdmin(mux *http.ServeMux) {
 	sub, _ := fs.Sub(static, "static")
 	files := http.FileServerFS(sub)
@@ -42,6 +44,7 @@ func RegisterAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin", serve("admin.html"))
 	mux.HandleFunc("GET /admin.js", serve("admin.js"))
 	mux.HandleFunc("GET /style.css", serve("style.css"))
+	mux.HandleFunc("GET /herald-client.js", serve("herald-client.js"))
 }
 
 // Register adds the demo page (dev mode only) and everything unknown as a JSON 404.

@@ -51,3 +51,15 @@ func TestNoDevModeNoPage(t *testing.T) {
 		t.Fatalf("/ without dev mode: %d", w.Code)
 	}
 }
+
+func TestAdminAndSDKAreServed(t *testing.T) {
+	mux := http.NewServeMux()
+	RegisterAdmin(mux)
+	for path, want := range map[string]string{"/admin": "Herald admin", "/admin.js": "/v1/admin/nodes", "/herald-client.js": "class HeraldClient"} {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.Code != 200 || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: %d, body lacks %q", path, w.Code, want)
+		}
+	}
+}

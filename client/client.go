@@ -44,6 +44,9 @@ type Options struct {
 	// URL of a push node or of the load balancer in front of them: ws://host:port
 	// or wss://host:port.
 	URL string
+	// URLFunc, when set, picks the URL before every connection instead (client
+	// side load balancing, or service discovery).
+	URLFunc func() string
 	// Token is a fixed token; TokenFunc, when set, is asked for a fresh one
 	// before every connection (tokens expire; reconnects may come hours later).
 	Token     string
@@ -58,6 +61,9 @@ type Options struct {
 	// OnMessage gets each message once, in seq order. The message is
 	// acknowledged when OnMessage returns.
 	OnMessage func(Message)
+	// OnFrame, for diagnostics, sees every msg frame as it arrives, before
+	// repeats are dropped (tests use it to prove there are none to drop).
+	OnFrame func(Message)
 	// OnConnected is called after each hello; OnDisconnected after each
 	// connection ends (err says why; a *websocket.CloseError carries the
 	// server's close code and reason).
@@ -81,8 +87,8 @@ type Client struct {
 
 // New returns a Client; call Run to connect.
 func New(opts Options) (*Client, error) {
-	if opts.URL == "" {
-		return nil, errors.New("client: URL is required")
+	if opts.URL == "" && opts.URLFunc == nil {
+		return nil, errors.New("client: URL or URLFunc is required")
 	}
 	if opts.Token == "" && opts.TokenFunc == nil {
 		return nil, errors.New("client: Token or TokenFunc is required")
@@ -165,7 +171,11 @@ func (c *Client) session(ctx context.Context) error {
 		q.Set("since", strconv.FormatUint(last, 10))
 	}
 	hdr := http.Header{"Authorization": {"Bearer " + tok}}
-	ws, resp, err := c.opts.Dialer.DialContext(ctx, c.opts.URL+"/ws?"+q.Encode(), hdr)
+	base := c.opts.URL
+	if c.opts.URLFunc != nil {
+		base = c.opts.URLFunc()
+	}
+	ws, resp, err := c.opts.Dialer.DialContext(ctx, base+"/ws?"+q.Encode(), hdr)
 	if err != nil {
 		if resp != nil && resp.StatusCode == http.StatusUnauthorized {
 			return ErrRefused
@@ -216,6 +226,9 @@ func (c *Client) session(ctx context.Context) error {
 
 // handle drops repeats, hands the message over, and acks it.
 func (c *Client) handle(ws *websocket.Conn, m Message) {
+	if c.opts.OnFrame != nil {
+		c.opts.OnFrame(m)
+	}
 	c.mu.Lock()
 	if m.Seq <= c.lastSeq {
 		c.mu.Unlock()

@@ -1,4 +1,4 @@
-package client
+package client_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald/client"
 	"github.com/heraldpush/herald/internal/testenv"
 )
 
@@ -30,12 +31,16 @@ func startAll(t *testing.T, dir, addr string) (*testenv.Process, testenv.API) {
 type inbox struct {
 	mu   sync.Mutex
 	seqs []uint64
-	conn []Hello
+	conn []client.Hello
 }
 
-func (in *inbox) add(m Message) { in.mu.Lock(); in.seqs = append(in.seqs, m.Seq); in.mu.Unlock() }
-func (in *inbox) hello(h Hello) { in.mu.Lock(); in.conn = append(in.conn, h); in.mu.Unlock() }
-func (in *inbox) count() int    { in.mu.Lock(); defer in.mu.Unlock(); return len(in.seqs) }
+func (in *inbox) add(m client.Message) {
+	in.mu.Lock()
+	in.seqs = append(in.seqs, m.Seq)
+	in.mu.Unlock()
+}
+func (in *inbox) hello(h client.Hello) { in.mu.Lock(); in.conn = append(in.conn, h); in.mu.Unlock() }
+func (in *inbox) count() int           { in.mu.Lock(); defer in.mu.Unlock(); return len(in.seqs) }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -57,7 +62,7 @@ func TestClientResumesAcrossARestart(t *testing.T) {
 	var tokens int
 	var tmu sync.Mutex
 	mint := api // the server comes back on the same address with the same key
-	c, err := New(Options{
+	c, err := client.New(client.Options{
 		URL:    "ws://" + addr,
 		Device: "laptop",
 		TokenFunc: func(ctx context.Context) (string, error) {
@@ -110,11 +115,11 @@ func TestClientResumesAcrossARestart(t *testing.T) {
 func TestRefusedTokenStops(t *testing.T) {
 	dir, addr := t.TempDir(), testenv.FreePort(t, "127.0.0.1")
 	startAll(t, dir, addr)
-	c, _ := New(Options{URL: "ws://" + addr, Token: "not-a-token"})
+	c, _ := client.New(client.Options{URL: "ws://" + addr, Token: "not-a-token"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := c.Run(ctx); err != ErrRefused {
-		t.Fatalf("Run = %v, want ErrRefused", err)
+	if err := c.Run(ctx); err != client.ErrRefused {
+		t.Fatalf("Run = %v, want client.ErrRefused", err)
 	}
 }
 

@@ -4,24 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/rand/v2"
-	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/heraldpush/herald/client"
 )
 
-// Device is a well-behaved client device as docs/protocol.md describes one: it
-// stays connected, reconnects with backoff when the connection ends (to
-// whichever push node Pick returns, as a load balancer would), resumes with
-// since=<last seq processed>, drops seqs it has processed, and acks.
+// Device is a client device in tests, built on the Go SDK (package client):
+// it stays connected, reconnects with backoff to whichever push node Pick
+// returns (as a load balancer would), resumes after the last seq processed,
+// drops repeats and acks.
 //
-// It records what a test needs to judge delivery: every message ID processed,
-// duplicates dropped by seq, messages that arrived out of order (a new ID with
-// a seq at or below one already processed, which a seq-deduping client would
-// lose), close codes seen, and delivery latency (payloads carry "sent_ms").
+// Through the SDK's OnFrame hook it also records what a test needs to judge
+// delivery: every message ID processed, repeats the SDK dropped, messages
+// that arrived out of order (a new ID with a seq at or below one already
+// processed, which a seq-deduping client loses), the same ID under a new seq
+// (a real duplicate), close codes, and latency (payloads carry "sent_ms").
 type Device struct {
 	User, Name string
 	Token      string
@@ -31,12 +31,11 @@ type Device struct {
 	lastSeq     uint64
 	seen        map[string]uint64 // message id -> seq
 	dups        int
-	dupIDs      int // the same message ID again under a new seq: a real duplicate
+	dupIDs      int
 	outOfOrder  int
 	closeCodes  map[int]int
 	latencies   []time.Duration
 	connects    int
-	dialErrors  int
 	lastConnErr error
 }
 
@@ -47,97 +46,67 @@ func NewDevice(user, name, token string, pick func() string) *Device {
 
 // Run keeps the device connected until ctx is done.
 func (d *Device) Run(ctx context.Context) {
-	backoff := 50 * time.Millisecond
-	for ctx.Err() == nil {
-		err := d.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
+	c, err := client.New(client.Options{
+		URLFunc:    d.Pick,
+		Token:      d.Token,
+		Device:     d.Name,
+		MinBackoff: 50 * time.Millisecond,
+		MaxBackoff: time.Second,
+		OnFrame:    d.frame,
+		OnMessage:  d.message,
+		OnConnected: func(client.Hello) {
+			d.mu.Lock()
+			d.connects++
+			d.mu.Unlock()
+		},
+		OnDisconnected: func(err error) {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			d.lastConnErr = err
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				d.closeCodes[ce.Code]++
+			}
+		},
+	})
+	if err != nil {
 		d.mu.Lock()
 		d.lastConnErr = err
 		d.mu.Unlock()
-		// Jittered exponential backoff, capped low: tests want quick recovery.
-		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		select {
-		case <-time.After(sleep):
-		case <-ctx.Done():
-			return
-		}
-		backoff = min(backoff*2, time.Second)
+		return
 	}
+	c.Run(ctx)
 }
 
-func (d *Device) session(ctx context.Context) error {
-	d.mu.Lock()
-	since := d.lastSeq
-	d.mu.Unlock()
-	q := url.Values{"token": {d.Token}, "device": {d.Name}, "since": {strconv.FormatUint(since, 10)}}
-	dialer := websocket.Dialer{HandshakeTimeout: 3 * time.Second}
-	c, _, err := dialer.DialContext(ctx, d.Pick()+"/ws?"+q.Encode(), nil)
-	if err != nil {
-		d.mu.Lock()
-		d.dialErrors++
-		d.mu.Unlock()
-		return err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	d.mu.Lock()
-	d.connects++
-	d.mu.Unlock()
-	// Server pings (every 25 s by default) prove the connection alive: each
-	// one extends the read deadline, as a real client's keep-alive would.
-	c.SetPingHandler(func(data string) error {
-		c.SetReadDeadline(time.Now().Add(60 * time.Second))
-		return c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(3*time.Second))
-	})
-	for {
-		c.SetReadDeadline(time.Now().Add(60 * time.Second))
-		_, data, err := c.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				d.mu.Lock()
-				d.closeCodes[ce.Code]++
-				d.mu.Unlock()
-			}
-			return err
-		}
-		var f Frame
-		if json.Unmarshal(data, &f) != nil || f.Type != "msg" {
-			continue
-		}
-		if seq, ok := d.process(f); ok {
-			c.SetWriteDeadline(time.Now().Add(3 * time.Second))
-			c.WriteJSON(map[string]any{"type": "ack", "seq": seq})
-		}
-	}
-}
-
-func (d *Device) process(f Frame) (uint64, bool) {
+// frame sees every msg frame, before the SDK drops repeats.
+func (d *Device) frame(m client.Message) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if f.Seq <= d.lastSeq {
-		if _, ok := d.seen[f.ID]; ok {
+	if m.Seq <= d.lastSeq {
+		if _, ok := d.seen[m.ID]; ok {
 			d.dups++
 		} else {
 			d.outOfOrder++
 		}
-		return 0, false
+		return
 	}
-	d.lastSeq = f.Seq
-	if _, ok := d.seen[f.ID]; ok {
+	if _, ok := d.seen[m.ID]; ok {
 		d.dupIDs++
 	}
-	d.seen[f.ID] = f.Seq
+}
+
+// message gets each message the SDK hands over: once, in seq order.
+func (d *Device) message(m client.Message) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.lastSeq = m.Seq
+	d.seen[m.ID] = m.Seq
 	var p struct {
 		SentMS int64 `json:"sent_ms"`
 	}
-	if json.Unmarshal(f.Payload, &p) == nil && p.SentMS > 0 {
+	if json.Unmarshal(m.Payload, &p) == nil && p.SentMS > 0 {
 		d.latencies = append(d.latencies, time.Since(time.UnixMilli(p.SentMS)))
 	}
-	return f.Seq, true
 }
 
 // DeviceStats is what a device saw.

@@ -229,6 +229,9 @@ func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq) (herald.S
 		}
 		c.s.m.replayed.Inc()
 		after = d.Seq
+		// Published as it goes: an ack for a replayed message may arrive
+		// before the replay ends, and must not be clamped below it.
+		c.lastSent.Store(after)
 	}
 	return after, nil
 }

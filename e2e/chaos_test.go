@@ -12,6 +12,13 @@ import (
 	"github.com/heraldpush/herald/internal/testenv"
 )
 
+// killAndRestart SIGKILLs a node and starts it again after 0.5-1.5 s.
+func killAndRestart(n *testenv.Node) {
+	n.Kill()
+	time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
+	n.Restart()
+}
+
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -56,9 +63,7 @@ func TestChaos(t *testing.T) {
 			i := rand.IntN(len(c.Push))
 			fault("kill push", func() {
 				f.setAlive(i, false)
-				c.Push[i].Kill()
-				time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
-				c.Push[i].Restart()
+				killAndRestart(c.Push[i])
 				f.setAlive(i, true)
 			})
 		case 2:
@@ -72,19 +77,11 @@ func TestChaos(t *testing.T) {
 				f.setAlive(i, true)
 			})
 		case 3:
-			i := rand.IntN(len(c.Dispatch))
-			fault("kill dispatch", func() {
-				c.Dispatch[i].Kill()
-				time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
-				c.Dispatch[i].Restart()
-			})
+			n := c.Dispatch[rand.IntN(len(c.Dispatch))]
+			fault("kill dispatch", func() { killAndRestart(n) })
 		case 4:
-			i := rand.IntN(len(c.Collect))
-			fault("kill collect", func() {
-				c.Collect[i].Kill()
-				time.Sleep(time.Duration(500+rand.IntN(1000)) * time.Millisecond)
-				c.Collect[i].Restart()
-			})
+			n := c.Collect[rand.IntN(len(c.Collect))]
+			fault("kill collect", func() { killAndRestart(n) })
 		case 5:
 			fault("restart redis (empty)", func() { c.Redis.Restart(t) })
 		}

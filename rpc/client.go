@@ -14,9 +14,10 @@ import (
 	"github.com/heraldpush/herald/rpc/heraldpb"
 )
 
-func dial(addr string) (*grpc.ClientConn, error) {
+func dial(addr, secret string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithPerRPCCredentials(secretCreds(secret)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
 	)
 }
@@ -32,13 +33,13 @@ type DispatchClient struct {
 }
 
 // NewDispatchClient returns a client for the dispatch instances at addrs.
-func NewDispatchClient(addrs []string) (*DispatchClient, error) {
+func NewDispatchClient(addrs []string, secret string) (*DispatchClient, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no dispatch address given")
 	}
 	c := &DispatchClient{addrs: addrs}
 	for _, a := range addrs {
-		cc, err := dial(a)
+		cc, err := dial(a, secret)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("dispatch %s: %w", a, err)
@@ -87,13 +88,14 @@ func (c *DispatchClient) Close() error {
 // PushForwarder is a herald.Forwarder that calls push nodes over gRPC, keeping
 // one connection per node address.
 type PushForwarder struct {
-	mu    sync.Mutex
-	conns map[string]*grpc.ClientConn
+	secret string
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
 }
 
 // NewPushForwarder returns an empty forwarder.
-func NewPushForwarder() *PushForwarder {
-	return &PushForwarder{conns: map[string]*grpc.ClientConn{}}
+func NewPushForwarder(secret string) *PushForwarder {
+	return &PushForwarder{secret: secret, conns: map[string]*grpc.ClientConn{}}
 }
 
 func (f *PushForwarder) client(addr string) (heraldpb.PushClient, error) {
@@ -102,7 +104,7 @@ func (f *PushForwarder) client(addr string) (heraldpb.PushClient, error) {
 	cc, ok := f.conns[addr]
 	if !ok {
 		var err error
-		if cc, err = dial(addr); err != nil {
+		if cc, err = dial(addr, f.secret); err != nil {
 			return nil, err
 		}
 		f.conns[addr] = cc

@@ -43,7 +43,7 @@ func serveDispatch(t *testing.T, d herald.Dispatcher) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer()
+	s := NewServer(testSecret)
 	RegisterDispatch(s, d)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
@@ -57,7 +57,7 @@ func TestDispatchClientRoundTripAndFailover(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 
-	c, err := NewDispatchClient([]string{deadAddr, serveDispatch(t, broken), serveDispatch(t, ok)})
+	c, err := NewDispatchClient([]string{deadAddr, serveDispatch(t, broken), serveDispatch(t, ok)}, testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +90,11 @@ func TestDispatchClientRoundTripAndFailover(t *testing.T) {
 func TestPushForwarder(t *testing.T) {
 	got := &sink{}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s := NewServer()
+	s := NewServer(testSecret)
 	RegisterPush(s, got)
 	go s.Serve(ln)
 	defer s.Stop()
-	f := NewPushForwarder()
+	f := NewPushForwarder(testSecret)
 	defer f.Close()
 	n := herald.Node{ID: "p1", Addr: ln.Addr().String()}
 	msg := &herald.Message{ID: "m", Payload: []byte(`1`), Users: []string{"u"}, Seqs: []herald.Seq{3}}
@@ -107,5 +107,26 @@ func TestPushForwarder(t *testing.T) {
 	bad := &herald.Message{ID: "m", Payload: []byte(`1`), Users: []string{"u"}}
 	if err := f.Forward(context.Background(), n, []*herald.Message{bad}); err == nil {
 		t.Fatal("a message with users and seqs of different lengths must be refused")
+	}
+}
+
+const testSecret = "cluster-secret-for-tests"
+
+func TestWrongClusterSecretIsRefused(t *testing.T) {
+	got := &sink{}
+	addr := serveDispatch(t, got)
+	for _, secret := range []string{"", "another-secret-entirely"} {
+		c, err := NewDispatchClient([]string{addr}, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Dispatch(context.Background(), []*herald.Message{{ID: "m", Payload: []byte("1"), Users: []string{"u"}, Seqs: []herald.Seq{1}}})
+		c.Close()
+		if err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
+			t.Errorf("secret %q: %v, want Unauthenticated", secret, err)
+		}
+	}
+	if got.count() != 0 {
+		t.Fatal("a call without the cluster secret got through")
 	}
 }

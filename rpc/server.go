@@ -11,9 +11,11 @@ import (
 	"github.com/heraldpush/herald/rpc/heraldpb"
 )
 
-// NewServer returns a gRPC server sized for Herald's batches.
-func NewServer() *grpc.Server {
-	return grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize))
+// NewServer returns a gRPC server sized for Herald's batches that refuses
+// every call without the cluster secret.
+func NewServer(secret string) *grpc.Server {
+	return grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize),
+		grpc.UnaryInterceptor(secretInterceptor(secret)))
 }
 
 // RegisterDispatch serves d as the Dispatch service.

@@ -14,6 +14,7 @@ import (
 func runCollect(ctx context.Context, args []string) error {
 	var (
 		lo       logOptions
+		secret   string
 		ro       redisOptions
 		mo       mongoOptions
 		cfg      = collect.DefaultConfig()
@@ -23,6 +24,7 @@ func runCollect(ctx context.Context, args []string) error {
 	)
 	f := newFlags("collect", "The collect service: POST /v1/messages stores a message (MongoDB) and hands it to dispatch.")
 	lo.register(f)
+	clusterSecret(f, &secret)
 	mo.register(f)
 	ro.register(f, nil)
 	f.str(&listen, "listen", "HTTP address of the public API")
@@ -33,6 +35,9 @@ func runCollect(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := lo.setup(); err != nil {
+		return err
+	}
+	if err := rpc.CheckSecret(secret); err != nil {
 		return err
 	}
 	if err := require("api-key", apiKey); err != nil {
@@ -55,7 +60,7 @@ func runCollect(ctx context.Context, args []string) error {
 		router = r
 		checks = append(checks, httpx.Check{Name: "redis", Fn: r.Ping})
 	}
-	dc, err := rpc.NewDispatchClient(dispatch)
+	dc, err := rpc.NewDispatchClient(dispatch, secret)
 	if err != nil {
 		return err
 	}

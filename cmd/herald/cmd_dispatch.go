@@ -12,12 +12,14 @@ import (
 func runDispatch(ctx context.Context, args []string) error {
 	var (
 		lo         logOptions
+		secret     string
 		ro         redisOptions
 		listen     = ":8083"
 		grpcListen = ":9083"
 	)
 	f := newFlags("dispatch", "The dispatch service: looks up in Redis which push nodes hold each recipient and forwards messages there.")
 	lo.register(f)
+	clusterSecret(f, &secret)
 	ro.register(f, []string{"127.0.0.1:6379"})
 	f.str(&listen, "listen", "HTTP address for /healthz, /readyz and /metrics")
 	f.str(&grpcListen, "grpc-listen", "gRPC address collect sends to")
@@ -27,18 +29,21 @@ func runDispatch(ctx context.Context, args []string) error {
 	if err := lo.setup(); err != nil {
 		return err
 	}
+	if err := rpc.CheckSecret(secret); err != nil {
+		return err
+	}
 	router, err := ro.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer router.Close()
-	fwd := rpc.NewPushForwarder()
+	fwd := rpc.NewPushForwarder(secret)
 	defer fwd.Close()
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "dispatch", "none")
 	svc := dispatch.New(router, fwd, reg)
-	gs := rpc.NewServer()
+	gs := rpc.NewServer(secret)
 	rpc.RegisterDispatch(gs, svc)
 	mux := http.NewServeMux()
 	httpx.Health(mux, reg, httpx.Check{Name: "redis", Fn: router.Ping})

@@ -31,6 +31,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 func runPush(ctx context.Context, args []string) error {
 	var (
 		lo         logOptions
+		secret     string
 		ro         redisOptions
 		mo         mongoOptions
 		cfg        = push.DefaultConfig()
@@ -43,6 +44,7 @@ func runPush(ctx context.Context, args []string) error {
 	cfg.NodeID = ""
 	f := newFlags("push", "The push service: holds WebSocket connections at GET /ws and writes each message to its user's connections.")
 	lo.register(f)
+	clusterSecret(f, &secret)
 	ro.register(f, []string{"127.0.0.1:6379"})
 	mo.register(f)
 	f.str(&listen, "listen", "HTTP address for GET /ws and the health endpoints")
@@ -56,6 +58,9 @@ func runPush(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := lo.setup(); err != nil {
+		return err
+	}
+	if err := rpc.CheckSecret(secret); err != nil {
 		return err
 	}
 	h, port, err := net.SplitHostPort(grpcListen)
@@ -85,7 +90,7 @@ func runPush(ctx context.Context, args []string) error {
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "push", "mongo")
 	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
-	gs := rpc.NewServer()
+	gs := rpc.NewServer(secret)
 	rpc.RegisterPush(gs, svc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", svc.ServeWS)

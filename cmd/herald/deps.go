@@ -57,6 +57,12 @@ func (o *mongoOptions) open(ctx context.Context, indexes bool, retention time.Du
 	return mongo.Open(ctx, mongo.Options{URI: o.uri, Database: o.db, Retention: retention, Indexes: indexes})
 }
 
+// clusterSecret registers --cluster-secret, which every internal call between
+// collect, dispatch and push carries (see rpc.CheckSecret).
+func clusterSecret(f *flags, p *string) {
+	f.str(p, "cluster-secret", "shared secret of Herald's internal gRPC traffic, 16+ bytes (required)")
+}
+
 func require(name, value string) error {
 	if strings.TrimSpace(value) == "" {
 		return fmt.Errorf("--%s (or %s) is required", name, envName(name))

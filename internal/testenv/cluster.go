@@ -11,6 +11,7 @@ import (
 const (
 	ClusterJWTSecret = "test-secret-test-secret-test-secret-0123456789"
 	ClusterAPIKey    = "test-api-key"
+	ClusterSecret    = "test-cluster-secret-0123456789"
 )
 
 // Node is one herald process of a test cluster.
@@ -71,6 +72,7 @@ func StartCluster(t testing.TB, size ClusterSize) *Cluster {
 	env := []string{
 		"HERALD_JWT_SECRET=" + ClusterJWTSecret,
 		"HERALD_API_KEY=" + ClusterAPIKey,
+		"HERALD_CLUSTER_SECRET=" + ClusterSecret,
 		"HERALD_REDIS_ADDRS=" + c.Redis.Addr,
 		"HERALD_MONGO_URI=" + c.Mongo.URI,
 		"HERALD_MONGO_DB=herald",

@@ -10,10 +10,12 @@ import (
 const (
 	EInvalid      = "invalid_request"    // 400
 	EUnauthorized = "unauthorized"       // 401
+	EForbidden    = "forbidden"          // 403
 	ENotFound     = "not_found"          // 404
 	EMethod       = "method_not_allowed" // 405
 	ETooLarge     = "payload_too_large"  // 413
 	EUnsupported  = "unsupported_media"  // 415
+	ETooMany      = "too_many_requests"  // 429
 	EUnavailable  = "unavailable"        // 503
 	EInternal     = "internal"           // 500
 )

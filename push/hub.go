@@ -70,6 +70,14 @@ func (h *hub) conns(user string) []herald.Conn {
 	return out
 }
 
+// count returns how many connections user has on this node.
+func (h *hub) count(user string) int {
+	s := h.shard(user)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.users[user])
+}
+
 // each calls fn with every user and their connections, shard by shard.
 func (h *hub) each(fn func(user string, conns []herald.Conn)) {
 	for i := range h.shards {

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
@@ -193,5 +195,69 @@ func TestHelloReportsRetentionGap(t *testing.T) {
 	c2 := testenv.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
 	if c2.Hello.Gap {
 		t.Fatalf("gap reported for since=1: %+v", c2.Hello)
+	}
+}
+
+func dialStatus(t *testing.T, url, token, origin string) int {
+	t.Helper()
+	h := http.Header{}
+	if origin != "" {
+		h.Set("Origin", origin)
+	}
+	c, resp, err := websocket.DefaultDialer.Dial(url+"/ws?token="+token, h)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+		return resp.StatusCode
+	}
+	if resp == nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, 256)
+	n, _ := resp.Body.Read(body)
+	if !strings.Contains(string(body[:n]), `"error"`) {
+		t.Errorf("refusal %d without a JSON error body: %s", resp.StatusCode, body[:n])
+	}
+	return resp.StatusCode
+}
+
+func TestConnectionLimits(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxConnections = 2; c.MaxUserConns = 1 })
+	a, b, c := f.token(t, "a"), f.token(t, "b"), f.token(t, "c")
+	if got := dialStatus(t, f.ws, a, ""); got != 101 {
+		t.Fatalf("first connection: %d", got)
+	}
+	waitConns := func(n int64) {
+		deadline := time.Now().Add(5 * time.Second)
+		for f.svc.conns.Load() != n && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitConns(1)
+	if got := dialStatus(t, f.ws, a, ""); got != 429 {
+		t.Fatalf("second connection of one user: %d, want 429", got)
+	}
+	if got := dialStatus(t, f.ws, b, ""); got != 101 {
+		t.Fatalf("another user: %d", got)
+	}
+	waitConns(2)
+	if got := dialStatus(t, f.ws, c, ""); got != 503 {
+		t.Fatalf("past the node's limit: %d, want 503", got)
+	}
+}
+
+func TestOrigins(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example"} })
+	host := strings.TrimPrefix(f.ws, "ws://")
+	cases := map[string]int{
+		"":                      101, // not a browser
+		"http://" + host:        101, // the page's own origin
+		"https://app.example":   101, // listed
+		"https://evil.example":  403,
+		"https://app.example.x": 403,
+	}
+	for origin, want := range cases {
+		if got := dialStatus(t, f.ws, f.token(t, "o"+strconv.Itoa(len(origin))), origin); got != want {
+			t.Errorf("origin %q: %d, want %d", origin, got, want)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,9 @@ type Config struct {
 	GapWait           time.Duration // how long a live message waits for an earlier one still being stored
 	CatchUpInterval   time.Duration // how often connections behind the store are caught up
 	ResumeConcurrency int           // connection handshakes reading the store at once
+	MaxConnections    int           // open connections on this node; past it new upgrades get 503
+	MaxUserConns      int           // one user's connections on this node; past it 429
+	AllowedOrigins    []string      // browser origins allowed to connect; empty: same origin only; "*": any
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -56,6 +60,8 @@ func DefaultConfig() Config {
 		GapWait:           2 * time.Second,
 		CatchUpInterval:   5 * time.Second,
 		ResumeConcurrency: 32,
+		MaxConnections:    200_000,
+		MaxUserConns:      16,
 		DrainTimeout:      10 * time.Second,
 	}
 }
@@ -108,6 +114,8 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 			WriteBufferPool:   &sync.Pool{},
 			HandshakeTimeout:  10 * time.Second,
 			EnableCompression: false,
+			// Origins are checked before the upgrade (ServeWS), with a JSON 403.
+			CheckOrigin: func(*http.Request) bool { return true },
 		},
 		m: newMetrics(reg),
 	}

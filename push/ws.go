@@ -4,7 +4,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/gorilla/websocket"
 
@@ -25,6 +27,14 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET with a WebSocket upgrade"))
 		return
 	}
+	if !s.originAllowed(r) {
+		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed to connect", r.Header.Get("Origin")))
+		return
+	}
+	if max := s.cfg.MaxConnections; max > 0 && s.conns.Load() >= int64(max) {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node full (%d connections), connect to another", max))
+		return
+	}
 	q := r.URL.Query()
 	token := q.Get("token")
 	if token == "" {
@@ -37,6 +47,10 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		} else {
 			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
 		}
+		return
+	}
+	if max := s.cfg.MaxUserConns; max > 0 && s.hub.count(id.User) >= max {
+		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "user has %d connections on this node, the limit", max))
 		return
 	}
 	device := q.Get("device")
@@ -71,4 +85,22 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// The writer gets a goroutine of its own and the handler returns, so the
 	// HTTP server's per-connection state (and its 8 KiB of buffers) is freed.
 	go c.serve(s.routes.mark(c.user), st)
+}
+
+// originAllowed checks a browser's Origin header: requests without one (not
+// from a browser) pass; otherwise the origin must be the page's own host, or
+// listed in AllowedOrigins ("*" allows any), so that another site's page
+// cannot open connections with a user's token.
+func (s *Service) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	return err == nil && strings.EqualFold(u.Host, r.Host)
 }

@@ -24,6 +24,9 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.dur(&cfg.RouteTTL, "route-ttl", "safety expiry of a user's route (node liveness is what normally ends it)")
 	f.dur(&cfg.RouteRefresh, "route-refresh", "how often every local route is written again")
 	f.dur(&cfg.DrainTimeout, "drain-timeout", "bound on graceful shutdown")
+	f.int(&cfg.MaxConnections, "max-connections", "open connections per node; past it upgrades get 503 (0: no limit)")
+	f.int(&cfg.MaxUserConns, "max-user-connections", "one user's connections per node; past it upgrades get 429 (0: no limit)")
+	f.list(&cfg.AllowedOrigins, "allowed-origins", "browser origins allowed to open WebSockets, comma-separated; empty: the page's own origin only; * for any")
 	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
 	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
 }

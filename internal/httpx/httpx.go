@@ -20,10 +20,12 @@ import (
 var status = map[string]int{
 	herald.EInvalid:      http.StatusBadRequest,
 	herald.EUnauthorized: http.StatusUnauthorized,
+	herald.EForbidden:    http.StatusForbidden,
 	herald.ENotFound:     http.StatusNotFound,
 	herald.EMethod:       http.StatusMethodNotAllowed,
 	herald.ETooLarge:     http.StatusRequestEntityTooLarge,
 	herald.EUnsupported:  http.StatusUnsupportedMediaType,
+	herald.ETooMany:      http.StatusTooManyRequests,
 	herald.EUnavailable:  http.StatusServiceUnavailable,
 	herald.EInternal:     http.StatusInternalServerError,
 }

@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit chaos bench bench-cluster generate web clean
+.PHONY: all build run test test-deps lint unit fuzz chaos bench bench-cluster generate web clean
 
 all: build
 
@@ -26,6 +26,15 @@ run: build
 ## (unit, Redis and MongoDB integration on real servers, end-to-end on real processes)
 test: test-deps lint
 	$(GO) test -race -count=1 -timeout 12m ./...
+	$(MAKE) fuzz FUZZTIME=5s
+
+## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request
+## decoder, the token parser); new interesting inputs land in testdata/fuzz
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzClientFrame$$' -fuzztime $(FUZZTIME) ./push/
+	$(GO) test -run '^$$' -fuzz '^FuzzSendRequest$$' -fuzztime $(FUZZTIME) ./collect/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./auth/
 
 ## unit: the quick tests only (no cluster)
 unit:

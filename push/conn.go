@@ -415,24 +415,38 @@ func (c *conn) readFailed(err error) {
 
 // handleFrame acts on one client frame; a non-zero code closes the connection.
 func (c *conn) handleFrame(data []byte) (int, string) {
-	var f clientFrame
-	if err := json.Unmarshal(data, &f); err != nil {
-		return CloseInvalidPayload, "frame is not a JSON object"
+	f, code, reason := parseClientFrame(data)
+	if code != 0 {
+		return code, reason
 	}
 	switch f.Type {
 	case "ping":
 		c.enqueue(outItem{frame: pongFrame})
 	case "ack":
-		if f.Seq == nil {
-			return ClosePolicy, "ack needs a seq"
-		}
 		if c.device != "" {
 			// An ack cannot cover what was never sent: clamping keeps a buggy
 			// client from skipping messages on its next resume.
 			c.s.acks.add(c.user, c.device, min(*f.Seq, c.lastSent.Load()))
 		}
-	default:
-		return ClosePolicy, "unknown frame type"
 	}
 	return 0, ""
+}
+
+// parseClientFrame decodes and checks one client frame. A non-zero code is
+// the close code for a frame the server will not accept, with its reason.
+func parseClientFrame(data []byte) (clientFrame, int, string) {
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, CloseInvalidPayload, "frame is not a JSON object"
+	}
+	switch f.Type {
+	case "ping":
+	case "ack":
+		if f.Seq == nil {
+			return f, ClosePolicy, "ack needs a seq"
+		}
+	default:
+		return f, ClosePolicy, "unknown frame type"
+	}
+	return f, 0, ""
 }

@@ -1,0 +1,37 @@
+package push
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzClientFrame: no input crashes the frame decoder, every refusal carries
+// a close code and a reason, and an accepted frame is a known type with its
+// fields.
+func FuzzClientFrame(f *testing.F) {
+	for _, s := range []string{`{"type":"ping"}`, `{"type":"ack","seq":3}`, `{"type":"ack"}`, `{"type":"x"}`,
+		`not json`, `[]`, `{"type":"ack","seq":-1}`, `{"type":"ack","seq":1e400}`, "{\"type\":\"ping\xff\"}", `{}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, code, reason := parseClientFrame(data)
+		if code != 0 {
+			if reason == "" || code < 1000 || code > 4999 {
+				t.Fatalf("refusal %d %q", code, reason)
+			}
+			return
+		}
+		switch fr.Type {
+		case "ping":
+		case "ack":
+			if fr.Seq == nil {
+				t.Fatal("ack accepted without a seq")
+			}
+		default:
+			t.Fatalf("accepted unknown type %q", fr.Type)
+		}
+		if !json.Valid(data) {
+			t.Fatal("accepted invalid JSON")
+		}
+	})
+}

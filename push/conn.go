@@ -59,6 +59,7 @@ type conn struct {
 	code     int
 	reason   string
 	lastSent atomic.Uint64 // highest seq written; acks above it are clamped
+	rate     frameRate     // client frames per second (reader goroutine only)
 }
 
 var connSeq atomic.Uint64
@@ -224,14 +225,14 @@ func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq) (herald.S
 		if until != 0 && d.Seq >= until {
 			break
 		}
+		// Published before the write: the client may ack the frame before
+		// this goroutine runs again, and the ack must not be clamped below it.
+		c.lastSent.Store(d.Seq)
 		if err := c.write(encodeMsg(d)); err != nil {
 			return after, err
 		}
 		c.s.m.replayed.Inc()
 		after = d.Seq
-		// Published as it goes: an ack for a replayed message may arrive
-		// before the replay ends, and must not be clamped below it.
-		c.lastSent.Store(after)
 	}
 	return after, nil
 }
@@ -275,11 +276,8 @@ func (c *conn) writeItem(it outItem) error {
 			return err
 		}
 	}
-	if err := c.write(it.frame); err != nil {
-		return err
-	}
-	c.lastSent.Store(it.seq)
-	return nil
+	c.lastSent.Store(it.seq) // before the write, as in writeAll
+	return c.write(it.frame)
 }
 
 // fillGap sends the stored messages between last and next. A message that is
@@ -378,6 +376,10 @@ func (c *conn) readLoop() {
 			c.close(CloseUnsupported, "binary frames are not supported; send JSON text")
 			return
 		}
+		if !c.rate.allow(time.Now(), c.s.cfg.MaxFrameRate) {
+			c.close(ClosePolicy, "too many frames: at most "+strconv.Itoa(c.s.cfg.MaxFrameRate)+" a second")
+			return
+		}
 		if code, reason := c.handleFrame(data); code != 0 {
 			c.close(code, reason)
 			return
@@ -449,4 +451,29 @@ func parseClientFrame(data []byte) (clientFrame, int, string) {
 		return f, ClosePolicy, "unknown frame type"
 	}
 	return f, 0, ""
+}
+
+// frameRate is a token bucket of client frames: a burst of up to one second's
+// allowance, refilled continuously. A client that acks every message and
+// pings sends a few frames a second; a flood is cut off (close 1008).
+type frameRate struct {
+	tokens float64
+	last   time.Time
+}
+
+func (r *frameRate) allow(now time.Time, perSec int) bool {
+	if perSec <= 0 {
+		return true
+	}
+	if r.last.IsZero() {
+		r.tokens = float64(perSec)
+	} else {
+		r.tokens = min(float64(perSec), r.tokens+now.Sub(r.last).Seconds()*float64(perSec))
+	}
+	r.last = now
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
 }

@@ -261,3 +261,50 @@ func TestOrigins(t *testing.T) {
 		}
 	}
 }
+
+func TestFrameRate(t *testing.T) {
+	var r frameRate
+	now := time.Unix(0, 0)
+	n := 0
+	for range 50 {
+		if r.allow(now, 10) {
+			n++
+		}
+	}
+	if n != 10 {
+		t.Fatalf("burst allowed %d, want 10", n)
+	}
+	if !r.allow(now.Add(150*time.Millisecond), 10) || r.allow(now.Add(150*time.Millisecond), 10) {
+		t.Fatal("refill: one frame per 100 ms")
+	}
+}
+
+// A ping flood closes that connection with 1008; the server keeps serving.
+func TestPingFloodIsCutOff(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxFrameRate = 20 })
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "flood"), "", nil)
+	go func() {
+		for range 500 {
+			if c.Send(map[string]string{"type": "ping"}) != nil {
+				return
+			}
+		}
+	}()
+	for {
+		_, err := c.Next(5 * time.Second)
+		if err == nil {
+			continue // pongs
+		}
+		if !strings.Contains(err.Error(), "1008") {
+			t.Fatalf("flood ended with %v, want close 1008", err)
+		}
+		break
+	}
+	other := testenv.MustDialWS(t, f.ws, f.token(t, "calm"), "", nil)
+	if err := other.Send(map[string]string{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	if fr, err := other.Next(5 * time.Second); err != nil || fr.Type != "pong" {
+		t.Fatalf("calm client: %+v %v", fr, err)
+	}
+}

@@ -26,6 +26,7 @@ type Config struct {
 	Addr              string        // internal address dispatch forwards to
 	SendQueue         int           // frames queued per connection before it counts as too slow
 	MaxFrame          int64         // largest frame a client may send, bytes
+	MaxFrameRate      int           // client frames a second per connection (burst: one second's worth)
 	PingInterval      time.Duration // WebSocket ping period
 	PongTimeout       time.Duration // no frame or pong for this long: the connection is dead
 	WriteTimeout      time.Duration // one frame write
@@ -49,6 +50,7 @@ func DefaultConfig() Config {
 		NodeID:            "push-1",
 		SendQueue:         256,
 		MaxFrame:          4096,
+		MaxFrameRate:      100,
 		PingInterval:      25 * time.Second,
 		PongTimeout:       60 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -81,6 +83,7 @@ type Service struct {
 
 	resumes  chan struct{}  // semaphore: handshakes reading the store at once
 	connWG   sync.WaitGroup // writer loops, waited for on drain
+	drainMu  sync.Mutex     // orders connWG.Add before drain's Wait
 	draining chan struct{}
 	beatOK   atomic.Bool // the last heartbeat reached the routing table
 
@@ -218,7 +221,9 @@ func (s *Service) Ready(context.Context) error {
 }
 
 func (s *Service) drain() {
+	s.drainMu.Lock()
 	close(s.draining)
+	s.drainMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
 	if err := s.router.Leave(ctx, s.node); err != nil {

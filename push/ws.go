@@ -71,13 +71,31 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "expected a WebSocket upgrade request"))
 		return
 	}
+	// Count the connection before the upgrade, under the lock drain takes to
+	// start, so drain never waits while a new connection is being added.
+	s.drainMu.Lock()
+	select {
+	case <-s.draining:
+		s.drainMu.Unlock()
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node shutting down, connect to another"))
+		return
+	default:
+	}
+	s.connWG.Add(1)
+	s.drainMu.Unlock()
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
+		s.connWG.Done()
 		return // the upgrader has answered with an HTTP error
 	}
 	c := s.newConn(ws, id.User, device)
-	s.connWG.Add(1)
 	s.hub.add(c)
+	select {
+	case <-s.draining:
+		// Drain began during the upgrade and may not have seen this one.
+		c.close(CloseServiceRestart, "node shutting down, reconnect")
+	default:
+	}
 	s.m.connections.Inc()
 	s.conns.Add(1)
 	s.m.opened.Inc()

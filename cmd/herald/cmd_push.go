@@ -17,6 +17,7 @@ import (
 func pushFlags(f *flags, cfg *push.Config) {
 	f.int(&cfg.SendQueue, "send-queue", "frames queued per connection before it is closed as too slow (close 4000)")
 	f.int64(&cfg.MaxFrame, "max-frame", "largest frame a client may send, in bytes (close 1009 above it)")
+	f.int(&cfg.MaxFrameRate, "max-frame-rate", "client frames a second per connection, acks and pings alike (close 1008 above it; 0: no limit)")
 	f.dur(&cfg.PingInterval, "ping-interval", "WebSocket ping period")
 	f.dur(&cfg.PongTimeout, "pong-timeout", "a connection with no frame or pong for this long is closed")
 	f.dur(&cfg.HeartbeatInterval, "heartbeat-interval", "how often the node refreshes its liveness key")

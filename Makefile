@@ -22,11 +22,12 @@ build:
 run: build
 	./bin/herald all
 
-## test: everything CI checks: formatting, vet, staticcheck, and every test
-## (unit, Redis and MongoDB integration on real servers, end-to-end on real processes)
+## test: everything CI checks: formatting, vet, staticcheck, 5 s of each fuzz
+## target, and every test (unit, Redis and MongoDB integration on real servers,
+## end-to-end on real processes, the SDKs, the browser test)
 test: test-deps lint
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) test -race -count=1 -timeout 12m ./...
-	$(MAKE) fuzz FUZZTIME=5s
 
 ## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request
 ## decoder, the token parser); new interesting inputs land in testdata/fuzz

@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit fuzz chaos bench bench-cluster generate web clean
+.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-cluster generate web clean
 
 all: build
 
@@ -40,6 +40,10 @@ fuzz:
 ## unit: the quick tests only (no cluster)
 unit:
 	$(GO) test -short -count=1 ./...
+
+## vuln: govulncheck against a local copy of the Go vulnerability database
+vuln:
+	scripts/vulncheck.sh
 
 ## chaos: the chaos run at full size (2 collect, 2 dispatch, 3 push, 1,000 users
 ## with 2 devices each; kills, drains and restarts nodes and Redis); bounded at

@@ -309,7 +309,7 @@ func (r *Router) Presence(ctx context.Context, user string) ([]herald.Presence, 
 // master of a Redis Cluster), keeping users with a live route.
 func (r *Router) Online(ctx context.Context, limit int) ([]string, error) {
 	var users []string
-	scan := func(ctx context.Context, c *goredis.Client) error {
+	scan := func(ctx context.Context, c goredis.Cmdable) error {
 		it := c.Scan(ctx, 0, userKeyPrefix+"*", 1000).Iterator()
 		for it.Next(ctx) && len(users) < 4*limit {
 			users = append(users, strings.TrimPrefix(it.Val(), userKeyPrefix))
@@ -317,22 +317,16 @@ func (r *Router) Online(ctx context.Context, limit int) ([]string, error) {
 		return it.Err()
 	}
 	var err error
-	switch c := r.rdb.(type) {
-	case *goredis.ClusterClient:
+	if c, ok := r.rdb.(*goredis.ClusterClient); ok {
+		// SCAN sees one node's keys: ask every master, one at a time.
 		var mu sync.Mutex
 		err = c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error {
 			mu.Lock()
 			defer mu.Unlock()
 			return scan(ctx, m)
 		})
-	case *goredis.Client:
-		err = scan(ctx, c)
-	default:
-		it := r.rdb.Scan(ctx, 0, userKeyPrefix+"*", 1000).Iterator()
-		for it.Next(ctx) && len(users) < 4*limit {
-			users = append(users, strings.TrimPrefix(it.Val(), userKeyPrefix))
-		}
-		err = it.Err()
+	} else {
+		err = scan(ctx, r.rdb)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("scan users: %w", err)

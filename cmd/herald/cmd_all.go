@@ -39,10 +39,7 @@ func runAll(ctx context.Context, args []string) error {
 	f.bool(&dev, "dev", "serve the demo page's token and send endpoints under /dev/ (turn off before exposing the port)")
 	collectFlags(f, &ccfg)
 	pushFlags(f, &pcfg)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := lo.setup(); err != nil {
+	if err := lo.parse(f, args); err != nil {
 		return err
 	}
 	var err error

@@ -16,10 +16,7 @@ func runAuth(ctx context.Context, args []string) error {
 	f.str(&listen, "listen", "HTTP address")
 	f.str(&secret, "jwt-secret", "HS256 secret for tokens, at least 32 bytes (required)")
 	f.str(&apiKey, "api-key", "API key for POST /v1/tokens (required)")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := lo.setup(); err != nil {
+	if err := lo.parse(f, args); err != nil {
 		return err
 	}
 	if err := require("jwt-secret", secret); err != nil {

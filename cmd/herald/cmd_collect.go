@@ -31,10 +31,7 @@ func runCollect(ctx context.Context, args []string) error {
 	f.str(&apiKey, "api-key", "API key business systems send as Authorization: Bearer (required)")
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := lo.setup(); err != nil {
+	if err := lo.parse(f, args); err != nil {
 		return err
 	}
 	if err := rpc.CheckSecret(secret); err != nil {

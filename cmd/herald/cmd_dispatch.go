@@ -23,10 +23,7 @@ func runDispatch(ctx context.Context, args []string) error {
 	ro.register(f, []string{"127.0.0.1:6379"})
 	f.str(&listen, "listen", "HTTP address for /healthz, /readyz and /metrics")
 	f.str(&grpcListen, "grpc-listen", "gRPC address collect sends to")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := lo.setup(); err != nil {
+	if err := lo.parse(f, args); err != nil {
 		return err
 	}
 	if err := rpc.CheckSecret(secret); err != nil {

@@ -58,10 +58,7 @@ func runPush(ctx context.Context, args []string) error {
 	f.list(&authURLs, "auth-urls", "base URLs of the auth service, comma-separated")
 	f.dur(&authCache, "auth-cache-ttl", "how long a verified token is trusted without asking the auth service again")
 	pushFlags(f, &cfg)
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if err := lo.setup(); err != nil {
+	if err := lo.parse(f, args); err != nil {
 		return err
 	}
 	if err := rpc.CheckSecret(secret); err != nil {

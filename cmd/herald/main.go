@@ -92,6 +92,14 @@ func (o *logOptions) register(f *flags) {
 	f.str(&o.pprof, "pprof-listen", "address for /debug/pprof (off when empty; keep it on a private address)")
 }
 
+// parse parses the command line into f, then sets up logging from it.
+func (o *logOptions) parse(f *flags, args []string) error {
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	return o.setup()
+}
+
 func (o *logOptions) setup() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(o.level)); err != nil {

@@ -110,6 +110,28 @@ func TestAllEndToEnd(t *testing.T) {
 		t.Fatalf("after replay got seq %d, want 7", got[0].Seq)
 	}
 
+	// One log line per connection opened and closed, with who, where, how long
+	// and why; never a token or the API key.
+	waitLog := func(sub string) {
+		deadline := time.Now().Add(5 * time.Second)
+		for !n.proc.Log.Contains(sub) {
+			if time.Now().After(deadline) {
+				t.Fatalf("log lacks %q", sub)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitLog(`msg="connection opened" user=alice device=laptop`)
+	waitLog(`msg="connection closed" user=alice device=laptop`)
+	for _, line := range strings.Split(n.proc.Log.String(), "\n") {
+		if strings.Contains(line, "connection closed") && (!strings.Contains(line, "duration=") || !strings.Contains(line, "code=") || !strings.Contains(line, "node=")) {
+			t.Errorf("close line without duration, code or node: %s", line)
+		}
+	}
+	if logs := n.proc.Log.String(); strings.Contains(logs, alice) || strings.Contains(logs, n.api.Key) {
+		t.Error("a token or the API key was logged")
+	}
+
 	// A restart of herald all keeps every stored message.
 	n.stop(t)
 	n = startAll(t, dir, addr)

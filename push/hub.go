@@ -147,3 +147,18 @@ func (h *hub) deliver(d herald.Delivery) int {
 	}
 	return len(cs)
 }
+
+// forEach calls fn with every connection while holding its shard's read
+// lock: fn must be quick and must not call back into the hub.
+func (h *hub) forEach(fn func(*conn)) {
+	for i := range h.shards {
+		s := &h.shards[i]
+		s.mu.RLock()
+		for _, cs := range s.users {
+			for c := range cs {
+				fn(c)
+			}
+		}
+		s.mu.RUnlock()
+	}
+}

@@ -5,32 +5,26 @@ import "sync"
 // queue is a connection's bounded send queue. It holds no buffer while the
 // connection is idle (most are, at 200,000 connections a node): the slice
 // grows only as frames wait, and is dropped once drained, so an idle
-// connection costs a mutex, a nil slice and a one-slot channel instead of a
-// channel buffer of SendQueue entries.
+// connection costs a mutex and a nil slice instead of a channel buffer of
+// SendQueue entries.
 type queue struct {
 	mu    sync.Mutex
 	items []outItem
 	max   int
-	ready chan struct{} // one slot: "there is something to take"
 }
 
 func newQueue(max int) queue {
-	return queue{max: max, ready: make(chan struct{}, 1)}
+	return queue{max: max}
 }
 
 // push adds it, or reports false when the queue is full.
 func (q *queue) push(it outItem) bool {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	if len(q.items) >= q.max {
-		q.mu.Unlock()
 		return false
 	}
 	q.items = append(q.items, it)
-	q.mu.Unlock()
-	select {
-	case q.ready <- struct{}{}:
-	default:
-	}
 	return true
 }
 
@@ -41,4 +35,11 @@ func (q *queue) take() []outItem {
 	q.items = nil
 	q.mu.Unlock()
 	return items
+}
+
+// empty reports whether nothing is queued.
+func (q *queue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items) == 0
 }

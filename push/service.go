@@ -9,12 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
@@ -78,7 +76,6 @@ type Service struct {
 	hub    *hub
 	routes *routeWriter
 	acks   *acker
-	up     websocket.Upgrader
 	m      metrics
 
 	resumes  chan struct{}  // semaphore: handshakes reading the store at once
@@ -108,19 +105,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		hub:      newHub(),
 		draining: make(chan struct{}),
 		resumes:  make(chan struct{}, max(cfg.ResumeConcurrency, 1)),
-		up: websocket.Upgrader{
-			// Client frames are small (acks, pings): a small read buffer
-			// per connection; writes use a shared pool.
-			ReadBufferSize:  512,
-			WriteBufferSize: 1024,
-			// A shared pool: idle connections hold no write buffer.
-			WriteBufferPool:   &sync.Pool{},
-			HandshakeTimeout:  10 * time.Second,
-			EnableCompression: false,
-			// Origins are checked before the upgrade (ServeWS), with a JSON 403.
-			CheckOrigin: func(*http.Request) bool { return true },
-		},
-		m: newMetrics(reg),
+		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
 	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
@@ -151,8 +136,9 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	bg, stop := context.WithCancel(context.Background())
 	defer stop()
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.routes.run(bg) }()
+	go func() { defer wg.Done(); s.keepAlive(bg) }()
 	go func() { defer wg.Done(); s.acks.run(bg) }()
 	go func() { defer wg.Done(); s.catchUp(bg) }()
 

@@ -8,10 +8,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/internal/netpoll"
+	"github.com/heraldpush/herald/internal/ws"
 )
 
 // ServeWS is GET /ws: authenticate (401 with a JSON body before any upgrade),
@@ -67,8 +67,8 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		st = start{since: n, hasSince: true}
 	}
-	if !websocket.IsWebSocketUpgrade(r) {
-		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "expected a WebSocket upgrade request"))
+	if err := ws.CheckRequest(r); err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s", err.Error()))
 		return
 	}
 	// Count the connection before the upgrade, under the lock drain takes to
@@ -83,12 +83,15 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.connWG.Add(1)
 	s.drainMu.Unlock()
-	ws, err := s.up.Upgrade(w, r, nil)
+	nc, rest, err := ws.Upgrade(w, r)
 	if err != nil {
 		s.connWG.Done()
-		return // the upgrader has answered with an HTTP error
+		return // the connection is gone; nothing can be answered
 	}
-	c := s.newConn(ws, id.User, device)
+	c := s.newConn(nc, id.User, device)
+	// The first writer (serve, below) holds the writing flag through hello
+	// and replay: live frames queue up behind them.
+	c.writing.Store(true)
 	s.hub.add(c)
 	select {
 	case <-s.draining:
@@ -100,8 +103,20 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	s.m.opened.Inc()
 	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
-	// The writer gets a goroutine of its own and the handler returns, so the
-	// HTTP server's per-connection state (and its 8 KiB of buffers) is freed.
+	// Frames the client sent right behind its request came with it.
+	if len(rest) > 0 && !c.consume(rest) {
+		c.peerEnded()
+	}
+	stop, err := netpoll.Watch(nc, c.onReadable)
+	if err != nil {
+		slog.Warn("cannot watch connection", "conn", c.id, "err", err)
+		c.close(CloseInternal, "server error, retry")
+		stop = func() {}
+	}
+	c.stopWatch = stop
+	// The handler returns, so the HTTP server's per-connection state (and
+	// its 8 KiB of buffers) is freed; the connection keeps no goroutine
+	// once its handshake is written.
 	go c.serve(s.routes.mark(c.user), st)
 }
 

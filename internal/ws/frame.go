@@ -1,0 +1,187 @@
+package ws
+
+import (
+	"encoding/binary"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Opcode is a frame's type.
+type Opcode byte
+
+// Opcodes of RFC 6455 section 5.2.
+const (
+	OpContinuation Opcode = 0x0
+	OpText         Opcode = 0x1
+	OpBinary       Opcode = 0x2
+	OpClose        Opcode = 0x8
+	OpPing         Opcode = 0x9
+	OpPong         Opcode = 0xA
+)
+
+// Close codes of RFC 6455 section 7.4.1 that the parser itself produces.
+const (
+	CloseNormal      = 1000
+	CloseProtocol    = 1002
+	CloseNoStatus    = 1005
+	CloseInvalidData = 1007
+	CloseTooBig      = 1009
+)
+
+// ProtocolError is a violation of the framing by the peer: the connection
+// must be closed with Code and Reason.
+type ProtocolError struct {
+	Code   int
+	Reason string
+}
+
+func (e *ProtocolError) Error() string {
+	return "websocket: " + e.Reason + " (" + strconv.Itoa(e.Code) + ")"
+}
+
+// Parser turns the byte stream of one client connection into messages and
+// control frames. It is fed what each read returns and keeps only an
+// incomplete frame (or fragmented message) between reads: nil when idle.
+type Parser struct {
+	// MaxMessage bounds a message's payload (all its fragments); a larger
+	// one is refused with 1009 as soon as its header says so.
+	MaxMessage int64
+
+	partial []byte // bytes of a frame not yet complete
+	msg     []byte // fragments so far of a message not yet complete
+	msgOp   Opcode // its opcode; 0 when no message is in progress
+}
+
+// Feed parses data and calls fn with each complete message (text or binary,
+// fragments joined) and each control frame, in order. The payload is valid
+// only during the call. A framing violation returns a *ProtocolError; an
+// error from fn stops parsing and is returned as is.
+func (p *Parser) Feed(data []byte, fn func(op Opcode, payload []byte) error) error {
+	if len(p.partial) > 0 {
+		p.partial = append(p.partial, data...)
+		data, p.partial = p.partial, nil
+	}
+	for len(data) > 0 {
+		n, err := p.frame(data, fn)
+		if err != nil {
+			return err
+		}
+		if n == 0 { // incomplete: keep it for the next read
+			p.partial = append(make([]byte, 0, len(data)), data...)
+			return nil
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// frame handles the frame at the start of b and returns its length, or 0
+// when b does not yet hold all of it.
+func (p *Parser) frame(b []byte, fn func(Opcode, []byte) error) (int, error) {
+	if len(b) < 2 {
+		return 0, nil
+	}
+	fin := b[0]&0x80 != 0
+	if b[0]&0x70 != 0 {
+		return 0, &ProtocolError{CloseProtocol, "reserved bits set (no extension was negotiated)"}
+	}
+	op := Opcode(b[0] & 0x0f)
+	if b[1]&0x80 == 0 {
+		return 0, &ProtocolError{CloseProtocol, "client frames must be masked"}
+	}
+	hdr, size := 2, uint64(b[1]&0x7f)
+	switch size {
+	case 126:
+		if len(b) < 4 {
+			return 0, nil
+		}
+		hdr, size = 4, uint64(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		if len(b) < 10 {
+			return 0, nil
+		}
+		hdr, size = 10, binary.BigEndian.Uint64(b[2:])
+	}
+	switch op {
+	case OpClose, OpPing, OpPong:
+		if !fin || size > 125 {
+			return 0, &ProtocolError{CloseProtocol, "control frames must be whole and at most 125 bytes"}
+		}
+	case OpText, OpBinary:
+		if p.msgOp != 0 {
+			return 0, &ProtocolError{CloseProtocol, "new message before the previous one's last fragment"}
+		}
+	case OpContinuation:
+		if p.msgOp == 0 {
+			return 0, &ProtocolError{CloseProtocol, "continuation frame with no message to continue"}
+		}
+	default:
+		return 0, &ProtocolError{CloseProtocol, "unknown opcode " + strconv.Itoa(int(op))}
+	}
+	if op < OpClose && (size > uint64(p.MaxMessage) || uint64(len(p.msg))+size > uint64(p.MaxMessage)) {
+		return 0, &ProtocolError{CloseTooBig, "frame over " + strconv.FormatInt(p.MaxMessage, 10) + " bytes"}
+	}
+	total := uint64(hdr) + 4 + size
+	if uint64(len(b)) < total {
+		return 0, nil
+	}
+	mask := b[hdr : hdr+4]
+	payload := b[hdr+4 : total]
+	for i := range payload {
+		payload[i] ^= mask[i&3]
+	}
+	n := int(total)
+	switch {
+	case op >= OpClose:
+		return n, fn(op, payload)
+	case fin && op != OpContinuation:
+		return n, fn(op, payload)
+	case op != OpContinuation: // first fragment
+		p.msgOp = op
+		p.msg = append(p.msg[:0], payload...)
+		return n, nil
+	case !fin:
+		p.msg = append(p.msg, payload...)
+		return n, nil
+	default: // last fragment
+		msg, mop := append(p.msg, payload...), p.msgOp
+		p.msg, p.msgOp = nil, 0
+		return n, fn(mop, msg)
+	}
+}
+
+// AppendFrame appends one unmasked, unfragmented server frame to dst.
+func AppendFrame(dst []byte, op Opcode, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n <= 125:
+		dst = append(dst, 0x80|byte(op), byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 0x80|byte(op), 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 0x80|byte(op), 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+// ClosePayload is a close frame's body: the code, then the reason cut to
+// fit the 125-byte control frame limit without splitting a character.
+func ClosePayload(code int, reason string) []byte {
+	if len(reason) > 123 {
+		reason = reason[:123]
+		for len(reason) > 0 && !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	b := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), uint16(code))
+	return append(b, reason...)
+}
+
+// ParseClose reads a close frame's body; an empty one is 1005 (no status).
+func ParseClose(payload []byte) (code int, reason string) {
+	if len(payload) < 2 {
+		return CloseNoStatus, ""
+	}
+	return int(binary.BigEndian.Uint16(payload)), string(payload[2:])
+}

@@ -1,0 +1,45 @@
+package ws
+
+import (
+	"bytes"
+	"testing"
+)
+
+// FuzzParser feeds arbitrary bytes, cut at an arbitrary point, to the frame
+// parser: it must never panic, never hand out a message over MaxMessage,
+// and parse the same frames however the bytes are split across reads.
+func FuzzParser(f *testing.F) {
+	f.Add(clientFrame(true, OpText, []byte(`{"type":"ack","seq":1}`)), uint8(3))
+	f.Add(append(clientFrame(false, OpText, []byte("ab")), clientFrame(true, OpContinuation, []byte("cd"))...), uint8(7))
+	f.Add(clientFrame(true, OpClose, ClosePayload(1000, "bye")), uint8(1))
+	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
+		run := func(chunks ...[]byte) (out [][]byte, err error) {
+			p := &Parser{MaxMessage: 256}
+			for _, ch := range chunks {
+				err = p.Feed(bytes.Clone(ch), func(op Opcode, b []byte) error {
+					if len(b) > 256 {
+						t.Fatalf("message of %d bytes over the limit", len(b))
+					}
+					out = append(out, append([]byte{byte(op)}, b...))
+					return nil
+				})
+				if err != nil {
+					return out, err
+				}
+			}
+			return out, nil
+		}
+		whole, err1 := run(data)
+		c := min(int(cut), len(data))
+		split, err2 := run(data[:c], data[c:])
+		if (err1 == nil) != (err2 == nil) || len(whole) != len(split) {
+			t.Fatalf("whole: %d frames, %v; split at %d: %d frames, %v", len(whole), err1, c, len(split), err2)
+		}
+		for i := range whole {
+			if !bytes.Equal(whole[i], split[i]) {
+				t.Fatalf("frame %d differs when split", i)
+			}
+		}
+	})
+}

@@ -16,7 +16,7 @@ import (
 type Router struct {
 	mu     sync.Mutex
 	nodes  map[string]nodeEntry
-	routes map[string]map[string]routeEntry // user -> node id -> route
+	routes map[string][]routeEntry // user -> a route per node (a slice: a user is on one or two nodes, and a map each would cost ~200 bytes per user)
 	now    func() time.Time
 }
 
@@ -26,6 +26,7 @@ type nodeEntry struct {
 }
 
 type routeEntry struct {
+	node    string
 	epoch   int64
 	expires time.Time
 	conns   []herald.Conn
@@ -35,7 +36,7 @@ var _ herald.Router = (*Router)(nil)
 
 // NewRouter returns an empty Router.
 func NewRouter() *Router {
-	return &Router{nodes: map[string]nodeEntry{}, routes: map[string]map[string]routeEntry{}, now: time.Now}
+	return &Router{nodes: map[string]nodeEntry{}, routes: map[string][]routeEntry{}, now: time.Now}
 }
 
 // Heartbeat implements herald.Router.
@@ -63,19 +64,28 @@ func (r *Router) SetRoutes(_ context.Context, node herald.Node, routes []herald.
 	defer r.mu.Unlock()
 	exp := r.now().Add(ttl)
 	for _, uc := range routes {
-		m := r.routes[uc.User]
+		rs := r.routes[uc.User]
+		i := 0
+		for i < len(rs) && rs[i].node != node.ID {
+			i++
+		}
 		if len(uc.Conns) == 0 {
-			delete(m, node.ID)
-			if len(m) == 0 {
+			if i < len(rs) {
+				rs = append(rs[:i], rs[i+1:]...)
+			}
+			if len(rs) == 0 {
 				delete(r.routes, uc.User)
+			} else {
+				r.routes[uc.User] = rs
 			}
 			continue
 		}
-		if m == nil {
-			m = map[string]routeEntry{}
-			r.routes[uc.User] = m
+		e := routeEntry{node: node.ID, epoch: node.Epoch, expires: exp, conns: append([]herald.Conn(nil), uc.Conns...)}
+		if i < len(rs) {
+			rs[i] = e
+		} else {
+			r.routes[uc.User] = append(rs, e)
 		}
-		m[node.ID] = routeEntry{epoch: node.Epoch, expires: exp, conns: append([]herald.Conn(nil), uc.Conns...)}
 	}
 	return nil
 }
@@ -83,8 +93,8 @@ func (r *Router) SetRoutes(_ context.Context, node herald.Node, routes []herald.
 // each calls fn for every live route of user; r.mu must be held.
 func (r *Router) each(user string, fn func(n herald.Node, rt routeEntry)) {
 	now := r.now()
-	for id, rt := range r.routes[user] {
-		ne, ok := r.nodes[id]
+	for _, rt := range r.routes[user] {
+		ne, ok := r.nodes[rt.node]
 		if !ok || !now.Before(ne.expires) || ne.node.Epoch != rt.epoch || !now.Before(rt.expires) {
 			continue
 		}

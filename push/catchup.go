@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// catchUpChunk is how many users one LastSeqs query covers.
+// catchUpChunk is how many connections one LastSeqs query covers.
 const catchUpChunk = 1000
 
 // catchUp is the re-dispatch path: a message that was stored but never reached
@@ -17,50 +17,55 @@ const catchUpChunk = 1000
 // difference from the store, in order, through its own writer.
 //
 // The cost is O(users on the node / 1,000) store queries per interval, not a
-// query per connection or per message.
+// query per connection or per message, and the buffers are kept between
+// rounds.
 func (s *Service) catchUp(ctx context.Context) {
 	t := time.NewTicker(s.cfg.CatchUpInterval)
 	defer t.Stop()
+	var cu catchUpper
 	for {
 		select {
 		case <-t.C:
-			s.catchUpOnce(ctx)
+			cu.run(ctx, s)
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
-func (s *Service) catchUpOnce(ctx context.Context) {
-	var users []string
-	byUser := map[string][]*conn{}
-	flush := func() {
-		if len(users) == 0 {
-			return
+type catchUpper struct {
+	conns []*conn
+	users []string
+}
+
+func (cu *catchUpper) run(ctx context.Context, s *Service) {
+	for i := range s.wheel.slots {
+		cu.conns = s.wheel.snapshot(i, cu.conns[:0])
+		for len(cu.conns) > 0 {
+			n := min(len(cu.conns), catchUpChunk)
+			cu.check(ctx, s, cu.conns[:n])
+			cu.conns = cu.conns[n:]
 		}
-		last, err := s.store.LastSeqs(ctx, users)
-		if err != nil {
-			if ctx.Err() == nil {
-				slog.Warn("catch-up: read last seqs", "users", len(users), "err", err)
-			}
-		} else {
-			for u, seq := range last {
-				for _, c := range byUser[u] {
-					if c.lastSent.Load() < seq {
-						c.enqueue(outItem{seq: seq, catchUp: true})
-						s.m.catchUps.Inc()
-					}
-				}
-			}
-		}
-		users, byUser = users[:0], map[string][]*conn{}
 	}
-	s.hub.eachConns(func(u string, cs []*conn) {
-		users = append(users, u)
-		byUser[u] = cs
-		if len(users) >= catchUpChunk {
-			flush()
+	clear(cu.conns[:cap(cu.conns)]) // drop references to closed connections
+}
+
+func (cu *catchUpper) check(ctx context.Context, s *Service, conns []*conn) {
+	cu.users = cu.users[:0]
+	for _, c := range conns {
+		cu.users = append(cu.users, c.user) // a user's devices repeat it; LastSeqs dedupes
+	}
+	last, err := s.store.LastSeqs(ctx, cu.users)
+	if err != nil {
+		if ctx.Err() == nil {
+			slog.Warn("catch-up: read last seqs", "users", len(cu.users), "err", err)
 		}
-	})
-	flush()
+		return
+	}
+	for _, c := range conns {
+		if seq := last[c.user]; seq > 0 && c.lastSent.Load() < seq && !c.closing() {
+			c.enqueue(outItem{seq: seq, catchUp: true})
+			s.m.catchUps.Inc()
+		}
+	}
 }

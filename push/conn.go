@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -52,13 +53,18 @@ type conn struct {
 	device string
 	since  time.Time
 
-	ctx      context.Context // cancelled by close: ends store reads done for this connection
-	cancel   context.CancelFunc
 	send     queue
-	once     sync.Once
+	lastSent atomic.Uint64 // highest seq written; acks above it are clamped
+
+	// close state: no context per connection (a cancelCtx and the map of
+	// children it keeps cost ~400 bytes on each of 200,000 connections);
+	// the writer's store reads get a context of their own (op) that close
+	// cancels.
+	mu       sync.Mutex // guards code, reason and opCancel
+	closed   atomic.Bool
 	code     int
 	reason   string
-	lastSent atomic.Uint64 // highest seq written; acks above it are clamped
+	opCancel context.CancelFunc
 
 	writing atomic.Bool // a writer goroutine runs (stays set once the connection is finished)
 	wbuf    *[]byte     // frames waiting for one write; only while a writer runs
@@ -70,33 +76,35 @@ type conn struct {
 	readState int       // reading, closing (look for the client's close only), discarding
 	stopWatch func()
 
-	peerDone  chan struct{} // the client's side has ended (its close frame, or EOF)
-	peerOnce  sync.Once
-	lastRead  atomic.Int64 // unix nanoseconds of the client's last frame
-	lastPing  atomic.Int64 // unix nanoseconds of the last ping queued
-	finishOne sync.Once
+	peerGone  atomic.Bool     // the client's side has ended (its close frame, or EOF)
+	lastRead  atomic.Int64    // unix nanoseconds of the client's last frame
+	lastPing  atomic.Int64    // unix nanoseconds of the last ping queued
+	lastWrite atomic.Int64    // unix nanoseconds of the last write to the socket
+	raw       syscall.RawConn // for pings written without a writer; nil without a file descriptor
+
+	slot, slotPos int // place in the service's wheel
 }
 
 var connSeq atomic.Uint64
 
 func (s *Service) newConn(nc net.Conn, user, device string) *conn {
-	ctx, cancel := context.WithCancel(context.Background())
 	now := time.Now()
 	c := &conn{
-		ctx:      ctx,
-		cancel:   cancel,
-		s:        s,
-		nc:       nc,
-		id:       s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-" + strconv.FormatUint(connSeq.Add(1), 36),
-		user:     user,
-		device:   device,
-		since:    now,
-		send:     newQueue(s.cfg.SendQueue),
-		peerDone: make(chan struct{}),
+		s:      s,
+		nc:     nc,
+		id:     s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-" + strconv.FormatUint(connSeq.Add(1), 36),
+		user:   user,
+		device: device,
+		since:  now,
+		send:   newQueue(s.cfg.SendQueue),
 	}
 	c.parser.MaxMessage = s.cfg.MaxFrame
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
+	c.lastWrite.Store(now.UnixNano())
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
 	return c
 }
 
@@ -114,18 +122,46 @@ func (c *conn) enqueue(it outItem) {
 // close asks the writer to close the connection with code and reason; the
 // first call wins.
 func (c *conn) close(code int, reason string) {
-	c.once.Do(func() {
-		c.code, c.reason = code, reason
-		c.cancel()
-		c.kick()
-	})
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.code, c.reason = code, reason
+	c.closed.Store(true)
+	cancel := c.opCancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	c.kick()
 }
 
 // closing reports whether close has been called.
-func (c *conn) closing() bool { return c.ctx.Err() != nil }
+func (c *conn) closing() bool { return c.closed.Load() }
+
+// op returns the context for one store operation of the writer: it ends
+// after timeout, or when the connection is closed. Call done when finished.
+func (c *conn) op(timeout time.Duration) (ctx context.Context, done func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	c.mu.Lock()
+	prev := c.opCancel
+	if c.closed.Load() {
+		cancel()
+	} else {
+		c.opCancel = cancel
+	}
+	c.mu.Unlock()
+	return ctx, func() {
+		c.mu.Lock()
+		c.opCancel = prev
+		c.mu.Unlock()
+		cancel()
+	}
+}
 
 // peerEnded records that the client will send nothing more.
-func (c *conn) peerEnded() { c.peerOnce.Do(func() { close(c.peerDone) }) }
+func (c *conn) peerEnded() { c.peerGone.Store(true) }
 
 // start is where a connection's stream begins.
 type start struct {
@@ -133,24 +169,24 @@ type start struct {
 	hasSince bool
 }
 
-// finish runs once, on the writer, when the connection is over: the socket is
+// finish runs once (the last writer keeps the writing flag for good), when
+// the connection is over: the socket is
 // closed, the local binding removed and the route rewritten.
 func (c *conn) finish() {
-	c.finishOne.Do(func() {
-		c.close(CloseNormal, "")
-		if c.stopWatch != nil {
-			c.stopWatch()
-		}
-		c.nc.Close()
-		c.peerEnded()
-		c.releaseBuf()
-		c.s.hub.remove(c)
-		c.s.routes.mark(c.user)
-		c.s.m.connections.Dec()
-		c.s.conns.Add(-1)
-		c.s.m.closed.WithLabelValues(strconv.Itoa(c.code)).Inc()
-		slog.Info("connection closed", "user", c.user, "device", c.device, "conn", c.id, "node", c.s.node.ID,
-			"duration", time.Since(c.since).Round(time.Millisecond), "code", c.code, "reason", c.reason)
-		c.s.connWG.Done()
-	})
+	c.close(CloseNormal, "")
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
+	c.nc.Close()
+	c.peerEnded()
+	c.releaseBuf()
+	c.s.hub.remove(c)
+	c.s.wheel.remove(c)
+	c.s.routes.mark(c.user)
+	c.s.m.connections.Dec()
+	c.s.conns.Add(-1)
+	c.s.m.closed.WithLabelValues(strconv.Itoa(c.code)).Inc()
+	slog.Info("connection closed", "user", c.user, "device", c.device, "conn", c.id, "node", c.s.node.ID,
+		"duration", time.Since(c.since).Round(time.Millisecond), "code", c.code, "reason", c.reason)
+	c.s.connWG.Done()
 }

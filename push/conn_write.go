@@ -25,16 +25,17 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 // serve runs the connection's first writer: wait for the route, hello and
 // replay, then whatever was queued meanwhile.
 func (c *conn) serve(routed <-chan error, st start) {
+	ctx, done := c.op(35 * time.Second)
 	select {
 	case err := <-routed:
 		if err != nil {
 			slog.Warn("route not registered; live delivery may wait for the next refresh", "user", c.user, "conn", c.id, "err", err)
 		}
 	case <-time.After(5 * time.Second):
-	case <-c.ctx.Done():
+	case <-ctx.Done():
 	}
 	if !c.closing() {
-		last, err := c.handshake(st)
+		last, err := c.handshake(ctx, st)
 		if err == nil {
 			err = c.flush()
 		}
@@ -48,6 +49,7 @@ func (c *conn) serve(routed <-chan error, st start) {
 			c.s.m.handshake.Observe(time.Since(c.since).Seconds())
 		}
 	}
+	done()
 	c.writeLoop()
 }
 
@@ -95,9 +97,7 @@ func (c *conn) writeLoop() {
 
 // handshake sends hello and replays stored messages. It returns the seq the
 // live stream continues after.
-func (c *conn) handshake(st start) (herald.Seq, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-	defer cancel()
+func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	// When a node dies, its clients all reconnect at once; bounding the
 	// handshakes that read the store turns that storm into a queue instead of
 	// a wall of timeouts (and failed resumes that would come back for more).
@@ -202,8 +202,8 @@ func (c *conn) writeItem(it outItem) error {
 		return nil
 	}
 	if it.catchUp {
-		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
-		defer cancel()
+		ctx, done := c.op(30 * time.Second)
+		defer done()
 		sent, err := c.replay(ctx, last, it.seq+1)
 		c.lastSent.Store(sent)
 		return err
@@ -221,8 +221,8 @@ func (c *conn) writeItem(it outItem) error {
 // allocated a seq but not yet stored (several collect instances write in
 // parallel) gets up to GapWait to appear; after that the stream moves on.
 func (c *conn) fillGap(last, next herald.Seq) (herald.Seq, error) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.s.cfg.GapWait+10*time.Second)
-	defer cancel()
+	ctx, done := c.op(c.s.cfg.GapWait + 10*time.Second)
+	defer done()
 	deadline := time.Now().Add(c.s.cfg.GapWait)
 	for {
 		var err error
@@ -272,6 +272,7 @@ func (c *conn) flush() error {
 	if err != nil {
 		return err
 	}
+	c.lastWrite.Store(time.Now().UnixNano())
 	c.s.m.written.Add(float64(c.wframes))
 	c.s.out.Add(uint64(c.wframes))
 	c.wframes = 0
@@ -303,9 +304,10 @@ func (c *conn) writeClose() {
 	if err != nil {
 		return
 	}
-	select {
-	case <-c.peerDone:
-	case <-time.After(closeGrace):
+	// Polled: only closing connections wait here, and a channel per
+	// connection would cost every open one.
+	for end := time.Now().Add(closeGrace); !c.peerGone.Load() && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

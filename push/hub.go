@@ -17,15 +17,18 @@ type hub struct {
 	shards [hubShards]shard
 }
 
+// A user's connections are a slice, not a set: a user has a handful (at
+// most MaxUserConns), and a one-entry map costs ~200 bytes more than a
+// one-entry slice on every connection of the node.
 type shard struct {
 	mu    sync.RWMutex
-	users map[string]map[*conn]struct{}
+	users map[string][]*conn
 }
 
 func newHub() *hub {
 	h := &hub{seed: maphash.MakeSeed()}
 	for i := range h.shards {
-		h.shards[i].users = make(map[string]map[*conn]struct{})
+		h.shards[i].users = make(map[string][]*conn)
 	}
 	return h
 }
@@ -37,23 +40,27 @@ func (h *hub) shard(user string) *shard {
 func (h *hub) add(c *conn) {
 	s := h.shard(c.user)
 	s.mu.Lock()
-	cs := s.users[c.user]
-	if cs == nil {
-		cs = make(map[*conn]struct{})
-		s.users[c.user] = cs
-	}
-	cs[c] = struct{}{}
+	s.users[c.user] = append(s.users[c.user], c)
 	s.mu.Unlock()
 }
 
 func (h *hub) remove(c *conn) {
 	s := h.shard(c.user)
 	s.mu.Lock()
-	if cs := s.users[c.user]; cs != nil {
-		delete(cs, c)
-		if len(cs) == 0 {
-			delete(s.users, c.user)
+	cs := s.users[c.user]
+	for i, x := range cs {
+		if x == c {
+			last := len(cs) - 1
+			cs[i] = cs[last]
+			cs[last] = nil
+			cs = cs[:last]
+			break
 		}
+	}
+	if len(cs) == 0 {
+		delete(s.users, c.user)
+	} else {
+		s.users[c.user] = cs
 	}
 	s.mu.Unlock()
 }
@@ -64,7 +71,7 @@ func (h *hub) conns(user string) []herald.Conn {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	out := make([]herald.Conn, 0, len(s.users[user]))
-	for c := range s.users[user] {
+	for _, c := range s.users[user] {
 		out = append(out, herald.Conn{ID: c.id, Device: c.device, Since: c.since})
 	}
 	return out
@@ -96,25 +103,6 @@ func (h *hub) each(fn func(user string, conns []herald.Conn)) {
 	}
 }
 
-// eachConns calls fn with every user and their connections, shard by shard,
-// without holding a lock while fn runs.
-func (h *hub) eachConns(fn func(user string, conns []*conn)) {
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		snap := make(map[string][]*conn, len(s.users))
-		for u, cs := range s.users {
-			for c := range cs {
-				snap[u] = append(snap[u], c)
-			}
-		}
-		s.mu.RUnlock()
-		for u, cs := range snap {
-			fn(u, cs)
-		}
-	}
-}
-
 // all returns every connection.
 func (h *hub) all() []*conn {
 	var out []*conn
@@ -122,9 +110,7 @@ func (h *hub) all() []*conn {
 		s := &h.shards[i]
 		s.mu.RLock()
 		for _, cs := range s.users {
-			for c := range cs {
-				out = append(out, c)
-			}
+			out = append(out, cs...)
 		}
 		s.mu.RUnlock()
 	}
@@ -142,23 +128,8 @@ func (h *hub) deliver(d herald.Delivery) int {
 		return 0
 	}
 	frame := encodeMsg(d)
-	for c := range cs {
+	for _, c := range cs {
 		c.enqueue(outItem{seq: d.Seq, frame: frame})
 	}
 	return len(cs)
-}
-
-// forEach calls fn with every connection while holding its shard's read
-// lock: fn must be quick and must not call back into the hub.
-func (h *hub) forEach(fn func(*conn)) {
-	for i := range h.shards {
-		s := &h.shards[i]
-		s.mu.RLock()
-		for _, cs := range s.users {
-			for c := range cs {
-				fn(c)
-			}
-		}
-		s.mu.RUnlock()
-	}
 }

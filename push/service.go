@@ -74,6 +74,7 @@ type Service struct {
 	router herald.Router
 	node   herald.Node
 	hub    *hub
+	wheel  *wheel
 	routes *routeWriter
 	acks   *acker
 	m      metrics
@@ -103,6 +104,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		router:   router,
 		node:     herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
 		hub:      newHub(),
+		wheel:    newWheel(cfg.PingInterval),
 		draining: make(chan struct{}),
 		resumes:  make(chan struct{}, max(cfg.ResumeConcurrency, 1)),
 		m:        newMetrics(reg),

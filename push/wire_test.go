@@ -72,6 +72,9 @@ func TestKeepAlive(t *testing.T) {
 	f := newFixture(t, func(c *Config) {
 		c.PingInterval = 50 * time.Millisecond
 		c.PongTimeout = 400 * time.Millisecond
+		// Shorter than the test: a deadline left by one write must not
+		// fail a later ping.
+		c.WriteTimeout = 100 * time.Millisecond
 	})
 	// gorilla answers pings with pongs while it reads.
 	live := testenv.MustDialWS(t, f.ws, f.token(t, "live"), "", nil)

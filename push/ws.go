@@ -93,6 +93,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// and replay: live frames queue up behind them.
 	c.writing.Store(true)
 	s.hub.add(c)
+	s.wheel.add(c)
 	select {
 	case <-s.draining:
 		// Drain began during the upgrade and may not have seen this one.

@@ -43,3 +43,25 @@ func loop(fn func() bool) func() {
 	}()
 	return func() { stopped.Store(true) }
 }
+
+// TryWrite writes b to raw's socket if the socket takes some of it at once,
+// without waiting: the cheap path for a tiny control frame (a ping) written
+// from a loop that must not block on one slow client. It returns how many
+// bytes were written (0 when the socket buffer is full).
+func TryWrite(raw syscall.RawConn, b []byte) (int, error) {
+	var n int
+	var werr error
+	// Control, not Write: RawConn.Write would honour a write deadline left
+	// from an earlier write, long expired. Control only holds the
+	// descriptor open for the call.
+	err := raw.Control(func(fd uintptr) {
+		n, werr = syscall.Write(int(fd), b)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if werr == syscall.EAGAIN || werr == syscall.EINTR {
+		return 0, nil
+	}
+	return max(n, 0), werr
+}

@@ -88,3 +88,22 @@ func TestStop(t *testing.T) {
 		t.Fatalf("%d calls after stop", n)
 	}
 }
+
+// TryWrite ignores an expired write deadline (it never waits, so a deadline
+// means nothing to it) and writes at once.
+func TestTryWrite(t *testing.T) {
+	client, server := pair(t)
+	server.SetWriteDeadline(time.Now().Add(-time.Second))
+	raw, err := server.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := TryWrite(raw, []byte("ok")); n != 2 || err != nil {
+		t.Fatalf("TryWrite: %d, %v", n, err)
+	}
+	b := make([]byte, 2)
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := client.Read(b); err != nil || string(b) != "ok" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+}

@@ -52,7 +52,14 @@ type Message struct {
 	Users   []string        // recipients, no duplicates
 	Seqs    []Seq           // Seqs[i] is Users[i]'s seq; assigned by Store.Append
 	Dup     bool            // set by Store.Append: a message with this ID was stored before
+	// Kind is empty for a message. KindDisconnect is an order, never
+	// stored, that travels the same path: close the Users' connections on
+	// every node (Payload: the reason, a JSON string).
+	Kind string
 }
+
+// KindDisconnect orders push nodes to close a user's connections.
+const KindDisconnect = "disconnect"
 
 // Delivery is a message as one user sees it: the message with that user's seq.
 type Delivery struct {
@@ -117,6 +124,7 @@ type Store interface {
 type Identity struct {
 	User      string
 	ExpiresAt time.Time
+	IssuedAt  time.Time // zero when the token does not say
 }
 
 // Authenticator turns a token into an identity (step 2 of the design).

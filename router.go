@@ -67,4 +67,9 @@ type Router interface {
 	Online(ctx context.Context, limit int) ([]string, error)
 	// Ping checks that the routing store can be reached.
 	Ping(ctx context.Context) error
+	// Revoke records that the user's tokens issued at or before at open no
+	// connection any more, for ttl (longer than any token lives).
+	Revoke(ctx context.Context, user string, at time.Time, ttl time.Duration) error
+	// RevokedAt returns the user's last revocation (zero: none in force).
+	RevokedAt(ctx context.Context, user string) (time.Time, error)
 }

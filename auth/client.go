@@ -111,7 +111,11 @@ func (c *Client) ask(ctx context.Context, url string, body []byte) (herald.Ident
 		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 			return herald.Identity{}, fmt.Errorf("auth %s: decode: %w", url, err)
 		}
-		return herald.Identity{User: v.User, ExpiresAt: time.Unix(v.ExpiresAt, 0)}, nil
+		id := herald.Identity{User: v.User, ExpiresAt: time.Unix(v.ExpiresAt, 0)}
+		if v.IssuedAt != 0 {
+			id.IssuedAt = time.Unix(v.IssuedAt, 0)
+		}
+		return id, nil
 	case http.StatusUnauthorized:
 		return herald.Identity{}, fmt.Errorf("auth service refused the token: %w", herald.ErrUnauthorized)
 	default:

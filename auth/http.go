@@ -19,7 +19,8 @@ type VerifyRequest struct {
 // VerifyResponse is the answer of POST /v1/verify.
 type VerifyResponse struct {
 	User      string `json:"user"`
-	ExpiresAt int64  `json:"expires_at"` // Unix seconds
+	ExpiresAt int64  `json:"expires_at"`          // Unix seconds
+	IssuedAt  int64  `json:"issued_at,omitempty"` // Unix seconds; absent when the token has no iat
 }
 
 // TokenRequest is the body of POST /v1/tokens.
@@ -48,7 +49,11 @@ func Register(mux *http.ServeMux, j *JWT, apiKey string) {
 			httpx.Error(w, r, herald.ErrUnauthorized)
 			return
 		}
-		httpx.JSON(w, http.StatusOK, VerifyResponse{User: id.User, ExpiresAt: id.ExpiresAt.Unix()})
+		v := VerifyResponse{User: id.User, ExpiresAt: id.ExpiresAt.Unix()}
+		if !id.IssuedAt.IsZero() {
+			v.IssuedAt = id.IssuedAt.Unix()
+		}
+		httpx.JSON(w, http.StatusOK, v)
 	}))
 	mux.Handle("/v1/tokens", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		var req TokenRequest

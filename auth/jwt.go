@@ -59,7 +59,11 @@ func (j *JWT) Verify(_ context.Context, token string) (herald.Identity, error) {
 	if !herald.ValidID(claims.Subject) {
 		return herald.Identity{}, fmt.Errorf("token sub is not a valid user ID: %w", herald.ErrUnauthorized)
 	}
-	return herald.Identity{User: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}, nil
+	id := herald.Identity{User: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}
+	if claims.IssuedAt != nil {
+		id.IssuedAt = claims.IssuedAt.Time
+	}
+	return id, nil
 }
 
 // Mint returns a token for user valid for ttl.

@@ -220,8 +220,27 @@ func (c *Client) session(ctx context.Context) error {
 			first = false
 		case "msg":
 			c.handle(ws, Message{ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
+		case "refresh":
+			// The token expires soon: hand the server a new one, off the
+			// read loop (TokenFunc may call the application's backend).
+			// Without TokenFunc there is none to give: the server closes
+			// the connection at expiry (4001) and Run reports ErrRefused.
+			if c.opts.TokenFunc != nil {
+				go c.refresh(ctx, ws)
+			}
 		}
 	}
+}
+
+// refresh sends a fresh token on the open connection.
+func (c *Client) refresh(ctx context.Context, ws *websocket.Conn) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tok, err := c.opts.TokenFunc(ctx)
+	if err != nil || tok == "" {
+		return // the server closes with 4001 at expiry; Run reconnects and asks again
+	}
+	c.write(ws, map[string]string{"type": "refresh", "token": tok})
 }
 
 // handle drops repeats, hands the message over, and acks it.

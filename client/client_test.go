@@ -18,9 +18,9 @@ import (
 )
 
 // startAll runs the real herald binary (`herald all`) and returns its API.
-func startAll(t *testing.T, dir, addr string) (*testenv.Process, testenv.API) {
+func startAll(t *testing.T, dir, addr string, extra ...string) (*testenv.Process, testenv.API) {
 	t.Helper()
-	p := testenv.Start(t, "herald all", testenv.HeraldBinary(t), nil, "all", "--listen", addr, "--data-dir", dir)
+	p := testenv.Start(t, "herald all", testenv.HeraldBinary(t), nil, append([]string{"all", "--listen", addr, "--data-dir", dir}, extra...)...)
 	if err := testenv.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,11 @@ func TestRefusedTokenStops(t *testing.T) {
 // mintToken asks POST /v1/tokens, returning errors instead of failing the
 // test: it runs on the client's goroutine, and the server may be down.
 func mintToken(ctx context.Context, api testenv.API, user string) (string, error) {
-	body := strings.NewReader(`{"user":"` + user + `"}`)
+	return mintTokenTTL(ctx, api, user, 0)
+}
+
+func mintTokenTTL(ctx context.Context, api testenv.API, user string, ttlSeconds int) (string, error) {
+	body := strings.NewReader(fmt.Sprintf(`{"user":%q,"ttl_seconds":%d}`, user, ttlSeconds))
 	req, err := http.NewRequestWithContext(ctx, "POST", api.Base+"/v1/tokens", body)
 	if err != nil {
 		return "", err
@@ -143,4 +147,46 @@ func mintToken(ctx context.Context, api testenv.API, user string) (string, error
 		return "", fmt.Errorf("mint token: status %d", resp.StatusCode)
 	}
 	return r.Token, nil
+}
+
+// A token about to expire is replaced on the open connection: the server's
+// refresh frame makes the client ask TokenFunc, and the connection outlives
+// the first token's expiry and grace.
+func TestTokenRefresh(t *testing.T) {
+	dir, addr := t.TempDir(), testenv.FreePort(t, "127.0.0.1")
+	_, api := startAll(t, dir, addr, "--ping-interval", "1s", "--token-grace", "1s")
+	var mu sync.Mutex
+	tokens := 0
+	var in inbox
+	c, err := client.New(client.Options{
+		URL: "ws://" + addr,
+		TokenFunc: func(ctx context.Context) (string, error) {
+			mu.Lock()
+			tokens++
+			ttl := 3600
+			if tokens == 1 {
+				ttl = 2
+			}
+			mu.Unlock()
+			return mintTokenTTL(ctx, api, "gorefresh", ttl)
+		},
+		OnMessage:   in.add,
+		OnConnected: in.hello,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "a second token", func() bool { mu.Lock(); defer mu.Unlock(); return tokens >= 2 })
+	time.Sleep(3500 * time.Millisecond) // past the first token's expiry and grace
+	api.Send(t, []string{"gorefresh"}, "still connected")
+	waitFor(t, "the message", func() bool { return in.count() == 1 })
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if len(in.conn) != 1 {
+		t.Fatalf("%d connections, want one throughout", len(in.conn))
+	}
 }

@@ -63,6 +63,7 @@ func (s *Service) Register(mux *http.ServeMux, apiKey string) {
 	mux.Handle("/v1/messages/batch", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleBatch)))
 	mux.Handle("/v1/users/{user}/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handleMessages)))
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handlePresence)))
+	mux.Handle("/v1/users/{user}/disconnect", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleDisconnect)))
 }
 
 // Validate checks a send request and turns it into a message. It is exported

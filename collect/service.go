@@ -23,12 +23,13 @@ type Config struct {
 	DispatchQueue int           // committed batches waiting for dispatch
 	Retention     time.Duration // messages are removed this long after acceptance; 0 keeps them
 	SweepInterval time.Duration // how often retention runs
+	RevokeTTL     time.Duration // a disconnect refuses the user's older tokens this long (longer than tokens live)
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
-		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute}
+		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour}
 }
 
 // Service is the collect service.

@@ -115,7 +115,7 @@ func groupByNode(msgs []*herald.Message, routes map[string][]herald.Node) map[st
 			for _, n := range routes[u] {
 				p := parts[n.ID]
 				if p == nil {
-					p = &herald.Message{ID: m.ID, Time: m.Time, Topic: m.Topic, Payload: m.Payload}
+					p = &herald.Message{ID: m.ID, Time: m.Time, Topic: m.Topic, Payload: m.Payload, Kind: m.Kind}
 					parts[n.ID] = p
 					b := out[n.ID]
 					if b == nil {

@@ -84,4 +84,35 @@ func TestClusterEndToEnd(t *testing.T) {
 	if _, err := testenv.DialWS(t, p1.WS(), "bad-token", "", nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("bad token on push node: %v", err)
 	}
+
+	// The business system disconnects alice: her connections on both nodes
+	// close with 4003 and the reason, her token no longer connects, and bob
+	// is untouched.
+	// (Fresh connections: a gorilla connection that has timed out a read,
+	// as Quiet does, reads nothing more.)
+	now := uint64(30)
+	a1 := testenv.MustDialWS(t, p1.WS(), alice, "tablet", &now)
+	a2 := testenv.MustDialWS(t, p2.WS(), alice, "watch", &now)
+	bobSeen := uint64(10)
+	bob2 := testenv.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", &bobSeen)
+	start := time.Now()
+	code, body = c.API(1).Do(t, "POST", "/v1/users/alice/disconnect", map[string]string{"reason": "logged out everywhere"})
+	if code != 200 || !strings.Contains(string(body), `"revoked_at"`) {
+		t.Fatalf("disconnect: %d %s", code, body)
+	}
+	for name, ws := range map[string]*testenv.WS{"tablet (push 1)": a1, "watch (push 2)": a2, "phone (push 2)": moved} {
+		if code, reason := ws.CloseCode(3 * time.Second); code != 4003 || reason != "logged out everywhere" {
+			t.Fatalf("%s: close %d %q", name, code, reason)
+		}
+	}
+	t.Logf("alice cut off on 2 nodes %v after the request", time.Since(start).Round(time.Millisecond))
+	for _, p := range []*testenv.Node{p1, p2} {
+		if _, err := testenv.DialWS(t, p.WS(), alice, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Fatalf("revoked token on %s: %v", p.WS(), err)
+		}
+	}
+	c.API(0).Send(t, []string{"bob"}, "still here")
+	if got := bob2.Msgs(1, 10*time.Second); string(got[0].Payload) != `"still here"` {
+		t.Fatalf("bob after alice's disconnect: %s", got[0].Payload)
+	}
 }

@@ -14,16 +14,19 @@ import (
 
 // Router is an in-memory herald.Router.
 type Router struct {
-	mu     sync.Mutex
-	nodes  map[string]nodeEntry
-	routes map[string][]routeEntry // user -> a route per node (a slice: a user is on one or two nodes, and a map each would cost ~200 bytes per user)
-	now    func() time.Time
+	mu      sync.Mutex
+	nodes   map[string]nodeEntry
+	revoked map[string]revocation
+	routes  map[string][]routeEntry // user -> a route per node (a slice: a user is on one or two nodes, and a map each would cost ~200 bytes per user)
+	now     func() time.Time
 }
 
 type nodeEntry struct {
 	node    herald.Node
 	expires time.Time
 }
+
+type revocation struct{ at, expires time.Time }
 
 type routeEntry struct {
 	node    string
@@ -36,7 +39,7 @@ var _ herald.Router = (*Router)(nil)
 
 // NewRouter returns an empty Router.
 func NewRouter() *Router {
-	return &Router{nodes: map[string]nodeEntry{}, routes: map[string][]routeEntry{}, now: time.Now}
+	return &Router{nodes: map[string]nodeEntry{}, routes: map[string][]routeEntry{}, revoked: map[string]revocation{}, now: time.Now}
 }
 
 // Heartbeat implements herald.Router.
@@ -160,4 +163,24 @@ func (r *Router) Online(_ context.Context, limit int) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Revoke implements herald.Router.
+func (r *Router) Revoke(_ context.Context, user string, at time.Time, ttl time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revoked[user] = revocation{at: at, expires: r.now().Add(ttl)}
+	return nil
+}
+
+// RevokedAt implements herald.Router.
+func (r *Router) RevokedAt(_ context.Context, user string) (time.Time, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.revoked[user]
+	if !ok || !r.now().Before(e.expires) {
+		delete(r.revoked, user)
+		return time.Time{}, nil
+	}
+	return e.at, nil
 }

@@ -76,11 +76,13 @@ type conn struct {
 	readState int       // reading, closing (look for the client's close only), discarding
 	stopWatch func()
 
-	peerGone  atomic.Bool     // the client's side has ended (its close frame, or EOF)
-	lastRead  atomic.Int64    // unix nanoseconds of the client's last frame
-	lastPing  atomic.Int64    // unix nanoseconds of the last ping queued
-	lastWrite atomic.Int64    // unix nanoseconds of the last write to the socket
-	raw       syscall.RawConn // for pings written without a writer; nil without a file descriptor
+	peerGone     atomic.Bool     // the client's side has ended (its close frame, or EOF)
+	lastRead     atomic.Int64    // unix nanoseconds of the client's last frame
+	lastPing     atomic.Int64    // unix nanoseconds of the last ping queued
+	lastWrite    atomic.Int64    // unix nanoseconds of the last write to the socket
+	expires      atomic.Int64    // unix nanoseconds when the token expires; 0: never
+	refreshAsked atomic.Bool     // a refresh frame was sent for the current token
+	raw          syscall.RawConn // for pings written without a writer; nil without a file descriptor
 
 	slot, slotPos int // place in the service's wheel
 }

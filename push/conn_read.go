@@ -125,6 +125,8 @@ func (c *conn) handleFrame(data []byte) (int, string) {
 	switch f.Type {
 	case "ping":
 		c.enqueue(outItem{frame: pongFrame})
+	case "refresh":
+		return c.refresh(f.Token)
 	case "ack":
 		if c.device != "" {
 			// An ack cannot cover what was never sent: clamping keeps a buggy
@@ -147,6 +149,10 @@ func parseClientFrame(data []byte) (clientFrame, int, string) {
 	case "ack":
 		if f.Seq == nil {
 			return f, ClosePolicy, "ack needs a seq"
+		}
+	case "refresh":
+		if f.Token == "" {
+			return f, ClosePolicy, "refresh needs a token"
 		}
 	default:
 		return f, ClosePolicy, "unknown frame type"

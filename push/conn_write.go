@@ -121,7 +121,7 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 		}
 	}
 	from = min(from, last)
-	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last}
+	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last, Expires: c.expires.Load() / int64(time.Millisecond)}
 	var first []herald.Delivery
 	if from < last {
 		if first, err = c.s.store.Messages(ctx, c.user, from, c.s.cfg.ReplayBatch); err != nil {

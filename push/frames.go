@@ -19,12 +19,16 @@ type helloFrame struct {
 	// Oldest is the oldest seq still kept. Both are absent otherwise.
 	Gap    bool       `json:"gap,omitempty"`
 	Oldest herald.Seq `json:"oldest,omitempty"`
+	// Expires is when the connection's token expires (Unix ms); before
+	// then the server sends a refresh frame.
+	Expires int64 `json:"expires,omitempty"`
 }
 
 // clientFrame is any frame a client sends; Type selects the meaning.
 type clientFrame struct {
-	Type string      `json:"type"`
-	Seq  *herald.Seq `json:"seq,omitempty"`
+	Type  string      `json:"type"`
+	Seq   *herald.Seq `json:"seq,omitempty"`
+	Token string      `json:"token,omitempty"` // refresh
 }
 
 var pongFrame = []byte(`{"type":"pong"}`)

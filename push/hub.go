@@ -77,6 +77,14 @@ func (h *hub) conns(user string) []herald.Conn {
 	return out
 }
 
+// userConns returns a copy of the user's connections.
+func (h *hub) userConns(user string) []*conn {
+	s := h.shard(user)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return append([]*conn(nil), s.users[user]...)
+}
+
 // count returns how many connections user has on this node.
 func (h *hub) count(user string) int {
 	s := h.shard(user)

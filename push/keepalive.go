@@ -28,7 +28,8 @@ func (s *Service) keepAlive(ctx context.Context) {
 	}
 }
 
-// keepAliveSlot pings the connections of one slot that have been quiet in
+// keepAliveSlot checks the tokens of one slot's connections
+// (token.go) and pings those that have been quiet in
 // either direction for a PingInterval. A client that talks (the SDKs send an
 // application ping every 20 s, which the server answers) is not pinged: its
 // frames prove it alive, and the answers keep proxies from timing it out.
@@ -38,11 +39,15 @@ func (s *Service) keepAliveSlot(slot int, now time.Time) {
 	quiet := now.Add(-s.cfg.PingInterval * 9 / 10).UnixNano()
 	dead := now.Add(-s.cfg.PongTimeout).UnixNano()
 	s.wheel.visit(slot, func(c *conn) {
-		switch {
-		case c.closing():
-		case c.lastRead.Load() < dead:
+		if c.closing() {
+			return
+		}
+		if c.lastRead.Load() < dead {
 			c.close(CloseGoingAway, "no pong or frame within the timeout")
-		case c.lastPing.Load() < quiet && (c.lastRead.Load() < quiet || c.lastWrite.Load() < quiet):
+			return
+		}
+		c.checkToken(now)
+		if !c.closing() && c.lastPing.Load() < quiet && (c.lastRead.Load() < quiet || c.lastWrite.Load() < quiet) {
 			c.lastPing.Store(now.UnixNano())
 			if !c.pingNow() {
 				c.enqueue(outItem{control: ws.OpPing})

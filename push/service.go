@@ -39,6 +39,7 @@ type Config struct {
 	MaxConnections    int           // open connections on this node; past it new upgrades get 503
 	MaxUserConns      int           // one user's connections on this node; past it 429
 	AllowedOrigins    []string      // browser origins allowed to connect; empty: same origin only; "*": any
+	TokenGrace        time.Duration // a connection stays this long past its token's expiry, waiting for a new token
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -62,6 +63,7 @@ func DefaultConfig() Config {
 		ResumeConcurrency: 32,
 		MaxConnections:    200_000,
 		MaxUserConns:      16,
+		TokenGrace:        30 * time.Second,
 		DrainTimeout:      10 * time.Second,
 	}
 }
@@ -121,6 +123,10 @@ func (s *Service) Node() herald.Node { return s.node }
 func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 	n, in := 0, 0
 	for _, m := range msgs {
+		if m.Kind == herald.KindDisconnect {
+			s.disconnect(m)
+			continue
+		}
 		in += len(m.Users)
 		for i := range m.Users {
 			n += s.hub.deliver(m.For(i))

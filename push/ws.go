@@ -49,6 +49,10 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if s.revoked(r.Context(), id) {
+		httpx.Error(w, r, herald.Errorf(herald.EUnauthorized, "token revoked: ask the application for a new one"))
+		return
+	}
 	if max := s.cfg.MaxUserConns; max > 0 && s.hub.count(id.User) >= max {
 		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "user has %d connections on this node, the limit", max))
 		return
@@ -89,6 +93,9 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return // the connection is gone; nothing can be answered
 	}
 	c := s.newConn(nc, id.User, device)
+	if !id.ExpiresAt.IsZero() {
+		c.expires.Store(id.ExpiresAt.UnixNano())
+	}
 	// The first writer (serve, below) holds the writing flag through hello
 	// and replay: live frames queue up behind them.
 	c.writing.Store(true)

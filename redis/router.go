@@ -33,6 +33,7 @@ const (
 	nodeKeyPrefix = "herald:node:"
 	nodesKey      = "herald:nodes"
 	userKeyPrefix = "herald:user:"
+	revokedPrefix = "herald:revoked:"
 )
 
 // NodeCacheTTL is how long Lookup trusts its list of live nodes. A dead node
@@ -344,4 +345,24 @@ func (r *Router) Online(ctx context.Context, limit int) ([]string, error) {
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// Revoke implements herald.Router.
+func (r *Router) Revoke(ctx context.Context, user string, at time.Time, ttl time.Duration) error {
+	if err := r.rdb.Set(ctx, revokedPrefix+user, at.UnixMilli(), ttl).Err(); err != nil {
+		return fmt.Errorf("revoke %s: %w", user, err)
+	}
+	return nil
+}
+
+// RevokedAt implements herald.Router.
+func (r *Router) RevokedAt(ctx context.Context, user string) (time.Time, error) {
+	ms, err := r.rdb.Get(ctx, revokedPrefix+user).Int64()
+	if errors.Is(err, goredis.Nil) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("revocation of %s: %w", user, err)
+	}
+	return time.UnixMilli(ms), nil
 }

@@ -23,7 +23,7 @@ func toPB(msgs []*herald.Message) []*heraldpb.Batch {
 	for _, m := range msgs {
 		pm := &heraldpb.Message{
 			Id: m.ID, TsMs: m.Time.UnixMilli(), Topic: m.Topic, Payload: m.Payload,
-			Users: m.Users, Seqs: m.Seqs,
+			Users: m.Users, Seqs: m.Seqs, Kind: m.Kind,
 		}
 		sz := len(m.Payload) + 64*len(m.Users) + 64
 		if size+sz > splitBytes && len(cur.Messages) > 0 {
@@ -47,7 +47,7 @@ func fromPB(b *heraldpb.Batch) ([]*herald.Message, error) {
 		}
 		out = append(out, &herald.Message{
 			ID: pm.Id, Time: time.UnixMilli(pm.TsMs), Topic: pm.Topic, Payload: pm.Payload,
-			Users: pm.Users, Seqs: pm.Seqs,
+			Users: pm.Users, Seqs: pm.Seqs, Kind: pm.Kind,
 		})
 	}
 	return out, nil

@@ -84,4 +84,5 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxBatchBytes, "max-batch-bytes", "largest body of one POST /v1/messages/batch, in bytes")
 	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")
 	f.dur(&cfg.SweepInterval, "sweep-interval", "how often messages past retention are removed")
+	f.dur(&cfg.RevokeTTL, "revoke-ttl", "after POST /v1/users/{user}/disconnect, the user's older tokens are refused this long (longer than tokens live)")
 }

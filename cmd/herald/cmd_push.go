@@ -20,6 +20,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.int(&cfg.MaxFrameRate, "max-frame-rate", "client frames a second per connection, acks and pings alike (close 1008 above it; 0: no limit)")
 	f.dur(&cfg.PingInterval, "ping-interval", "WebSocket ping period")
 	f.dur(&cfg.PongTimeout, "pong-timeout", "a connection with no frame or pong for this long is closed")
+	f.dur(&cfg.TokenGrace, "token-grace", "a connection stays this long past its token's expiry waiting for a refresh, then closes with 4001")
 	f.dur(&cfg.HeartbeatInterval, "heartbeat-interval", "how often the node refreshes its liveness key")
 	f.dur(&cfg.HeartbeatTTL, "heartbeat-ttl", "a node is dead this long after its last heartbeat")
 	f.dur(&cfg.RouteTTL, "route-ttl", "safety expiry of a user's route (node liveness is what normally ends it)")

@@ -18,6 +18,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Router) {
 	t.Run("RestartedNodeDropsOldRoutes", func(t *testing.T) { testEpoch(t, open(t)) })
 	t.Run("RouteExpires", func(t *testing.T) { testRouteExpiry(t, open(t)) })
 	t.Run("NodesAndOnline", func(t *testing.T) { testNodesOnline(t, open(t)) })
+	t.Run("Revocation", func(t *testing.T) { testRevocation(t, open(t)) })
 }
 
 func testNodesOnline(t *testing.T, r herald.Router) {
@@ -165,5 +166,26 @@ func waitUnrouted(t *testing.T, r herald.Router, user, msg string) {
 			t.Fatalf("%s: %s still routed to %v", msg, user, nodeIDs(got[user]))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func testRevocation(t *testing.T, r herald.Router) {
+	ctx := context.Background()
+	if at, err := r.RevokedAt(ctx, "rv"); err != nil || !at.IsZero() {
+		t.Fatalf("never revoked: %v %v", at, err)
+	}
+	at := time.UnixMilli(time.Now().UnixMilli())
+	if err := r.Revoke(ctx, "rv", at, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := r.RevokedAt(ctx, "rv"); err != nil || !got.Equal(at) {
+		t.Fatalf("revoked at %v, got %v %v", at, got, err)
+	}
+	if got, _ := r.RevokedAt(ctx, "other"); !got.IsZero() {
+		t.Fatalf("another user revoked: %v", got)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if got, err := r.RevokedAt(ctx, "rv"); err != nil || !got.IsZero() {
+		t.Fatalf("after the ttl: %v %v", got, err)
 	}
 }

@@ -27,6 +27,7 @@ type Frame struct {
 	Payload json.RawMessage `json:"payload"`
 	Gap     bool            `json:"gap"`
 	Oldest  uint64          `json:"oldest"`
+	Expires int64           `json:"expires"`
 }
 
 // WS is a test client of the WebSocket protocol, written from docs/protocol.md.

@@ -34,6 +34,7 @@ type Message struct {
 	Payload       []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
 	Users         []string               `protobuf:"bytes,5,rep,name=users,proto3" json:"users,omitempty"`
 	Seqs          []uint64               `protobuf:"varint,6,rep,packed,name=seqs,proto3" json:"seqs,omitempty"` // seqs[i] belongs to users[i]
+	Kind          string                 `protobuf:"bytes,7,opt,name=kind,proto3" json:"kind,omitempty"`         // empty: a message; "disconnect": close the users' connections
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -108,6 +109,13 @@ func (x *Message) GetSeqs() []uint64 {
 		return x.Seqs
 	}
 	return nil
+}
+
+func (x *Message) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
 }
 
 // Batch is many messages in one call: one frame for many messages.
@@ -195,14 +203,15 @@ var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
 	"\n" +
-	"\fherald.proto\x12\therald.v1\"\x88\x01\n" +
+	"\fherald.proto\x12\therald.v1\"\x9c\x01\n" +
 	"\aMessage\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x13\n" +
 	"\x05ts_ms\x18\x02 \x01(\x03R\x04tsMs\x12\x14\n" +
 	"\x05topic\x18\x03 \x01(\tR\x05topic\x12\x18\n" +
 	"\apayload\x18\x04 \x01(\fR\apayload\x12\x14\n" +
 	"\x05users\x18\x05 \x03(\tR\x05users\x12\x12\n" +
-	"\x04seqs\x18\x06 \x03(\x04R\x04seqs\"7\n" +
+	"\x04seqs\x18\x06 \x03(\x04R\x04seqs\x12\x12\n" +
+	"\x04kind\x18\a \x01(\tR\x04kind\"7\n" +
 	"\x05Batch\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.herald.v1.MessageR\bmessages\"\f\n" +
 	"\n" +

@@ -10,6 +10,12 @@
  * report as 1006. */
 export const CLOSE_NODE_RESTART = 1012;
 export const CLOSE_SLOW_CONSUMER = 4000;
+/** The token expired and no new one came in time; with getToken the client
+ * asks for a new token before reconnecting. */
+export const CLOSE_TOKEN_EXPIRED = 4001;
+/** The application disconnected the user; tokens issued before are refused,
+ * so only a new token from getToken lets the client back in. */
+export const CLOSE_REVOKED = 4003;
 export class HeraldClient {
     opts;
     WS;
@@ -103,6 +109,9 @@ export class HeraldClient {
             else if (f.type === "msg") {
                 this.handle(ws, f);
             }
+            else if (f.type === "refresh") {
+                void this.refresh(ws);
+            }
         };
         ws.onerror = () => { };
         ws.onclose = (ev) => {
@@ -114,6 +123,21 @@ export class HeraldClient {
                 this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
             this.retry();
         };
+    }
+    /** The token expires soon: send a fresh one from getToken on the open
+     * connection. With a fixed token there is none to send; the server closes
+     * the connection at expiry (4001) and the reconnect is refused. */
+    async refresh(ws) {
+        if (!this.opts.getToken)
+            return;
+        try {
+            const token = await this.opts.getToken();
+            if (token && ws.readyState === 1)
+                ws.send(JSON.stringify({ type: "refresh", token }));
+        }
+        catch (e) {
+            this.emit("error", e instanceof Error ? e : new Error(String(e)));
+        }
     }
     handle(ws, f) {
         if (typeof f.seq !== "number" || f.seq <= this._lastSeq)

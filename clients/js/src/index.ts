@@ -74,6 +74,12 @@ type Events = {
  * report as 1006. */
 export const CLOSE_NODE_RESTART = 1012;
 export const CLOSE_SLOW_CONSUMER = 4000;
+/** The token expired and no new one came in time; with getToken the client
+ * asks for a new token before reconnecting. */
+export const CLOSE_TOKEN_EXPIRED = 4001;
+/** The application disconnected the user; tokens issued before are refused,
+ * so only a new token from getToken lets the client back in. */
+export const CLOSE_REVOKED = 4003;
 
 export class HeraldClient {
   private readonly opts: Required<Pick<Options, "minBackoffMs" | "maxBackoffMs" | "pingIntervalMs">> & Options;
@@ -161,6 +167,8 @@ export class HeraldClient {
         if (f.gap) this.emit("gap", { oldest: f.oldest ?? 0 });
       } else if (f.type === "msg") {
         this.handle(ws, f);
+      } else if (f.type === "refresh") {
+        void this.refresh(ws);
       }
     };
     ws.onerror = () => {};
@@ -171,6 +179,19 @@ export class HeraldClient {
       if (!helloSeen) this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
       this.retry();
     };
+  }
+
+  /** The token expires soon: send a fresh one from getToken on the open
+   * connection. With a fixed token there is none to send; the server closes
+   * the connection at expiry (4001) and the reconnect is refused. */
+  private async refresh(ws: SocketLike): Promise<void> {
+    if (!this.opts.getToken) return;
+    try {
+      const token = await this.opts.getToken();
+      if (token && ws.readyState === 1) ws.send(JSON.stringify({ type: "refresh", token }));
+    } catch (e) {
+      this.emit("error", e instanceof Error ? e : new Error(String(e)));
+    }
   }
 
   private handle(ws: SocketLike, f: any): void {

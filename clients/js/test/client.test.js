@@ -91,3 +91,34 @@ test("a new client on the same device resumes after the last ack", async () => {
   assert.equal(second[0].seq, 3);
   assert.equal(second[0].payload, "three");
 });
+
+test("a token about to expire is replaced on the open connection (refresh)", async () => {
+  // The Go test runs herald all with --ping-interval 1s --token-grace 1s.
+  const user = "js-" + Math.random().toString(36).slice(2, 8);
+  let tokens = 0;
+  let connects = 0;
+  const closes = [];
+  const got = [];
+  const c = new HeraldClient({
+    url: wsBase,
+    // The first token lives 2 s; the refreshed one an hour.
+    getToken: async () => {
+      tokens++;
+      return (await api("/v1/tokens", { user, ttl_seconds: tokens === 1 ? 2 : 3600 })).token;
+    },
+    WebSocket,
+  });
+  c.on("connected", () => connects++);
+  c.on("disconnected", (d) => closes.push(d.code));
+  c.on("message", (m) => got.push(m));
+  c.connect();
+  await waitFor(() => connects === 1);
+  await waitFor(() => tokens >= 2, 8000);
+  // Past the first token's expiry and grace: still the same connection.
+  await new Promise((r) => setTimeout(r, 3500));
+  await send([user], { after: "expiry" });
+  await waitFor(() => got.length === 1);
+  c.close();
+  assert.equal(connects, 1, "one connection throughout");
+  assert.deepEqual(closes.filter((code) => code !== 1005 && code !== 1000), []);
+});

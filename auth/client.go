@@ -21,6 +21,7 @@ import (
 // own expiry; refusals are not cached, so a just-minted token works at once.
 type Client struct {
 	urls     []string
+	path     string // appended to each URL: /v1/verify, or nothing for an external endpoint
 	http     *http.Client
 	cacheTTL time.Duration
 
@@ -45,10 +46,23 @@ const maxCache = 100_000
 func NewClient(urls []string, cacheTTL time.Duration) *Client {
 	return &Client{
 		urls:     urls,
+		path:     "/v1/verify",
 		http:     &http.Client{Timeout: 3 * time.Second},
 		cacheTTL: cacheTTL,
 		cache:    make(map[[32]byte]cached),
 	}
+}
+
+// NewExternal returns a Client for the business system's own verify
+// endpoint (external auth mode): url gets POST {"token": "..."} and answers
+// 200 {"user": "...", "expires_at": unix seconds, "issued_at": optional}
+// for a good token, 401 for a bad one (docs/api.md). Answers are cached
+// like the auth service's, for at most cacheTTL and never past expires_at.
+func NewExternal(url string, timeout, cacheTTL time.Duration) *Client {
+	c := NewClient([]string{url}, cacheTTL)
+	c.path = ""
+	c.http.Timeout = timeout
+	return c
 }
 
 // Verify implements herald.Authenticator.
@@ -75,7 +89,7 @@ func (c *Client) Verify(ctx context.Context, token string) (herald.Identity, err
 		id, err := c.ask(ctx, url, body)
 		if err == nil {
 			until := now.Add(c.cacheTTL)
-			if id.ExpiresAt.Before(until) {
+			if !id.ExpiresAt.IsZero() && id.ExpiresAt.Before(until) {
 				until = id.ExpiresAt
 			}
 			c.mu.Lock()
@@ -95,7 +109,7 @@ func (c *Client) Verify(ctx context.Context, token string) (herald.Identity, err
 }
 
 func (c *Client) ask(ctx context.Context, url string, body []byte) (herald.Identity, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/verify", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+c.path, bytes.NewReader(body))
 	if err != nil {
 		return herald.Identity{}, fmt.Errorf("auth request: %w", err)
 	}
@@ -111,7 +125,13 @@ func (c *Client) ask(ctx context.Context, url string, body []byte) (herald.Ident
 		if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
 			return herald.Identity{}, fmt.Errorf("auth %s: decode: %w", url, err)
 		}
-		id := herald.Identity{User: v.User, ExpiresAt: time.Unix(v.ExpiresAt, 0)}
+		if !herald.ValidID(v.User) {
+			return herald.Identity{}, fmt.Errorf("auth %s answered a user that is not a valid ID (%q)", url, v.User)
+		}
+		id := herald.Identity{User: v.User}
+		if v.ExpiresAt != 0 { // an external endpoint may not say: no expiry
+			id.ExpiresAt = time.Unix(v.ExpiresAt, 0)
+		}
 		if v.IssuedAt != 0 {
 			id.IssuedAt = time.Unix(v.IssuedAt, 0)
 		}

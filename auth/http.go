@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -36,26 +37,39 @@ type TokenResponse struct {
 }
 
 // Register adds the auth endpoints to mux: POST /v1/verify (open: it only
-// answers whether a token is good) and POST /v1/tokens (API key).
-func Register(mux *http.ServeMux, j *JWT, apiKey string) {
+// answers whether a token is good) and POST /v1/tokens (API key), which
+// only mints when Herald holds the signing key (minter, HS256 mode; nil in
+// the other modes, where the business system mints).
+func Register(mux *http.ServeMux, v herald.Authenticator, minter *JWT, apiKey string) {
 	mux.Handle("/v1/verify", httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		var req VerifyRequest
 		if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
-		id, err := j.Verify(r.Context(), req.Token)
-		if err != nil {
+		id, err := v.Verify(r.Context(), req.Token)
+		switch {
+		case errors.Is(err, herald.ErrUnauthorized):
 			httpx.Error(w, r, herald.ErrUnauthorized)
 			return
+		case err != nil: // the external endpoint is down: not the token's fault
+			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "token verification unavailable, retry"))
+			return
 		}
-		v := VerifyResponse{User: id.User, ExpiresAt: id.ExpiresAt.Unix()}
+		resp := VerifyResponse{User: id.User}
+		if !id.ExpiresAt.IsZero() {
+			resp.ExpiresAt = id.ExpiresAt.Unix()
+		}
 		if !id.IssuedAt.IsZero() {
-			v.IssuedAt = id.IssuedAt.Unix()
+			resp.IssuedAt = id.IssuedAt.Unix()
 		}
-		httpx.JSON(w, http.StatusOK, v)
+		httpx.JSON(w, http.StatusOK, resp)
 	}))
 	mux.Handle("/v1/tokens", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+		if minter == nil {
+			httpx.Error(w, r, herald.Errorf(herald.ENotFound, "this token mode has no signing key here: tokens come from your system"))
+			return
+		}
 		var req TokenRequest
 		if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
 			httpx.Error(w, r, err)
@@ -68,11 +82,11 @@ func Register(mux *http.ServeMux, j *JWT, apiKey string) {
 				ttl = -1 // Mint refuses it with a clear message
 			}
 		}
-		tok, err := j.Mint(req.User, ttl)
+		tok, err := minter.Mint(req.User, ttl)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
-		httpx.JSON(w, http.StatusOK, TokenResponse{Token: tok, ExpiresAt: j.now().Add(ttl).Unix()})
+		httpx.JSON(w, http.StatusOK, TokenResponse{Token: tok, ExpiresAt: minter.now().Add(ttl).Unix()})
 	})))
 }

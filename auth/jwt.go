@@ -20,29 +20,61 @@ const Leeway = 5 * time.Second
 // MaxTTL bounds the lifetime of a minted token.
 const MaxTTL = 30 * 24 * time.Hour
 
+// ClaimRules are the checks every token mode applies besides the
+// signature: exp is required (with Leeway of clock skew, for nbf too), and
+// iss and aud must match when set.
+type ClaimRules struct {
+	Issuer   string // required iss; empty: not checked
+	Audience string // required in aud; empty: not checked
+}
+
+func (c ClaimRules) options() []jwt.ParserOption {
+	opts := []jwt.ParserOption{jwt.WithExpirationRequired(), jwt.WithLeeway(Leeway)}
+	if c.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(c.Issuer))
+	}
+	if c.Audience != "" {
+		opts = append(opts, jwt.WithAudience(c.Audience))
+	}
+	return opts
+}
+
+// identity turns verified claims into an Identity.
+func identity(claims jwt.RegisteredClaims) (herald.Identity, error) {
+	if !herald.ValidID(claims.Subject) {
+		return herald.Identity{}, fmt.Errorf("token sub is not a valid user ID: %w", herald.ErrUnauthorized)
+	}
+	id := herald.Identity{User: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}
+	if claims.IssuedAt != nil {
+		id.IssuedAt = claims.IssuedAt.Time
+	}
+	return id, nil
+}
+
 // JWT verifies and mints HS256 tokens with a shared secret.
 type JWT struct {
 	secret []byte
+	rules  ClaimRules
 	parser *jwt.Parser
 	now    func() time.Time
 }
 
 // NewJWT returns a JWT for secret. A secret shorter than 32 bytes is refused:
 // HS256 with a short secret can be brute-forced offline from one token.
-func NewJWT(secret string) (*JWT, error) {
+func NewJWT(secret string) (*JWT, error) { return NewJWTWith(secret, ClaimRules{}) }
+
+// NewJWTWith is NewJWT with iss and aud checks; tokens it mints carry them.
+func NewJWTWith(secret string, rules ClaimRules) (*JWT, error) {
 	if len(secret) < 32 {
 		return nil, fmt.Errorf("jwt secret: need at least 32 bytes, got %d", len(secret))
 	}
 	return &JWT{
 		secret: []byte(secret),
+		rules:  rules,
 		// Only HS256: "none" and every other algorithm are refused, which closes
 		// the algorithm-confusion attacks. exp is required.
-		parser: jwt.NewParser(
-			jwt.WithValidMethods([]string{"HS256"}),
-			jwt.WithExpirationRequired(),
-			jwt.WithLeeway(Leeway),
-		),
-		now: time.Now,
+		parser: jwt.NewParser(append(rules.options(), jwt.WithValidMethods([]string{"HS256"}))...),
+		now:    time.Now,
 	}, nil
 }
 
@@ -56,14 +88,7 @@ func (j *JWT) Verify(_ context.Context, token string) (herald.Identity, error) {
 	if err != nil {
 		return herald.Identity{}, fmt.Errorf("verify token: %v: %w", err, herald.ErrUnauthorized)
 	}
-	if !herald.ValidID(claims.Subject) {
-		return herald.Identity{}, fmt.Errorf("token sub is not a valid user ID: %w", herald.ErrUnauthorized)
-	}
-	id := herald.Identity{User: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}
-	if claims.IssuedAt != nil {
-		id.IssuedAt = claims.IssuedAt.Time
-	}
-	return id, nil
+	return identity(claims)
 }
 
 // Mint returns a token for user valid for ttl.
@@ -77,8 +102,12 @@ func (j *JWT) Mint(user string, ttl time.Duration) (string, error) {
 	now := j.now()
 	claims := jwt.RegisteredClaims{
 		Subject:   user,
+		Issuer:    j.rules.Issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}
+	if j.rules.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{j.rules.Audience}
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(j.secret)
 	if err != nil {

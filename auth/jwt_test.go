@@ -103,7 +103,7 @@ func TestMintRefusesBadInput(t *testing.T) {
 func TestClientCachesAndFailsOver(t *testing.T) {
 	j := mustJWT(t)
 	mux := http.NewServeMux()
-	Register(mux, j, "key")
+	Register(mux, j, j, "key")
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++

@@ -28,6 +28,7 @@ func runAll(ctx context.Context, args []string) error {
 		secret  string
 		apiKey  string
 		dev     = true
+		topts   = defaultTokenOptions()
 	)
 	pcfg.NodeID = "local"
 	f := newFlags("all", "All four services in one process on embedded defaults: an on-disk store under --data-dir and in-memory routing. No Redis or MongoDB needed.")
@@ -37,6 +38,7 @@ func runAll(ctx context.Context, args []string) error {
 	f.str(&secret, "jwt-secret", "HS256 token secret, at least 32 bytes (default: generated once into DATA_DIR/jwt-secret)")
 	f.str(&apiKey, "api-key", "API key (default: generated once into DATA_DIR/api-key)")
 	f.bool(&dev, "dev", "serve the demo page's token and send endpoints under /dev/ (turn off before exposing the port)")
+	tokenFlags(f, &topts)
 	collectFlags(f, &ccfg)
 	pushFlags(f, &pcfg)
 	if err := lo.parse(f, args); err != nil {
@@ -55,7 +57,8 @@ func runAll(ctx context.Context, args []string) error {
 		}
 		keyFile = filepath.Join(dataDir, "api-key")
 	}
-	j, err := auth.NewJWT(secret)
+	topts.Secret = secret
+	verifier, minter, err := auth.New(ctx, topts)
 	if err != nil {
 		return err
 	}
@@ -68,19 +71,19 @@ func runAll(ctx context.Context, args []string) error {
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "all", "pebble")
-	psvc := push.New(pcfg, j, store, router, reg)
+	psvc := push.New(pcfg, verifier, store, router, reg)
 	dsvc := dispatch.New(router, psvc, reg)
 	csvc := collect.New(ccfg, store, dsvc, router, reg)
 
 	mux := http.NewServeMux()
-	auth.Register(mux, j, apiKey)
+	auth.Register(mux, verifier, minter, apiKey)
 	csvc.Register(mux, apiKey)
 	csvc.RegisterAdmin(mux, apiKey)
 	mux.HandleFunc("/ws", psvc.ServeWS)
 	httpx.Health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev
-	if dev {
-		devAPI = &web.Dev{Mint: j.Mint, APIKey: apiKey, Send: mux}
+	if dev && minter != nil { // other token modes: your system mints, so no demo tokens
+		devAPI = &web.Dev{Mint: minter.Mint, APIKey: apiKey, Send: mux}
 	}
 	web.RegisterAdmin(mux)
 	web.Register(mux, devAPI)

@@ -11,28 +11,33 @@ import (
 func runAuth(ctx context.Context, args []string) error {
 	var lo logOptions
 	listen, secret, apiKey := ":8081", "", ""
+	topts := defaultTokenOptions()
 	f := newFlags("auth", "The auth service: POST /v1/verify turns a token into a user ID; POST /v1/tokens (API key) mints tokens.")
 	lo.register(f)
 	f.str(&listen, "listen", "HTTP address")
-	f.str(&secret, "jwt-secret", "HS256 secret for tokens, at least 32 bytes (required)")
+	f.str(&secret, "jwt-secret", "HS256 secret for tokens, at least 32 bytes (required in HS256 mode, the default)")
 	f.str(&apiKey, "api-key", "API key for POST /v1/tokens (required)")
+	tokenFlags(f, &topts)
 	if err := lo.parse(f, args); err != nil {
 		return err
 	}
-	if err := require("jwt-secret", secret); err != nil {
-		return err
+	topts.Secret = secret
+	if topts.Mode() == "hs256" {
+		if err := require("jwt-secret", secret); err != nil {
+			return err
+		}
 	}
 	if err := require("api-key", apiKey); err != nil {
 		return err
 	}
-	j, err := auth.NewJWT(secret)
+	verifier, minter, err := auth.New(ctx, topts)
 	if err != nil {
 		return err
 	}
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "auth", "none")
 	mux := http.NewServeMux()
-	auth.Register(mux, j, apiKey)
+	auth.Register(mux, verifier, minter, apiKey)
 	httpx.Health(mux, reg)
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{{name: "auth http", addr: listen, http: mux}})

@@ -40,7 +40,7 @@ type TokenResponse struct {
 // answers whether a token is good) and POST /v1/tokens (API key), which
 // only mints when Herald holds the signing key (minter, HS256 mode; nil in
 // the other modes, where the business system mints).
-func Register(mux *http.ServeMux, v herald.Authenticator, minter *JWT, apiKey string) {
+func Register(mux *http.ServeMux, v herald.Authenticator, minter *JWT, keys *httpx.Keys) {
 	mux.Handle("/v1/verify", httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		var req VerifyRequest
 		if err := httpx.Decode(w, r, 16<<10, &req); err != nil {
@@ -65,7 +65,7 @@ func Register(mux *http.ServeMux, v herald.Authenticator, minter *JWT, apiKey st
 		}
 		httpx.JSON(w, http.StatusOK, resp)
 	}))
-	mux.Handle("/v1/tokens", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/v1/tokens", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		if minter == nil {
 			httpx.Error(w, r, herald.Errorf(herald.ENotFound, "this token mode has no signing key here: tokens come from your system"))
 			return

@@ -16,6 +16,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 )
 
 const secret = "0123456789abcdef0123456789abcdef"
@@ -103,7 +104,7 @@ func TestMintRefusesBadInput(t *testing.T) {
 func TestClientCachesAndFailsOver(t *testing.T) {
 	j := mustJWT(t)
 	mux := http.NewServeMux()
-	Register(mux, j, j, "key")
+	Register(mux, j, j, httpx.SingleKey("key"))
 	calls := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++

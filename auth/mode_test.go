@@ -24,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 )
 
 func signKID(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
@@ -201,7 +202,7 @@ func TestExternal(t *testing.T) {
 
 	// The auth service in external mode answers 503 for those, and mints nothing.
 	mux := http.NewServeMux()
-	Register(mux, v, nil, "key")
+	Register(mux, v, nil, httpx.SingleKey("key"))
 	api := httptest.NewServer(mux)
 	defer api.Close()
 	for path, want := range map[string]int{"/v1/verify": 503, "/v1/tokens": 404} {

@@ -32,10 +32,10 @@ type ErrorsResponse struct {
 // RegisterAdmin adds the operators' endpoints (API key): live push nodes with
 // their stats, online users with their connections, and this process's
 // recent warnings and errors. The admin page reads only these.
-func (s *Service) RegisterAdmin(mux *http.ServeMux, apiKey string) {
-	mux.Handle("/v1/admin/nodes", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handleNodes)))
-	mux.Handle("/v1/admin/online", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handleOnline)))
-	mux.Handle("/v1/admin/errors", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
+func (s *Service) RegisterAdmin(mux *http.ServeMux, keys *httpx.Keys) {
+	mux.Handle("/v1/admin/nodes", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodGet, s.handleNodes)))
+	mux.Handle("/v1/admin/online", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodGet, s.handleOnline)))
+	mux.Handle("/v1/admin/errors", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
 		httpx.JSON(w, http.StatusOK, ErrorsResponse{Errors: logbuf.Recent()})
 	})))
 }

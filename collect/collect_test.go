@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/pebble"
 )
 
@@ -113,7 +114,7 @@ func TestNoAcceptWithoutStore(t *testing.T) {
 	s, st, d := newService(t)
 	st.fail = errors.New("disk gone")
 	mux := http.NewServeMux()
-	s.Register(mux, "k")
+	s.Register(mux, httpx.SingleKey("k"))
 	req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(`{"users":["a"],"payload":1}`))
 	req.Header.Set("Authorization", "Bearer k")
 	rec := httptest.NewRecorder()
@@ -165,7 +166,7 @@ func TestIDsAreUniqueAndSortByTime(t *testing.T) {
 func TestIdempotencyKey(t *testing.T) {
 	s, _, _ := newService(t)
 	mux := http.NewServeMux()
-	s.Register(mux, "k")
+	s.Register(mux, httpx.SingleKey("k"))
 	send := func(key string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/v1/messages", strings.NewReader(`{"users":["a"],"payload":1}`))
 		req.Header.Set("Authorization", "Bearer k")
@@ -198,7 +199,7 @@ func TestIdempotencyKey(t *testing.T) {
 func TestBatchAPI(t *testing.T) {
 	s, _, d := newService(t)
 	mux := http.NewServeMux()
-	s.Register(mux, "k")
+	s.Register(mux, httpx.SingleKey("k"))
 	post := func(body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest("POST", "/v1/messages/batch", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer k")

@@ -58,12 +58,12 @@ type PresenceResponse struct {
 }
 
 // Register adds the collect endpoints to mux, all behind the API key.
-func (s *Service) Register(mux *http.ServeMux, apiKey string) {
-	mux.Handle("/v1/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleSend)))
-	mux.Handle("/v1/messages/batch", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleBatch)))
-	mux.Handle("/v1/users/{user}/messages", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handleMessages)))
-	mux.Handle("/v1/users/{user}/presence", httpx.RequireKey(apiKey, httpx.Method(http.MethodGet, s.handlePresence)))
-	mux.Handle("/v1/users/{user}/disconnect", httpx.RequireKey(apiKey, httpx.Method(http.MethodPost, s.handleDisconnect)))
+func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
+	mux.Handle("/v1/messages", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleSend)))
+	mux.Handle("/v1/messages/batch", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBatch)))
+	mux.Handle("/v1/users/{user}/messages", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleMessages)))
+	mux.Handle("/v1/users/{user}/presence", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handlePresence)))
+	mux.Handle("/v1/users/{user}/disconnect", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodPost, s.handleDisconnect)))
 }
 
 // Validate checks a send request and turns it into a message. It is exported

@@ -54,3 +54,28 @@ func TestAllWithPublicKey(t *testing.T) {
 		t.Fatalf("HS256 token in ES256 mode: %v", err)
 	}
 }
+
+// Named API keys with scopes on herald all: a send-only key sends, and gets
+// a JSON 403 for history, admin and disconnect.
+func TestAllWithNamedKeys(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.yaml")
+	os.WriteFile(keys, []byte("keys:\n  - {name: shop, key: shop-send-only-key-1, scopes: [send]}\n"), 0o600)
+	n := startAll(t, filepath.Join(dir, "data"), testenv.FreePort(t, "127.0.0.1"), "--api-keys-file", keys)
+	shop := testenv.API{Base: n.api.Base, Key: "shop-send-only-key-1"}
+	if code, body := shop.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{"alice"}, "payload": 1}); code != 202 {
+		t.Fatalf("send: %d %s", code, body)
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/v1/users/alice/messages"}, {"GET", "/v1/admin/nodes"}, {"POST", "/v1/users/alice/disconnect"}, {"POST", "/v1/tokens"},
+	} {
+		code, body := shop.Do(t, c.method, c.path, nil)
+		if code != 403 || !strings.Contains(string(body), `"forbidden"`) || !strings.Contains(string(body), "shop") {
+			t.Errorf("%s %s with a send-only key: %d %s", c.method, c.path, code, body)
+		}
+	}
+	// The generated default key still has every scope.
+	if code, body := n.api.Do(t, "GET", "/v1/admin/nodes", nil); code != 200 {
+		t.Fatalf("default key: %d %s", code, body)
+	}
+}

@@ -27,6 +27,7 @@ func runAll(ctx context.Context, args []string) error {
 		dataDir = "./herald-data"
 		secret  string
 		apiKey  string
+		keysF   string
 		dev     = true
 		topts   = defaultTokenOptions()
 	)
@@ -37,6 +38,7 @@ func runAll(ctx context.Context, args []string) error {
 	f.str(&dataDir, "data-dir", "directory of the embedded store (and of generated secrets)")
 	f.str(&secret, "jwt-secret", "HS256 token secret, at least 32 bytes (default: generated once into DATA_DIR/jwt-secret)")
 	f.str(&apiKey, "api-key", "API key (default: generated once into DATA_DIR/api-key)")
+	f.str(&keysF, "api-keys-file", "YAML file of more API keys, named, with scopes (send, read, admin); read again when it changes")
 	f.bool(&dev, "dev", "serve the demo page's token and send endpoints under /dev/ (turn off before exposing the port)")
 	tokenFlags(f, &topts)
 	collectFlags(f, &ccfg)
@@ -76,9 +78,13 @@ func runAll(ctx context.Context, args []string) error {
 	csvc := collect.New(ccfg, store, dsvc, router, reg)
 
 	mux := http.NewServeMux()
-	auth.Register(mux, verifier, minter, apiKey)
-	csvc.Register(mux, apiKey)
-	csvc.RegisterAdmin(mux, apiKey)
+	keys, err := httpx.NewKeys(apiKey, keysF)
+	if err != nil {
+		return err
+	}
+	auth.Register(mux, verifier, minter, keys)
+	csvc.Register(mux, keys)
+	csvc.RegisterAdmin(mux, keys)
 	mux.HandleFunc("/ws", psvc.ServeWS)
 	httpx.Health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev

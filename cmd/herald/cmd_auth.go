@@ -10,13 +10,14 @@ import (
 
 func runAuth(ctx context.Context, args []string) error {
 	var lo logOptions
-	listen, secret, apiKey := ":8081", "", ""
+	listen, secret, apiKey, keysFile := ":8081", "", "", ""
 	topts := defaultTokenOptions()
 	f := newFlags("auth", "The auth service: POST /v1/verify turns a token into a user ID; POST /v1/tokens (API key) mints tokens.")
 	lo.register(f)
 	f.str(&listen, "listen", "HTTP address")
 	f.str(&secret, "jwt-secret", "HS256 secret for tokens, at least 32 bytes (required in HS256 mode, the default)")
-	f.str(&apiKey, "api-key", "API key for POST /v1/tokens (required)")
+	f.str(&apiKey, "api-key", "API key for POST /v1/tokens (this or --api-keys-file is required)")
+	f.str(&keysFile, "api-keys-file", "YAML file of named API keys with scopes; POST /v1/tokens needs admin")
 	tokenFlags(f, &topts)
 	if err := lo.parse(f, args); err != nil {
 		return err
@@ -27,7 +28,8 @@ func runAuth(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := require("api-key", apiKey); err != nil {
+	keys, err := httpx.NewKeys(apiKey, keysFile)
+	if err != nil {
 		return err
 	}
 	verifier, minter, err := auth.New(ctx, topts)
@@ -37,7 +39,7 @@ func runAuth(ctx context.Context, args []string) error {
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "auth", "none")
 	mux := http.NewServeMux()
-	auth.Register(mux, verifier, minter, apiKey)
+	auth.Register(mux, verifier, minter, keys)
 	httpx.Health(mux, reg)
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{{name: "auth http", addr: listen, http: mux}})

@@ -20,6 +20,7 @@ func runCollect(ctx context.Context, args []string) error {
 		cfg      = collect.DefaultConfig()
 		listen   = ":8082"
 		apiKey   string
+		keysFile string
 		dispatch = []string{"127.0.0.1:9083"}
 	)
 	f := newFlags("collect", "The collect service: POST /v1/messages stores a message (MongoDB) and hands it to dispatch.")
@@ -28,7 +29,8 @@ func runCollect(ctx context.Context, args []string) error {
 	mo.register(f)
 	ro.register(f, nil)
 	f.str(&listen, "listen", "HTTP address of the public API")
-	f.str(&apiKey, "api-key", "API key business systems send as Authorization: Bearer (required)")
+	f.str(&apiKey, "api-key", "API key business systems send as Authorization: Bearer, with every scope (this or --api-keys-file is required)")
+	f.str(&keysFile, "api-keys-file", "YAML file of named API keys with scopes (send, read, admin); read again when it changes")
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
 	if err := lo.parse(f, args); err != nil {
@@ -37,7 +39,8 @@ func runCollect(ctx context.Context, args []string) error {
 	if err := rpc.CheckSecret(secret); err != nil {
 		return err
 	}
-	if err := require("api-key", apiKey); err != nil {
+	keys, err := httpx.NewKeys(apiKey, keysFile)
+	if err != nil {
 		return err
 	}
 	store, err := mo.open(ctx, true, cfg.Retention)
@@ -67,8 +70,8 @@ func runCollect(ctx context.Context, args []string) error {
 	httpx.BuildInfo(reg, version, "collect", "mongo")
 	svc := collect.New(cfg, store, dc, router, reg)
 	mux := http.NewServeMux()
-	svc.Register(mux, apiKey)
-	svc.RegisterAdmin(mux, apiKey)
+	svc.Register(mux, keys)
+	svc.RegisterAdmin(mux, keys)
 	web.RegisterAdmin(mux)
 	httpx.Health(mux, reg, checks...)
 	mux.HandleFunc("/", httpx.NotFound)

@@ -1,0 +1,182 @@
+package httpx
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldpush/herald"
+)
+
+// API key scopes: what a key may do (docs/security.md, "API keys").
+const (
+	ScopeSend  = "send"  // POST /v1/messages, /v1/messages/batch
+	ScopeRead  = "read"  // GET a user's history and presence
+	ScopeAdmin = "admin" // minting tokens, disconnecting users, /v1/admin/*
+)
+
+var allScopes = []string{ScopeSend, ScopeRead, ScopeAdmin}
+
+// Keys is the set of API keys a service accepts: the --api-key (named
+// "default", every scope) and the named keys of --api-keys-file, each with
+// its scopes. The file is read again when it changes (looked at every few
+// seconds), so a key is rotated without a restart: add the new key, move
+// the callers over, remove the old one.
+type Keys struct {
+	single string
+	file   string
+
+	mu      sync.RWMutex
+	keys    []key
+	mod     time.Time
+	checked time.Time
+}
+
+type key struct {
+	name   string
+	sum    [32]byte
+	scopes []string
+}
+
+// keysFile is the --api-keys-file format.
+type keysFile struct {
+	Keys []struct {
+		Name   string   `yaml:"name"`
+		Key    string   `yaml:"key"`
+		Scopes []string `yaml:"scopes"`
+	} `yaml:"keys"`
+}
+
+const keysFileCheckEvery = 2 * time.Second
+
+// NewKeys returns the key set of single (may be empty) and file (may be
+// empty); at least one key is needed.
+func NewKeys(single, file string) (*Keys, error) {
+	k := &Keys{single: single, file: file}
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	if len(k.keys) == 0 {
+		return nil, fmt.Errorf("no API key: set --api-key or --api-keys-file")
+	}
+	return k, nil
+}
+
+// SingleKey is a key set of one key with every scope (tests, herald all).
+func SingleKey(k string) *Keys {
+	ks, err := NewKeys(k, "")
+	if err != nil {
+		panic(err)
+	}
+	return ks
+}
+
+func (k *Keys) load() error {
+	var keys []key
+	if k.single != "" {
+		keys = append(keys, key{name: "default", sum: sha256.Sum256([]byte(k.single)), scopes: allScopes})
+	}
+	var mod time.Time
+	if k.file != "" {
+		st, err := os.Stat(k.file)
+		if err != nil {
+			return fmt.Errorf("api keys file: %w", err)
+		}
+		data, err := os.ReadFile(k.file)
+		if err != nil {
+			return fmt.Errorf("api keys file: %w", err)
+		}
+		var f keysFile
+		if err := yaml.Unmarshal(data, &f); err != nil {
+			return fmt.Errorf("api keys file %s: %w", k.file, err)
+		}
+		for i, e := range f.Keys {
+			if e.Name == "" || len(e.Key) < 16 {
+				return fmt.Errorf("api keys file %s: key %d needs a name and a key of at least 16 bytes", k.file, i)
+			}
+			for _, s := range e.Scopes {
+				if !slices.Contains(allScopes, s) {
+					return fmt.Errorf("api keys file %s: key %q: unknown scope %q (send, read, admin)", k.file, e.Name, s)
+				}
+			}
+			keys = append(keys, key{name: e.Name, sum: sha256.Sum256([]byte(e.Key)), scopes: e.Scopes})
+		}
+		mod = st.ModTime()
+	}
+	k.mu.Lock()
+	k.keys, k.mod, k.checked = keys, mod, time.Now()
+	k.mu.Unlock()
+	return nil
+}
+
+// reload reads the file again if it changed; a file that no longer loads
+// leaves the keys as they were.
+func (k *Keys) reload() {
+	if k.file == "" {
+		return
+	}
+	k.mu.RLock()
+	due := time.Since(k.checked) > keysFileCheckEvery
+	mod := k.mod
+	k.mu.RUnlock()
+	if !due {
+		return
+	}
+	st, err := os.Stat(k.file)
+	if err == nil && st.ModTime().Equal(mod) {
+		k.mu.Lock()
+		k.checked = time.Now()
+		k.mu.Unlock()
+		return
+	}
+	if err := k.load(); err != nil {
+		slog.Warn("api keys file changed but does not load; keeping the keys in force", "err", err)
+		k.mu.Lock()
+		k.checked = time.Now()
+		k.mu.Unlock()
+	}
+}
+
+// Check returns the name of the key presented, ErrUnauthorized-coded for
+// none or a wrong one, EForbidden for a key without scope. Every key is
+// compared, each in constant time, so neither the key nor which key
+// matched can be learned from timing.
+func (k *Keys) Check(presented, scope string) (string, error) {
+	k.reload()
+	sum := sha256.Sum256([]byte(presented))
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	var match *key
+	for i := range k.keys {
+		if subtle.ConstantTimeCompare(sum[:], k.keys[i].sum[:]) == 1 && presented != "" {
+			match = &k.keys[i]
+		}
+	}
+	switch {
+	case match == nil:
+		return "", herald.Errorf(herald.EUnauthorized, "missing or wrong API key")
+	case !slices.Contains(match.scopes, scope):
+		return match.name, herald.Errorf(herald.EForbidden, "API key %q lacks the %q scope", match.name, scope)
+	}
+	return match.name, nil
+}
+
+// RequireScope wraps next so that it runs only with "Authorization: Bearer
+// <key>" of a key that has scope.
+func RequireScope(keys *Keys, scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := keys.Check(BearerToken(r), scope); err != nil {
+			Error(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

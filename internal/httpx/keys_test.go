@@ -1,0 +1,93 @@
+package httpx
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+)
+
+func code(err error) string {
+	var he *herald.Error
+	if errors.As(err, &he) {
+		return he.Code
+	}
+	if err == nil {
+		return "ok"
+	}
+	return err.Error()
+}
+
+// Named keys with scopes; a changed file is picked up (rotation without a
+// restart); a broken file keeps the keys in force.
+func TestKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.yaml")
+	write := func(body string, mod time.Time) {
+		if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(file, mod, mod)
+	}
+	write(`keys:
+  - {name: shop, key: shop-key-0123456789, scopes: [send, read]}
+  - {name: ops, key: ops-key-0123456789, scopes: [admin]}
+`, time.Now())
+	k, err := NewKeys("the-single-key", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ key, scope, want string }{
+		{"shop-key-0123456789", ScopeSend, "ok"},
+		{"shop-key-0123456789", ScopeRead, "ok"},
+		{"shop-key-0123456789", ScopeAdmin, herald.EForbidden},
+		{"ops-key-0123456789", ScopeAdmin, "ok"},
+		{"ops-key-0123456789", ScopeSend, herald.EForbidden},
+		{"the-single-key", ScopeAdmin, "ok"},
+		{"wrong", ScopeSend, herald.EUnauthorized},
+		{"", ScopeSend, herald.EUnauthorized},
+	} {
+		if _, err := k.Check(tc.key, tc.scope); code(err) != tc.want {
+			t.Errorf("%s/%s: %v, want %s", tc.key, tc.scope, err, tc.want)
+		}
+	}
+
+	// Rotation: shop's key is replaced.
+	write(`keys:
+  - {name: shop, key: shop-key-NEW-456789, scopes: [send]}
+`, time.Now().Add(time.Minute))
+	k.mu.Lock()
+	k.checked = time.Time{}
+	k.mu.Unlock()
+	if _, err := k.Check("shop-key-NEW-456789", ScopeSend); err != nil {
+		t.Fatalf("new key: %v", err)
+	}
+	if _, err := k.Check("shop-key-0123456789", ScopeSend); code(err) != herald.EUnauthorized {
+		t.Fatalf("retired key: %v", err)
+	}
+
+	// A broken file keeps what is in force.
+	write("keys: [ {name: x", time.Now().Add(2*time.Minute))
+	k.mu.Lock()
+	k.checked = time.Time{}
+	k.mu.Unlock()
+	if _, err := k.Check("shop-key-NEW-456789", ScopeSend); err != nil {
+		t.Fatalf("after a broken file: %v", err)
+	}
+
+	for name, body := range map[string]string{
+		"short key":     "keys: [{name: a, key: short, scopes: [send]}]",
+		"unknown scope": "keys: [{name: a, key: long-enough-key-123, scopes: [root]}]",
+		"no name":       "keys: [{key: long-enough-key-123, scopes: [send]}]",
+	} {
+		write(body, time.Now())
+		if _, err := NewKeys("", file); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := NewKeys("", ""); err == nil {
+		t.Error("no key at all: accepted")
+	}
+}

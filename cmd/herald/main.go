@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/heraldpush/herald/internal/logbuf"
 )
@@ -83,6 +84,9 @@ type logOptions struct {
 	format string
 	level  string
 	pprof  string
+	// HTTP server timeouts: every command's public listener.
+	headerTimeout time.Duration
+	readTimeout   time.Duration
 }
 
 func (o *logOptions) register(f *flags) {
@@ -90,6 +94,9 @@ func (o *logOptions) register(f *flags) {
 	f.str(&o.format, "log-format", "log format: text or json")
 	f.str(&o.level, "log-level", "log level: debug, info, warn or error")
 	f.str(&o.pprof, "pprof-listen", "address for /debug/pprof (off when empty; keep it on a private address)")
+	o.headerTimeout, o.readTimeout = 10*time.Second, 30*time.Second
+	f.dur(&o.headerTimeout, "read-header-timeout", "an HTTP request (or WebSocket upgrade) must send its headers within this (slowloris)")
+	f.dur(&o.readTimeout, "read-timeout", "an HTTP request must be read whole, body included, within this")
 }
 
 // parse parses the command line into f, then sets up logging from it.
@@ -115,5 +122,6 @@ func (o *logOptions) setup() error {
 		return fmt.Errorf("--log-format: %q is neither text nor json", o.format)
 	}
 	pprofAddr = o.pprof
+	headerTimeout, readTimeout = o.headerTimeout, o.readTimeout
 	return nil
 }

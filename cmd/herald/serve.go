@@ -17,6 +17,11 @@ import (
 // pprofAddr is the --pprof-listen address, empty when profiling is off.
 var pprofAddr string
 
+// The HTTP servers' read timeouts (--read-header-timeout, --read-timeout).
+// After a WebSocket upgrade the connection's deadlines are cleared: these
+// bound the request only.
+var headerTimeout, readTimeout = 10 * time.Second, 30 * time.Second
+
 // shutdownTimeout bounds how long in-flight requests get on SIGTERM.
 const shutdownTimeout = 15 * time.Second
 
@@ -81,7 +86,8 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 		}
 		srv := &http.Server{
 			Handler:           l.http,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: headerTimeout,
+			ReadTimeout:       readTimeout,
 			IdleTimeout:       2 * time.Minute,
 		}
 		https = append(https, srv)

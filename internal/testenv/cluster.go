@@ -60,6 +60,7 @@ type Cluster struct {
 // ClusterSize says how many of each service to start.
 type ClusterSize struct {
 	Collect, Dispatch, Push int
+	PushEnv                 []string // extra HERALD_* settings of the push nodes
 }
 
 // StartCluster starts a whole cluster and waits until every process is ready.
@@ -91,6 +92,7 @@ func StartCluster(t testing.TB, size ClusterSize) *Cluster {
 	}
 	pushEnv := append(env[:len(env):len(env)], "HERALD_AUTH_URLS="+c.Auth.URL(),
 		"HERALD_HEARTBEAT_INTERVAL=500ms", "HERALD_HEARTBEAT_TTL=2s")
+	pushEnv = append(pushEnv, size.PushEnv...)
 	for range size.Push {
 		c.Push = append(c.Push, c.start("push", pushEnv, true))
 	}

@@ -49,7 +49,7 @@ func Health(mux *http.ServeMux, reg *prometheus.Registry, checks ...Check) {
 // collectors (RSS, open files), which every service exports.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), apiRefused)
 	return reg
 }
 

@@ -3,6 +3,7 @@ package httpx
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldpush/herald"
@@ -38,13 +40,31 @@ type Keys struct {
 	keys    []key
 	mod     time.Time
 	checked time.Time
+
+	bmu     sync.Mutex
+	buckets map[string]*bucket
 }
 
 type key struct {
 	name   string
 	sum    [32]byte
 	scopes []string
+	rate   float64 // requests a second, burst of one second's worth; 0: no limit
 }
+
+// bucket is a key's token bucket; kept by name so a reload of the file does
+// not refill it.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// apiRefused counts refused API calls by key and reason (wrong key, scope,
+// rate); NewRegistry registers it.
+var apiRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "herald_api_refused_total",
+	Help: "API calls refused, by key name (empty: no valid key) and reason: unauthorized, forbidden (scope), rate.",
+}, []string{"key", "reason"})
 
 // keysFile is the --api-keys-file format.
 type keysFile struct {
@@ -52,6 +72,7 @@ type keysFile struct {
 		Name   string   `yaml:"name"`
 		Key    string   `yaml:"key"`
 		Scopes []string `yaml:"scopes"`
+		Rate   float64  `yaml:"rate"` // requests a second; 0 or absent: no limit
 	} `yaml:"keys"`
 }
 
@@ -60,7 +81,7 @@ const keysFileCheckEvery = 2 * time.Second
 // NewKeys returns the key set of single (may be empty) and file (may be
 // empty); at least one key is needed.
 func NewKeys(single, file string) (*Keys, error) {
-	k := &Keys{single: single, file: file}
+	k := &Keys{single: single, file: file, buckets: map[string]*bucket{}}
 	if err := k.load(); err != nil {
 		return nil, err
 	}
@@ -107,7 +128,10 @@ func (k *Keys) load() error {
 					return fmt.Errorf("api keys file %s: key %q: unknown scope %q (send, read, admin)", k.file, e.Name, s)
 				}
 			}
-			keys = append(keys, key{name: e.Name, sum: sha256.Sum256([]byte(e.Key)), scopes: e.Scopes})
+			if e.Rate < 0 {
+				return fmt.Errorf("api keys file %s: key %q: negative rate", k.file, e.Name)
+			}
+			keys = append(keys, key{name: e.Name, sum: sha256.Sum256([]byte(e.Key)), scopes: e.Scopes, rate: e.Rate})
 		}
 		mod = st.ModTime()
 	}
@@ -162,11 +186,35 @@ func (k *Keys) Check(presented, scope string) (string, error) {
 	}
 	switch {
 	case match == nil:
+		apiRefused.WithLabelValues("", "unauthorized").Inc()
 		return "", herald.Errorf(herald.EUnauthorized, "missing or wrong API key")
 	case !slices.Contains(match.scopes, scope):
+		apiRefused.WithLabelValues(match.name, "forbidden").Inc()
 		return match.name, herald.Errorf(herald.EForbidden, "API key %q lacks the %q scope", match.name, scope)
+	case match.rate > 0 && !k.allow(match.name, match.rate, time.Now()):
+		apiRefused.WithLabelValues(match.name, "rate").Inc()
+		return match.name, herald.Errorf(herald.ETooMany, "API key %q is over its rate of %g requests a second; retry after a second", match.name, match.rate)
 	}
 	return match.name, nil
+}
+
+// allow takes a token from the key's bucket (a burst of one second's
+// worth, refilled continuously).
+func (k *Keys) allow(name string, rate float64, now time.Time) bool {
+	k.bmu.Lock()
+	defer k.bmu.Unlock()
+	b := k.buckets[name]
+	if b == nil {
+		b = &bucket{tokens: rate, last: now}
+		k.buckets[name] = b
+	}
+	b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }
 
 // RequireScope wraps next so that it runs only with "Authorization: Bearer
@@ -174,6 +222,10 @@ func (k *Keys) Check(presented, scope string) (string, error) {
 func RequireScope(keys *Keys, scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := keys.Check(BearerToken(r), scope); err != nil {
+			var he *herald.Error
+			if errors.As(err, &he) && he.Code == herald.ETooMany {
+				w.Header().Set("Retry-After", "1")
+			}
 			Error(w, r, err)
 			return
 		}

@@ -91,3 +91,34 @@ func TestKeys(t *testing.T) {
 		t.Error("no key at all: accepted")
 	}
 }
+
+// A key with a rate gets a burst of one second's worth, then 429s, and
+// refills; keys without a rate are not limited.
+func TestKeyRate(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys.yaml")
+	os.WriteFile(file, []byte("keys:\n  - {name: slow, key: slow-key-0123456789, scopes: [send], rate: 5}\n"), 0o600)
+	k, err := NewKeys("free-key", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := 0
+	for range 20 {
+		if _, err := k.Check("slow-key-0123456789", ScopeSend); err == nil {
+			ok++
+		} else if code(err) != herald.ETooMany {
+			t.Fatalf("over the rate: %v", err)
+		}
+	}
+	if ok != 5 {
+		t.Fatalf("%d of 20 allowed at once, want the burst of 5", ok)
+	}
+	for range 100 {
+		if _, err := k.Check("free-key", ScopeSend); err != nil {
+			t.Fatalf("unlimited key: %v", err)
+		}
+	}
+	time.Sleep(250 * time.Millisecond) // refills ~1.25
+	if _, err := k.Check("slow-key-0123456789", ScopeSend); err != nil {
+		t.Fatalf("after the refill: %v", err)
+	}
+}

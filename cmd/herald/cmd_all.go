@@ -106,7 +106,11 @@ func printBanner(listen, keyFile string, dev bool) {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	base := "http://" + net.JoinHostPort(host, port)
+	scheme, wsScheme := "http", "ws"
+	if tlsPair != nil {
+		scheme, wsScheme = "https", "wss"
+	}
+	base := scheme + "://" + net.JoinHostPort(host, port)
 	key := "$HERALD_API_KEY"
 	if keyFile != "" {
 		key = "$(cat " + keyFile + ")"
@@ -116,6 +120,6 @@ func printBanner(listen, keyFile string, dev bool) {
 		fmt.Fprintf(os.Stderr, "  Demo page:    %s/\n", base)
 	}
 	fmt.Fprintf(os.Stderr, "  Get a token:  curl -s %s/v1/tokens -H \"Authorization: Bearer %s\" --json '{\"user\":\"alice\"}'\n", base, key)
-	fmt.Fprintf(os.Stderr, "  Connect:      ws://%s/ws?token=TOKEN&device=laptop\n", net.JoinHostPort(host, port))
+	fmt.Fprintf(os.Stderr, "  Connect:      %s://%s/ws?token=TOKEN&device=laptop\n", wsScheme, net.JoinHostPort(host, port))
 	fmt.Fprintf(os.Stderr, "  Send:         curl -s %s/v1/messages -H \"Authorization: Bearer %s\" --json '{\"users\":[\"alice\"],\"payload\":{\"text\":\"hi\"}}'\n\n", base, key)
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/logbuf"
+	"github.com/heraldpush/herald/internal/tlsfiles"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -87,6 +88,8 @@ type logOptions struct {
 	// HTTP server timeouts: every command's public listener.
 	headerTimeout time.Duration
 	readTimeout   time.Duration
+	tlsCert       string
+	tlsKey        string
 }
 
 func (o *logOptions) register(f *flags) {
@@ -97,6 +100,8 @@ func (o *logOptions) register(f *flags) {
 	o.headerTimeout, o.readTimeout = 10*time.Second, 30*time.Second
 	f.dur(&o.headerTimeout, "read-header-timeout", "an HTTP request (or WebSocket upgrade) must send its headers within this (slowloris)")
 	f.dur(&o.readTimeout, "read-timeout", "an HTTP request must be read whole, body included, within this")
+	f.str(&o.tlsCert, "tls-cert", "PEM certificate (chain) file: serve HTTPS and WSS on the public listener (read again when it changes)")
+	f.str(&o.tlsKey, "tls-key", "PEM private key file for --tls-cert")
 }
 
 // parse parses the command line into f, then sets up logging from it.
@@ -123,5 +128,16 @@ func (o *logOptions) setup() error {
 	}
 	pprofAddr = o.pprof
 	headerTimeout, readTimeout = o.headerTimeout, o.readTimeout
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	tlsPair = nil
+	if o.tlsCert != "" {
+		p, err := tlsfiles.Load(o.tlsCert, o.tlsKey)
+		if err != nil {
+			return err
+		}
+		tlsPair = p
+	}
 	return nil
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+
+	"github.com/heraldpush/herald/internal/tlsfiles"
 )
 
 // pprofAddr is the --pprof-listen address, empty when profiling is off.
@@ -22,16 +24,23 @@ var pprofAddr string
 // bound the request only.
 var headerTimeout, readTimeout = 10 * time.Second, 30 * time.Second
 
+// tlsPair, when --tls-cert is set, makes the public HTTP listeners HTTPS
+// (and so WSS). Connections over TLS read on a goroutine each (netpoll
+// cannot see into TLS buffers): about 8 KiB more per idle connection than
+// plain WebSockets, which is why deploy/ terminates TLS at nginx.
+var tlsPair *tlsfiles.Pair
+
 // shutdownTimeout bounds how long in-flight requests get on SIGTERM.
 const shutdownTimeout = 15 * time.Second
 
 // listener is one server to run: HTTP or gRPC.
 type listener struct {
-	name string
-	addr string
-	http http.Handler
-	grpc *grpc.Server
-	ln   net.Listener
+	private bool // never TLS: the pprof listener
+	name    string
+	addr    string
+	http    http.Handler
+	grpc    *grpc.Server
+	ln      net.Listener
 }
 
 // runner is a long-lived piece with Run(ctx).
@@ -52,7 +61,7 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		ls = append(ls, &listener{name: "pprof", addr: pprofAddr, http: mux})
+		ls = append(ls, &listener{name: "pprof", addr: pprofAddr, http: mux, private: true})
 	}
 	for _, l := range ls {
 		ln, err := net.Listen("tcp", l.addr)
@@ -91,6 +100,11 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 			IdleTimeout:       2 * time.Minute,
 		}
 		https = append(https, srv)
+		if tlsPair != nil && !l.private {
+			srv.TLSConfig = tlsPair.Config()
+			go func() { errc <- srv.ServeTLS(l.ln, "", "") }()
+			continue
+		}
 		go func() { errc <- srv.Serve(l.ln) }()
 	}
 

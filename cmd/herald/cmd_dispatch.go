@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/heraldpush/herald/dispatch"
@@ -15,19 +16,23 @@ func runDispatch(ctx context.Context, args []string) error {
 		secret     string
 		ro         redisOptions
 		listen     = ":8083"
-		grpcListen = ":9083"
+		grpcListen = privateHost + ":9083"
 	)
 	f := newFlags("dispatch", "The dispatch service: looks up in Redis which push nodes hold each recipient and forwards messages there.")
 	lo.register(f)
 	clusterSecret(f, &secret)
 	ro.register(f, []string{"127.0.0.1:6379"})
 	f.str(&listen, "listen", "HTTP address for /healthz, /readyz and /metrics")
-	f.str(&grpcListen, "grpc-listen", "gRPC address collect sends to")
+	f.str(&grpcListen, "grpc-listen", `gRPC address collect sends to; "private:PORT" is this host's first private address (":PORT" for every interface)`)
 	if err := lo.parse(f, args); err != nil {
 		return err
 	}
 	if err := rpc.CheckSecret(secret); err != nil {
 		return err
+	}
+	grpcListen, err := resolveInternal(grpcListen)
+	if err != nil {
+		return fmt.Errorf("--grpc-listen: %w", err)
 	}
 	router, err := ro.open(ctx)
 	if err != nil {

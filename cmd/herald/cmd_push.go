@@ -41,7 +41,7 @@ func runPush(ctx context.Context, args []string) error {
 		mo         mongoOptions
 		cfg        = push.DefaultConfig()
 		listen     = ":8080"
-		grpcListen = ":9080"
+		grpcListen = privateHost + ":9080"
 		authURLs   = []string{"http://127.0.0.1:8081"}
 		authCache  = auth.CacheTTL
 	)
@@ -53,7 +53,7 @@ func runPush(ctx context.Context, args []string) error {
 	ro.register(f, []string{"127.0.0.1:6379"})
 	mo.register(f)
 	f.str(&listen, "listen", "HTTP address for GET /ws and the health endpoints")
-	f.str(&grpcListen, "grpc-listen", "gRPC address dispatch sends to")
+	f.str(&grpcListen, "grpc-listen", `gRPC address dispatch sends to; "private:PORT" is this host's first private address (":PORT" for every interface)`)
 	f.str(&cfg.Addr, "advertise-addr", "gRPC address other nodes reach this node at (default: --grpc-listen, with this host's name if it has no host)")
 	f.str(&cfg.NodeID, "node-id", "unique name of this node in the cluster (default: host name and gRPC port)")
 	f.list(&authURLs, "auth-urls", "base URLs of the auth service, comma-separated")
@@ -64,6 +64,10 @@ func runPush(ctx context.Context, args []string) error {
 	}
 	if err := rpc.CheckSecret(secret); err != nil {
 		return err
+	}
+	grpcListen, err := resolveInternal(grpcListen)
+	if err != nil {
+		return fmt.Errorf("--grpc-listen: %w", err)
 	}
 	h, port, err := net.SplitHostPort(grpcListen)
 	if err != nil {

@@ -84,7 +84,8 @@ type conn struct {
 	refreshAsked atomic.Bool     // a refresh frame was sent for the current token
 	raw          syscall.RawConn // for pings written without a writer; nil without a file descriptor
 
-	slot, slotPos int // place in the service's wheel
+	slot, slotPos int    // place in the service's wheel
+	ip            string // client address, counted in the node's per-address limits
 }
 
 var connSeq atomic.Uint64
@@ -184,6 +185,7 @@ func (c *conn) finish() {
 	c.releaseBuf()
 	c.s.hub.remove(c)
 	c.s.wheel.remove(c)
+	c.s.ips.release(c.ip)
 	c.s.routes.mark(c.user)
 	c.s.m.connections.Dec()
 	c.s.conns.Add(-1)

@@ -40,6 +40,9 @@ type Config struct {
 	MaxUserConns      int           // one user's connections on this node; past it 429
 	AllowedOrigins    []string      // browser origins allowed to connect; empty: same origin only; "*": any
 	TokenGrace        time.Duration // a connection stays this long past its token's expiry, waiting for a new token
+	MaxIPConns        int           // open connections from one client address on this node; 0: no limit
+	MaxIPRate         int           // new connections a second from one client address (burst: one second's worth); 0: no limit
+	TrustedProxies    []string      // addresses or CIDRs of proxies whose X-Forwarded-For names the client
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -77,6 +80,7 @@ type Service struct {
 	node   herald.Node
 	hub    *hub
 	wheel  *wheel
+	ips    *ipLimits
 	routes *routeWriter
 	acks   *acker
 	m      metrics
@@ -112,8 +116,16 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
+	s.ips, _ = newIPLimits(cfg.TrustedProxies) // checked by CheckTrustedProxies before New
 	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
 	return s
+}
+
+// CheckTrustedProxies reports a TrustedProxies entry that is neither an
+// address nor a CIDR.
+func CheckTrustedProxies(list []string) error {
+	_, err := newIPLimits(list)
+	return err
 }
 
 // Node returns this node's identity in the routing table.
@@ -246,6 +258,7 @@ type metrics struct {
 	catchUps    prometheus.Counter
 	beatErrors  prometheus.Counter
 	handshake   prometheus.Histogram
+	refused     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -261,8 +274,10 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		beatErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_heartbeat_errors_total", Help: "Heartbeats the routing store (Redis) refused or did not answer."}),
 		handshake: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_handshake_duration_seconds", Help: "From upgrade to the end of the replay: route write, hello, stored messages.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_connections_refused_total",
+			Help: "WebSocket upgrades refused by a limit: origin, node_full, user_connections, ip_connections, ip_rate."}, []string{"reason"}),
 	}
-	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake)
+	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
 	return m
 }
 

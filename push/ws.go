@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
@@ -28,13 +29,33 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !s.originAllowed(r) {
+		s.m.refused.WithLabelValues("origin").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed to connect", r.Header.Get("Origin")))
 		return
 	}
 	if max := s.cfg.MaxConnections; max > 0 && s.conns.Load() >= int64(max) {
+		s.m.refused.WithLabelValues("node_full").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node full (%d connections), connect to another", max))
 		return
 	}
+	ip := s.ips.clientIP(r)
+	switch s.ips.admit(ip, s.cfg.MaxIPConns, s.cfg.MaxIPRate, time.Now()) {
+	case "ip_connections":
+		s.m.refused.WithLabelValues("ip_connections").Inc()
+		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "your address has %d connections on this node, the limit", s.cfg.MaxIPConns))
+		return
+	case "ip_rate":
+		s.m.refused.WithLabelValues("ip_rate").Inc()
+		w.Header().Set("Retry-After", "1")
+		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "more than %d new connections a second from your address; retry later", s.cfg.MaxIPRate))
+		return
+	}
+	upgraded := false
+	defer func() {
+		if !upgraded {
+			s.ips.release(ip)
+		}
+	}()
 	q := r.URL.Query()
 	token := q.Get("token")
 	if token == "" {
@@ -54,6 +75,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if max := s.cfg.MaxUserConns; max > 0 && s.hub.count(id.User) >= max {
+		s.m.refused.WithLabelValues("user_connections").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "user has %d connections on this node, the limit", max))
 		return
 	}
@@ -93,6 +115,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return // the connection is gone; nothing can be answered
 	}
 	c := s.newConn(nc, id.User, device)
+	c.ip, upgraded = ip, true // finish releases the address's count
 	if !id.ExpiresAt.IsZero() {
 		c.expires.Store(id.ExpiresAt.UnixNano())
 	}

@@ -73,6 +73,9 @@ func runAll(ctx context.Context, args []string) error {
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "all", "pebble")
+	if err := push.CheckTrustedProxies(pcfg.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	psvc := push.New(pcfg, verifier, store, router, reg)
 	dsvc := dispatch.New(router, psvc, reg)
 	csvc := collect.New(ccfg, store, dsvc, router, reg)

@@ -28,6 +28,9 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.dur(&cfg.DrainTimeout, "drain-timeout", "bound on graceful shutdown")
 	f.int(&cfg.MaxConnections, "max-connections", "open connections per node; past it upgrades get 503 (0: no limit)")
 	f.int(&cfg.MaxUserConns, "max-user-connections", "one user's connections per node; past it upgrades get 429 (0: no limit)")
+	f.int(&cfg.MaxIPConns, "max-ip-connections", "connections from one client address per node; past it upgrades get 429 (0: no limit; set --trusted-proxies behind a load balancer)")
+	f.int(&cfg.MaxIPRate, "max-ip-rate", "new connections a second from one client address per node; past it 429 (0: no limit)")
+	f.list(&cfg.TrustedProxies, "trusted-proxies", "addresses or CIDRs of proxies (nginx, the load balancer) whose X-Forwarded-For names the client, comma-separated")
 	f.list(&cfg.AllowedOrigins, "allowed-origins", "browser origins allowed to open WebSockets, comma-separated; empty: the page's own origin only; * for any")
 	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
 	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
@@ -95,6 +98,9 @@ func runPush(ctx context.Context, args []string) error {
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "push", "mongo")
+	if err := push.CheckTrustedProxies(cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
 	gs := rpc.NewServer(secret)
 	rpc.RegisterPush(gs, svc)

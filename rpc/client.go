@@ -8,16 +8,15 @@ import (
 	"sync/atomic"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/rpc/heraldpb"
 )
 
-func dial(addr, secret string) (*grpc.ClientConn, error) {
+func dial(addr string, c Cluster) (*grpc.ClientConn, error) {
 	return grpc.NewClient(addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithPerRPCCredentials(secretCreds(secret)),
+		c.dialOption(),
+		grpc.WithPerRPCCredentials(secretCreds(c.Secret)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)),
 	)
 }
@@ -33,13 +32,13 @@ type DispatchClient struct {
 }
 
 // NewDispatchClient returns a client for the dispatch instances at addrs.
-func NewDispatchClient(addrs []string, secret string) (*DispatchClient, error) {
+func NewDispatchClient(addrs []string, cluster Cluster) (*DispatchClient, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no dispatch address given")
 	}
 	c := &DispatchClient{addrs: addrs}
 	for _, a := range addrs {
-		cc, err := dial(a, secret)
+		cc, err := dial(a, cluster)
 		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("dispatch %s: %w", a, err)
@@ -88,14 +87,14 @@ func (c *DispatchClient) Close() error {
 // PushForwarder is a herald.Forwarder that calls push nodes over gRPC, keeping
 // one connection per node address.
 type PushForwarder struct {
-	secret string
-	mu     sync.Mutex
-	conns  map[string]*grpc.ClientConn
+	cluster Cluster
+	mu      sync.Mutex
+	conns   map[string]*grpc.ClientConn
 }
 
 // NewPushForwarder returns an empty forwarder.
-func NewPushForwarder(secret string) *PushForwarder {
-	return &PushForwarder{secret: secret, conns: map[string]*grpc.ClientConn{}}
+func NewPushForwarder(cluster Cluster) *PushForwarder {
+	return &PushForwarder{cluster: cluster, conns: map[string]*grpc.ClientConn{}}
 }
 
 func (f *PushForwarder) client(addr string) (heraldpb.PushClient, error) {
@@ -104,7 +103,7 @@ func (f *PushForwarder) client(addr string) (heraldpb.PushClient, error) {
 	cc, ok := f.conns[addr]
 	if !ok {
 		var err error
-		if cc, err = dial(addr, f.secret); err != nil {
+		if cc, err = dial(addr, f.cluster); err != nil {
 			return nil, err
 		}
 		f.conns[addr] = cc

@@ -43,7 +43,7 @@ func serveDispatch(t *testing.T, d herald.Dispatcher) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(testSecret)
+	s := NewServer(Cluster{Secret: testSecret})
 	RegisterDispatch(s, d)
 	go s.Serve(ln)
 	t.Cleanup(s.Stop)
@@ -57,7 +57,7 @@ func TestDispatchClientRoundTripAndFailover(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 
-	c, err := NewDispatchClient([]string{deadAddr, serveDispatch(t, broken), serveDispatch(t, ok)}, testSecret)
+	c, err := NewDispatchClient([]string{deadAddr, serveDispatch(t, broken), serveDispatch(t, ok)}, Cluster{Secret: testSecret})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +90,11 @@ func TestDispatchClientRoundTripAndFailover(t *testing.T) {
 func TestPushForwarder(t *testing.T) {
 	got := &sink{}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s := NewServer(testSecret)
+	s := NewServer(Cluster{Secret: testSecret})
 	RegisterPush(s, got)
 	go s.Serve(ln)
 	defer s.Stop()
-	f := NewPushForwarder(testSecret)
+	f := NewPushForwarder(Cluster{Secret: testSecret})
 	defer f.Close()
 	n := herald.Node{ID: "p1", Addr: ln.Addr().String()}
 	msg := &herald.Message{ID: "m", Payload: []byte(`1`), Users: []string{"u"}, Seqs: []herald.Seq{3}}
@@ -116,7 +116,7 @@ func TestWrongClusterSecretIsRefused(t *testing.T) {
 	got := &sink{}
 	addr := serveDispatch(t, got)
 	for _, secret := range []string{"", "another-secret-entirely"} {
-		c, err := NewDispatchClient([]string{addr}, secret)
+		c, err := NewDispatchClient([]string{addr}, Cluster{Secret: secret})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,8 +37,8 @@ func (s secretCreds) GetRequestMetadata(context.Context, ...string) (map[string]
 	return map[string]string{"authorization": "Bearer " + string(s)}, nil
 }
 
-// RequireTransportSecurity is false: the internal network is trusted to carry
-// the secret (add mTLS there when it is not).
+// RequireTransportSecurity is false: without cluster mTLS (Cluster.TLS)
+// the internal network is trusted to carry the secret.
 func (secretCreds) RequireTransportSecurity() bool { return false }
 
 func checkCaller(ctx context.Context, secret string) error {

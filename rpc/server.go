@@ -13,9 +13,9 @@ import (
 
 // NewServer returns a gRPC server sized for Herald's batches that refuses
 // every call without the cluster secret.
-func NewServer(secret string) *grpc.Server {
+func NewServer(c Cluster) *grpc.Server {
 	return grpc.NewServer(grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize),
-		grpc.UnaryInterceptor(secretInterceptor(secret)))
+		grpc.UnaryInterceptor(secretInterceptor(c.Secret)), c.serverOption())
 }
 
 // RegisterDispatch serves d as the Dispatch service.

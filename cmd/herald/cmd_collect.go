@@ -14,7 +14,7 @@ import (
 func runCollect(ctx context.Context, args []string) error {
 	var (
 		lo       logOptions
-		secret   string
+		co       clusterOptions
 		ro       redisOptions
 		mo       mongoOptions
 		cfg      = collect.DefaultConfig()
@@ -25,7 +25,7 @@ func runCollect(ctx context.Context, args []string) error {
 	)
 	f := newFlags("collect", "The collect service: POST /v1/messages stores a message (MongoDB) and hands it to dispatch.")
 	lo.register(f)
-	clusterSecret(f, &secret)
+	co.register(f)
 	mo.register(f)
 	ro.register(f, nil)
 	f.str(&listen, "listen", "HTTP address of the public API")
@@ -36,7 +36,8 @@ func runCollect(ctx context.Context, args []string) error {
 	if err := lo.parse(f, args); err != nil {
 		return err
 	}
-	if err := rpc.CheckSecret(secret); err != nil {
+	cluster, err := co.load()
+	if err != nil {
 		return err
 	}
 	keys, err := httpx.NewKeys(apiKey, keysFile)
@@ -60,7 +61,7 @@ func runCollect(ctx context.Context, args []string) error {
 		router = r
 		checks = append(checks, httpx.Check{Name: "redis", Fn: r.Ping})
 	}
-	dc, err := rpc.NewDispatchClient(dispatch, secret)
+	dc, err := rpc.NewDispatchClient(dispatch, cluster)
 	if err != nil {
 		return err
 	}

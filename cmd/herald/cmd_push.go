@@ -39,7 +39,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 func runPush(ctx context.Context, args []string) error {
 	var (
 		lo         logOptions
-		secret     string
+		co         clusterOptions
 		ro         redisOptions
 		mo         mongoOptions
 		cfg        = push.DefaultConfig()
@@ -52,7 +52,7 @@ func runPush(ctx context.Context, args []string) error {
 	cfg.NodeID = ""
 	f := newFlags("push", "The push service: holds WebSocket connections at GET /ws and writes each message to its user's connections.")
 	lo.register(f)
-	clusterSecret(f, &secret)
+	co.register(f)
 	ro.register(f, []string{"127.0.0.1:6379"})
 	mo.register(f)
 	f.str(&listen, "listen", "HTTP address for GET /ws and the health endpoints")
@@ -65,10 +65,11 @@ func runPush(ctx context.Context, args []string) error {
 	if err := lo.parse(f, args); err != nil {
 		return err
 	}
-	if err := rpc.CheckSecret(secret); err != nil {
+	cluster, err := co.load()
+	if err != nil {
 		return err
 	}
-	grpcListen, err := resolveInternal(grpcListen)
+	grpcListen, err = resolveInternal(grpcListen)
 	if err != nil {
 		return fmt.Errorf("--grpc-listen: %w", err)
 	}
@@ -102,7 +103,7 @@ func runPush(ctx context.Context, args []string) error {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
-	gs := rpc.NewServer(secret)
+	gs := rpc.NewServer(cluster)
 	rpc.RegisterPush(gs, svc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", svc.ServeWS)

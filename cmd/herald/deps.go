@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/heraldpush/herald/rpc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,8 +60,28 @@ func (o *mongoOptions) open(ctx context.Context, indexes bool, retention time.Du
 
 // clusterSecret registers --cluster-secret, which every internal call between
 // collect, dispatch and push carries (see rpc.CheckSecret).
-func clusterSecret(f *flags, p *string) {
-	f.str(p, "cluster-secret", "shared secret of Herald's internal gRPC traffic, 16+ bytes (required)")
+// clusterOptions are how a process proves itself to the rest of the cluster.
+type clusterOptions struct {
+	secret, cert, key, ca string
+}
+
+func (o *clusterOptions) register(f *flags) {
+	f.str(&o.secret, "cluster-secret", "shared secret of Herald's internal gRPC traffic, 16+ bytes (required)")
+	f.str(&o.cert, "cluster-tls-cert", "mTLS for internal gRPC: this process's certificate (PEM; client and server use), signed by --cluster-tls-ca")
+	f.str(&o.key, "cluster-tls-key", "mTLS for internal gRPC: the certificate's key")
+	f.str(&o.ca, "cluster-tls-ca", "mTLS for internal gRPC: the cluster CA; peers must present a certificate it signed")
+}
+
+// load checks the secret and reads the mTLS files (all three, or none).
+func (o *clusterOptions) load() (rpc.Cluster, error) {
+	if err := rpc.CheckSecret(o.secret); err != nil {
+		return rpc.Cluster{}, err
+	}
+	m, err := rpc.LoadMTLS(o.cert, o.key, o.ca)
+	if err != nil {
+		return rpc.Cluster{}, err
+	}
+	return rpc.Cluster{Secret: o.secret, TLS: m}, nil
 }
 
 func require(name, value string) error {

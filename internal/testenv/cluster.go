@@ -61,6 +61,7 @@ type Cluster struct {
 type ClusterSize struct {
 	Collect, Dispatch, Push int
 	PushEnv                 []string // extra HERALD_* settings of the push nodes
+	Env                     []string // extra HERALD_* settings of every herald process
 }
 
 // StartCluster starts a whole cluster and waits until every process is ready.
@@ -78,6 +79,7 @@ func StartCluster(t testing.TB, size ClusterSize) *Cluster {
 		"HERALD_MONGO_URI=" + c.Mongo.URI,
 		"HERALD_MONGO_DB=herald",
 	}
+	env = append(env, size.Env...)
 	c.Auth = c.start("auth", env, false)
 	for range size.Dispatch {
 		c.Dispatch = append(c.Dispatch, c.start("dispatch", env, true))

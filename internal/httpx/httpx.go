@@ -4,7 +4,6 @@
 package httpx
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
@@ -103,19 +102,6 @@ func BearerToken(r *http.Request) string {
 		return strings.TrimSpace(h[7:])
 	}
 	return ""
-}
-
-// RequireKey wraps next so that it runs only with "Authorization: Bearer <key>".
-// The comparison takes constant time so the key cannot be guessed byte by byte.
-func RequireKey(key string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got := BearerToken(r)
-		if key == "" || subtle.ConstantTimeCompare([]byte(got), []byte(key)) != 1 {
-			Error(w, r, herald.Errorf(herald.EUnauthorized, "missing or wrong API key"))
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // Method wraps next so that other methods get a JSON 405.

@@ -35,8 +35,8 @@ func TestDecode(t *testing.T) {
 	}
 }
 
-func TestRequireKey(t *testing.T) {
-	h := RequireKey("secret", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
+func TestRequireScope(t *testing.T) {
+	h := RequireScope(SingleKey("secret"), ScopeSend, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }))
 	for hdr, want := range map[string]int{"Bearer secret": 204, "bearer secret": 204, "Bearer wrong": 401, "": 401, "secret": 401} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.Header.Set("Authorization", hdr)
@@ -46,11 +46,14 @@ func TestRequireKey(t *testing.T) {
 			t.Errorf("%q: %d, want %d", hdr, w.Code, want)
 		}
 	}
-	// An empty configured key never matches (no accidental open door).
+	// An empty configured key is no key (no accidental open door).
+	if _, err := NewKeys("", ""); err == nil {
+		t.Error("empty key: accepted")
+	}
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Authorization", "Bearer ")
 	w := httptest.NewRecorder()
-	RequireKey("", h).ServeHTTP(w, r)
+	h.ServeHTTP(w, r)
 	if w.Code != 401 {
 		t.Errorf("empty key: %d", w.Code)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/bucket"
 	"github.com/heraldpush/herald/internal/ws"
 )
 
@@ -72,8 +73,8 @@ type conn struct {
 
 	// Reader state: the poller never runs two readers of one connection at once.
 	parser    ws.Parser
-	rate      frameRate // client frames per second
-	readState int       // reading, closing (look for the client's close only), discarding
+	rate      bucket.Bucket // client frames per second: a client that acks every message and pings sends a few; a flood is cut off (1008)
+	readState int           // reading, closing (look for the client's close only), discarding
 	stopWatch func()
 
 	peerGone     atomic.Bool     // the client's side has ended (its close frame, or EOF)

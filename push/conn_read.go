@@ -92,7 +92,7 @@ func (c *conn) onFrame(op ws.Opcode, payload []byte) error {
 	case ws.OpPong:
 		return nil // lastRead is all a pong is for
 	}
-	if !c.rate.allow(now, c.s.cfg.MaxFrameRate) {
+	if !c.rate.Allow(now, float64(c.s.cfg.MaxFrameRate)) {
 		return c.refuse(ClosePolicy, "too many frames: at most "+strconv.Itoa(c.s.cfg.MaxFrameRate)+" a second")
 	}
 	switch op {
@@ -158,29 +158,4 @@ func parseClientFrame(data []byte) (clientFrame, int, string) {
 		return f, ClosePolicy, "unknown frame type"
 	}
 	return f, 0, ""
-}
-
-// frameRate is a token bucket of client frames: a burst of up to one second's
-// allowance, refilled continuously. A client that acks every message and
-// pings sends a few frames a second; a flood is cut off (close 1008).
-type frameRate struct {
-	tokens float64
-	last   time.Time
-}
-
-func (r *frameRate) allow(now time.Time, perSec int) bool {
-	if perSec <= 0 {
-		return true
-	}
-	if r.last.IsZero() {
-		r.tokens = float64(perSec)
-	} else {
-		r.tokens = min(float64(perSec), r.tokens+now.Sub(r.last).Seconds()*float64(perSec))
-	}
-	r.last = now
-	if r.tokens < 1 {
-		return false
-	}
-	r.tokens--
-	return true
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/heraldpush/herald/internal/bucket"
 )
 
 // ipLimits bounds what one client address may do to a node: open
@@ -17,13 +19,13 @@ import (
 type ipLimits struct {
 	mu      sync.Mutex
 	conns   map[string]int
-	rates   map[string]*frameRate
+	rates   map[string]*bucket.Bucket
 	swept   time.Time
 	proxies []netip.Prefix
 }
 
 func newIPLimits(trusted []string) (*ipLimits, error) {
-	l := &ipLimits{conns: map[string]int{}, rates: map[string]*frameRate{}}
+	l := &ipLimits{conns: map[string]int{}, rates: map[string]*bucket.Bucket{}}
 	for _, t := range trusted {
 		if !strings.Contains(t, "/") {
 			if a, err := netip.ParseAddr(t); err == nil {
@@ -82,7 +84,7 @@ func (l *ipLimits) admit(ip string, maxConns, perSec int, now time.Time) string 
 	if now.Sub(l.swept) > time.Minute {
 		// Forget the buckets of addresses quiet for a minute: full again.
 		for k, b := range l.rates {
-			if now.Sub(b.last) > time.Minute {
+			if now.Sub(b.Last()) > time.Minute {
 				delete(l.rates, k)
 			}
 		}
@@ -94,10 +96,10 @@ func (l *ipLimits) admit(ip string, maxConns, perSec int, now time.Time) string 
 	if perSec > 0 {
 		b := l.rates[ip]
 		if b == nil {
-			b = &frameRate{}
+			b = &bucket.Bucket{}
 			l.rates[ip] = b
 		}
-		if !b.allow(now, perSec) {
+		if !b.Allow(now, float64(perSec)) {
 			return "ip_rate"
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
+	"github.com/heraldpush/herald/internal/bucket"
 	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/memory"
 	"github.com/heraldpush/herald/pebble"
@@ -263,18 +264,18 @@ func TestOrigins(t *testing.T) {
 }
 
 func TestFrameRate(t *testing.T) {
-	var r frameRate
+	var r bucket.Bucket
 	now := time.Unix(0, 0)
 	n := 0
 	for range 50 {
-		if r.allow(now, 10) {
+		if r.Allow(now, 10) {
 			n++
 		}
 	}
 	if n != 10 {
 		t.Fatalf("burst allowed %d, want 10", n)
 	}
-	if !r.allow(now.Add(150*time.Millisecond), 10) || r.allow(now.Add(150*time.Millisecond), 10) {
+	if !r.Allow(now.Add(150*time.Millisecond), 10) || r.Allow(now.Add(150*time.Millisecond), 10) {
 		t.Fatal("refill: one frame per 100 ms")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/bucket"
 )
 
 // API key scopes: what a key may do (docs/security.md, "API keys").
@@ -42,7 +43,7 @@ type Keys struct {
 	checked time.Time
 
 	bmu     sync.Mutex
-	buckets map[string]*bucket
+	buckets map[string]*bucket.Bucket // by key name, so a reload of the file does not refill them
 }
 
 type key struct {
@@ -50,13 +51,6 @@ type key struct {
 	sum    [32]byte
 	scopes []string
 	rate   float64 // requests a second, burst of one second's worth; 0: no limit
-}
-
-// bucket is a key's token bucket; kept by name so a reload of the file does
-// not refill it.
-type bucket struct {
-	tokens float64
-	last   time.Time
 }
 
 // apiRefused counts refused API calls by key and reason (wrong key, scope,
@@ -81,7 +75,7 @@ const keysFileCheckEvery = 2 * time.Second
 // NewKeys returns the key set of single (may be empty) and file (may be
 // empty); at least one key is needed.
 func NewKeys(single, file string) (*Keys, error) {
-	k := &Keys{single: single, file: file, buckets: map[string]*bucket{}}
+	k := &Keys{single: single, file: file, buckets: map[string]*bucket.Bucket{}}
 	if err := k.load(); err != nil {
 		return nil, err
 	}
@@ -198,23 +192,16 @@ func (k *Keys) Check(presented, scope string) (string, error) {
 	return match.name, nil
 }
 
-// allow takes a token from the key's bucket (a burst of one second's
-// worth, refilled continuously).
+// allow takes a token from the key's bucket.
 func (k *Keys) allow(name string, rate float64, now time.Time) bool {
 	k.bmu.Lock()
 	defer k.bmu.Unlock()
 	b := k.buckets[name]
 	if b == nil {
-		b = &bucket{tokens: rate, last: now}
+		b = &bucket.Bucket{}
 		k.buckets[name] = b
 	}
-	b.tokens = min(rate, b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
+	return b.Allow(now, rate)
 }
 
 // RequireScope wraps next so that it runs only with "Authorization: Bearer

@@ -17,6 +17,8 @@ import (
 // every connection comes from the balancer's address unless TrustedProxies
 // names it, and then the client address is taken from X-Forwarded-For.
 type ipLimits struct {
+	maxConns, perSec int // 0: that limit is off
+
 	mu      sync.Mutex
 	conns   map[string]int
 	rates   map[string]*bucket.Bucket
@@ -24,8 +26,8 @@ type ipLimits struct {
 	proxies []netip.Prefix
 }
 
-func newIPLimits(trusted []string) (*ipLimits, error) {
-	l := &ipLimits{conns: map[string]int{}, rates: map[string]*bucket.Bucket{}}
+func newIPLimits(trusted []string, maxConns, perSec int) (*ipLimits, error) {
+	l := &ipLimits{maxConns: maxConns, perSec: perSec, conns: map[string]int{}, rates: map[string]*bucket.Bucket{}}
 	for _, t := range trusted {
 		if !strings.Contains(t, "/") {
 			if a, err := netip.ParseAddr(t); err == nil {
@@ -76,9 +78,15 @@ func (l *ipLimits) clientIP(r *http.Request) string {
 	return host
 }
 
-// admit checks ip's connection count and rate; "" means go ahead (and the
-// connection is counted until release), otherwise the reason it is refused.
-func (l *ipLimits) admit(ip string, maxConns, perSec int, now time.Time) string {
+// admit checks the connection count and rate of r's client address. It
+// returns the address (counted until release when the count is limited),
+// and "" to go ahead or the reason it is refused. With both limits off it
+// does nothing: no lock, no map, on every upgrade.
+func (l *ipLimits) admit(r *http.Request, now time.Time) (ip, refused string) {
+	if l.maxConns <= 0 && l.perSec <= 0 {
+		return "", ""
+	}
+	ip = l.clientIP(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.swept) > time.Minute {
@@ -90,25 +98,30 @@ func (l *ipLimits) admit(ip string, maxConns, perSec int, now time.Time) string 
 		}
 		l.swept = now
 	}
-	if maxConns > 0 && l.conns[ip] >= maxConns {
-		return "ip_connections"
+	if l.maxConns > 0 && l.conns[ip] >= l.maxConns {
+		return ip, "ip_connections"
 	}
-	if perSec > 0 {
+	if l.perSec > 0 {
 		b := l.rates[ip]
 		if b == nil {
 			b = &bucket.Bucket{}
 			l.rates[ip] = b
 		}
-		if !b.Allow(now, float64(perSec)) {
-			return "ip_rate"
+		if !b.Allow(now, float64(l.perSec)) {
+			return ip, "ip_rate"
 		}
 	}
-	l.conns[ip]++
-	return ""
+	if l.maxConns > 0 {
+		l.conns[ip]++
+	}
+	return ip, ""
 }
 
 // release uncounts a connection admitted for ip.
 func (l *ipLimits) release(ip string) {
+	if l.maxConns <= 0 {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.conns[ip] <= 1 {

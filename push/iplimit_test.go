@@ -11,7 +11,7 @@ import (
 // The client address: the peer, or behind a trusted proxy the nearest
 // untrusted X-Forwarded-For entry (what a client writes itself is ignored).
 func TestClientIP(t *testing.T) {
-	l, err := newIPLimits([]string{"10.0.0.0/8", "192.168.1.7"})
+	l, err := newIPLimits([]string{"10.0.0.0/8", "192.168.1.7"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestClientIP(t *testing.T) {
 			t.Errorf("%s + %q: %s, want %s", tc.remote, tc.xff, got, tc.want)
 		}
 	}
-	if _, err := newIPLimits([]string{"not-an-address"}); err == nil {
+	if _, err := newIPLimits([]string{"not-an-address"}, 0, 0); err == nil {
 		t.Error("a bad trusted proxy was accepted")
 	}
 }

@@ -116,7 +116,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
-	s.ips, _ = newIPLimits(cfg.TrustedProxies) // checked by CheckTrustedProxies before New
+	s.ips, _ = newIPLimits(cfg.TrustedProxies, cfg.MaxIPConns, cfg.MaxIPRate) // checked by CheckTrustedProxies before New
 	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
 	return s
 }
@@ -124,7 +124,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 // CheckTrustedProxies reports a TrustedProxies entry that is neither an
 // address nor a CIDR.
 func CheckTrustedProxies(list []string) error {
-	_, err := newIPLimits(list)
+	_, err := newIPLimits(list, 0, 0)
 	return err
 }
 

@@ -38,8 +38,8 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node full (%d connections), connect to another", max))
 		return
 	}
-	ip := s.ips.clientIP(r)
-	switch s.ips.admit(ip, s.cfg.MaxIPConns, s.cfg.MaxIPRate, time.Now()) {
+	ip, refused := s.ips.admit(r, time.Now())
+	switch refused {
 	case "ip_connections":
 		s.m.refused.WithLabelValues("ip_connections").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "your address has %d connections on this node, the limit", s.cfg.MaxIPConns))

@@ -66,12 +66,14 @@ func (c *conn) checkToken(now time.Time) {
 		c.close(CloseTokenExpired, "token expired: connect again with a new token")
 	case now.UnixNano() > exp-int64(c.s.cfg.PingInterval)-int64(time.Second) && !c.refreshAsked.Load():
 		c.refreshAsked.Store(true)
-		c.enqueue(outItem{frame: refreshFrame(exp)})
+		c.enqueue(outItem{frame: expiryFrame("refresh", exp)})
 	}
 }
 
-func refreshFrame(exp int64) []byte {
-	return []byte(`{"type":"refresh","expires":` + strconv.FormatInt(exp/int64(time.Millisecond), 10) + `}`)
+// expiryFrame is a refresh or refreshed frame: its type and a token's expiry
+// (exp in Unix nanoseconds, sent in milliseconds).
+func expiryFrame(typ string, exp int64) []byte {
+	return []byte(`{"type":"` + typ + `","expires":` + strconv.FormatInt(exp/int64(time.Millisecond), 10) + `}`)
 }
 
 // refresh handles the client's new token. It runs on the connection's
@@ -101,6 +103,6 @@ func (c *conn) refresh(token string) (int, string) {
 	}
 	c.expires.Store(exp)
 	c.refreshAsked.Store(false)
-	c.enqueue(outItem{frame: []byte(`{"type":"refreshed","expires":` + strconv.FormatInt(exp/int64(time.Millisecond), 10) + `}`)})
+	c.enqueue(outItem{frame: expiryFrame("refreshed", exp)})
 	return 0, ""
 }

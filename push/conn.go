@@ -72,10 +72,13 @@ type conn struct {
 	wframes int         // message frames in wbuf
 
 	// Reader state: the poller never runs two readers of one connection at once.
-	parser    ws.Parser
-	rate      bucket.Bucket // client frames per second: a client that acks every message and pings sends a few; a flood is cut off (1008)
-	readState int           // reading, closing (look for the client's close only), discarding
-	stopWatch func()
+	parser ws.Parser
+	rate   bucket.Bucket // client frames per second: a client that acks every message and pings sends a few; a flood is cut off (1008)
+	// discarding: the framing is broken, so bytes are dropped until the
+	// client goes (the close frame already sent is not lost to a reset).
+	// Once close is called, frames are still parsed, for the client's close.
+	discarding bool
+	stopWatch  func()
 
 	peerGone     atomic.Bool     // the client's side has ended (its close frame, or EOF)
 	lastRead     atomic.Int64    // unix nanoseconds of the client's last frame

@@ -22,16 +22,6 @@ const readBufSize = 4096
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
-// Reader states: normal; closing (close was called: only the client's
-// close frame matters now); discarding (the framing is broken: drop bytes
-// until the client goes, so the close frame already sent is not lost to a
-// reset).
-const (
-	readNormal = iota
-	readClosing
-	readDiscarding
-)
-
 // errPeerClosed stops parsing at the client's close frame.
 var errPeerClosed = errors.New("client sent close")
 
@@ -54,10 +44,7 @@ func (c *conn) onReadable() bool {
 
 // consume parses data; false when the client has closed its side.
 func (c *conn) consume(data []byte) bool {
-	if c.readState != readDiscarding && c.closing() {
-		c.readState = readClosing
-	}
-	if c.readState == readDiscarding {
+	if c.discarding {
 		return true
 	}
 	err := c.parser.Feed(data, c.onFrame)
@@ -68,7 +55,7 @@ func (c *conn) consume(data []byte) bool {
 	case errors.Is(err, errPeerClosed):
 		return false
 	case errors.As(err, &pe):
-		c.readState = readDiscarding
+		c.discarding = true
 		c.close(pe.Code, pe.Reason)
 	}
 	return true
@@ -78,8 +65,7 @@ func (c *conn) consume(data []byte) bool {
 func (c *conn) onFrame(op ws.Opcode, payload []byte) error {
 	now := time.Now()
 	c.lastRead.Store(now.UnixNano())
-	if c.readState == readClosing || c.closing() {
-		c.readState = readClosing
+	if c.closing() { // close was called: only the client's close frame matters now
 		if op == ws.OpClose {
 			return errPeerClosed
 		}

@@ -45,7 +45,7 @@ func runPush(ctx context.Context, args []string) error {
 		cfg        = push.DefaultConfig()
 		listen     = ":8080"
 		grpcListen = privateHost + ":9080"
-		authURLs   = []string{"http://127.0.0.1:8081"}
+		authURLs   = []string{"http://" + privateHost + ":8081"}
 		authCache  = auth.CacheTTL
 	)
 	host, _ := os.Hostname()
@@ -59,7 +59,7 @@ func runPush(ctx context.Context, args []string) error {
 	f.str(&grpcListen, "grpc-listen", `gRPC address dispatch sends to; "private:PORT" is this host's first private address (":PORT" for every interface)`)
 	f.str(&cfg.Addr, "advertise-addr", "gRPC address other nodes reach this node at (default: --grpc-listen, with this host's name if it has no host)")
 	f.str(&cfg.NodeID, "node-id", "unique name of this node in the cluster (default: host name and gRPC port)")
-	f.list(&authURLs, "auth-urls", "base URLs of the auth service, comma-separated")
+	f.list(&authURLs, "auth-urls", `base URLs of the auth service, comma-separated; the host "private" is this host's first private address (auth's default --listen)`)
 	f.dur(&authCache, "auth-cache-ttl", "how long a verified token is trusted without asking the auth service again")
 	pushFlags(f, &cfg)
 	if err := lo.parse(f, args); err != nil {
@@ -68,6 +68,11 @@ func runPush(ctx context.Context, args []string) error {
 	cluster, err := co.load()
 	if err != nil {
 		return err
+	}
+	for i, u := range authURLs {
+		if authURLs[i], err = resolveInternalURL(u); err != nil {
+			return fmt.Errorf("--auth-urls: %w", err)
+		}
 	}
 	grpcListen, err = resolveInternal(grpcListen)
 	if err != nil {

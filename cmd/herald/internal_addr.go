@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 )
 
@@ -47,4 +48,21 @@ func resolveInternal(addr string) (string, error) {
 		return net.JoinHostPort(ula.String(), port), nil
 	}
 	return net.JoinHostPort("127.0.0.1", port), nil
+}
+
+// resolveInternalURL resolves a "private" host in a base URL, so push's
+// default --auth-urls (http://private:8081) reaches the auth service's default
+// listener (private:8081) on the same host.
+func resolveInternalURL(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", err
+	}
+	if !strings.EqualFold(u.Hostname(), privateHost) || u.Port() == "" {
+		return raw, nil
+	}
+	if u.Host, err = resolveInternal(u.Host); err != nil {
+		return "", err
+	}
+	return u.String(), nil
 }

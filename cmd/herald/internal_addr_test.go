@@ -25,3 +25,20 @@ func TestResolveInternal(t *testing.T) {
 	}
 	ln.Close()
 }
+
+// push's default --auth-urls names the same address as auth's default --listen.
+func TestResolveInternalURLMatchesListener(t *testing.T) {
+	addr, err := resolveInternal("private:8081")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := resolveInternalURL("http://private:8081")
+	if err != nil || got != "http://"+addr {
+		t.Fatalf("http://private:8081 -> %q %v, want http://%s", got, err, addr)
+	}
+	for _, u := range []string{"http://auth:8081", "https://10.0.0.5:8081/base", "http://private/x"} {
+		if got, err := resolveInternalURL(u); err != nil || got != u {
+			t.Errorf("%s -> %q %v, want it unchanged", u, got, err)
+		}
+	}
+}

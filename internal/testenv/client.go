@@ -150,6 +150,8 @@ func (w *WS) CloseCode(timeout time.Duration) (int, string) {
 type API struct {
 	Base string // http://host:port
 	Key  string
+	// Timeout bounds each request; 0 means 15 s.
+	Timeout time.Duration
 }
 
 // Do sends method path with body (JSON-encoded unless []byte) and the API key,
@@ -178,7 +180,11 @@ func (a API) Do(t testing.TB, method, path string, body any) (int, []byte) {
 	if a.Key != "" {
 		req.Header.Set("Authorization", "Bearer "+a.Key)
 	}
-	c := http.Client{Timeout: 15 * time.Second}
+	timeout := a.Timeout
+	if timeout == 0 {
+		timeout = 15 * time.Second
+	}
+	c := http.Client{Timeout: timeout}
 	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)

@@ -61,6 +61,7 @@ type Cluster struct {
 type ClusterSize struct {
 	Collect, Dispatch, Push int
 	PushEnv                 []string // extra HERALD_* settings of the push nodes
+	CollectEnv              []string // extra HERALD_* settings of the collect instances
 	Env                     []string // extra HERALD_* settings of every herald process
 }
 
@@ -89,6 +90,7 @@ func StartCluster(t testing.TB, size ClusterSize) *Cluster {
 		dispatchAddrs = append(dispatchAddrs, d.GRPCAddr)
 	}
 	collectEnv := append(env[:len(env):len(env)], "HERALD_DISPATCH_ADDRS="+strings.Join(dispatchAddrs, ","))
+	collectEnv = append(collectEnv, size.CollectEnv...)
 	for range size.Collect {
 		c.Collect = append(c.Collect, c.start("collect", collectEnv, false))
 	}

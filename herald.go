@@ -45,9 +45,11 @@ func ValidID(s string) bool {
 // Message is one message accepted by collect, addressed to one or more users.
 // The payload is stored once; each recipient gets its own seq.
 type Message struct {
-	ID      string          // unique, assigned by collect
-	Time    time.Time       // acceptance time (millisecond precision)
-	Topic   string          // optional, free-form label chosen by the sender
+	ID   string    // unique, assigned by collect
+	Time time.Time // acceptance time (millisecond precision)
+	// Topic is the sender's optional free-form label on a message to users;
+	// on a topic message (Users is [TopicKey(topic)]) it is the topic.
+	Topic   string
 	Payload json.RawMessage // any JSON value, kept byte for byte as sent
 	Users   []string        // recipients, no duplicates
 	Seqs    []Seq           // Seqs[i] is Users[i]'s seq; assigned by Store.Append
@@ -125,6 +127,10 @@ type Identity struct {
 	User      string
 	ExpiresAt time.Time
 	IssuedAt  time.Time // zero when the token does not say
+	// Topics the token allows its connection to subscribe to: names, or
+	// prefixes ending in "*" (see TopicAllowed). From the token's "topics"
+	// claim.
+	Topics []string
 }
 
 // Authenticator turns a token into an identity (step 2 of the design).

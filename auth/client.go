@@ -128,7 +128,10 @@ func (c *Client) ask(ctx context.Context, url string, body []byte) (herald.Ident
 		if !herald.ValidID(v.User) {
 			return herald.Identity{}, fmt.Errorf("auth %s answered a user that is not a valid ID (%q)", url, v.User)
 		}
-		id := herald.Identity{User: v.User}
+		if err := CheckTopicClaims(v.Topics); err != nil {
+			return herald.Identity{}, fmt.Errorf("auth %s answered %v", url, err)
+		}
+		id := herald.Identity{User: v.User, Topics: v.Topics}
 		if v.ExpiresAt != 0 { // an external endpoint may not say: no expiry
 			id.ExpiresAt = time.Unix(v.ExpiresAt, 0)
 		}

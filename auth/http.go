@@ -22,12 +22,16 @@ type VerifyResponse struct {
 	User      string `json:"user"`
 	ExpiresAt int64  `json:"expires_at"`          // Unix seconds
 	IssuedAt  int64  `json:"issued_at,omitempty"` // Unix seconds; absent when the token has no iat
+	// Topics the token may subscribe to (names, or prefixes ending in "*").
+	Topics []string `json:"topics,omitempty"`
 }
 
 // TokenRequest is the body of POST /v1/tokens.
 type TokenRequest struct {
 	User       string `json:"user"`
 	TTLSeconds int64  `json:"ttl_seconds,omitempty"`
+	// Topics become the token's topics claim.
+	Topics []string `json:"topics,omitempty"`
 }
 
 // TokenResponse is the answer of POST /v1/tokens.
@@ -56,7 +60,7 @@ func Register(mux *http.ServeMux, v herald.Authenticator, minter *JWT, keys *htt
 			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "token verification unavailable, retry"))
 			return
 		}
-		resp := VerifyResponse{User: id.User}
+		resp := VerifyResponse{User: id.User, Topics: id.Topics}
 		if !id.ExpiresAt.IsZero() {
 			resp.ExpiresAt = id.ExpiresAt.Unix()
 		}
@@ -82,7 +86,7 @@ func Register(mux *http.ServeMux, v herald.Authenticator, minter *JWT, keys *htt
 				ttl = -1 // Mint refuses it with a clear message
 			}
 		}
-		tok, err := minter.Mint(req.User, ttl)
+		tok, err := minter.MintTopics(req.User, ttl, req.Topics)
 		if err != nil {
 			httpx.Error(w, r, err)
 			return

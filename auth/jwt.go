@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -39,14 +40,45 @@ func (c ClaimRules) options() []jwt.ParserOption {
 	return opts
 }
 
+// claims are a token's claims: the registered ones and Herald's "topics",
+// the topics the token's connection may subscribe to.
+type claims struct {
+	jwt.RegisteredClaims
+	Topics []string `json:"topics,omitempty"`
+}
+
+// MaxTopicClaims bounds the entries of a token's topics claim: every
+// subscription is checked against them.
+const MaxTopicClaims = 256
+
+// CheckTopicClaims reports an entry of a topics claim that is neither a
+// topic name nor a prefix ending in "*".
+func CheckTopicClaims(topics []string) error {
+	if len(topics) > MaxTopicClaims {
+		return fmt.Errorf("topics: at most %d entries", MaxTopicClaims)
+	}
+	for _, t := range topics {
+		if p, ok := strings.CutSuffix(t, "*"); ok && (p == "" || herald.ValidTopic(p)) {
+			continue
+		}
+		if !herald.ValidTopic(t) {
+			return fmt.Errorf("topics: %q is neither a topic name (1-128 bytes of A-Z a-z 0-9 _ - . @ :) nor a prefix ending in *", t)
+		}
+	}
+	return nil
+}
+
 // identity turns verified claims into an Identity.
-func identity(claims jwt.RegisteredClaims) (herald.Identity, error) {
-	if !herald.ValidID(claims.Subject) {
+func identity(c claims) (herald.Identity, error) {
+	if !herald.ValidID(c.Subject) {
 		return herald.Identity{}, fmt.Errorf("token sub is not a valid user ID: %w", herald.ErrUnauthorized)
 	}
-	id := herald.Identity{User: claims.Subject, ExpiresAt: claims.ExpiresAt.Time}
-	if claims.IssuedAt != nil {
-		id.IssuedAt = claims.IssuedAt.Time
+	if err := CheckTopicClaims(c.Topics); err != nil {
+		return herald.Identity{}, fmt.Errorf("token %v: %w", err, herald.ErrUnauthorized)
+	}
+	id := herald.Identity{User: c.Subject, ExpiresAt: c.ExpiresAt.Time, Topics: c.Topics}
+	if c.IssuedAt != nil {
+		id.IssuedAt = c.IssuedAt.Time
 	}
 	return id, nil
 }
@@ -83,7 +115,7 @@ func (j *JWT) Verify(_ context.Context, token string) (herald.Identity, error) {
 	if token == "" {
 		return herald.Identity{}, fmt.Errorf("no token: %w", herald.ErrUnauthorized)
 	}
-	var claims jwt.RegisteredClaims
+	var claims claims
 	_, err := j.parser.ParseWithClaims(token, &claims, func(*jwt.Token) (any, error) { return j.secret, nil })
 	if err != nil {
 		return herald.Identity{}, fmt.Errorf("verify token: %v: %w", err, herald.ErrUnauthorized)
@@ -92,7 +124,14 @@ func (j *JWT) Verify(_ context.Context, token string) (herald.Identity, error) {
 }
 
 // Mint returns a token for user valid for ttl.
-func (j *JWT) Mint(user string, ttl time.Duration) (string, error) {
+func (j *JWT) Mint(user string, ttl time.Duration) (string, error) { return j.MintTopics(user, ttl, nil) }
+
+// MintTopics is Mint with a topics claim: the topics (names, or prefixes
+// ending in "*") the token's connection may subscribe to.
+func (j *JWT) MintTopics(user string, ttl time.Duration, topics []string) (string, error) {
+	if err := CheckTopicClaims(topics); err != nil {
+		return "", herald.Errorf(herald.EInvalid, "%s", err.Error())
+	}
 	if !herald.ValidID(user) {
 		return "", herald.Errorf(herald.EInvalid, "user must be 1-128 bytes of [A-Za-z0-9_.@:-]")
 	}
@@ -100,12 +139,12 @@ func (j *JWT) Mint(user string, ttl time.Duration) (string, error) {
 		return "", herald.Errorf(herald.EInvalid, "ttl_seconds must be between 1 and %d", int(MaxTTL.Seconds()))
 	}
 	now := j.now()
-	claims := jwt.RegisteredClaims{
+	claims := claims{RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   user,
 		Issuer:    j.rules.Issuer,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}
+	}, Topics: topics}
 	if j.rules.Audience != "" {
 		claims.Audience = jwt.ClaimStrings{j.rules.Audience}
 	}

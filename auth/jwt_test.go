@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +132,28 @@ func TestClientCachesAndFailsOver(t *testing.T) {
 	none := NewClient([]string{dead.URL}, time.Minute)
 	if _, err := none.Verify(context.Background(), tok); !errors.Is(err, herald.ErrUnavailable) || strings.Contains(err.Error(), tok) {
 		t.Errorf("no auth service: %v (want ErrUnavailable, without the token in the text)", err)
+	}
+}
+
+func TestTopicsClaim(t *testing.T) {
+	j, err := NewJWT(strings.Repeat("s", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := j.MintTopics("alice", time.Minute, []string{"news", "team:42:*"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := j.Verify(context.Background(), tok)
+	if err != nil || !slices.Equal(id.Topics, []string{"news", "team:42:*"}) {
+		t.Fatalf("Verify: %+v %v", id, err)
+	}
+	for _, bad := range [][]string{{"a b"}, {"#x"}, {"x*y"}, {""}} {
+		if _, err := j.MintTopics("alice", time.Minute, bad); err == nil {
+			t.Errorf("MintTopics(%q) accepted", bad)
+		}
+	}
+	if _, err := j.MintTopics("alice", time.Minute, []string{"*"}); err != nil {
+		t.Errorf("* refused: %v", err)
 	}
 }

@@ -92,7 +92,7 @@ func (k *Keys) Verify(ctx context.Context, token string) (herald.Identity, error
 	if token == "" {
 		return herald.Identity{}, fmt.Errorf("no token: %w", herald.ErrUnauthorized)
 	}
-	var claims jwt.RegisteredClaims
+	var claims claims
 	_, err := k.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		return k.key(ctx, kid)

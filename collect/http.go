@@ -64,6 +64,7 @@ func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
 	mux.Handle("/v1/users/{user}/messages", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleMessages)))
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handlePresence)))
 	mux.Handle("/v1/users/{user}/disconnect", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodPost, s.handleDisconnect)))
+	s.registerTopics(mux, keys)
 }
 
 // Validate checks a send request and turns it into a message. It is exported
@@ -201,32 +202,43 @@ func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	ds, last, ok := s.history(w, r, user)
+	if !ok {
+		return
+	}
+	httpx.JSON(w, http.StatusOK, MessagesResponse{User: user, Messages: ds, LastSeq: last})
+}
+
+// history reads a page of key's stored messages (a user's, or a topic's)
+// after ?since=, at most ?limit=, and the newest seq; false when it has
+// already answered with an error.
+func (s *Service) history(w http.ResponseWriter, r *http.Request, key string) ([]StoredMessage, herald.Seq, bool) {
 	q := r.URL.Query()
 	since, err := parseUint(q.Get("since"), 0)
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: %v", err))
-		return
+		return nil, 0, false
 	}
 	limit, err := parseUint(q.Get("limit"), 100)
 	if err != nil || limit < 1 || limit > 1000 {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "limit: a number from 1 to 1000"))
-		return
+		return nil, 0, false
 	}
-	ds, err := s.store.Messages(r.Context(), user, since, int(limit))
+	ds, err := s.store.Messages(r.Context(), key, since, int(limit))
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
-		return
+		return nil, 0, false
 	}
-	last, err := s.store.LastSeq(r.Context(), user)
+	last, err := s.store.LastSeq(r.Context(), key)
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
-		return
+		return nil, 0, false
 	}
-	out := MessagesResponse{User: user, Messages: make([]StoredMessage, len(ds)), LastSeq: last}
+	out := make([]StoredMessage, len(ds))
 	for i, d := range ds {
-		out.Messages[i] = StoredMessage{ID: d.ID, Seq: d.Seq, TS: d.Time.UnixMilli(), Topic: d.Topic, Payload: d.Payload}
+		out[i] = StoredMessage{ID: d.ID, Seq: d.Seq, TS: d.Time.UnixMilli(), Topic: d.Topic, Payload: d.Payload}
 	}
-	httpx.JSON(w, http.StatusOK, out)
+	return out, last, true
 }
 
 func (s *Service) handlePresence(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,122 @@
+package collect
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// Topic messages and broadcasts are stored once, under the topic's key
+// (herald.TopicKey), with the topic's own seq: not once per subscriber. The
+// write, the group commit and the path to the push nodes are those of a
+// message to one user; the push nodes fan out to their subscribers.
+
+// TopicSendRequest is the body of POST /v1/topics/{topic}/messages and
+// POST /v1/broadcast.
+type TopicSendRequest struct {
+	Payload json.RawMessage `json:"payload"`
+}
+
+// TopicSendResponse is their 202 answer: the message's ID and its seq in
+// the topic (in the broadcast stream for a broadcast).
+type TopicSendResponse struct {
+	ID    string     `json:"id"`
+	Topic string     `json:"topic"`
+	Seq   herald.Seq `json:"seq"`
+}
+
+// TopicMessagesResponse is the answer of GET /v1/topics/{topic}/messages.
+type TopicMessagesResponse struct {
+	Topic    string          `json:"topic"`
+	Messages []StoredMessage `json:"messages"`
+	LastSeq  herald.Seq      `json:"last_seq"`
+}
+
+func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
+	// One path, two scopes: sending needs send, reading the history read.
+	send := httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handleTopicSend))
+	read := httpx.RequireScope(keys, httpx.ScopeRead, http.HandlerFunc(s.handleTopicMessages))
+	mux.HandleFunc("/v1/topics/{topic}/messages", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			send.ServeHTTP(w, r)
+		case http.MethodGet:
+			read.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Allow", "GET, POST")
+			httpx.Error(w, r, herald.Errorf(herald.EMethod, "use POST to send, GET to read the history"))
+		}
+	})
+	mux.Handle("/v1/broadcast", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBroadcast)))
+}
+
+// pathTopic returns the {topic} of the path, answering 400 when it is not valid.
+func pathTopic(w http.ResponseWriter, r *http.Request) (string, bool) {
+	topic := r.PathValue("topic")
+	if !herald.ValidTopic(topic) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :"))
+		return "", false
+	}
+	return topic, true
+}
+
+func (s *Service) handleTopicSend(w http.ResponseWriter, r *http.Request) {
+	topic, ok := pathTopic(w, r)
+	if !ok {
+		return
+	}
+	s.sendTo(w, r, topic, herald.TopicKey(topic))
+}
+
+func (s *Service) handleBroadcast(w http.ResponseWriter, r *http.Request) {
+	s.sendTo(w, r, herald.Broadcast, herald.BroadcastKey)
+}
+
+// sendTo stores one message under key (a topic's or the broadcast's) and
+// answers with its ID and seq.
+func (s *Service) sendTo(w http.ResponseWriter, r *http.Request, topic, key string) {
+	var req TopicSendRequest
+	if err := httpx.Decode(w, r, s.bodyLimit(), &req); err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	// The payload rules are those of a message to users; the recipient is
+	// the topic's key, which Validate would refuse as a user ID.
+	m, err := s.Validate(&SendRequest{Users: []string{"topic"}, Payload: req.Payload}, time.Now())
+	if err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	m.Users, m.Topic = []string{key}, topic
+	if key, ok, err := idempotencyKey(r); err != nil {
+		s.reject(w, r, err)
+		return
+	} else if ok {
+		m.ID = idempotentID(key)
+	}
+	if err := s.Submit(r.Context(), []*herald.Message{m}); err != nil {
+		s.reject(w, r, err)
+		return
+	}
+	if m.Dup {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	httpx.JSON(w, http.StatusAccepted, TopicSendResponse{ID: m.ID, Topic: topic, Seq: m.Seqs[0]})
+}
+
+func (s *Service) handleTopicMessages(w http.ResponseWriter, r *http.Request) {
+	topic := r.PathValue("topic")
+	if topic != herald.Broadcast && !herald.ValidTopic(topic) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :, or * for the broadcasts"))
+		return
+	}
+	ds, last, ok := s.history(w, r, herald.TopicKey(topic))
+	if !ok {
+		return
+	}
+	out := TopicMessagesResponse{Topic: topic, Messages: ds, LastSeq: last}
+	httpx.JSON(w, http.StatusOK, out)
+}

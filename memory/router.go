@@ -155,6 +155,9 @@ func (r *Router) Online(_ context.Context, limit int) ([]string, error) {
 		if len(out) >= limit {
 			break
 		}
+		if _, topic := herald.IsTopicKey(u); topic {
+			continue // a topic's route, not a user
+		}
 		live := false
 		r.each(u, func(herald.Node, routeEntry) { live = true })
 		if live {

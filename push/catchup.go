@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/heraldpush/herald"
 )
 
 // catchUpChunk is how many connections one LastSeqs query covers.
@@ -48,6 +50,48 @@ func (cu *catchUpper) run(ctx context.Context, s *Service) {
 		}
 	}
 	clear(cu.conns[:cap(cu.conns)]) // drop references to closed connections
+	cu.topics(ctx, s)
+}
+
+// topics catches up the topic subscriptions and the broadcast stream: one
+// LastSeqs query per 1,000 topics with local subscribers (plus the broadcast
+// key), then each subscription behind replays from the store.
+func (cu *catchUpper) topics(ctx context.Context, s *Service) {
+	keys := append(s.hub.topicKeys(), herald.BroadcastKey)
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), catchUpChunk)]
+		keys = keys[len(chunk):]
+		last, err := s.store.LastSeqs(ctx, chunk)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("catch-up: read last seqs of topics", "topics", len(chunk), "err", err)
+			}
+			return
+		}
+		for _, k := range chunk {
+			seq := last[k]
+			if seq == 0 {
+				continue
+			}
+			if k == herald.BroadcastKey {
+				for _, c := range s.hub.all() {
+					cu.behind(s, &c.bcast, seq)
+				}
+				continue
+			}
+			for _, ts := range s.hub.subs(k) {
+				cu.behind(s, ts, seq)
+			}
+		}
+	}
+}
+
+// behind queues a catch-up of ts when it is behind seq.
+func (cu *catchUpper) behind(s *Service, ts *topicSub, seq herald.Seq) {
+	if ts.ready.Load() && !ts.gone.Load() && ts.last.Load() < seq && !ts.c.closing() {
+		ts.c.enqueue(outItem{seq: seq, catchUp: true, sub: ts})
+		s.m.catchUps.Inc()
+	}
 }
 
 func (cu *catchUpper) check(ctx context.Context, s *Service, conns []*conn) {

@@ -34,11 +34,17 @@ const (
 // it asks the writer to send whatever the store has past the last seq sent,
 // up to seq. control, when set, makes frame the payload of a WebSocket
 // control frame (ping, pong) rather than a text frame.
+//
+// sub, when set, names the topic stream the item belongs to (the
+// connection's own stream otherwise); start makes the item a new
+// subscription's start (topics.go).
 type outItem struct {
 	seq     herald.Seq
 	frame   []byte
 	catchUp bool
+	start   bool
 	control ws.Opcode
+	sub     *topicSub
 }
 
 // conn is one WebSocket connection. An idle connection has no goroutine: the
@@ -90,6 +96,12 @@ type conn struct {
 
 	slot, slotPos int    // place in the service's wheel
 	ip            string // client address, counted in the node's per-address limits
+
+	// Topics (topics.go): subs and claims are guarded by mu; bcast is the
+	// broadcast stream every connection is on.
+	subs   []*topicSub
+	claims []string // the token's topics claim
+	bcast  topicSub
 }
 
 var connSeq atomic.Uint64
@@ -105,6 +117,7 @@ func (s *Service) newConn(nc net.Conn, user, device string) *conn {
 		since:  now,
 		send:   newQueue(s.cfg.SendQueue),
 	}
+	c.bcast = topicSub{c: c, topic: herald.Broadcast, key: herald.BroadcastKey}
 	c.parser.MaxMessage = s.cfg.MaxFrame
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
@@ -170,10 +183,12 @@ func (c *conn) op(timeout time.Duration) (ctx context.Context, done func()) {
 // peerEnded records that the client will send nothing more.
 func (c *conn) peerEnded() { c.peerGone.Store(true) }
 
-// start is where a connection's stream begins.
+// start is where a connection's streams begin: its own, and the broadcasts.
 type start struct {
-	since    herald.Seq
-	hasSince bool
+	since     herald.Seq
+	hasSince  bool
+	bsince    herald.Seq
+	hasBSince bool
 }
 
 // finish runs once (the last writer keeps the writing flag for good), when
@@ -188,11 +203,15 @@ func (c *conn) finish() {
 	c.peerEnded()
 	c.releaseBuf()
 	c.s.hub.remove(c)
+	c.dropSubs()
+	c.bcast.gone.Store(true)
 	c.s.wheel.remove(c)
 	c.s.ips.release(c.ip)
 	c.s.routes.mark(c.user)
 	c.s.m.connections.Dec()
-	c.s.conns.Add(-1)
+	if c.s.conns.Add(-1) == 0 {
+		c.s.routes.mark(herald.BroadcastKey) // no connection left: no broadcast route
+	}
 	c.s.m.closed.WithLabelValues(strconv.Itoa(c.code)).Inc()
 	slog.Info("connection closed", "user", c.user, "device", c.device, "conn", c.id, "node", c.s.node.ID,
 		"duration", time.Since(c.since).Round(time.Millisecond), "code", c.code, "reason", c.reason)

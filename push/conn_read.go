@@ -113,6 +113,10 @@ func (c *conn) handleFrame(data []byte) (int, string) {
 		c.enqueue(outItem{frame: pongFrame})
 	case "refresh":
 		return c.refresh(f.Token)
+	case "sub":
+		return c.subscribe(f)
+	case "unsub":
+		return c.unsubscribe(f)
 	case "ack":
 		if c.device != "" {
 			// An ack cannot cover what was never sent: clamping keeps a buggy
@@ -139,6 +143,10 @@ func parseClientFrame(data []byte) (clientFrame, int, string) {
 	case "refresh":
 		if f.Token == "" {
 			return f, ClosePolicy, "refresh needs a token"
+		}
+	case "sub", "unsub":
+		if len(f.Topics) == 0 {
+			return f, ClosePolicy, f.Type + " needs topics"
 		}
 	default:
 		return f, ClosePolicy, "unknown frame type"

@@ -24,16 +24,10 @@ var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &
 
 // serve runs the connection's first writer: wait for the route, hello and
 // replay, then whatever was queued meanwhile.
-func (c *conn) serve(routed <-chan error, st start) {
+func (c *conn) serve(routed, bRouted <-chan error, st start) {
 	ctx, done := c.op(35 * time.Second)
-	select {
-	case err := <-routed:
-		if err != nil {
-			slog.Warn("route not registered; live delivery may wait for the next refresh", "user", c.user, "conn", c.id, "err", err)
-		}
-	case <-time.After(5 * time.Second):
-	case <-ctx.Done():
-	}
+	waitRoute(ctx, routed, c.id)
+	waitRoute(ctx, bRouted, c.id)
 	if !c.closing() {
 		last, err := c.handshake(ctx, st)
 		if err == nil {
@@ -51,6 +45,20 @@ func (c *conn) serve(routed <-chan error, st start) {
 	}
 	done()
 	c.writeLoop()
+}
+
+// waitRoute waits (up to 5 s) for a route write, after which dispatch finds
+// this node for the user or topic: only then may the store be read for the
+// replay, or a message could fall between the replay and live delivery.
+func waitRoute(ctx context.Context, routed <-chan error, conn string) {
+	select {
+	case err := <-routed:
+		if err != nil {
+			slog.Warn("route not registered; live delivery may wait for the next refresh", "conn", conn, "err", err)
+		}
+	case <-time.After(5 * time.Second):
+	case <-ctx.Done():
+	}
 }
 
 // kick starts a writer unless one is running.
@@ -121,7 +129,16 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 		}
 	}
 	from = min(from, last)
-	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last, Expires: c.expires.Load() / int64(time.Millisecond)}
+	// The broadcast stream starts at its newest seq, or at broadcast_since.
+	bLast, err := c.s.store.LastSeq(ctx, herald.BroadcastKey)
+	if err != nil {
+		return 0, err
+	}
+	bFrom := bLast
+	if st.hasBSince {
+		bFrom = min(st.bsince, bLast)
+	}
+	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last, BroadcastSeq: bLast, Expires: c.expires.Load() / int64(time.Millisecond)}
 	var first []herald.Delivery
 	if from < last {
 		if first, err = c.s.store.Messages(ctx, c.user, from, c.s.cfg.ReplayBatch); err != nil {
@@ -144,24 +161,114 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	if err := c.write(hello); err != nil {
 		return 0, err
 	}
-	sent, err := c.writeAll(first, from, 0)
-	if err != nil || len(first) < c.s.cfg.ReplayBatch {
+	sent, err := c.writeAll(first, from, 0, nil)
+	if err == nil && len(first) == c.s.cfg.ReplayBatch {
+		sent, err = c.replay(ctx, sent, 0, nil)
+	}
+	if err != nil {
 		return sent, err
 	}
-	return c.replay(ctx, sent, 0)
+	c.bcast.last.Store(bFrom)
+	c.bcast.ready.Store(true)
+	if bFrom < bLast {
+		if _, err := c.replay(ctx, bFrom, bLast+1, &c.bcast); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
 }
 
-// writeAll writes the deliveries with seqs below until (0: all) and returns
-// the last seq written, starting from after.
-func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq) (herald.Seq, error) {
+// startSub starts a new subscription on the writer: wait for the node's
+// route for the topic, answer "subscribed" with the topic's newest seq, and
+// replay what the client missed since its since (the handshake's steps, for
+// one topic).
+func (c *conn) startSub(ts *topicSub) error {
+	if ts.gone.Load() {
+		return nil
+	}
+	ctx, done := c.op(35 * time.Second)
+	defer done()
+	waitRoute(ctx, ts.routed, c.id)
+	last, err := c.s.store.LastSeq(ctx, ts.key)
+	if err != nil {
+		return err
+	}
+	from := last
+	if ts.hasSince {
+		from = min(ts.since, last)
+	}
+	var first []herald.Delivery
+	gap, oldest := false, herald.Seq(0)
+	if from < last {
+		if first, err = c.s.store.Messages(ctx, ts.key, from, c.s.cfg.ReplayBatch); err != nil {
+			return err
+		}
+		if len(first) == 0 || first[0].Seq > from+1 {
+			if oldest, err = c.s.store.OldestSeq(ctx, ts.key); err != nil {
+				return err
+			}
+			gap = oldest == 0 || oldest > from+1
+			if !gap {
+				oldest = 0
+			}
+		}
+	}
+	if err := c.write(subscribedFrame(ts.reqID, ts.topic, last, false, gap, oldest)); err != nil {
+		return err
+	}
+	ts.last.Store(from)
+	ts.ready.Store(true)
+	sent, err := c.writeAll(first, from, last+1, ts)
+	if err == nil && len(first) == c.s.cfg.ReplayBatch {
+		_, err = c.replay(ctx, sent, last+1, ts)
+	}
+	return err
+}
+
+// The writer keeps one stream per connection for the user's own messages
+// (ts == nil: seqs in lastSent, msg frames) and one per topic (ts: seqs in
+// ts.last, pub frames). These read and set where a stream stands.
+
+func (c *conn) streamKey(ts *topicSub) string {
+	if ts == nil {
+		return c.user
+	}
+	return ts.key
+}
+
+func (c *conn) lastOf(ts *topicSub) herald.Seq {
+	if ts == nil {
+		return c.lastSent.Load()
+	}
+	return ts.last.Load()
+}
+
+func (c *conn) setLast(ts *topicSub, seq herald.Seq) {
+	if ts == nil {
+		c.lastSent.Store(seq)
+	} else {
+		ts.last.Store(seq)
+	}
+}
+
+func encodeFor(ts *topicSub, d herald.Delivery) []byte {
+	if ts == nil {
+		return encodeMsg(d)
+	}
+	return encodePub(ts.topic, d)
+}
+
+// writeAll writes the deliveries of stream ts with seqs below until (0: all)
+// and returns the last seq written, starting from after.
+func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topicSub) (herald.Seq, error) {
 	for _, d := range ds {
 		if until != 0 && d.Seq >= until {
 			break
 		}
 		// Published before the write: the client may ack the frame before
 		// this goroutine runs again, and the ack must not be clamped below it.
-		c.lastSent.Store(d.Seq)
-		if err := c.write(encodeMsg(d)); err != nil {
+		c.setLast(ts, d.Seq)
+		if err := c.write(encodeFor(ts, d)); err != nil {
 			return after, err
 		}
 		c.s.m.replayed.Inc()
@@ -170,15 +277,15 @@ func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq) (herald.S
 	return after, nil
 }
 
-// replay writes the stored messages after `after` (up to `until`, 0 for all)
-// and returns the last seq written.
-func (c *conn) replay(ctx context.Context, after, until herald.Seq) (herald.Seq, error) {
+// replay writes stream ts's stored messages after `after` (up to `until`, 0
+// for all) and returns the last seq written.
+func (c *conn) replay(ctx context.Context, after, until herald.Seq, ts *topicSub) (herald.Seq, error) {
 	for {
-		page, err := c.s.store.Messages(ctx, c.user, after, c.s.cfg.ReplayBatch)
+		page, err := c.s.store.Messages(ctx, c.streamKey(ts), after, c.s.cfg.ReplayBatch)
 		if err != nil {
 			return after, err
 		}
-		sent, err := c.writeAll(page, after, until)
+		sent, err := c.writeAll(page, after, until, ts)
 		if err != nil || len(page) < c.s.cfg.ReplayBatch || (until != 0 && sent+1 >= until) || sent == after {
 			return sent, err
 		}
@@ -194,39 +301,46 @@ func (c *conn) writeItem(it outItem) error {
 		c.appendFrame(it.control, it.frame)
 		return nil
 	}
+	if it.start {
+		return c.startSub(it.sub)
+	}
 	if it.seq == 0 {
 		return c.write(it.frame)
 	}
-	last := c.lastSent.Load()
+	ts := it.sub
+	if ts != nil && (ts.gone.Load() || !ts.ready.Load()) {
+		return nil // unsubscribed, or its start (still queued) reads this from the store
+	}
+	last := c.lastOf(ts)
 	if it.seq <= last {
 		return nil
 	}
 	if it.catchUp {
 		ctx, done := c.op(30 * time.Second)
 		defer done()
-		sent, err := c.replay(ctx, last, it.seq+1)
-		c.lastSent.Store(sent)
+		sent, err := c.replay(ctx, last, it.seq+1, ts)
+		c.setLast(ts, sent)
 		return err
 	}
 	if it.seq > last+1 {
-		if _, err := c.fillGap(last, it.seq); err != nil {
+		if _, err := c.fillGap(last, it.seq, ts); err != nil {
 			return err
 		}
 	}
-	c.lastSent.Store(it.seq) // before the write, as in writeAll
+	c.setLast(ts, it.seq) // before the write, as in writeAll
 	return c.write(it.frame)
 }
 
 // fillGap sends the stored messages between last and next. A message that is
 // allocated a seq but not yet stored (several collect instances write in
 // parallel) gets up to GapWait to appear; after that the stream moves on.
-func (c *conn) fillGap(last, next herald.Seq) (herald.Seq, error) {
+func (c *conn) fillGap(last, next herald.Seq, ts *topicSub) (herald.Seq, error) {
 	ctx, done := c.op(c.s.cfg.GapWait + 10*time.Second)
 	defer done()
 	deadline := time.Now().Add(c.s.cfg.GapWait)
 	for {
 		var err error
-		if last, err = c.replay(ctx, last, next); err != nil {
+		if last, err = c.replay(ctx, last, next, ts); err != nil {
 			return last, err
 		}
 		if last+1 >= next || time.Now().After(deadline) {

@@ -22,13 +22,16 @@ type helloFrame struct {
 	// Expires is when the connection's token expires (Unix ms); before
 	// then the server sends a refresh frame.
 	Expires int64 `json:"expires,omitempty"`
+	// BroadcastSeq is the broadcast stream's newest seq.
+	BroadcastSeq herald.Seq `json:"broadcast_seq"`
 }
 
 // clientFrame is any frame a client sends; Type selects the meaning.
 type clientFrame struct {
-	Type  string      `json:"type"`
-	Seq   *herald.Seq `json:"seq,omitempty"`
-	Token string      `json:"token,omitempty"` // refresh
+	Type      string      `json:"type"`
+	Seq       *herald.Seq `json:"seq,omitempty"`
+	Token     string      `json:"token,omitempty"` // refresh
+	clientSub             // sub, unsub
 }
 
 var pongFrame = []byte(`{"type":"pong"}`)

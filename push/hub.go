@@ -21,8 +21,9 @@ type hub struct {
 // most MaxUserConns), and a one-entry map costs ~200 bytes more than a
 // one-entry slice on every connection of the node.
 type shard struct {
-	mu    sync.RWMutex
-	users map[string][]*conn
+	mu     sync.RWMutex
+	users  map[string][]*conn
+	topics map[string][]*topicSub // hub_topics.go; nil until a topic hashes here
 }
 
 func newHub() *hub {

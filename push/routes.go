@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,7 +65,7 @@ func (w *routeWriter) flush(ctx context.Context) {
 	}
 	routes := make([]herald.UserConns, 0, len(dirty))
 	for u := range dirty {
-		routes = append(routes, herald.UserConns{User: u, Conns: w.s.hub.conns(u)})
+		routes = append(routes, herald.UserConns{User: u, Conns: w.s.routeConns(u)})
 	}
 	err := w.write(ctx, routes)
 	if err != nil {
@@ -108,10 +109,39 @@ func (w *routeWriter) refreshAll(ctx context.Context) {
 	w.s.hub.each(func(u string, cs []herald.Conn) {
 		routes = append(routes, herald.UserConns{User: u, Conns: cs})
 	})
+	for _, k := range append(w.s.hub.topicKeys(), herald.BroadcastKey) {
+		if cs := w.s.routeConns(k); len(cs) > 0 {
+			routes = append(routes, herald.UserConns{User: k, Conns: cs})
+		}
+	}
 	if len(routes) == 0 {
 		return
 	}
 	if err := w.write(ctx, routes); err == nil {
 		slog.Info("routes registered", "node", w.s.node.ID, "users", len(routes))
 	}
+}
+
+// topicRoute is the one entry of a topic's route: the node has subscribers
+// (their number and connections are the node's business, and listing them
+// would make the route as big as the topic).
+var topicRoute = []herald.Conn{{ID: "subscribers"}}
+
+// routeConns is what the route of key says: a user's connections, or for a
+// topic (and the broadcast stream, which every connection is on) whether
+// the node has subscribers. Empty removes the route.
+func (s *Service) routeConns(key string) []herald.Conn {
+	switch {
+	case key == herald.BroadcastKey:
+		if s.conns.Load() > 0 {
+			return topicRoute
+		}
+		return nil
+	case strings.HasPrefix(key, herald.TopicPrefix):
+		if s.hub.subCount(key) > 0 {
+			return topicRoute
+		}
+		return nil
+	}
+	return s.hub.conns(key)
 }

@@ -43,6 +43,10 @@ type Config struct {
 	MaxIPConns        int           // open connections from one client address on this node; 0: no limit
 	MaxIPRate         int           // new connections a second from one client address (burst: one second's worth); 0: no limit
 	TrustedProxies    []string      // addresses or CIDRs of proxies whose X-Forwarded-For names the client
+	MaxTopics         int           // topics one connection may subscribe to
+	SubProxyURL       string        // asked about topics the token's claim does not allow; empty: refuse them
+	SubProxySecret    string        // sent to it as a bearer token
+	SubProxyTimeout   time.Duration // bound on one question to it
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -67,6 +71,8 @@ func DefaultConfig() Config {
 		MaxConnections:    200_000,
 		MaxUserConns:      16,
 		TokenGrace:        30 * time.Second,
+		MaxTopics:         64,
+		SubProxyTimeout:   3 * time.Second,
 		DrainTimeout:      10 * time.Second,
 	}
 }
@@ -84,6 +90,8 @@ type Service struct {
 	routes *routeWriter
 	acks   *acker
 	m      metrics
+
+	subProxy *SubProxy
 
 	resumes  chan struct{}  // semaphore: handshakes reading the store at once
 	connWG   sync.WaitGroup // writer loops, waited for on drain
@@ -116,6 +124,9 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
+	if cfg.SubProxyURL != "" {
+		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout}
+	}
 	s.ips, _ = newIPLimits(cfg.TrustedProxies, cfg.MaxIPConns, cfg.MaxIPRate) // checked by CheckTrustedProxies before New
 	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
 	return s
@@ -140,8 +151,15 @@ func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 			continue
 		}
 		in += len(m.Users)
-		for i := range m.Users {
-			n += s.hub.deliver(m.For(i))
+		for i, u := range m.Users {
+			switch topic, ok := herald.IsTopicKey(u); {
+			case !ok:
+				n += s.hub.deliver(m.For(i))
+			case u == herald.BroadcastKey:
+				n += s.hub.broadcast(m.For(i))
+			default:
+				n += s.hub.deliverTopic(topic, m.For(i))
+			}
 		}
 	}
 	s.in.Add(uint64(in))
@@ -259,6 +277,9 @@ type metrics struct {
 	beatErrors  prometheus.Counter
 	handshake   prometheus.Histogram
 	refused     *prometheus.CounterVec
+
+	subscriptions prometheus.Gauge
+	subRefused    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -277,6 +298,10 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_connections_refused_total",
 			Help: "WebSocket upgrades refused by a limit: origin, node_full, user_connections, ip_connections, ip_rate."}, []string{"reason"}),
 	}
+	m.subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_topic_subscriptions", Help: "Topic subscriptions of the open connections."})
+	m.subRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_topic_subscriptions_refused_total",
+		Help: "Topic subscriptions refused: invalid, forbidden, unavailable (subscribe proxy), too_many."}, []string{"reason"})
+	reg.MustRegister(m.subscriptions, m.subRefused)
 	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
 	return m
 }

@@ -102,6 +102,9 @@ func (c *conn) refresh(token string) (int, string) {
 		exp = id.ExpiresAt.UnixNano()
 	}
 	c.expires.Store(exp)
+	c.mu.Lock()
+	c.claims = id.Topics // new subscriptions are checked against the new token; current ones stay
+	c.mu.Unlock()
 	c.refreshAsked.Store(false)
 	c.enqueue(outItem{frame: expiryFrame("refreshed", exp)})
 	return 0, ""

@@ -91,7 +91,15 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 			httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: a non-negative integer"))
 			return
 		}
-		st = start{since: n, hasSince: true}
+		st.since, st.hasSince = n, true
+	}
+	if v := q.Get("broadcast_since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			httpx.Error(w, r, herald.Errorf(herald.EInvalid, "broadcast_since: a non-negative integer"))
+			return
+		}
+		st.bsince, st.hasBSince = n, true
 	}
 	if err := ws.CheckRequest(r); err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s", err.Error()))
@@ -119,6 +127,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if !id.ExpiresAt.IsZero() {
 		c.expires.Store(id.ExpiresAt.UnixNano())
 	}
+	c.claims = id.Topics
 	// The first writer (serve, below) holds the writing flag through hello
 	// and replay: live frames queue up behind them.
 	c.writing.Store(true)
@@ -148,7 +157,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// The handler returns, so the HTTP server's per-connection state (and
 	// its 8 KiB of buffers) is freed; the connection keeps no goroutine
 	// once its handshake is written.
-	go c.serve(s.routes.mark(c.user), st)
+	go c.serve(s.routes.mark(c.user), s.routes.mark(herald.BroadcastKey), st)
 }
 
 // originAllowed checks a browser's Origin header: requests without one (not

@@ -7,6 +7,7 @@
 //	herald:node:{id}   JSON Node, expires after the heartbeat TTL: the node is alive while it exists
 //	herald:nodes       hash id -> JSON Node: every node that announced itself
 //	herald:user:{user} hash node id -> JSON {e: node epoch, x: expiry ms, c: connections}
+//	herald:user:#{topic} the same for a topic: the nodes with subscribers (herald.TopicKey)
 //
 // Keep-alive costs O(nodes): a push node refreshes only its own key every few
 // seconds. A user's route counts while the node it names is alive with the same
@@ -313,7 +314,10 @@ func (r *Router) Online(ctx context.Context, limit int) ([]string, error) {
 	scan := func(ctx context.Context, c goredis.Cmdable) error {
 		it := c.Scan(ctx, 0, userKeyPrefix+"*", 1000).Iterator()
 		for it.Next(ctx) && len(users) < 4*limit {
-			users = append(users, strings.TrimPrefix(it.Val(), userKeyPrefix))
+			u := strings.TrimPrefix(it.Val(), userKeyPrefix)
+			if _, topic := herald.IsTopicKey(u); !topic { // topics' routes share the prefix
+				users = append(users, u)
+			}
 		}
 		return it.Err()
 	}

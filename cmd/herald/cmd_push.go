@@ -34,6 +34,10 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.list(&cfg.AllowedOrigins, "allowed-origins", "browser origins allowed to open WebSockets, comma-separated; empty: the page's own origin only; * for any")
 	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
 	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
+	f.int(&cfg.MaxTopics, "max-topics", "topics one connection may subscribe to (0: no limit)")
+	f.str(&cfg.SubProxyURL, "subscribe-proxy-url", "your system's URL that decides subscriptions the token's topics claim does not allow (POST {user, topics} -> {allowed}); empty: refuse them")
+	f.str(&cfg.SubProxySecret, "subscribe-proxy-secret", "sent to --subscribe-proxy-url as Authorization: Bearer, so it knows Herald is asking")
+	f.dur(&cfg.SubProxyTimeout, "subscribe-proxy-timeout", "bound on one question to --subscribe-proxy-url")
 }
 
 func runPush(ctx context.Context, args []string) error {

@@ -28,6 +28,12 @@ type Frame struct {
 	Gap     bool            `json:"gap"`
 	Oldest  uint64          `json:"oldest"`
 	Expires int64           `json:"expires"`
+	// Topics (sub replies).
+	BroadcastSeq uint64   `json:"broadcast_seq"`
+	Code         string   `json:"code"`
+	Message      string   `json:"message"`
+	Topics       []string `json:"topics"`
+	Already      bool     `json:"already"`
 }
 
 // WS is a test client of the WebSocket protocol, written from docs/protocol.md.
@@ -41,13 +47,20 @@ type WS struct {
 // since, and reads the hello frame.
 func DialWS(t testing.TB, base, token, device string, since *uint64) (*WS, error) {
 	t.Helper()
-	q := url.Values{"token": {token}}
+	q := url.Values{}
 	if device != "" {
 		q.Set("device", device)
 	}
 	if since != nil {
 		q.Set("since", strconv.FormatUint(*since, 10))
 	}
+	return DialWSQuery(t, base, token, q)
+}
+
+// DialWSQuery is DialWS with any query parameters (broadcast_since, ...).
+func DialWSQuery(t testing.TB, base, token string, q url.Values) (*WS, error) {
+	t.Helper()
+	q.Set("token", token)
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	c, resp, err := d.Dial(base+"/ws?"+q.Encode(), nil)
 	if err != nil {
@@ -106,6 +119,49 @@ func (w *WS) Msgs(n int, timeout time.Duration) []Frame {
 		}
 		if f.Type == "msg" {
 			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Pubs reads until n pub frames (topic messages and broadcasts) arrived,
+// and returns them; other frames are skipped.
+func (w *WS) Pubs(n int, timeout time.Duration) []Frame {
+	w.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var out []Frame
+	for len(out) < n {
+		f, err := w.Next(time.Until(deadline))
+		if err != nil {
+			w.t.Fatalf("got %d of %d pub frames: %v", len(out), n, err)
+		}
+		if f.Type == "pub" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Subscribe sends a sub frame and returns the answer for each topic
+// (subscribed or sub_refused), by topic. Frames before the answers (pubs of
+// other topics) are skipped; pubs after them stay unread.
+func (w *WS) Subscribe(topics []string, since map[string]uint64) map[string]Frame {
+	w.t.Helper()
+	frame := map[string]any{"type": "sub", "id": "s", "topics": topics}
+	if since != nil {
+		frame["since"] = since
+	}
+	if err := w.Send(frame); err != nil {
+		w.t.Fatalf("send sub: %v", err)
+	}
+	out := map[string]Frame{}
+	for len(out) < len(topics) {
+		f, err := w.Next(10 * time.Second)
+		if err != nil {
+			w.t.Fatalf("sub %v: got %d answers: %v", topics, len(out), err)
+		}
+		if f.Type == "subscribed" || f.Type == "sub_refused" {
+			out[f.Topic] = f
 		}
 	}
 	return out

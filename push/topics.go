@@ -1,0 +1,240 @@
+package push
+
+import (
+	"encoding/json"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/heraldpush/herald"
+)
+
+// Topics on a connection. A client subscribes with a sub frame; the reader
+// checks each topic (the token's topics claim, then the subscribe proxy),
+// adds the subscription to the hub and queues its start for the writer. The
+// writer waits until the node's route for the topic is written (from then on
+// dispatch sends the topic's messages here), reads the topic's newest seq,
+// answers "subscribed" and replays from the client's since: the same
+// sequence as a connection's handshake, so a topic message is either in the
+// replay or arrives live. Live topic messages for a subscription whose
+// start the writer has not processed yet are dropped: the start reads them
+// from the store.
+//
+// Broadcast is a subscription every connection has from its handshake on
+// (conn.bcast), under the topic "*".
+
+// topicSub is one connection's subscription to one topic.
+type topicSub struct {
+	c     *conn
+	topic string // "news"; herald.Broadcast for the broadcast stream
+	key   string // herald.TopicKey(topic): where the topic is stored and routed
+	pos   int    // index in the hub's subscriber list; guarded by the hub shard's lock
+
+	last  atomic.Uint64 // highest seq written; only the writer stores it
+	ready atomic.Bool   // the start was processed: live messages count (set by the writer)
+	gone  atomic.Bool   // unsubscribed, or the connection finished
+
+	// The start, as the client asked for it (writer only, once).
+	since    herald.Seq
+	hasSince bool
+	reqID    json.RawMessage
+	routed   <-chan error
+}
+
+// clientSub is the part of a client frame that sub and unsub use.
+type clientSub struct {
+	ID     json.RawMessage       `json:"id,omitempty"`
+	Topics []string              `json:"topics,omitempty"`
+	Since  map[string]herald.Seq `json:"since,omitempty"`
+}
+
+// maxTopicsPerFrame bounds the topics of one sub or unsub frame (the frame
+// size limit bounds it too).
+const maxTopicsPerFrame = 100
+
+// subscribe handles a sub frame on the reader.
+func (c *conn) subscribe(f clientFrame) (int, string) {
+	if len(f.Topics) == 0 || len(f.Topics) > maxTopicsPerFrame {
+		return ClosePolicy, "sub needs 1 to " + strconv.Itoa(maxTopicsPerFrame) + " topics"
+	}
+	var ask []string // allowed by neither the claim nor refused yet: the proxy decides
+	for _, t := range f.Topics {
+		switch {
+		case !herald.ValidTopic(t):
+			c.refuseTopic(f.ID, t, "invalid", "a topic is 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
+		case c.findSub(t) != nil:
+			c.enqueue(outItem{frame: subscribedFrame(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
+		case herald.TopicAllowed(c.topicClaims(), t):
+			c.addSub(f, t)
+		default:
+			ask = append(ask, t)
+		}
+	}
+	if len(ask) == 0 {
+		return 0, ""
+	}
+	if c.s.subProxy == nil {
+		for _, t := range ask {
+			c.refuseTopic(f.ID, t, "forbidden", "the token does not allow this topic")
+		}
+		return 0, ""
+	}
+	allowed, err := c.s.subProxy.allow(c.user, ask)
+	for _, t := range ask {
+		switch {
+		case err != nil:
+			c.refuseTopic(f.ID, t, "unavailable", "the subscribe proxy could not be asked; subscribe again later")
+		case allowed[t]:
+			c.addSub(f, t)
+		default:
+			c.refuseTopic(f.ID, t, "forbidden", "the subscribe proxy refused this topic")
+		}
+	}
+	return 0, ""
+}
+
+func (c *conn) refuseTopic(id json.RawMessage, topic, code, msg string) {
+	c.s.m.subRefused.WithLabelValues(code).Inc()
+	c.enqueue(outItem{frame: subRefusedFrame(id, topic, code, msg)})
+}
+
+// addSub binds a new subscription and queues its start for the writer.
+func (c *conn) addSub(f clientFrame, topic string) {
+	c.mu.Lock()
+	if max := c.s.cfg.MaxTopics; max > 0 && len(c.subs) >= max {
+		c.mu.Unlock()
+		c.refuseTopic(f.ID, topic, "too_many", "the connection has "+strconv.Itoa(max)+" topics, the limit")
+		return
+	}
+	if c.closed.Load() {
+		c.mu.Unlock()
+		return
+	}
+	ts := &topicSub{c: c, topic: topic, key: herald.TopicKey(topic), reqID: f.ID}
+	ts.since, ts.hasSince = f.Since[topic]
+	c.subs = append(c.subs, ts)
+	c.mu.Unlock()
+	c.s.hub.addSub(ts)
+	// Every new subscription waits for a route write, not only the topic's
+	// first here: a second subscriber must not read the store before the
+	// first one's registration is done. Marks of one topic are one write.
+	ts.routed = c.s.routes.mark(ts.key)
+	c.s.m.subscriptions.Inc()
+	c.enqueue(outItem{sub: ts, start: true})
+}
+
+// unsubscribe handles an unsub frame on the reader.
+func (c *conn) unsubscribe(f clientFrame) (int, string) {
+	if len(f.Topics) == 0 || len(f.Topics) > maxTopicsPerFrame {
+		return ClosePolicy, "unsub needs 1 to " + strconv.Itoa(maxTopicsPerFrame) + " topics"
+	}
+	var done []string
+	for _, t := range f.Topics {
+		c.mu.Lock()
+		var ts *topicSub
+		for i, s := range c.subs {
+			if s.topic == t {
+				ts = s
+				c.subs = append(c.subs[:i], c.subs[i+1:]...)
+				break
+			}
+		}
+		c.mu.Unlock()
+		if ts != nil {
+			c.dropSub(ts)
+		}
+		done = append(done, t) // unsubscribing a topic one is not on is no error
+	}
+	c.enqueue(outItem{frame: unsubscribedFrame(f.ID, done)})
+	return 0, ""
+}
+
+// dropSub ends a subscription: no more of its messages are written, and the
+// node's route for the topic goes when its last local subscriber does.
+func (c *conn) dropSub(ts *topicSub) {
+	ts.gone.Store(true)
+	if c.s.hub.removeSub(ts) {
+		c.s.routes.mark(ts.key) // the last one here: the node's route for the topic goes
+	}
+	c.s.m.subscriptions.Dec()
+}
+
+// dropSubs ends every subscription of a finished connection.
+func (c *conn) dropSubs() {
+	c.mu.Lock()
+	subs := c.subs
+	c.subs = nil
+	c.mu.Unlock()
+	for _, ts := range subs {
+		c.dropSub(ts)
+	}
+}
+
+// findSub returns the connection's subscription to topic, nil if none.
+func (c *conn) findSub(topic string) *topicSub {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.subs {
+		if s.topic == topic {
+			return s
+		}
+	}
+	return nil
+}
+
+// topicClaims returns the token's topics claim (the newest token's, after a refresh).
+func (c *conn) topicClaims() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claims
+}
+
+// encodePub builds a pub frame: one message of a topic (or a broadcast).
+func encodePub(topic string, d herald.Delivery) []byte {
+	b := make([]byte, 0, 112+len(topic)+len(d.ID)+len(d.Payload))
+	b = append(b, `{"type":"pub","topic":`...)
+	b = appendString(b, topic)
+	b = append(b, `,"id":`...)
+	b = appendString(b, d.ID)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendUint(b, d.Seq, 10)
+	b = append(b, `,"ts":`...)
+	b = strconv.AppendInt(b, d.Time.UnixMilli(), 10)
+	b = append(b, `,"payload":`...)
+	b = append(b, d.Payload...)
+	return append(b, '}')
+}
+
+type subscribedMsg struct {
+	Type    string          `json:"type"`
+	ID      json.RawMessage `json:"id,omitempty"`
+	Topic   string          `json:"topic"`
+	Seq     herald.Seq      `json:"seq"`
+	Already bool            `json:"already,omitempty"`
+	Gap     bool            `json:"gap,omitempty"`
+	Oldest  herald.Seq      `json:"oldest,omitempty"`
+}
+
+func subscribedFrame(id json.RawMessage, topic string, seq herald.Seq, already, gap bool, oldest herald.Seq) []byte {
+	b, _ := json.Marshal(subscribedMsg{Type: "subscribed", ID: id, Topic: topic, Seq: seq, Already: already, Gap: gap, Oldest: oldest})
+	return b
+}
+
+func subRefusedFrame(id json.RawMessage, topic, code, msg string) []byte {
+	b, _ := json.Marshal(struct {
+		Type    string          `json:"type"`
+		ID      json.RawMessage `json:"id,omitempty"`
+		Topic   string          `json:"topic"`
+		Code    string          `json:"code"`
+		Message string          `json:"message"`
+	}{"sub_refused", id, topic, code, msg})
+	return b
+}
+
+func unsubscribedFrame(id json.RawMessage, topics []string) []byte {
+	b, _ := json.Marshal(struct {
+		Type   string          `json:"type"`
+		ID     json.RawMessage `json:"id,omitempty"`
+		Topics []string        `json:"topics"`
+	}{"unsubscribed", id, topics})
+	return b
+}

@@ -1,0 +1,190 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+func (f *fixture) topicToken(t *testing.T, user string, topics ...string) string {
+	tok, err := f.jwt.MintTopics(user, time.Hour, topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// storeTopic stores a message of topic (herald.Broadcast for a broadcast).
+func (f *fixture) storeTopic(t *testing.T, topic, payload string) *herald.Message {
+	t.Helper()
+	m := &herald.Message{ID: "t-" + topic + "-" + payload, Time: time.Now(), Topic: topic, Payload: json.RawMessage(payload), Users: []string{herald.TopicKey(topic)}}
+	if err := f.store.Append(context.Background(), []*herald.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// noPub asserts no pub frame arrives within d; the connection is not read afterwards.
+func noPub(t *testing.T, w *testenv.WS, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f, err := w.Next(time.Until(deadline))
+		if err != nil {
+			return
+		}
+		if f.Type == "pub" {
+			t.Fatalf("unexpected pub %s #%d %s", f.Topic, f.Seq, f.Payload)
+		}
+	}
+}
+
+func TestTopicSubscribeDeliverResumeUnsubscribe(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "news", "team:*"), "", nil)
+	got := c.Subscribe([]string{"news", "secret", "team:1", "bad topic"}, nil)
+	if got["news"].Type != "subscribed" || got["news"].Seq != 0 || got["team:1"].Type != "subscribed" {
+		t.Fatalf("allowed topics: %+v", got)
+	}
+	if got["secret"].Type != "sub_refused" || got["secret"].Code != "forbidden" || got["bad topic"].Code != "invalid" {
+		t.Fatalf("refused topics: %+v", got)
+	}
+	// Live, in order; a message lost on the way is filled from the store.
+	f.svc.Deliver(ctx, []*herald.Message{f.storeTopic(t, "news", "1")})
+	f.storeTopic(t, "news", "2")
+	m3 := f.storeTopic(t, "news", "3")
+	f.svc.Deliver(ctx, []*herald.Message{m3, m3})
+	pubs := c.Pubs(3, 5*time.Second)
+	for i, p := range pubs {
+		if p.Topic != "news" || p.Seq != uint64(i+1) || string(p.Payload) != string(rune('1'+i)) {
+			t.Fatalf("pub %d: %+v", i, p)
+		}
+	}
+	// A second connection resumes the topic after seq 1.
+	c2 := testenv.MustDialWS(t, f.ws, f.topicToken(t, "v", "news"), "", nil)
+	got = c2.Subscribe([]string{"news"}, map[string]uint64{"news": 1})
+	if got["news"].Seq != 3 {
+		t.Fatalf("resume answer: %+v", got["news"])
+	}
+	if pubs := c2.Pubs(2, 5*time.Second); pubs[0].Seq != 2 || pubs[1].Seq != 3 {
+		t.Fatalf("resume replay: %+v", pubs)
+	}
+	// Subscribing again is no error and changes nothing.
+	if again := c2.Subscribe([]string{"news"}, nil); !again["news"].Already || again["news"].Seq != 3 {
+		t.Fatalf("second sub: %+v", again["news"])
+	}
+	// Unsubscribed: no more of the topic.
+	if err := c.Send(map[string]any{"type": "unsub", "id": "7", "topics": []string{"news"}}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		fr, err := c.Next(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fr.Type == "unsubscribed" {
+			break
+		}
+	}
+	f.svc.Deliver(ctx, []*herald.Message{f.storeTopic(t, "news", "4")})
+	if p := c2.Pubs(1, 5*time.Second)[0]; p.Seq != 4 {
+		t.Fatalf("subscriber got %+v", p)
+	}
+	noPub(t, c, 300*time.Millisecond)
+}
+
+func TestBroadcast(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	a := testenv.MustDialWS(t, f.ws, f.token(t, "a"), "", nil)
+	b := testenv.MustDialWS(t, f.ws, f.token(t, "b"), "", nil)
+	f.svc.Deliver(ctx, []*herald.Message{f.storeTopic(t, herald.Broadcast, `"one"`)})
+	for _, c := range []*testenv.WS{a, b} {
+		if p := c.Pubs(1, 5*time.Second)[0]; p.Topic != "*" || p.Seq != 1 || string(p.Payload) != `"one"` {
+			t.Fatalf("broadcast: %+v", p)
+		}
+	}
+	f.storeTopic(t, herald.Broadcast, `"two"`)
+	// A client back after a disconnect resumes the broadcasts it missed.
+	c, err := testenv.DialWSQuery(t, f.ws, f.token(t, "a"), url.Values{"broadcast_since": {"0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hello.BroadcastSeq != 2 {
+		t.Fatalf("hello broadcast_seq %d", c.Hello.BroadcastSeq)
+	}
+	if pubs := c.Pubs(2, 5*time.Second); pubs[0].Seq != 1 || pubs[1].Seq != 2 {
+		t.Fatalf("broadcast replay: %+v", pubs)
+	}
+	// Without broadcast_since, a connection starts at the newest.
+	d := testenv.MustDialWS(t, f.ws, f.token(t, "d"), "", nil)
+	if d.Hello.BroadcastSeq != 2 {
+		t.Fatalf("hello broadcast_seq %d", d.Hello.BroadcastSeq)
+	}
+	noPub(t, d, 300*time.Millisecond)
+}
+
+func TestSubscribeProxyAndTopicLimit(t *testing.T) {
+	var auth string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		var req subProxyRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		var allowed []string
+		for _, tp := range req.Topics {
+			if req.User == "u" && tp != "nope" {
+				allowed = append(allowed, tp)
+			}
+		}
+		json.NewEncoder(w).Encode(subProxyResponse{Allowed: allowed})
+	}))
+	defer proxy.Close()
+	f := newFixture(t, func(c *Config) {
+		c.SubProxyURL, c.SubProxySecret, c.MaxTopics = proxy.URL, "proxy-secret", 2
+	})
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	got := c.Subscribe([]string{"vip", "nope"}, nil)
+	if got["vip"].Type != "subscribed" || got["nope"].Code != "forbidden" {
+		t.Fatalf("proxy answers: %+v", got)
+	}
+	if auth != "Bearer proxy-secret" {
+		t.Fatalf("proxy got Authorization %q", auth)
+	}
+	got = c.Subscribe([]string{"a", "b"}, nil)
+	if got["a"].Type != "subscribed" || got["b"].Code != "too_many" {
+		t.Fatalf("limit: %+v", got)
+	}
+	proxy.Close() // the proxy is down: refused as unavailable, the connection stays
+	c2 := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	if got := c2.Subscribe([]string{"x"}, nil); got["x"].Code != "unavailable" {
+		t.Fatalf("proxy down: %+v", got)
+	}
+	if err := c2.Send(map[string]any{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTopicCatchUp(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.CatchUpInterval = 100 * time.Millisecond })
+	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "*"), "", nil)
+	c.Subscribe([]string{"news"}, nil)
+	// Stored, never delivered live (dispatch lost it): catch-up sends it.
+	f.storeTopic(t, "news", "1")
+	f.storeTopic(t, herald.Broadcast, "2")
+	pubs := c.Pubs(2, 5*time.Second)
+	seen := map[string]uint64{}
+	for _, p := range pubs {
+		seen[p.Topic] = p.Seq
+	}
+	if seen["news"] != 1 || seen["*"] != 1 {
+		t.Fatalf("caught up: %+v", pubs)
+	}
+}

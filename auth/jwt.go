@@ -124,7 +124,9 @@ func (j *JWT) Verify(_ context.Context, token string) (herald.Identity, error) {
 }
 
 // Mint returns a token for user valid for ttl.
-func (j *JWT) Mint(user string, ttl time.Duration) (string, error) { return j.MintTopics(user, ttl, nil) }
+func (j *JWT) Mint(user string, ttl time.Duration) (string, error) {
+	return j.MintTopics(user, ttl, nil)
+}
 
 // MintTopics is Mint with a topics claim: the topics (names, or prefixes
 // ending in "*") the token's connection may subscribe to.

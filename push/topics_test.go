@@ -31,21 +31,6 @@ func (f *fixture) storeTopic(t *testing.T, topic, payload string) *herald.Messag
 	return m
 }
 
-// noPub asserts no pub frame arrives within d; the connection is not read afterwards.
-func noPub(t *testing.T, w *testenv.WS, d time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		f, err := w.Next(time.Until(deadline))
-		if err != nil {
-			return
-		}
-		if f.Type == "pub" {
-			t.Fatalf("unexpected pub %s #%d %s", f.Topic, f.Seq, f.Payload)
-		}
-	}
-}
-
 func TestTopicSubscribeDeliverResumeUnsubscribe(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -98,7 +83,7 @@ func TestTopicSubscribeDeliverResumeUnsubscribe(t *testing.T) {
 	if p := c2.Pubs(1, 5*time.Second)[0]; p.Seq != 4 {
 		t.Fatalf("subscriber got %+v", p)
 	}
-	noPub(t, c, 300*time.Millisecond)
+	c.NoPub(300 * time.Millisecond)
 }
 
 func TestBroadcast(t *testing.T) {
@@ -129,7 +114,7 @@ func TestBroadcast(t *testing.T) {
 	if d.Hello.BroadcastSeq != 2 {
 		t.Fatalf("hello broadcast_seq %d", d.Hello.BroadcastSeq)
 	}
-	noPub(t, d, 300*time.Millisecond)
+	d.NoPub(300 * time.Millisecond)
 }
 
 func TestSubscribeProxyAndTopicLimit(t *testing.T) {

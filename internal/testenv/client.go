@@ -142,6 +142,22 @@ func (w *WS) Pubs(n int, timeout time.Duration) []Frame {
 	return out
 }
 
+// NoPub asserts no pub frame arrives within d. Read nothing from w after
+// it: a read that timed out leaves the connection unusable.
+func (w *WS) NoPub(d time.Duration) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		f, err := w.Next(time.Until(deadline))
+		if err != nil {
+			return
+		}
+		if f.Type == "pub" {
+			w.t.Fatalf("unexpected pub %s #%d %s", f.Topic, f.Seq, f.Payload)
+		}
+	}
+}
+
 // Subscribe sends a sub frame and returns the answer for each topic
 // (subscribed or sub_refused), by topic. Frames before the answers (pubs of
 // other topics) are skipped; pubs after them stay unread.
@@ -248,6 +264,18 @@ func (a API) Do(t testing.TB, method, path string, body any) (int, []byte) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, out
+}
+
+// TokenTopics mints a token for user with a topics claim.
+func (a API) TokenTopics(t testing.TB, user string, topics ...string) string {
+	t.Helper()
+	code, body := a.Do(t, "POST", "/v1/tokens", map[string]any{"user": user, "topics": topics})
+	if code != 200 {
+		t.Fatalf("mint token: %d %s", code, body)
+	}
+	var r struct{ Token string }
+	json.Unmarshal(body, &r)
+	return r.Token
 }
 
 // Token mints a token for user through POST /v1/tokens.

@@ -29,14 +29,28 @@ type Message struct {
 	Payload json.RawMessage
 }
 
+// Pub is one message of a topic, or a broadcast (Topic "*"). Seq counts
+// per topic.
+type Pub struct {
+	Topic   string
+	ID      string
+	Seq     uint64
+	Time    time.Time
+	Payload json.RawMessage
+}
+
+// Broadcast is the Topic of broadcasts.
+const Broadcast = "*"
+
 // Hello is what the server says first on each connection.
 type Hello struct {
-	User   string `json:"user"`
-	Conn   string `json:"conn"`
-	Node   string `json:"node"`
-	Seq    uint64 `json:"seq"`
-	Gap    bool   `json:"gap"`    // messages asked for were removed by retention
-	Oldest uint64 `json:"oldest"` // with Gap: the oldest seq still kept
+	User         string `json:"user"`
+	Conn         string `json:"conn"`
+	Node         string `json:"node"`
+	Seq          uint64 `json:"seq"`
+	Gap          bool   `json:"gap"`           // messages asked for were removed by retention
+	Oldest       uint64 `json:"oldest"`        // with Gap: the oldest seq still kept
+	BroadcastSeq uint64 `json:"broadcast_seq"` // the newest broadcast's seq
 }
 
 // Options configure a Client. URL and a token source are required.
@@ -70,6 +84,17 @@ type Options struct {
 	OnConnected    func(Hello)
 	OnDisconnected func(err error)
 
+	// Topics to subscribe to on every connection (Subscribe adds more).
+	// The token's topics claim, or the server's subscribe proxy, must allow
+	// them.
+	Topics []string
+	// OnPub gets each topic message and broadcast once, in seq order per
+	// topic; after a reconnect the client resumes each topic where it was.
+	OnPub func(Pub)
+	// OnSubRefused is told of a topic the server refused (code: invalid,
+	// forbidden, unavailable, too_many); the topic is dropped from the set.
+	OnSubRefused func(topic, code, message string)
+
 	MinBackoff time.Duration // first reconnect delay (default 250 ms)
 	MaxBackoff time.Duration // cap of the exponential backoff (default 30 s)
 	PingEvery  time.Duration // application ping period (default 20 s)
@@ -82,7 +107,16 @@ type Client struct {
 
 	mu      sync.Mutex
 	lastSeq uint64
-	wmu     sync.Mutex // one writer at a time (acks and pings)
+	topics  map[string]*topicState // subscribed topics, and Broadcast
+	ws      *websocket.Conn        // the open connection, nil between connections
+	wmu     sync.Mutex             // one writer at a time (acks and pings)
+}
+
+// topicState is where a topic stands: the last seq handed to OnPub, once
+// one is known (the server's answer to the sub, or a pub).
+type topicState struct {
+	last  uint64
+	known bool
 }
 
 // New returns a Client; call Run to connect.
@@ -105,7 +139,69 @@ func New(opts Options) (*Client, error) {
 	if opts.Dialer == nil {
 		opts.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
 	}
-	return &Client{opts: opts, lastSeq: opts.Since}, nil
+	c := &Client{opts: opts, lastSeq: opts.Since, topics: map[string]*topicState{Broadcast: {}}}
+	for _, t := range opts.Topics {
+		c.topics[t] = &topicState{}
+	}
+	return c, nil
+}
+
+// Subscribe adds topics: they are subscribed to now if the client is
+// connected, and on every connection after. The answer comes
+// asynchronously: pubs to OnPub, refusals to OnSubRefused.
+func (c *Client) Subscribe(topics ...string) error {
+	c.mu.Lock()
+	var add []string
+	for _, t := range topics {
+		if _, ok := c.topics[t]; !ok {
+			c.topics[t] = &topicState{}
+			add = append(add, t)
+		}
+	}
+	ws := c.ws
+	c.mu.Unlock()
+	if ws == nil || len(add) == 0 {
+		return nil
+	}
+	return c.write(ws, map[string]any{"type": "sub", "topics": add})
+}
+
+// Unsubscribe drops topics.
+func (c *Client) Unsubscribe(topics ...string) error {
+	c.mu.Lock()
+	for _, t := range topics {
+		delete(c.topics, t)
+	}
+	ws := c.ws
+	c.mu.Unlock()
+	if ws == nil || len(topics) == 0 {
+		return nil
+	}
+	return c.write(ws, map[string]any{"type": "unsub", "topics": topics})
+}
+
+// resubscribe subscribes the new connection to every topic of the set,
+// each from the last seq seen (the server replays the rest).
+func (c *Client) resubscribe(ws *websocket.Conn) {
+	c.mu.Lock()
+	c.ws = ws
+	var topics []string
+	since := map[string]uint64{}
+	for t, st := range c.topics {
+		if t == Broadcast {
+			continue
+		}
+		topics = append(topics, t)
+		if st.known {
+			since[t] = st.last
+		}
+	}
+	c.mu.Unlock()
+	for len(topics) > 0 { // the server takes 100 topics per frame
+		n := min(len(topics), 100)
+		c.write(ws, map[string]any{"type": "sub", "topics": topics[:n], "since": since})
+		topics = topics[n:]
+	}
 }
 
 // LastSeq is the seq of the last message handed to OnMessage.
@@ -170,6 +266,11 @@ func (c *Client) session(ctx context.Context) error {
 	if last := c.LastSeq(); last > 0 {
 		q.Set("since", strconv.FormatUint(last, 10))
 	}
+	c.mu.Lock()
+	if b := c.topics[Broadcast]; b.known {
+		q.Set("broadcast_since", strconv.FormatUint(b.last, 10))
+	}
+	c.mu.Unlock()
 	hdr := http.Header{"Authorization": {"Bearer " + tok}}
 	base := c.opts.URL
 	if c.opts.URLFunc != nil {
@@ -183,6 +284,11 @@ func (c *Client) session(ctx context.Context) error {
 		return fmt.Errorf("client: dial: %w", err)
 	}
 	defer ws.Close()
+	defer func() {
+		c.mu.Lock()
+		c.ws = nil
+		c.mu.Unlock()
+	}()
 	stop := context.AfterFunc(ctx, func() {
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
 		ws.Close()
@@ -201,11 +307,15 @@ func (c *Client) session(ctx context.Context) error {
 		}
 		var f struct {
 			Type    string          `json:"type"`
-			ID      string          `json:"id"`
+			ID      json.RawMessage `json:"id"` // a string in msg and pub
 			Seq     uint64          `json:"seq"`
 			TS      int64           `json:"ts"`
 			Topic   string          `json:"topic"`
 			Payload json.RawMessage `json:"payload"`
+			Code    string          `json:"code"`
+			Message string          `json:"message"`
+			Already bool            `json:"already"`
+			BSeq    uint64          `json:"broadcast_seq"`
 		}
 		if err := json.Unmarshal(data, &f); err != nil {
 			continue // a frame this version does not understand
@@ -214,12 +324,37 @@ func (c *Client) session(ctx context.Context) error {
 		case "hello":
 			var h Hello
 			json.Unmarshal(data, &h)
+			c.mu.Lock()
+			if b := c.topics[Broadcast]; !b.known {
+				b.last, b.known = h.BroadcastSeq, true
+			}
+			c.mu.Unlock()
 			if first && c.opts.OnConnected != nil {
 				c.opts.OnConnected(h)
 			}
 			first = false
+			c.resubscribe(ws)
 		case "msg":
-			c.handle(ws, Message{ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
+			var id string
+			json.Unmarshal(f.ID, &id)
+			c.handle(ws, Message{ID: id, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
+		case "pub":
+			var id string
+			json.Unmarshal(f.ID, &id)
+			c.handlePub(Pub{Topic: f.Topic, ID: id, Seq: f.Seq, Time: time.UnixMilli(f.TS), Payload: f.Payload})
+		case "subscribed":
+			c.mu.Lock()
+			if st := c.topics[f.Topic]; st != nil && !st.known && !f.Already {
+				st.last, st.known = f.Seq, true // the topic's stream starts here
+			}
+			c.mu.Unlock()
+		case "sub_refused":
+			c.mu.Lock()
+			delete(c.topics, f.Topic)
+			c.mu.Unlock()
+			if c.opts.OnSubRefused != nil {
+				c.opts.OnSubRefused(f.Topic, f.Code, f.Message)
+			}
 		case "refresh":
 			// The token expires soon: hand the server a new one, off the
 			// read loop (TokenFunc may call the application's backend).
@@ -261,6 +396,21 @@ func (c *Client) handle(ws *websocket.Conn, m Message) {
 	c.lastSeq = m.Seq
 	c.mu.Unlock()
 	c.write(ws, map[string]any{"type": "ack", "seq": m.Seq})
+}
+
+// handlePub drops repeats of a topic's messages and hands the rest over.
+func (c *Client) handlePub(p Pub) {
+	c.mu.Lock()
+	st := c.topics[p.Topic]
+	if st == nil || (st.known && p.Seq <= st.last) {
+		c.mu.Unlock()
+		return // unsubscribed meanwhile, or already processed
+	}
+	st.last, st.known = p.Seq, true
+	c.mu.Unlock()
+	if c.opts.OnPub != nil {
+		c.opts.OnPub(p)
+	}
 }
 
 // pinger sends application pings (browsers cannot see WebSocket pings, and a

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -276,6 +277,28 @@ func (a API) TokenTopics(t testing.TB, user string, topics ...string) string {
 	var r struct{ Token string }
 	json.Unmarshal(body, &r)
 	return r.Token
+}
+
+// TokenTopicsCtx is TokenTopics for code outside a test's goroutine (a
+// client SDK's TokenFunc): it returns an error instead of failing the test.
+func (a API) TokenTopicsCtx(ctx context.Context, user string, topics ...string) (string, error) {
+	b, _ := json.Marshal(map[string]any{"user": user, "topics": topics})
+	req, err := http.NewRequestWithContext(ctx, "POST", a.Base+"/v1/tokens", bytes.NewReader(b))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+a.Key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var r struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Token == "" {
+		return "", fmt.Errorf("mint token: status %d", resp.StatusCode)
+	}
+	return r.Token, nil
 }
 
 // Token mints a token for user through POST /v1/tokens.

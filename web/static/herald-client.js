@@ -2,8 +2,13 @@
 // It reconnects with jittered exponential backoff, resumes after the last
 // message it processed, drops repeats by seq, acks what was processed, keeps
 // the connection alive with application pings, and emits messages in order.
+// Topics: subscribe() (or options.topics) subscribes on every connection,
+// each topic resumed from the last seq emitted; broadcasts come as "pub"
+// events of topic "*".
 // No runtime dependencies: in browsers it uses the global WebSocket; in Node
 // pass the `ws` package as options.WebSocket.
+/** The topic of broadcasts. */
+export const BROADCAST = "*";
 /** Close codes worth knowing (docs/protocol.md lists them all). Both mean
  * "reconnect and resume", which the client does by itself. A refused token
  * never reaches the socket: the upgrade fails with HTTP 401, which browsers
@@ -26,6 +31,9 @@ export class HeraldClient {
     pingTimer = null;
     retryTimer = null;
     _lastSeq;
+    /** Subscribed topics (and the broadcasts): the last seq emitted, or
+     * undefined until one is known. */
+    topics = new Map([[BROADCAST, undefined]]);
     constructor(options) {
         if (!options.url)
             throw new Error("herald-client: url is required");
@@ -38,6 +46,50 @@ export class HeraldClient {
         this.WS = WS;
         this.backoff = this.opts.minBackoffMs;
         this._lastSeq = options.since ?? 0;
+        for (const t of options.topics ?? [])
+            this.topics.set(t, undefined);
+    }
+    /** Subscribes to topics now (when connected) and on every connection
+     * after. Topic messages come as "pub" events, refusals as "subRefused". */
+    subscribe(...topics) {
+        const add = topics.filter((t) => !this.topics.has(t));
+        for (const t of add)
+            this.topics.set(t, undefined);
+        if (add.length && this.socket?.readyState === 1)
+            this.socket.send(JSON.stringify({ type: "sub", topics: add }));
+    }
+    /** Drops topics. */
+    unsubscribe(...topics) {
+        for (const t of topics)
+            if (t !== BROADCAST)
+                this.topics.delete(t);
+        if (topics.length && this.socket?.readyState === 1)
+            this.socket.send(JSON.stringify({ type: "unsub", topics }));
+    }
+    /** Subscribes a new connection to every topic, each from the last seq
+     * seen: the server replays what was missed. */
+    resubscribe(ws) {
+        const topics = [];
+        const since = {};
+        for (const [t, last] of this.topics) {
+            if (t === BROADCAST)
+                continue;
+            topics.push(t);
+            if (last !== undefined)
+                since[t] = last;
+        }
+        for (let i = 0; i < topics.length; i += 100) {
+            ws.send(JSON.stringify({ type: "sub", topics: topics.slice(i, i + 100), since }));
+        }
+    }
+    handlePub(f) {
+        if (!this.topics.has(f.topic) || typeof f.seq !== "number")
+            return; // unsubscribed meanwhile
+        const last = this.topics.get(f.topic);
+        if (last !== undefined && f.seq <= last)
+            return; // a repeat: already processed
+        this.topics.set(f.topic, f.seq);
+        this.emit("pub", { topic: f.topic, id: f.id, seq: f.seq, ts: f.ts, payload: f.payload });
     }
     /** The seq of the last message emitted. */
     get lastSeq() {
@@ -87,6 +139,9 @@ export class HeraldClient {
             q.set("device", this.opts.device);
         if (this._lastSeq > 0)
             q.set("since", String(this._lastSeq));
+        const b = this.topics.get(BROADCAST);
+        if (b !== undefined)
+            q.set("broadcast_since", String(b));
         const ws = new this.WS(`${this.opts.url}/ws?${q}`);
         this.socket = ws;
         let helloSeen = false;
@@ -102,12 +157,27 @@ export class HeraldClient {
                 helloSeen = true;
                 this.backoff = this.opts.minBackoffMs;
                 this.startPing(ws);
+                if (this.topics.get(BROADCAST) === undefined)
+                    this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
                 this.emit("connected", f);
                 if (f.gap)
                     this.emit("gap", { oldest: f.oldest ?? 0 });
+                this.resubscribe(ws);
             }
             else if (f.type === "msg") {
                 this.handle(ws, f);
+            }
+            else if (f.type === "pub") {
+                this.handlePub(f);
+            }
+            else if (f.type === "subscribed") {
+                // The topic's stream starts at the server's seq when no since was given.
+                if (this.topics.has(f.topic) && this.topics.get(f.topic) === undefined && !f.already)
+                    this.topics.set(f.topic, f.seq);
+            }
+            else if (f.type === "sub_refused") {
+                this.topics.delete(f.topic);
+                this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
             }
             else if (f.type === "refresh") {
                 void this.refresh(ws);

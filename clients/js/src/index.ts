@@ -2,6 +2,9 @@
 // It reconnects with jittered exponential backoff, resumes after the last
 // message it processed, drops repeats by seq, acks what was processed, keeps
 // the connection alive with application pings, and emits messages in order.
+// Topics: subscribe() (or options.topics) subscribes on every connection,
+// each topic resumed from the last seq emitted; broadcasts come as "pub"
+// events of topic "*".
 // No runtime dependencies: in browsers it uses the global WebSocket; in Node
 // pass the `ws` package as options.WebSocket.
 
@@ -15,6 +18,25 @@ export interface Message {
   payload: unknown;
 }
 
+/** A message of a topic, or a broadcast (topic "*"). seq counts per topic. */
+export interface Pub {
+  topic: string;
+  id: string;
+  seq: number;
+  ts: number;
+  payload: unknown;
+}
+
+/** The topic of broadcasts. */
+export const BROADCAST = "*";
+
+/** A topic the server refused: code is invalid, forbidden, unavailable or too_many. */
+export interface SubRefused {
+  topic: string;
+  code: string;
+  message: string;
+}
+
 /** The server's first frame on each connection. */
 export interface Hello {
   user: string;
@@ -24,6 +46,8 @@ export interface Hello {
   /** Set when messages the client asked for were removed by retention. */
   gap?: boolean;
   oldest?: number;
+  /** The newest broadcast's seq. */
+  broadcast_seq?: number;
 }
 
 /** The minimal WebSocket surface the client needs (browser or `ws`). */
@@ -48,6 +72,9 @@ export interface Options {
   device?: string;
   /** Start after this seq (default: the device's last ack, or now). */
   since?: number;
+  /** Topics to subscribe to on every connection (subscribe() adds more).
+   * The token's topics claim, or the server's subscribe proxy, must allow them. */
+  topics?: string[];
   /** WebSocket implementation; defaults to globalThis.WebSocket. */
   WebSocket?: SocketConstructor;
   minBackoffMs?: number;
@@ -62,6 +89,8 @@ export interface Disconnect {
 
 type Events = {
   message: Message;
+  pub: Pub;
+  subRefused: SubRefused;
   connected: Hello;
   disconnected: Disconnect;
   gap: { oldest: number };
@@ -91,6 +120,9 @@ export class HeraldClient {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private _lastSeq: number;
+  /** Subscribed topics (and the broadcasts): the last seq emitted, or
+   * undefined until one is known. */
+  private topics = new Map<string, number | undefined>([[BROADCAST, undefined]]);
 
   constructor(options: Options) {
     if (!options.url) throw new Error("herald-client: url is required");
@@ -101,6 +133,44 @@ export class HeraldClient {
     this.WS = WS;
     this.backoff = this.opts.minBackoffMs;
     this._lastSeq = options.since ?? 0;
+    for (const t of options.topics ?? []) this.topics.set(t, undefined);
+  }
+
+  /** Subscribes to topics now (when connected) and on every connection
+   * after. Topic messages come as "pub" events, refusals as "subRefused". */
+  subscribe(...topics: string[]): void {
+    const add = topics.filter((t) => !this.topics.has(t));
+    for (const t of add) this.topics.set(t, undefined);
+    if (add.length && this.socket?.readyState === 1) this.socket.send(JSON.stringify({ type: "sub", topics: add }));
+  }
+
+  /** Drops topics. */
+  unsubscribe(...topics: string[]): void {
+    for (const t of topics) if (t !== BROADCAST) this.topics.delete(t);
+    if (topics.length && this.socket?.readyState === 1) this.socket.send(JSON.stringify({ type: "unsub", topics }));
+  }
+
+  /** Subscribes a new connection to every topic, each from the last seq
+   * seen: the server replays what was missed. */
+  private resubscribe(ws: SocketLike): void {
+    const topics: string[] = [];
+    const since: Record<string, number> = {};
+    for (const [t, last] of this.topics) {
+      if (t === BROADCAST) continue;
+      topics.push(t);
+      if (last !== undefined) since[t] = last;
+    }
+    for (let i = 0; i < topics.length; i += 100) {
+      ws.send(JSON.stringify({ type: "sub", topics: topics.slice(i, i + 100), since }));
+    }
+  }
+
+  private handlePub(f: any): void {
+    if (!this.topics.has(f.topic) || typeof f.seq !== "number") return; // unsubscribed meanwhile
+    const last = this.topics.get(f.topic);
+    if (last !== undefined && f.seq <= last) return; // a repeat: already processed
+    this.topics.set(f.topic, f.seq);
+    this.emit("pub", { topic: f.topic, id: f.id, seq: f.seq, ts: f.ts, payload: f.payload });
   }
 
   /** The seq of the last message emitted. */
@@ -149,6 +219,8 @@ export class HeraldClient {
     const q = new URLSearchParams({ token });
     if (this.opts.device) q.set("device", this.opts.device);
     if (this._lastSeq > 0) q.set("since", String(this._lastSeq));
+    const b = this.topics.get(BROADCAST);
+    if (b !== undefined) q.set("broadcast_since", String(b));
     const ws = new this.WS(`${this.opts.url}/ws?${q}`);
     this.socket = ws;
     let helloSeen = false;
@@ -163,10 +235,20 @@ export class HeraldClient {
         helloSeen = true;
         this.backoff = this.opts.minBackoffMs;
         this.startPing(ws);
+        if (this.topics.get(BROADCAST) === undefined) this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
         this.emit("connected", f as Hello);
         if (f.gap) this.emit("gap", { oldest: f.oldest ?? 0 });
+        this.resubscribe(ws);
       } else if (f.type === "msg") {
         this.handle(ws, f);
+      } else if (f.type === "pub") {
+        this.handlePub(f);
+      } else if (f.type === "subscribed") {
+        // The topic's stream starts at the server's seq when no since was given.
+        if (this.topics.has(f.topic) && this.topics.get(f.topic) === undefined && !f.already) this.topics.set(f.topic, f.seq);
+      } else if (f.type === "sub_refused") {
+        this.topics.delete(f.topic);
+        this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
       } else if (f.type === "refresh") {
         void this.refresh(ws);
       }

@@ -122,3 +122,36 @@ test("a token about to expire is replaced on the open connection (refresh)", asy
   assert.equal(connects, 1, "one connection throughout");
   assert.deepEqual(closes.filter((code) => code !== 1005 && code !== 1000), []);
 });
+
+test("topics: subscribe, refusals reported, each topic resumed after a dropped connection", async () => {
+  const user = "js-" + Math.random().toString(36).slice(2, 8);
+  const topic = "t-" + user;
+  const got = [];
+  const refused = [];
+  let connects = 0;
+  const c = new HeraldClient({
+    url: wsBase,
+    getToken: async () => (await api("/v1/tokens", { user, topics: [topic] })).token,
+    topics: [topic],
+    WebSocket,
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+  });
+  c.on("pub", (p) => { if (p.topic === topic) got.push(p.seq); });
+  c.on("subRefused", (r) => refused.push(`${r.topic}:${r.code}`));
+  c.on("connected", () => connects++);
+  c.connect();
+  await waitFor(() => connects === 1);
+  c.subscribe("not-in-the-claim");
+  await waitFor(() => refused.length === 1);
+  assert.deepEqual(refused, ["not-in-the-claim:forbidden"]);
+  // The sub was sent right after hello, so it is answered by now.
+  for (let i = 0; i < 3; i++) await api(`/v1/topics/${topic}/messages`, { payload: i });
+  await waitFor(() => got.length === 3);
+
+  c.dropConnection();
+  for (let i = 3; i < 6; i++) await api(`/v1/topics/${topic}/messages`, { payload: i });
+  await waitFor(() => got.length === 6 && connects >= 2);
+  c.close();
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
+});

@@ -192,6 +192,16 @@ func TestAllBadInput(t *testing.T) {
 		{"verify bad token", noKey, "POST", "/v1/verify", map[string]any{"token": "x.y.z"}, 401, "unauthorized"},
 		{"mint without key", noKey, "POST", "/v1/tokens", map[string]any{"user": "a"}, 401, "unauthorized"},
 		{"mint bad user", n.api, "POST", "/v1/tokens", map[string]any{"user": ""}, 400, "invalid_request"},
+		{"mint bad topics claim", n.api, "POST", "/v1/tokens", map[string]any{"user": "a", "topics": []string{"a*b"}}, 400, "invalid_request"},
+		{"topic: bad name", n.api, "POST", "/v1/topics/a%20b/messages", map[string]any{"payload": 1}, 400, "invalid_request"},
+		{"topic: long name", n.api, "POST", "/v1/topics/" + strings.Repeat("t", 129) + "/messages", map[string]any{"payload": 1}, 400, "invalid_request"},
+		{"topic: no payload", n.api, "POST", "/v1/topics/news/messages", map[string]any{}, 400, "invalid_request"},
+		{"topic: unknown field", n.api, "POST", "/v1/topics/news/messages", []byte(`{"payload":1,"users":["a"]}`), 400, "invalid_request"},
+		{"topic: too large", n.api, "POST", "/v1/topics/news/messages", map[string]any{"payload": strings.Repeat("x", 2000)}, 413, "payload_too_large"},
+		{"topic: no key", noKey, "POST", "/v1/topics/news/messages", map[string]any{"payload": 1}, 401, "unauthorized"},
+		{"topic: wrong method", n.api, "DELETE", "/v1/topics/news/messages", nil, 405, "method_not_allowed"},
+		{"broadcast: malformed JSON", n.api, "POST", "/v1/broadcast", []byte(`{"payload":`), 400, "invalid_request"},
+		{"broadcast: wrong method", n.api, "GET", "/v1/broadcast", nil, 405, "method_not_allowed"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,6 +231,9 @@ func TestAllBadInput(t *testing.T) {
 		{"binary", func(w *testenv.WS) error { return w.Conn.WriteMessage(2, []byte{1, 2}) }, 1003},
 		{"unknown type", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "hack"}) }, 1008},
 		{"too big", func(w *testenv.WS) error { return w.Conn.WriteMessage(1, []byte(`"`+strings.Repeat("x", 10000)+`"`)) }, 1009},
+		{"sub without topics", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "sub"}) }, 1008},
+		{"sub with topics of the wrong type", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "sub", "topics": "news"}) }, 1007},
+		{"sub with 101 topics", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "sub", "topics": make([]string, 101)}) }, 1008},
 	}
 	for _, f := range frames {
 		t.Run("frame "+f.name, func(t *testing.T) {

@@ -21,7 +21,7 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Mode       string        // connect, unicast or multicast
+	Mode       string        // connect, unicast, multicast or topic
 	API        []string      // collect base URLs (http://host:port)
 	WS         []string      // push base URLs (ws://host:port)
 	Metrics    []string      // URLs of the push nodes' /metrics
@@ -33,6 +33,7 @@ type Config struct {
 	Rate       int           // messages per second in all, 0 for as fast as possible
 	Batch      int           // messages per request through the batch API, 0 for single requests
 	Recipients int           // multicast: users per message
+	Topic      string        // topic mode: the topic every user subscribes to
 	Duration   time.Duration // sending (or, for connect, holding) time
 	Drain      time.Duration // how long to wait for deliveries after sending stops
 	SourceIPs  []string      // local addresses to spread client connections over
@@ -45,7 +46,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Mode: "unicast", API: []string{"http://127.0.0.1:8080"}, Conns: 10000, Users: 10000,
-		Senders: 32, Recipients: 100, Duration: 10 * time.Second, Drain: 5 * time.Second,
+		Senders: 32, Recipients: 100, Topic: "bench", Duration: 10 * time.Second, Drain: 5 * time.Second,
 	}
 }
 
@@ -79,10 +80,10 @@ func Run(ctx context.Context, cfg Config) error {
 	switch cfg.Mode {
 	case "connect":
 		return runConnect(ctx, cfg)
-	case "unicast", "multicast":
+	case "unicast", "multicast", "topic":
 		return runDelivery(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown mode %q: connect, unicast or multicast", cfg.Mode)
+		return fmt.Errorf("unknown mode %q: connect, unicast, multicast or topic", cfg.Mode)
 	}
 }
 

@@ -15,8 +15,9 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// tokens mints a token per user through POST /v1/tokens, concurrently.
-func tokens(ctx context.Context, authURL, key string, users []string) ([]string, error) {
+// tokens mints a token per user through POST /v1/tokens, concurrently, with
+// the topics claim when topics are given.
+func tokens(ctx context.Context, authURL, key string, users []string, topics ...string) ([]string, error) {
 	out := make([]string, len(users))
 	var next atomic.Int64
 	var firstErr error
@@ -32,7 +33,7 @@ func tokens(ctx context.Context, authURL, key string, users []string) ([]string,
 				if i >= len(users) || ctx.Err() != nil {
 					return
 				}
-				body, _ := json.Marshal(map[string]any{"user": users[i], "ttl_seconds": 3600})
+				body, _ := json.Marshal(map[string]any{"user": users[i], "ttl_seconds": 3600, "topics": topics})
 				req, _ := http.NewRequestWithContext(ctx, "POST", authURL+"/v1/tokens", bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("Authorization", "Bearer "+key)
@@ -133,6 +134,51 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 	return conns, elapsed, nil
 }
 
+// subscribeAll subscribes every connection to topic and waits for each
+// answer, so that sending starts with every subscriber in place.
+func subscribeAll(ctx context.Context, conns []*conn, topic string) error {
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	sub, _ := json.Marshal(map[string]any{"type": "sub", "topics": []string{topic}})
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(conns) || ctx.Err() != nil {
+					return
+				}
+				ws := conns[i].ws
+				err := ws.WriteMessage(websocket.TextMessage, sub)
+				ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+				for err == nil {
+					var b []byte
+					if _, b, err = ws.ReadMessage(); err == nil {
+						if bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)) {
+							break
+						}
+						if bytes.HasPrefix(b, []byte(`{"type":"sub_refused"`)) {
+							err = fmt.Errorf("subscription refused: %s", b)
+						}
+					}
+				}
+				ws.SetReadDeadline(time.Time{})
+				if err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	return nil
+}
+
 func closeAll(conns []*conn) {
 	for _, c := range conns {
 		if c != nil {
@@ -142,10 +188,10 @@ func closeAll(conns []*conn) {
 }
 
 // parseMsg pulls seq and the payload's send time ("t", Unix ns) out of a msg
-// frame without a full JSON decode: at 150,000 frames a second on the same
-// two cores as the server, the load generator must stay light.
+// or pub frame without a full JSON decode: at 150,000 frames a second on the
+// same two cores as the server, the load generator must stay light.
 func parseMsg(b []byte) (seq uint64, sent int64, ok bool) {
-	if !bytes.HasPrefix(b, []byte(`{"type":"msg"`)) {
+	if !bytes.HasPrefix(b, []byte(`{"type":"msg"`)) && !bytes.HasPrefix(b, []byte(`{"type":"pub"`)) {
 		return 0, 0, false
 	}
 	seq, ok1 := uintAfter(b, []byte(`"seq":`))

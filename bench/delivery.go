@@ -26,8 +26,14 @@ type result struct {
 // (single, batch or multicast) for Duration, and measures what arrives.
 func runDelivery(ctx context.Context, cfg Config) error {
 	k := 1
-	if cfg.Mode == "multicast" {
+	switch cfg.Mode {
+	case "multicast":
 		k = min(cfg.Recipients, cfg.Users)
+	case "topic":
+		k = cfg.Users // every connected user subscribes to the one topic
+		if cfg.Batch > 0 {
+			return fmt.Errorf("topic mode sends through POST /v1/topics/{topic}/messages, which has no batch form: drop --batch")
+		}
 	}
 	rate := "as fast as it goes"
 	if cfg.Rate > 0 {
@@ -37,6 +43,9 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	if cfg.Batch > 0 {
 		per = fmt.Sprintf("batch API, %d messages per request", cfg.Batch)
 	}
+	if cfg.Mode == "topic" {
+		per = fmt.Sprintf("POST /v1/topics/%s/messages, one message per request", cfg.Topic)
+	}
 	header(ctx, cfg, fmt.Sprintf("%d users, %d recipient(s) per message, %d senders, %s, %s, %s",
 		cfg.Users, k, cfg.Senders, rate, per, cfg.Duration))
 
@@ -44,7 +53,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	for i := range users {
 		users[i] = "bench-u" + strconv.Itoa(i)
 	}
-	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, users)
+	var topics []string
+	if cfg.Mode == "topic" {
+		topics = []string{cfg.Topic}
+	}
+	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, users, topics...)
 	if err != nil {
 		return err
 	}
@@ -53,6 +66,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer closeAll(conns)
+	if cfg.Mode == "topic" {
+		if err := subscribeAll(ctx, conns, cfg.Topic); err != nil {
+			return err
+		}
+	}
 
 	var r result
 	var delivered atomic.Int64
@@ -159,6 +177,10 @@ func buildRequest(rnd *rand.Rand, users []string, cfg Config, k int) ([]byte, st
 			}
 		}
 		return map[string]any{"users": to, "payload": map[string]int64{"t": time.Now().UnixNano()}}
+	}
+	if cfg.Mode == "topic" {
+		b, _ := json.Marshal(map[string]any{"payload": map[string]int64{"t": time.Now().UnixNano()}})
+		return b, "/v1/topics/" + cfg.Topic + "/messages"
 	}
 	if cfg.Batch > 0 {
 		msgs := make([]map[string]any, cfg.Batch)

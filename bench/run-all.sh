@@ -24,3 +24,7 @@ b unicast --users 10000 --senders 16 --rate 5000 --duration 15s \
   --plot "$out/steady.png"                                          | tee "$out/steady.txt"
 b multicast --users 10000 --recipients 1000 --senders 4 --duration 15s \
   --plot "$out/multicast.png"                                       | tee "$out/multicast.txt"
+for r in 1 2 5 10; do
+  b topic --users 18000 --senders 2 --rate $r --duration 15s --source-ips 127.0.0.2,127.0.0.3 \
+    --plot "$out/topic-r$r.png"                                     | tee "$out/topic-r$r.txt"
+done

@@ -34,6 +34,10 @@ func TestClusterFigures(t *testing.T) {
 	base.Out = &out
 	base.Duration = 5 * time.Second
 	ctx := context.Background()
+	if os.Getenv("HERALD_FIGURES_ONLY") == "topic" {
+		topicFigures(t, c, base)
+		return
+	}
 
 	// 1. Redis commands in a quiet minute with 1,000 idle connections.
 	f := newFleet(t, c, 500) // 500 users x 2 devices = 1,000 connections over 3 nodes
@@ -97,5 +101,35 @@ func TestClusterFigures(t *testing.T) {
 	t.Logf("\n%s", out.String())
 	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
 		os.WriteFile(path, out.Bytes(), 0o644)
+	}
+	topicFigures(t, c, base)
+}
+
+// topicFigures: one topic with 18,000 subscribers, on one push node and
+// spread over 3, at a steady 5 messages a second (90,000 deliveries a
+// second). A topic message is one store write whatever its subscribers, so
+// unlike the figures above this is not FerretDB-bound. The report goes to
+// HERALD_FIGURES_REPORT with "-topic" before its extension.
+func topicFigures(t *testing.T, c *testenv.Cluster, base bench.Config) {
+	var out bytes.Buffer
+	for _, n := range []int{1, 3} {
+		cfg := base
+		cfg.Out = &out
+		cfg.Mode, cfg.Users, cfg.Senders, cfg.Rate, cfg.Duration = "topic", 18000, 2, 5, 15*time.Second
+		cfg.Topic = fmt.Sprintf("figures%d", n)
+		cfg.SourceIPs = []string{"127.0.0.20", "127.0.0.21", "127.0.0.22"}
+		cfg.API = []string{c.Collect[0].URL()}
+		cfg.WS = nil
+		for _, p := range c.Push[:n] {
+			cfg.WS = append(cfg.WS, p.WS())
+		}
+		fmt.Fprintf(&out, "### topic, 18,000 subscribers on %d push node(s)\n\n", n)
+		if err := bench.Run(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("\n%s", out.String())
+	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
+		os.WriteFile(strings.TrimSuffix(path, ".md")+"-topic.md", out.Bytes(), 0o644)
 	}
 }

@@ -38,6 +38,11 @@ func (s *Service) catchUp(ctx context.Context) {
 type catchUpper struct {
 	conns []*conn
 	users []string
+	// seen is each topic key's newest seq at the previous round. A topic
+	// subscription is caught up only to that: a message stored since is
+	// likely still on its way to thousands of subscribers, and catching them
+	// all up would be one store read each for nothing.
+	seen map[string]herald.Seq
 }
 
 func (cu *catchUpper) run(ctx context.Context, s *Service) {
@@ -55,9 +60,13 @@ func (cu *catchUpper) run(ctx context.Context, s *Service) {
 
 // topics catches up the topic subscriptions and the broadcast stream: one
 // LastSeqs query per 1,000 topics with local subscribers (plus the broadcast
-// key), then each subscription behind replays from the store.
+// key), then each subscription still behind what was stored a round ago
+// replays from the store. A lost topic message reaches its subscribers
+// within two intervals.
 func (cu *catchUpper) topics(ctx context.Context, s *Service) {
 	keys := append(s.hub.topicKeys(), herald.BroadcastKey)
+	seen := make(map[string]herald.Seq, len(keys))
+	defer func() { cu.seen = seen }()
 	for len(keys) > 0 {
 		chunk := keys[:min(len(keys), catchUpChunk)]
 		keys = keys[len(chunk):]
@@ -69,7 +78,8 @@ func (cu *catchUpper) topics(ctx context.Context, s *Service) {
 			return
 		}
 		for _, k := range chunk {
-			seq := last[k]
+			seen[k] = last[k]
+			seq := min(last[k], cu.seen[k])
 			if seq == 0 {
 				continue
 			}

@@ -15,7 +15,8 @@ func runBench(ctx context.Context, args []string) error {
 	dataDir := "./herald-data"
 	f := newFlags("bench", `Load-tests a running Herald (herald all or a cluster) and prints a table.
 Modes (first argument): connect (idle connections: connect rate, server memory and CPU
-per connection), unicast (one recipient per message), multicast (--recipients per message).`)
+per connection), unicast (one recipient per message), multicast (--recipients per message),
+topic (every user subscribes to --topic; messages go to the topic).`)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cfg.Mode, args = args[0], args[1:]
 	}
@@ -26,11 +27,12 @@ per connection), unicast (one recipient per message), multicast (--recipients pe
 	f.str(&cfg.APIKey, "api-key", "API key (default: HERALD_API_KEY, or DATA_DIR/api-key of a local herald all)")
 	f.str(&dataDir, "data-dir", "data directory of a local herald all, to read its generated API key")
 	f.int(&cfg.Conns, "conns", "connect mode: connections to open")
-	f.int(&cfg.Users, "users", "unicast and multicast: connected users")
+	f.int(&cfg.Users, "users", "unicast, multicast and topic: connected users")
 	f.int(&cfg.Senders, "senders", "concurrent HTTP senders")
 	f.int(&cfg.Rate, "rate", "messages per second in all (0: as fast as they go)")
 	f.int(&cfg.Batch, "batch", "messages per request through POST /v1/messages/batch (0: one message per request)")
 	f.int(&cfg.Recipients, "recipients", "multicast: users per message")
+	f.str(&cfg.Topic, "topic", "topic mode: the topic every user subscribes to")
 	f.dur(&cfg.Duration, "duration", "how long to send (connect: to hold the connections)")
 	f.dur(&cfg.Drain, "drain", "how long to wait for deliveries after sending stops")
 	f.list(&cfg.SourceIPs, "source-ips", "local addresses for client connections, comma-separated (e.g. 127.0.0.2,127.0.0.3)")

@@ -47,6 +47,7 @@ type Store struct {
 	inbox    *driver.Collection
 	counters *driver.Collection
 	acks     *driver.Collection
+	receipts *driver.Collection // receipts.go
 }
 
 var _ herald.Store = (*Store)(nil)
@@ -90,6 +91,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		inbox:    db.Collection("inbox"),
 		counters: db.Collection("counters"),
 		acks:     db.Collection("acks"),
+		receipts: db.Collection("receipts"),
 	}
 	if o.Indexes {
 		// Index builds may wait on a busy server: give them longer than the ping.
@@ -121,6 +123,10 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		// t: retention's sweep (and, on MongoDB, the TTL monitor) finds old entries by it.
 		{s.inbox, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.messages, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+		{s.receipts, "msg", driver.IndexModel{Keys: bson.D{{Key: "m", Value: 1}}, Options: options.Index().SetName("msg")}},
+		{s.receipts, "device_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}, {Key: "s", Value: 1}},
+			Options: options.Index().SetName("device_seq")}},
+		{s.receipts, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 	}
 	have := map[string]map[string]bool{}
 	for _, ix := range indexes {
@@ -168,7 +174,7 @@ func indexNames(ctx context.Context, c *driver.Collection) (map[string]bool, err
 // them, and the sweeper (Sweep, run by collect) removes old messages anyway.
 func (s *Store) ensureTTL(ctx context.Context, retention time.Duration) {
 	secs := int32(retention / time.Second)
-	for _, c := range []*driver.Collection{s.messages, s.inbox} {
+	for _, c := range []*driver.Collection{s.messages, s.inbox, s.receipts} {
 		_, err := c.Indexes().CreateOne(ctx, driver.IndexModel{
 			Keys:    bson.D{{Key: "t", Value: 1}, {Key: "ttl", Value: 1}},
 			Options: options.Index().SetName("ttl").SetExpireAfterSeconds(secs),
@@ -717,6 +723,9 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 	filter := bson.D{{Key: "t", Value: bson.D{{Key: "$lt", Value: cutoff}}}}
 	if _, err := s.inbox.DeleteMany(ctx, filter); err != nil {
 		return 0, fmt.Errorf("sweep inbox: %w", err)
+	}
+	if err := s.sweepReceipts(ctx, filter); err != nil {
+		return 0, err
 	}
 	res, err := s.messages.DeleteMany(ctx, filter)
 	if err != nil {

@@ -18,6 +18,7 @@
 //	s <user>                  -> last seq (8)
 //	a <user> 0x00 <device>    -> acked seq (8)
 //	t <ms:8> <id>             -> nothing: retention's index by time
+//	r, R, w                   -> receipts (receipts.go)
 package pebble
 
 import (
@@ -352,6 +353,9 @@ func (s *Store) sweepOnce(cutoff time.Time) (int, error) {
 			for i, u := range rec.Users {
 				b.Delete(inboxKey(u, rec.Seqs[i]), nil)
 			}
+		}
+		if err := s.sweepReceipts(b, id); err != nil {
+			return 0, err
 		}
 		b.Delete(key('m', id), nil)
 		b.Delete(bytes.Clone(it.Key()), nil)

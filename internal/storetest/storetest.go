@@ -21,6 +21,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("ConcurrentAppendsStayStrictlyIncreasing", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("AppendIsIdempotentByID", func(t *testing.T) { testIdempotent(t, open(t)) })
 	t.Run("SweepRemovesOldMessages", func(t *testing.T) { testSweep(t, open(t)) })
+	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 }
 
 func testIdempotent(t *testing.T, s herald.Store) {

@@ -1,0 +1,166 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/heraldpush/herald"
+)
+
+// Receipts (herald.ReceiptStore) live in the collection receipts, one
+// document per message, user and device:
+//
+//	{_id: "<msg>\x00<user>\x00<device>", m, u, d, s: seq, dl: delivered, ak: acked (absent until acked), t: for retention}
+//
+// indexed by m (a message's receipts) and by (u, d, s) (an ack marks a
+// device's receipts up to its seq).
+
+var _ herald.ReceiptStore = (*Store)(nil)
+
+type receiptDoc struct {
+	M  string    `bson:"m"`
+	U  string    `bson:"u"`
+	D  string    `bson:"d"`
+	S  int64     `bson:"s"`
+	DL time.Time `bson:"dl"`
+	AK time.Time `bson:"ak,omitempty"`
+}
+
+// Message implements herald.ReceiptStore: the payload, then the recipients
+// from the inbox (its index on m).
+func (s *Store) Message(ctx context.Context, id string) (*herald.Message, error) {
+	var doc struct {
+		T     time.Time `bson:"t"`
+		Topic string    `bson:"topic"`
+		P     string    `bson:"p"`
+	}
+	err := s.messages.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	if errors.Is(err, driver.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read message %s: %w", id, err)
+	}
+	m := &herald.Message{ID: id, Time: doc.T, Topic: doc.Topic, Payload: []byte(doc.P)}
+	cur, err := s.inbox.Find(ctx, bson.D{{Key: "m", Value: id}})
+	if err != nil {
+		return nil, fmt.Errorf("read recipients of %s: %w", id, err)
+	}
+	var entries []struct {
+		U string `bson:"u"`
+		S int64  `bson:"s"`
+	}
+	if err := cur.All(ctx, &entries); err != nil {
+		return nil, fmt.Errorf("read recipients of %s: %w", id, err)
+	}
+	for _, e := range entries {
+		m.Users = append(m.Users, e.U)
+		m.Seqs = append(m.Seqs, herald.Seq(e.S))
+	}
+	return m, nil
+}
+
+func receiptID(msg, user, device string) string { return msg + "\x00" + user + "\x00" + device }
+
+// SaveDelivered implements herald.ReceiptStore: one unordered bulk of
+// upserts that only insert ($setOnInsert), so the first delivery stays.
+func (s *Store) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	models := make([]driver.WriteModel, len(rs))
+	for i, r := range rs {
+		models[i] = driver.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: receiptID(r.MsgID, r.User, r.Device)}}).
+			SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{
+				{Key: "m", Value: r.MsgID}, {Key: "u", Value: r.User}, {Key: "d", Value: r.Device},
+				{Key: "s", Value: int64(r.Seq)}, {Key: "dl", Value: r.Delivered}, {Key: "t", Value: r.Delivered},
+			}}}).
+			SetUpsert(true)
+	}
+	if _, err := s.receipts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("save %d receipts: %w", len(rs), err)
+	}
+	return nil
+}
+
+// SaveAcked implements herald.ReceiptStore: per ack, one update of the
+// device's receipts up to its seq not acked yet, all in one bulk write.
+func (s *Store) SaveAcked(ctx context.Context, acks []herald.AckAt) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	models := make([]driver.WriteModel, len(acks))
+	for i, a := range acks {
+		models[i] = driver.NewUpdateManyModel().
+			SetFilter(bson.D{{Key: "u", Value: a.User}, {Key: "d", Value: a.Device},
+				{Key: "s", Value: bson.D{{Key: "$lte", Value: int64(a.Seq)}}},
+				{Key: "ak", Value: bson.D{{Key: "$exists", Value: false}}}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "ak", Value: a.At}}}})
+	}
+	if _, err := s.receipts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+		return fmt.Errorf("save %d receipt acks: %w", len(acks), err)
+	}
+	return nil
+}
+
+// Receipts implements herald.ReceiptStore.
+func (s *Store) Receipts(ctx context.Context, msgID string) ([]herald.Receipt, error) {
+	cur, err := s.receipts.Find(ctx, bson.D{{Key: "m", Value: msgID}})
+	if err != nil {
+		return nil, fmt.Errorf("receipts of %s: %w", msgID, err)
+	}
+	var docs []receiptDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("receipts of %s: %w", msgID, err)
+	}
+	out := make([]herald.Receipt, len(docs))
+	for i, d := range docs {
+		out[i] = herald.Receipt{MsgID: d.M, User: d.U, Device: d.D, Seq: herald.Seq(d.S), Delivered: d.DL, Acked: d.AK}
+	}
+	return out, nil
+}
+
+// sweepReceipts removes the receipts of the messages filter selects (those
+// past retention), 1,000 messages per delete. (The TTL index on the
+// receipts' delivery time is only a safety net: a receipt goes with its
+// message.)
+func (s *Store) sweepReceipts(ctx context.Context, filter bson.D) error {
+	cur, err := s.messages.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return fmt.Errorf("sweep receipts: %w", err)
+	}
+	defer cur.Close(ctx)
+	var ids []string
+	flush := func() error {
+		if len(ids) == 0 {
+			return nil
+		}
+		_, err := s.receipts.DeleteMany(ctx, bson.D{{Key: "m", Value: bson.D{{Key: "$in", Value: ids}}}})
+		ids = ids[:0]
+		return err
+	}
+	for cur.Next(ctx) {
+		var d struct {
+			ID string `bson:"_id"`
+		}
+		if cur.Decode(&d) == nil {
+			ids = append(ids, d.ID)
+		}
+		if len(ids) == 1000 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("sweep receipts: %w", err)
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("sweep receipts: %w", err)
+	}
+	return cur.Err()
+}

@@ -60,6 +60,7 @@ type PresenceResponse struct {
 // Register adds the collect endpoints to mux, all behind the API key.
 func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
 	mux.Handle("/v1/messages", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleSend)))
+	mux.Handle("/v1/messages/{id}", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleMessageStatus)))
 	mux.Handle("/v1/messages/batch", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBatch)))
 	mux.Handle("/v1/users/{user}/messages", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleMessages)))
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handlePresence)))

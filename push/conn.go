@@ -40,6 +40,7 @@ const (
 // subscription's start (topics.go).
 type outItem struct {
 	seq     herald.Seq
+	id      string // the message's ID, for its receipt (user messages)
 	frame   []byte
 	catchUp bool
 	start   bool
@@ -76,6 +77,7 @@ type conn struct {
 	writing atomic.Bool // a writer goroutine runs (stays set once the connection is finished)
 	wbuf    *[]byte     // frames waiting for one write; only while a writer runs
 	wframes int         // message frames in wbuf
+	notes   []noted     // user messages in wbuf, for their receipts (receipts.go)
 
 	// Reader state: the poller never runs two readers of one connection at once.
 	parser ws.Parser

@@ -118,10 +118,14 @@ func (c *conn) handleFrame(data []byte) (int, string) {
 	case "unsub":
 		return c.unsubscribe(f)
 	case "ack":
+		// An ack cannot cover what was never sent: clamping keeps a buggy
+		// client from skipping messages on its next resume.
+		seq := min(*f.Seq, c.lastSent.Load())
 		if c.device != "" {
-			// An ack cannot cover what was never sent: clamping keeps a buggy
-			// client from skipping messages on its next resume.
-			c.s.acks.add(c.user, c.device, min(*f.Seq, c.lastSent.Load()))
+			c.s.acks.add(c.user, c.device, seq)
+		}
+		if c.s.receipts != nil {
+			c.s.receipts.ack(c.user, c.deviceKey(), seq, time.Now())
 		}
 	}
 	return 0, ""

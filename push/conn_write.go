@@ -268,6 +268,9 @@ func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topic
 		// Published before the write: the client may ack the frame before
 		// this goroutine runs again, and the ack must not be clamped below it.
 		c.setLast(ts, d.Seq)
+		if ts == nil {
+			c.note(d.ID, d.Seq)
+		}
 		if err := c.write(encodeFor(ts, d)); err != nil {
 			return after, err
 		}
@@ -328,6 +331,9 @@ func (c *conn) writeItem(it outItem) error {
 		}
 	}
 	c.setLast(ts, it.seq) // before the write, as in writeAll
+	if ts == nil {
+		c.note(it.id, it.seq)
+	}
 	return c.write(it.frame)
 }
 
@@ -383,6 +389,7 @@ func (c *conn) flush() error {
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	_, err := c.nc.Write(*c.wbuf)
 	*c.wbuf = (*c.wbuf)[:0]
+	c.confirmNotes(err == nil)
 	if err != nil {
 		return err
 	}

@@ -138,7 +138,7 @@ func (h *hub) deliver(d herald.Delivery) int {
 	}
 	frame := encodeMsg(d)
 	for _, c := range cs {
-		c.enqueue(outItem{seq: d.Seq, frame: frame})
+		c.enqueue(outItem{seq: d.Seq, id: d.ID, frame: frame})
 	}
 	return len(cs)
 }

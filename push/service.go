@@ -44,6 +44,11 @@ type Config struct {
 	MaxIPRate         int           // new connections a second from one client address (burst: one second's worth); 0: no limit
 	TrustedProxies    []string      // addresses or CIDRs of proxies whose X-Forwarded-For names the client
 	MaxTopics         int           // topics one connection may subscribe to
+	Receipts          bool          // record delivery receipts (when the store keeps them)
+	WebhookURL        string        // receipt events go here; empty: none
+	WebhookSecret     string        // signs the webhook's requests
+	WebhookTimeout    time.Duration // bound on one webhook request
+	AckTimeout        time.Duration // a delivery not acked this long is a not_acked event
 	SubProxyURL       string        // asked about topics the token's claim does not allow; empty: refuse them
 	SubProxySecret    string        // sent to it as a bearer token
 	SubProxyTimeout   time.Duration // bound on one question to it
@@ -72,6 +77,9 @@ func DefaultConfig() Config {
 		MaxUserConns:      16,
 		TokenGrace:        30 * time.Second,
 		MaxTopics:         64,
+		Receipts:          true,
+		WebhookTimeout:    10 * time.Second,
+		AckTimeout:        time.Minute,
 		SubProxyTimeout:   3 * time.Second,
 		DrainTimeout:      10 * time.Second,
 	}
@@ -92,6 +100,8 @@ type Service struct {
 	m      metrics
 
 	subProxy *SubProxy
+	receipts *recorder // nil: receipts off
+	hook     *webhook  // nil: no receipt webhook
 
 	resumes  chan struct{}  // semaphore: handshakes reading the store at once
 	connWG   sync.WaitGroup // writer loops, waited for on drain
@@ -124,6 +134,12 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
+	if rs, ok := store.(herald.ReceiptStore); ok && cfg.Receipts {
+		if cfg.WebhookURL != "" {
+			s.hook = newWebhook(cfg.WebhookURL, cfg.WebhookSecret, cfg.WebhookTimeout, reg)
+		}
+		s.receipts = newRecorder(rs, store, s.hook, cfg.AckTimeout, reg)
+	}
 	if cfg.SubProxyURL != "" {
 		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout}
 	}
@@ -137,6 +153,17 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 func CheckTrustedProxies(list []string) error {
 	_, err := newIPLimits(list, 0, 0)
 	return err
+}
+
+// CheckConfig reports settings New cannot work with.
+func CheckConfig(cfg Config) error {
+	if err := CheckTrustedProxies(cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if cfg.WebhookURL != "" && len(cfg.WebhookSecret) < 16 {
+		return errors.New("--receipts-webhook-secret: 16 bytes or more are required with --receipts-webhook-url (the webhook's requests are signed with it)")
+	}
+	return nil
 }
 
 // Node returns this node's identity in the routing table.
@@ -175,6 +202,14 @@ func (s *Service) Run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.Background())
 	defer stop()
 	wg.Add(4)
+	if s.receipts != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.receipts.run(bg) }()
+	}
+	if s.hook != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.hook.run(bg) }()
+	}
 	go func() { defer wg.Done(); s.routes.run(bg) }()
 	go func() { defer wg.Done(); s.keepAlive(bg) }()
 	go func() { defer wg.Done(); s.acks.run(bg) }()

@@ -73,8 +73,8 @@ func runAll(ctx context.Context, args []string) error {
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "all", "pebble")
-	if err := push.CheckTrustedProxies(pcfg.TrustedProxies); err != nil {
-		return fmt.Errorf("--trusted-proxies: %w", err)
+	if err := push.CheckConfig(pcfg); err != nil {
+		return err
 	}
 	psvc := push.New(pcfg, verifier, store, router, reg)
 	dsvc := dispatch.New(router, psvc, reg)

@@ -34,6 +34,10 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.list(&cfg.AllowedOrigins, "allowed-origins", "browser origins allowed to open WebSockets, comma-separated; empty: the page's own origin only; * for any")
 	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
 	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
+	f.bool(&cfg.Receipts, "receipts", "record delivery receipts (delivered, acked) per message and device, for GET /v1/messages/{id}")
+	f.str(&cfg.WebhookURL, "receipts-webhook-url", "POST receipt events (acked, not_acked) here, in signed batches; empty: none")
+	f.str(&cfg.WebhookSecret, "receipts-webhook-secret", "HMAC-SHA256 key that signs the webhook's requests (required with --receipts-webhook-url)")
+	f.dur(&cfg.AckTimeout, "receipts-ack-timeout", "a delivery not acked this long becomes a not_acked event")
 	f.int(&cfg.MaxTopics, "max-topics", "topics one connection may subscribe to (0: no limit)")
 	f.str(&cfg.SubProxyURL, "subscribe-proxy-url", "your system's URL that decides subscriptions the token's topics claim does not allow (POST {user, topics} -> {allowed}); empty: refuse them")
 	f.str(&cfg.SubProxySecret, "subscribe-proxy-secret", "sent to --subscribe-proxy-url as Authorization: Bearer, so it knows Herald is asking")
@@ -108,8 +112,8 @@ func runPush(ctx context.Context, args []string) error {
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "push", "mongo")
-	if err := push.CheckTrustedProxies(cfg.TrustedProxies); err != nil {
-		return fmt.Errorf("--trusted-proxies: %w", err)
+	if err := push.CheckConfig(cfg); err != nil {
+		return err
 	}
 	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
 	gs := rpc.NewServer(cluster)

@@ -1,0 +1,104 @@
+package collect
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// MessageStatus is the answer of GET /v1/messages/{id}: the message and,
+// per recipient and device, what became of it.
+type MessageStatus struct {
+	ID      string          `json:"id"`
+	TS      int64           `json:"ts"`
+	Kind    string          `json:"kind"` // user, topic or broadcast
+	Topic   string          `json:"topic,omitempty"`
+	Payload json.RawMessage `json:"payload"`
+	// Recipients of a message to users; topic messages and broadcasts have
+	// none (no per-subscriber receipts).
+	Recipients []RecipientStatus `json:"recipients"`
+}
+
+// RecipientStatus is one user's: status is stored (on no device yet),
+// delivered (written to at least one device) or acked (by at least one).
+type RecipientStatus struct {
+	User    string         `json:"user"`
+	Seq     herald.Seq     `json:"seq"`
+	Status  string         `json:"status"`
+	Devices []DeviceStatus `json:"devices"`
+}
+
+// DeviceStatus is one device's receipt (device: the device ID, or the
+// connection's ID for a connection without one).
+type DeviceStatus struct {
+	Device      string `json:"device"`
+	Status      string `json:"status"`             // delivered or acked
+	DeliveredAt int64  `json:"delivered_at"`       // Unix ms
+	AckedAt     int64  `json:"acked_at,omitempty"` // Unix ms
+}
+
+func (s *Service) handleMessageStatus(w http.ResponseWriter, r *http.Request) {
+	rs, ok := s.store.(herald.ReceiptStore)
+	if !ok {
+		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "this store keeps no receipts"))
+		return
+	}
+	id := r.PathValue("id")
+	if id == "" || len(id) > 255 {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "id: a message ID"))
+		return
+	}
+	m, err := rs.Message(r.Context(), id)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+		return
+	}
+	if m == nil {
+		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "no message %s (never sent, or removed by retention)", id))
+		return
+	}
+	receipts, err := rs.Receipts(r.Context(), id)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, messageStatus(m, receipts))
+}
+
+func messageStatus(m *herald.Message, receipts []herald.Receipt) MessageStatus {
+	out := MessageStatus{ID: m.ID, TS: m.Time.UnixMilli(), Kind: "user", Topic: m.Topic, Payload: m.Payload, Recipients: []RecipientStatus{}}
+	byUser := map[string][]herald.Receipt{}
+	for _, rc := range receipts {
+		byUser[rc.User] = append(byUser[rc.User], rc)
+	}
+	for i, u := range m.Users {
+		if _, topic := herald.IsTopicKey(u); topic {
+			out.Kind = "topic"
+			if u == herald.BroadcastKey {
+				out.Kind = "broadcast"
+			}
+			continue
+		}
+		rec := RecipientStatus{User: u, Status: "stored", Devices: []DeviceStatus{}}
+		if i < len(m.Seqs) {
+			rec.Seq = m.Seqs[i]
+		}
+		for _, rc := range byUser[u] {
+			d := DeviceStatus{Device: rc.Device, Status: "delivered", DeliveredAt: rc.Delivered.UnixMilli()}
+			if rec.Status == "stored" {
+				rec.Status = "delivered"
+			}
+			if !rc.Acked.IsZero() {
+				d.Status, d.AckedAt, rec.Status = "acked", rc.Acked.UnixMilli(), "acked"
+			}
+			rec.Devices = append(rec.Devices, d)
+		}
+		sort.Slice(rec.Devices, func(a, b int) bool { return rec.Devices[a].Device < rec.Devices[b].Device })
+		out.Recipients = append(out.Recipients, rec)
+	}
+	sort.Slice(out.Recipients, func(a, b int) bool { return out.Recipients[a].User < out.Recipients[b].User })
+	return out
+}

@@ -1,0 +1,237 @@
+package push
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald"
+)
+
+// Delivery receipts. The writer notes each user message it writes (not topic
+// messages or broadcasts) and, once the write succeeded, hands the notes to
+// the node's recorder with the device and the time; acks come from the
+// reader. Every receiptFlush the recorder writes what gathered in two
+// batched store calls (deliveries first, so an ack in the same window finds
+// them). Nothing on the delivery path waits for receipts: when the store
+// falls behind, receipts past maxPendingReceipts are dropped and counted
+// (herald_receipts_dropped_total), never the messages.
+//
+// With a webhook configured the recorder also tracks, in memory, what each
+// device was sent and has not acked, and turns it into events: "acked" when
+// an ack covers it, "not_acked" when AckTimeout passes first (unless the
+// device acked it on another node meanwhile, which the store's acks say).
+
+// receiptFlush is how often gathered receipts are written.
+const receiptFlush = 200 * time.Millisecond
+
+// maxPendingReceipts bounds the receipts (and tracked deliveries) waiting in
+// memory on a node.
+const maxPendingReceipts = 200_000
+
+// noted is one user message the writer wrote, before the write is confirmed.
+type noted struct {
+	id  string
+	seq herald.Seq
+}
+
+// sentEntry is a delivery waiting for its ack (webhook only).
+type sentEntry struct {
+	id        string
+	seq       herald.Seq
+	delivered time.Time
+}
+
+type recorder struct {
+	store herald.ReceiptStore
+	acks  herald.Store // the cumulative acks of devices, saved by every node
+	hook  *webhook     // nil: no events
+	wait  time.Duration
+
+	mu      sync.Mutex
+	pending []herald.Receipt // deliveries not written yet
+	acked   map[ackKey]herald.AckAt
+	sent    map[ackKey][]sentEntry // webhook: delivered, not acked yet
+	nSent   int
+
+	saved, dropped prometheus.Counter
+}
+
+func newRecorder(store herald.ReceiptStore, acks herald.Store, hook *webhook, wait time.Duration, reg prometheus.Registerer) *recorder {
+	r := &recorder{store: store, acks: acks, hook: hook, wait: wait,
+		acked: map[ackKey]herald.AckAt{}, sent: map[ackKey][]sentEntry{},
+		saved:   prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_receipts_saved_total", Help: "Delivery receipts written to the store."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_receipts_dropped_total", Help: "Delivery receipts not recorded because the store fell behind."}),
+	}
+	reg.MustRegister(r.saved, r.dropped)
+	return r
+}
+
+// deviceKey is the device a receipt is for: the device ID, or the
+// connection's ID for a connection without one.
+func (c *conn) deviceKey() string {
+	if c.device != "" {
+		return c.device
+	}
+	return c.id
+}
+
+// note records that the writer wrote user message id (seq); flush confirms it.
+func (c *conn) note(id string, seq herald.Seq) {
+	if c.s.receipts != nil && id != "" {
+		c.notes = append(c.notes, noted{id, seq})
+	}
+}
+
+// confirmNotes hands the written messages to the recorder.
+func (c *conn) confirmNotes(ok bool) {
+	if len(c.notes) == 0 {
+		return
+	}
+	if ok {
+		c.s.receipts.delivered(c.user, c.deviceKey(), c.notes, time.Now())
+	}
+	clear(c.notes)
+	c.notes = c.notes[:0]
+	if cap(c.notes) > 64 {
+		c.notes = nil // an idle connection keeps no burst-sized buffer
+	}
+}
+
+func (r *recorder) delivered(user, device string, ns []noted, at time.Time) {
+	at = at.Truncate(time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pending)+len(ns) > maxPendingReceipts {
+		r.dropped.Add(float64(len(ns)))
+		return
+	}
+	k := ackKey{user, device}
+	for _, n := range ns {
+		r.pending = append(r.pending, herald.Receipt{MsgID: n.id, User: user, Device: device, Seq: n.seq, Delivered: at})
+		if r.hook != nil && r.nSent < maxPendingReceipts {
+			list := r.sent[k]
+			if len(list) == 0 || list[len(list)-1].seq < n.seq {
+				r.sent[k] = append(list, sentEntry{n.id, n.seq, at})
+				r.nSent++
+			}
+		}
+	}
+}
+
+func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
+	k := ackKey{user, device}
+	at = at.Truncate(time.Millisecond)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.acked[k]; !ok || seq > cur.Seq {
+		r.acked[k] = herald.AckAt{Ack: herald.Ack{User: user, Device: device, Seq: seq}, At: at}
+	}
+	if r.hook == nil {
+		return
+	}
+	list := r.sent[k]
+	i := 0
+	for i < len(list) && list[i].seq <= seq {
+		e := list[i]
+		r.hook.add(Event{Type: "acked", ID: e.id, User: user, Device: device, Seq: e.seq,
+			DeliveredAt: e.delivered.UnixMilli(), AckedAt: at.UnixMilli()})
+		i++
+	}
+	r.nSent -= i
+	if i == len(list) {
+		delete(r.sent, k)
+	} else if i > 0 {
+		r.sent[k] = append(list[:0:0], list[i:]...)
+	}
+}
+
+func (r *recorder) run(ctx context.Context) {
+	t := time.NewTicker(receiptFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			r.flush()
+			r.expire(time.Now())
+		case <-ctx.Done():
+			r.flush()
+			return
+		}
+	}
+}
+
+// flush writes the gathered deliveries, then the acks.
+func (r *recorder) flush() {
+	r.mu.Lock()
+	ds := r.pending
+	r.pending = nil
+	var as []herald.AckAt
+	for _, a := range r.acked {
+		as = append(as, a)
+	}
+	clear(r.acked)
+	r.mu.Unlock()
+	if len(ds) == 0 && len(as) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.store.SaveDelivered(ctx, ds); err != nil {
+		r.dropped.Add(float64(len(ds)))
+		slog.Warn("save delivery receipts", "receipts", len(ds), "err", err)
+	} else {
+		r.saved.Add(float64(len(ds)))
+	}
+	if err := r.store.SaveAcked(ctx, as); err != nil {
+		slog.Warn("save receipt acks", "acks", len(as), "err", err)
+	}
+}
+
+// expire turns deliveries not acked within the wait into not_acked events,
+// unless the store's acks show the device acked them (on another node).
+func (r *recorder) expire(now time.Time) {
+	if r.hook == nil {
+		return
+	}
+	type due struct {
+		k  ackKey
+		es []sentEntry
+	}
+	var dues []due
+	r.mu.Lock()
+	for k, list := range r.sent {
+		i := 0
+		for i < len(list) && now.Sub(list[i].delivered) >= r.wait {
+			i++
+		}
+		if i == 0 {
+			continue
+		}
+		dues = append(dues, due{k, list[:i:i]})
+		r.nSent -= i
+		if i == len(list) {
+			delete(r.sent, k)
+		} else {
+			r.sent[k] = append(list[:0:0], list[i:]...)
+		}
+	}
+	r.mu.Unlock()
+	for _, d := range dues {
+		var acked herald.Seq
+		if r.acks != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			acked, _ = r.acks.AckedSeq(ctx, d.k.user, d.k.device)
+			cancel()
+		}
+		for _, e := range d.es {
+			if e.seq <= acked {
+				continue // acked elsewhere; that node sent the event
+			}
+			r.hook.add(Event{Type: "not_acked", ID: e.id, User: d.k.user, Device: d.k.device, Seq: e.seq, DeliveredAt: e.delivered.UnixMilli()})
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+func TestReceiptsAndWebhook(t *testing.T) {
+	const secret = "0123456789abcdef-webhook"
+	var mu sync.Mutex
+	var events []Event
+	calls := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(TimestampHeader), 10, 64)
+		if r.Header.Get(SignatureHeader) != Sign(secret, ts, body) {
+			t.Errorf("bad signature %q", r.Header.Get(SignatureHeader))
+			w.WriteHeader(400)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			w.WriteHeader(503) // the first try fails: the batch comes again
+			return
+		}
+		var b WebhookBody
+		json.Unmarshal(body, &b)
+		events = append(events, b.Events...)
+	}))
+	defer hook.Close()
+	f := newFixture(t, func(c *Config) {
+		c.WebhookURL, c.WebhookSecret, c.AckTimeout = hook.URL, secret, 500*time.Millisecond
+	})
+	f.svc.hook.baseDelay = 10 * time.Millisecond
+	ctx := context.Background()
+	rs := f.store.(herald.ReceiptStore)
+	phone := testenv.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
+	m1 := f.storeMsg(t, "1", "alice", "bob")
+	m2 := f.storeMsg(t, "2", "alice")
+	f.svc.Deliver(ctx, []*herald.Message{m1, m2})
+	phone.Msgs(2, 5*time.Second)
+	if err := phone.Ack(1); err != nil { // m1 acked, m2 not
+		t.Fatal(err)
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	wait("m1 acked in the store", func() bool {
+		got, _ := rs.Receipts(ctx, m1.ID)
+		return len(got) == 1 && !got[0].Acked.IsZero() && got[0].Device == "phone" && got[0].User == "alice"
+	})
+	got, _ := rs.Receipts(ctx, m2.ID)
+	if len(got) != 1 || !got[0].Acked.IsZero() || got[0].Delivered.IsZero() || got[0].Seq != 2 {
+		t.Fatalf("m2's receipt: %+v", got)
+	}
+	wait("two webhook events", func() bool { mu.Lock(); defer mu.Unlock(); return len(events) >= 2 })
+	mu.Lock()
+	defer mu.Unlock()
+	byType := map[string]Event{}
+	for _, e := range events {
+		byType[e.Type] = e
+	}
+	if a := byType["acked"]; a.ID != m1.ID || a.Device != "phone" || a.AckedAt == 0 || a.DeliveredAt == 0 {
+		t.Fatalf("acked event: %+v", a)
+	}
+	if n := byType["not_acked"]; n.ID != m2.ID || n.Seq != 2 || n.AckedAt != 0 {
+		t.Fatalf("not_acked event: %+v", n)
+	}
+	if len(events) != 2 || calls < 2 {
+		t.Fatalf("events %+v after %d calls", events, calls)
+	}
+}
+
+func TestReceiptsOff(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Receipts = false })
+	if f.svc.receipts != nil {
+		t.Fatal("receipts recorder with --receipts=false")
+	}
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	m := f.storeMsg(t, "1", "u")
+	f.svc.Deliver(context.Background(), []*herald.Message{m})
+	c.Msgs(1, 5*time.Second)
+}

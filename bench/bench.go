@@ -34,6 +34,7 @@ type Config struct {
 	Batch      int           // messages per request through the batch API, 0 for single requests
 	Recipients int           // multicast: users per message
 	Topic      string        // topic mode: the topic every user subscribes to
+	Ack        bool          // clients ack each message (as the SDKs do), which the server's receipts record
 	Duration   time.Duration // sending (or, for connect, holding) time
 	Drain      time.Duration // how long to wait for deliveries after sending stops
 	SourceIPs  []string      // local addresses to spread client connections over

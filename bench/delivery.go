@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // result is what a delivery run measured.
@@ -102,6 +104,10 @@ func runDelivery(ctx context.Context, cfg Config) error {
 					continue
 				}
 				rec.lastSeq = seq
+				if cfg.Ack && !bytes.HasPrefix(b, []byte(`{"type":"pub"`)) {
+					// Acks count toward the server's receipts (and its frame rate limit).
+					c.ws.WriteMessage(websocket.TextMessage, append(strconv.AppendUint([]byte(`{"type":"ack","seq":`), seq, 10), '}'))
+				}
 				lat = append(lat, now.Sub(time.Unix(0, sent)))
 				delivered.Add(1)
 				lastNs.Store(int64(now.Sub(start)))

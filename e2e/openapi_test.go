@@ -59,8 +59,14 @@ func (s spec) resolve(v any) any {
 }
 
 // pathItem finds the spec entry of a concrete path (templated paths match).
+// A literal path wins over a template that also matches
+// (/v1/messages/batch over /v1/messages/{id}), as in Go's ServeMux.
 func (s spec) pathItem(path string) (any, bool) {
-	for tmpl, item := range s.doc["paths"].(map[string]any) {
+	paths := s.doc["paths"].(map[string]any)
+	if item, ok := paths[path]; ok {
+		return item, true
+	}
+	for tmpl, item := range paths {
 		segs := strings.Split(tmpl, "/")
 		for i, seg := range segs {
 			if strings.HasPrefix(seg, "{") {
@@ -235,6 +241,10 @@ func TestOpenAPI(t *testing.T) {
 	s.check(t, api, "POST", "/v1/broadcast", map[string]any{}, 400)
 	s.check(t, anon, "POST", "/v1/broadcast", map[string]any{"payload": 1}, 401)
 	s.check(t, api, "GET", "/v1/topics/*/messages", nil, 200)
+	id := api.Send(t, []string{"alice"}, "receipt")
+	s.check(t, api, "GET", "/v1/messages/"+id, nil, 200)
+	s.check(t, api, "GET", "/v1/messages/0000000000000000000000000000dead", nil, 404)
+	s.check(t, anon, "GET", "/v1/messages/"+id, nil, 401)
 	s.check(t, api, "GET", "/v1/admin/nodes", nil, 200)
 	s.check(t, api, "GET", "/v1/admin/online?limit=10", nil, 200)
 	s.check(t, api, "GET", "/v1/admin/errors", nil, 200)

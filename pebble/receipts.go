@@ -15,27 +15,37 @@ import (
 
 // Receipts (herald.ReceiptStore). Keys:
 //
-//	r <user> 0x00 <device> 0x00 <seq:8>  -> receipt {m, d, a}: a device's receipts in seq order (acks walk them)
-//	R <id> 0x00 <user> 0x00 <device>     -> seq (8): a message's receipts
-//	w <user> 0x00 <device>               -> seq (8): receipts up to it are acked
+//	r <user> 0x00 <device> 0x00 <seq:8> <delivered ms:8>  -> nothing
+//	k <user> 0x00 <device> 0x00 <seq:8>                   -> acked, Unix ms (8): an ack event
 //
-// They are written without an fsync (like acks): a receipt lost to a crash
-// is a gap in the record, not a lost message.
+// A delivery costs one small blind insert (no read: the delivery time is in
+// the key, so a second delivery adds a key after the first, and the first
+// is the one read back), an ack one insert per device per flush (never a
+// rewrite of the receipts it covers): a receipt's ack time is that of the
+// first ack event at or above its seq. A message's receipts are found
+// from its record (each recipient's seq) and a skip over the recipient's
+// devices; that read is rare next to the writes. Written without an fsync,
+// like acks: a receipt lost to a crash is a gap in the record, not a lost
+// message.
 
 var _ herald.ReceiptStore = (*Store)(nil)
 
-type receiptRec struct {
-	ID        string `json:"m"`
-	Delivered int64  `json:"d"`           // Unix ms
-	Acked     int64  `json:"a,omitempty"` // Unix ms; 0 until acked
+func receiptKey(prefix byte, user, device string, seq herald.Seq) []byte {
+	return binary.BigEndian.AppendUint64(append(key(prefix, user, device), 0), seq)
 }
 
-func receiptKey(user, device string, seq herald.Seq) []byte {
-	return binary.BigEndian.AppendUint64(append(key('r', user, device), 0), seq)
-}
+func ms(t time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(t.UnixMilli())) }
 
 // Message implements herald.ReceiptStore.
 func (s *Store) Message(_ context.Context, id string) (*herald.Message, error) {
+	rec, err := s.record(id)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return &herald.Message{ID: id, Time: time.UnixMilli(rec.TS), Topic: rec.Topic, Payload: rec.Payload, Users: rec.Users, Seqs: rec.Seqs}, nil
+}
+
+func (s *Store) record(id string) (*record, error) {
 	raw, err := s.get(key('m', id))
 	if err != nil || raw == nil {
 		return nil, err
@@ -44,25 +54,19 @@ func (s *Store) Message(_ context.Context, id string) (*herald.Message, error) {
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		return nil, fmt.Errorf("decode message %s: %w", id, err)
 	}
-	return &herald.Message{ID: id, Time: time.UnixMilli(rec.TS), Topic: rec.Topic, Payload: rec.Payload, Users: rec.Users, Seqs: rec.Seqs}, nil
+	return &rec, nil
 }
 
 // SaveDelivered implements herald.ReceiptStore.
 func (s *Store) SaveDelivered(_ context.Context, rs []herald.Receipt) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Not s.mu: receipts do not touch seqs, and must not wait on (or hold
+	// up) the appends. rmu orders receipt writers among themselves.
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, r := range rs {
-		k := receiptKey(r.User, r.Device, r.Seq)
-		if cur, err := s.get(k); err != nil {
-			return err
-		} else if cur != nil {
-			continue // the first delivery counts
-		}
-		v, _ := json.Marshal(receiptRec{ID: r.MsgID, Delivered: r.Delivered.UnixMilli()})
-		b.Set(k, v, nil)
-		b.Set(key('R', r.MsgID, r.User, r.Device), binary.BigEndian.AppendUint64(nil, r.Seq), nil)
+		b.Set(append(receiptKey('r', r.User, r.Device, r.Seq), ms(r.Delivered)...), nil, nil)
 	}
 	if err := b.Commit(pdb.NoSync); err != nil {
 		return fmt.Errorf("save %d receipts: %w", len(rs), err)
@@ -70,40 +74,14 @@ func (s *Store) SaveDelivered(_ context.Context, rs []herald.Receipt) error {
 	return nil
 }
 
-// SaveAcked implements herald.ReceiptStore: it walks each device's receipts
-// from its watermark (the last ack applied) up to the ack.
+// SaveAcked implements herald.ReceiptStore: one ack event per ack.
 func (s *Store) SaveAcked(_ context.Context, acks []herald.AckAt) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
 	for _, a := range acks {
-		wk := key('w', a.User, a.Device)
-		from, err := s.getU64(wk)
-		if err != nil {
-			return err
-		}
-		if a.Seq <= from {
-			continue
-		}
-		it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: receiptKey(a.User, a.Device, from+1), UpperBound: receiptKey(a.User, a.Device, a.Seq+1)})
-		if err != nil {
-			return err
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			var rec receiptRec
-			if json.Unmarshal(it.Value(), &rec) != nil || rec.Acked != 0 {
-				continue
-			}
-			rec.Acked = a.At.UnixMilli()
-			v, _ := json.Marshal(rec)
-			b.Set(bytes.Clone(it.Key()), v, nil)
-		}
-		err = it.Close()
-		if err != nil {
-			return err
-		}
-		b.Set(wk, binary.BigEndian.AppendUint64(nil, a.Seq), nil)
+		b.Set(receiptKey('k', a.User, a.Device, a.Seq), ms(a.At), nil)
 	}
 	if err := b.Commit(pdb.NoSync); err != nil {
 		return fmt.Errorf("save %d receipt acks: %w", len(acks), err)
@@ -113,46 +91,82 @@ func (s *Store) SaveAcked(_ context.Context, acks []herald.AckAt) error {
 
 // Receipts implements herald.ReceiptStore.
 func (s *Store) Receipts(_ context.Context, msgID string) ([]herald.Receipt, error) {
-	prefix := append(key('R', msgID), 0)
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('R', msgID), 1)})
-	if err != nil {
+	rec, err := s.record(msgID)
+	if err != nil || rec == nil {
 		return nil, err
 	}
-	defer it.Close()
 	var out []herald.Receipt
-	for ok := it.First(); ok; ok = it.Next() {
-		user, device, _ := bytes.Cut(it.Key()[len(prefix):], []byte{0})
-		seq := u64(it.Value())
-		raw, err := s.get(receiptKey(string(user), string(device), seq))
+	for i, user := range rec.Users {
+		err := s.eachDevice(user, rec.Seqs[i], func(device string, delivered time.Time) error {
+			r := herald.Receipt{MsgID: msgID, User: user, Device: device, Seq: rec.Seqs[i], Delivered: delivered}
+			at, err := s.ackedAt(user, device, rec.Seqs[i])
+			r.Acked = at
+			out = append(out, r)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
-		var rec receiptRec
-		if raw == nil || json.Unmarshal(raw, &rec) != nil {
-			continue
-		}
-		r := herald.Receipt{MsgID: msgID, User: string(user), Device: string(device), Seq: seq, Delivered: time.UnixMilli(rec.Delivered)}
-		if rec.Acked != 0 {
-			r.Acked = time.UnixMilli(rec.Acked)
-		}
-		out = append(out, r)
 	}
-	return out, it.Error()
+	return out, nil
 }
 
-// sweepReceipts deletes the receipts of a message removed by retention (in
-// the sweeper's batch); s.mu held.
-func (s *Store) sweepReceipts(b *pdb.Batch, id string) error {
-	prefix := append(key('R', id), 0)
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('R', id), 1)})
+// eachDevice calls fn for each device of user with a delivery receipt for
+// seq, with its first delivery time, skipping from device to device (not
+// reading their other receipts).
+func (s *Store) eachDevice(user string, seq herald.Seq, fn func(device string, delivered time.Time) error) error {
+	prefix := append(key('r', user), 0)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('r', user), 1)})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		user, device, _ := bytes.Cut(it.Key()[len(prefix):], []byte{0})
-		b.Delete(receiptKey(string(user), string(device), u64(it.Value())), nil)
-		b.Delete(bytes.Clone(it.Key()), nil)
+	for ok := it.First(); ok; {
+		device, _, found := bytes.Cut(it.Key()[len(prefix):], []byte{0})
+		if !found {
+			break
+		}
+		dev := string(device)
+		want := receiptKey('r', user, dev, seq)
+		if it.SeekGE(want) && len(it.Key()) == len(want)+8 && bytes.HasPrefix(it.Key(), want) {
+			if err := fn(dev, time.UnixMilli(int64(u64(it.Key()[len(want):])))); err != nil {
+				return err
+			}
+		}
+		// The next device: past every key of this one.
+		ok = it.SeekGE(append(append(append([]byte{}, prefix...), dev...), 1))
 	}
 	return it.Error()
+}
+
+// ackedAt is the time of the first ack event of the device at or above seq.
+func (s *Store) ackedAt(user, device string, seq herald.Seq) (time.Time, error) {
+	prefix := append(key('k', user, device), 0)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: receiptKey('k', user, device, seq), UpperBound: append(key('k', user, device), 1)})
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer it.Close()
+	if it.First() && len(it.Key()) == len(prefix)+8 {
+		return time.UnixMilli(int64(u64(it.Value()))), nil
+	}
+	return time.Time{}, it.Error()
+}
+
+// sweepReceipts deletes the receipts of a message removed by retention, and
+// its recipients' ack events up to its seq (later receipts need only later
+// ones), in the sweeper's batch; s.mu held.
+func (s *Store) sweepReceipts(b *pdb.Batch, rec *record) error {
+	for i, user := range rec.Users {
+		seq := rec.Seqs[i]
+		err := s.eachDevice(user, seq, func(device string, _ time.Time) error {
+			b.DeleteRange(receiptKey('r', user, device, seq), receiptKey('r', user, device, seq+1), nil)
+			b.DeleteRange(receiptKey('k', user, device, 0), receiptKey('k', user, device, seq+1), nil)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

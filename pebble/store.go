@@ -18,7 +18,7 @@
 //	s <user>                  -> last seq (8)
 //	a <user> 0x00 <device>    -> acked seq (8)
 //	t <ms:8> <id>             -> nothing: retention's index by time
-//	r, R, w                   -> receipts (receipts.go)
+//	r, k                      -> receipts (receipts.go)
 package pebble
 
 import (
@@ -49,6 +49,8 @@ type Store struct {
 	// store's only writer (Pebble locks the directory), so the cache is
 	// exact, and the hot path reads no seq from disk after a user's first.
 	seqs map[string]uint64
+	// rmu serialises receipt writes (receipts.go).
+	rmu sync.Mutex
 }
 
 var _ herald.Store = (*Store)(nil)
@@ -353,9 +355,9 @@ func (s *Store) sweepOnce(cutoff time.Time) (int, error) {
 			for i, u := range rec.Users {
 				b.Delete(inboxKey(u, rec.Seqs[i]), nil)
 			}
-		}
-		if err := s.sweepReceipts(b, id); err != nil {
-			return 0, err
+			if err := s.sweepReceipts(b, &rec); err != nil {
+				return 0, err
+			}
 		}
 		b.Delete(key('m', id), nil)
 		b.Delete(bytes.Clone(it.Key()), nil)

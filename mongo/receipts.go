@@ -13,13 +13,16 @@ import (
 	"github.com/heraldpush/herald"
 )
 
-// Receipts (herald.ReceiptStore) live in the collection receipts, one
-// document per message, user and device:
+// Receipts (herald.ReceiptStore) are two insert-only collections:
 //
-//	{_id: "<msg>\x00<user>\x00<device>", m, u, d, s: seq, dl: delivered, ak: acked (absent until acked), t: for retention}
+//	receipts      {_id: "<msg>\x00<user>\x00<device>", m, u, d, s: seq, dl: delivered, t: for retention}, indexed by m
+//	receipt_acks  {_id: "<user>\x00<device>\x00<seq>", u, d, s, t: acked}, indexed by (u, d, s)
 //
-// indexed by m (a message's receipts) and by (u, d, s) (an ack marks a
-// device's receipts up to its seq).
+// A delivery inserts a receipt (kept if one exists: the first delivery
+// counts), an ack inserts an ack event; nothing is updated, so an ack costs
+// one write however many receipts it covers. A receipt's ack time is that of
+// the device's first ack event at or above its seq. Ack events are removed
+// by time: one older than retention covers only messages older still.
 
 var _ herald.ReceiptStore = (*Store)(nil)
 
@@ -29,7 +32,6 @@ type receiptDoc struct {
 	D  string    `bson:"d"`
 	S  int64     `bson:"s"`
 	DL time.Time `bson:"dl"`
-	AK time.Time `bson:"ak,omitempty"`
 }
 
 // Message implements herald.ReceiptStore: the payload, then the recipients
@@ -90,21 +92,22 @@ func (s *Store) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
 	return nil
 }
 
-// SaveAcked implements herald.ReceiptStore: per ack, one update of the
-// device's receipts up to its seq not acked yet, all in one bulk write.
+// SaveAcked implements herald.ReceiptStore: one ack event per ack, in one
+// unordered bulk write.
 func (s *Store) SaveAcked(ctx context.Context, acks []herald.AckAt) error {
 	if len(acks) == 0 {
 		return nil
 	}
 	models := make([]driver.WriteModel, len(acks))
 	for i, a := range acks {
-		models[i] = driver.NewUpdateManyModel().
-			SetFilter(bson.D{{Key: "u", Value: a.User}, {Key: "d", Value: a.Device},
-				{Key: "s", Value: bson.D{{Key: "$lte", Value: int64(a.Seq)}}},
-				{Key: "ak", Value: bson.D{{Key: "$exists", Value: false}}}}).
-			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "ak", Value: a.At}}}})
+		models[i] = driver.NewUpdateOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: a.User + "\x00" + a.Device + "\x00" + fmt.Sprint(a.Seq)}}).
+			SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{
+				{Key: "u", Value: a.User}, {Key: "d", Value: a.Device}, {Key: "s", Value: int64(a.Seq)}, {Key: "t", Value: a.At},
+			}}}).
+			SetUpsert(true)
 	}
-	if _, err := s.receipts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true)); err != nil {
+	if _, err := s.receiptAcks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("save %d receipt acks: %w", len(acks), err)
 	}
 	return nil
@@ -122,7 +125,19 @@ func (s *Store) Receipts(ctx context.Context, msgID string) ([]herald.Receipt, e
 	}
 	out := make([]herald.Receipt, len(docs))
 	for i, d := range docs {
-		out[i] = herald.Receipt{MsgID: d.M, User: d.U, Device: d.D, Seq: herald.Seq(d.S), Delivered: d.DL, Acked: d.AK}
+		out[i] = herald.Receipt{MsgID: d.M, User: d.U, Device: d.D, Seq: herald.Seq(d.S), Delivered: d.DL}
+		var ack struct {
+			T time.Time `bson:"t"`
+		}
+		err := s.receiptAcks.FindOne(ctx,
+			bson.D{{Key: "u", Value: d.U}, {Key: "d", Value: d.D}, {Key: "s", Value: bson.D{{Key: "$gte", Value: d.S}}}},
+			options.FindOne().SetSort(bson.D{{Key: "s", Value: 1}})).Decode(&ack)
+		switch {
+		case err == nil:
+			out[i].Acked = ack.T
+		case !errors.Is(err, driver.ErrNoDocuments):
+			return nil, fmt.Errorf("acks of %s/%s: %w", d.U, d.D, err)
+		}
 	}
 	return out, nil
 }
@@ -162,5 +177,11 @@ func (s *Store) sweepReceipts(ctx context.Context, filter bson.D) error {
 	if err := flush(); err != nil {
 		return fmt.Errorf("sweep receipts: %w", err)
 	}
-	return cur.Err()
+	if err := cur.Err(); err != nil {
+		return err
+	}
+	if _, err := s.receiptAcks.DeleteMany(ctx, filter); err != nil {
+		return fmt.Errorf("sweep receipt acks: %w", err)
+	}
+	return nil
 }

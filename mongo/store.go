@@ -48,6 +48,8 @@ type Store struct {
 	counters *driver.Collection
 	acks     *driver.Collection
 	receipts *driver.Collection // receipts.go
+	// receiptAcks holds the ack events of receipts (receipts.go).
+	receiptAcks *driver.Collection
 }
 
 var _ herald.Store = (*Store)(nil)
@@ -92,6 +94,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		counters: db.Collection("counters"),
 		acks:     db.Collection("acks"),
 		receipts: db.Collection("receipts"),
+
+		receiptAcks: db.Collection("receipt_acks"),
 	}
 	if o.Indexes {
 		// Index builds may wait on a busy server: give them longer than the ping.
@@ -124,9 +128,10 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.inbox, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.messages, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.receipts, "msg", driver.IndexModel{Keys: bson.D{{Key: "m", Value: 1}}, Options: options.Index().SetName("msg")}},
-		{s.receipts, "device_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}, {Key: "s", Value: 1}},
-			Options: options.Index().SetName("device_seq")}},
 		{s.receipts, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+		{s.receiptAcks, "device_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}, {Key: "s", Value: 1}},
+			Options: options.Index().SetName("device_seq")}},
+		{s.receiptAcks, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 	}
 	have := map[string]map[string]bool{}
 	for _, ix := range indexes {
@@ -174,7 +179,7 @@ func indexNames(ctx context.Context, c *driver.Collection) (map[string]bool, err
 // them, and the sweeper (Sweep, run by collect) removes old messages anyway.
 func (s *Store) ensureTTL(ctx context.Context, retention time.Duration) {
 	secs := int32(retention / time.Second)
-	for _, c := range []*driver.Collection{s.messages, s.inbox, s.receipts} {
+	for _, c := range []*driver.Collection{s.messages, s.inbox, s.receipts, s.receiptAcks} {
 		_, err := c.Indexes().CreateOne(ctx, driver.IndexModel{
 			Keys:    bson.D{{Key: "t", Value: 1}, {Key: "ttl", Value: 1}},
 			Options: options.Index().SetName("ttl").SetExpireAfterSeconds(secs),

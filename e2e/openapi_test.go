@@ -254,6 +254,8 @@ func TestOpenAPI(t *testing.T) {
 	s.check(t, anon, "GET", "/readyz", nil, 200)
 	s.check(t, anon, "POST", "/dev/token", map[string]any{"user": "carol"}, 200)
 	s.check(t, anon, "POST", "/dev/messages", map[string]any{"users": []string{"carol"}, "payload": 3}, 202)
+	s.check(t, anon, "POST", "/dev/topics/news/messages", map[string]any{"payload": 4}, 202)
+	s.check(t, anon, "POST", "/dev/broadcast", map[string]any{"payload": 5}, 202)
 
 	// Every documented path is exercised above or by another test.
 	for path := range s.doc["paths"].(map[string]any) {

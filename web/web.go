@@ -7,6 +7,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/heraldpush/herald/auth"
@@ -20,9 +21,9 @@ var static embed.FS
 // token for any user and send messages without holding the API key, so they
 // exist only in dev mode (`herald all --dev`, on loopback by default).
 type Dev struct {
-	Mint   func(user string, ttl time.Duration) (string, error)
+	Mint   func(user string, ttl time.Duration, topics []string) (string, error)
 	APIKey string
-	Send   http.Handler // serves POST /v1/messages
+	Send   http.Handler // serves POST /v1/messages, /v1/topics/{topic}/messages, /v1/broadcast
 }
 
 // RegisterAdmin serves the admin page at /admin, and the JavaScript SDK at
@@ -70,20 +71,29 @@ func Register(mux *http.ServeMux, dev *Dev) {
 			httpx.Error(w, r, err)
 			return
 		}
-		tok, err := dev.Mint(req.User, auth.DefaultTokenTTL)
+		// Demo tokens may subscribe to any topic.
+		tok, err := dev.Mint(req.User, auth.DefaultTokenTTL, []string{"*"})
 		if err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
 		httpx.JSON(w, http.StatusOK, auth.TokenResponse{Token: tok, ExpiresAt: time.Now().Add(auth.DefaultTokenTTL).Unix()})
 	}))
-	mux.Handle("/dev/messages", httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
-		// The same handler as POST /v1/messages, with the API key added here
-		// so the page never holds it.
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/v1/messages"
-		r2.Header.Set("Content-Type", "application/json")
-		r2.Header.Set("Authorization", "Bearer "+dev.APIKey)
-		dev.Send.ServeHTTP(w, r2)
-	}))
+	// The send endpoints are the API's own handlers, with the API key added
+	// here so the page never holds it.
+	forward := func(path string) http.Handler {
+		return httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = path, ""
+			if t := r.PathValue("topic"); t != "" {
+				r2.URL.Path = "/v1/topics/" + url.PathEscape(t) + "/messages"
+			}
+			r2.Header.Set("Content-Type", "application/json")
+			r2.Header.Set("Authorization", "Bearer "+dev.APIKey)
+			dev.Send.ServeHTTP(w, r2)
+		})
+	}
+	mux.Handle("/dev/messages", forward("/v1/messages"))
+	mux.Handle("/dev/topics/{topic}/messages", forward(""))
+	mux.Handle("/dev/broadcast", forward("/v1/broadcast"))
 }

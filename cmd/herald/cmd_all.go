@@ -92,7 +92,7 @@ func runAll(ctx context.Context, args []string) error {
 	httpx.Health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev
 	if dev && minter != nil { // other token modes: your system mints, so no demo tokens
-		devAPI = &web.Dev{Mint: minter.Mint, APIKey: apiKey, Send: mux}
+		devAPI = &web.Dev{Mint: minter.MintTopics, APIKey: apiKey, Send: mux}
 	}
 	web.RegisterAdmin(mux)
 	web.Register(mux, devAPI)

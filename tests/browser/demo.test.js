@@ -1,7 +1,8 @@
 // Browser test of the demo page, driven by the Go test e2e TestBrowserDemo:
 // Debian's Chromium, headless, through playwright-core (no browser download).
-// Two pages as two users; a message sent from one reaches the other; the
-// admin page shows them connected.
+// Two pages as two users; a message sent from one reaches the other; a topic
+// message reaches the subscriber only, a broadcast both; the admin page shows
+// them connected.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
@@ -41,6 +42,26 @@ test("two users on the demo page, a message between them, and the admin page", a
     const row = await bob.textContent("#messages tr");
     assert.match(row, /hi bob, from alice/);
     assert.equal(await alice.locator("#messages tr").count(), 0, "alice gets nothing she was not sent");
+
+
+    // Topics: bob subscribes to news; alice sends to the topic, then a
+    // broadcast that both get.
+    await bob.fill("#sub-topic", "news");
+    await bob.click("#subscribe");
+    await bob.waitForFunction(() => document.querySelector("#topics").textContent.includes("news"));
+    await bob.waitForTimeout(300); // the subscription's answer
+    await alice.selectOption("#mode", "topic");
+    await alice.fill("#topic", "news");
+    await alice.fill("#payload", '{"text":"topic news"}');
+    await alice.click("#send");
+    await bob.waitForFunction(() => document.querySelector("#messages").textContent.includes("topic news"), null, { timeout: 10000 });
+    await alice.selectOption("#mode", "broadcast");
+    await alice.fill("#payload", '{"text":"to everyone"}');
+    await alice.click("#send");
+    for (const p of [alice, bob]) {
+      await p.waitForFunction(() => document.querySelector("#messages").textContent.includes("to everyone"), null, { timeout: 10000 });
+    }
+    assert.doesNotMatch(await alice.textContent("#messages"), /topic news/, "alice is not subscribed to news");
     await alice.screenshot({ path: join(shots, "demo-alice.png"), fullPage: true });
     await bob.screenshot({ path: join(shots, "demo-bob.png"), fullPage: true });
 

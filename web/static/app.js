@@ -49,9 +49,35 @@ function connect() {
     $("hello").textContent = `Closed (${d.code}${d.reason ? ": " + d.reason : ""}); reconnecting…`;
   });
   c.on("error", (e) => { $("hello").textContent = "Token refused: " + e.message; });
-  c.on("message", (m) => addRow(m));
+  c.on("message", (m) => addRow("direct", m));
+  c.on("pub", (p) => addRow(p.topic === "*" ? "broadcast" : "topic", p));
+  c.on("subRefused", (r) => { $("topics").textContent = `Refused ${r.topic}: ${r.message}`; });
   c.connect();
   $("disconnect").disabled = false;
+  $("subscribe").disabled = false;
+  $("unsubscribe").disabled = false;
+  subscribed.clear();
+  showTopics();
+}
+
+// Topics: the SDK subscribes now and again after every reconnect.
+const subscribed = new Set();
+function showTopics() {
+  $("topics").textContent = "Topics: " + (subscribed.size ? [...subscribed].join(", ") : "none") + " (broadcasts always arrive)";
+}
+function subscribe() {
+  const t = $("sub-topic").value.trim();
+  if (!t || !client) return;
+  client.subscribe(t);
+  subscribed.add(t);
+  showTopics();
+}
+function unsubscribe() {
+  const t = $("sub-topic").value.trim();
+  if (!t || !client) return;
+  client.unsubscribe(t);
+  subscribed.delete(t);
+  showTopics();
 }
 
 function disconnect() {
@@ -62,16 +88,18 @@ function disconnect() {
   $("hello").textContent = "Disconnected.";
   $("connect").disabled = false;
   $("disconnect").disabled = true;
+  $("subscribe").disabled = true;
+  $("unsubscribe").disabled = true;
 }
 
-function addRow(f) {
+function addRow(from, f) {
   $("empty").style.display = "none";
   count++;
   $("count").textContent = `(${count})`;
   const tr = document.createElement("tr");
   tr.className = "new";
   const latency = Math.max(0, Date.now() - f.ts);
-  for (const text of [f.seq, f.topic || "", JSON.stringify(f.payload), latency + " ms", f.id]) {
+  for (const text of [from, f.seq, f.topic || "", JSON.stringify(f.payload), latency + " ms", f.id]) {
     const td = document.createElement("td");
     if (text !== "") {
       const code = document.createElement("code");
@@ -92,16 +120,38 @@ async function send() {
     $("send-result").textContent = "Payload is not valid JSON.";
     return;
   }
-  const body = { users, payload };
-  if ($("topic").value.trim()) body.topic = $("topic").value.trim();
+  const mode = $("mode").value;
+  const topic = $("topic").value.trim();
+  let path = "/dev/messages";
+  let body = { users, payload };
+  if (mode === "topic") {
+    path = `/dev/topics/${encodeURIComponent(topic)}/messages`;
+    body = { payload };
+  } else if (mode === "broadcast") {
+    path = "/dev/broadcast";
+    body = { payload };
+  } else if (topic) {
+    body.topic = topic;
+  }
   try {
-    const r = await post("/dev/messages", body);
-    $("send-result").textContent = `Stored: ${r.id}`;
+    const r = await post(path, body);
+    $("send-result").textContent = r.seq ? `Stored: ${r.id} (seq ${r.seq} of ${r.topic})` : `Stored: ${r.id}`;
   } catch (e) {
     $("send-result").textContent = "Refused: " + e.message;
   }
 }
 
+// The form follows the mode: users and an optional label, a topic, or nothing.
+function showMode() {
+  const mode = $("mode").value;
+  $("to-label").style.display = mode === "users" ? "" : "none";
+  $("topic-label").style.display = mode === "broadcast" ? "none" : "";
+  $("topic-label").firstChild.textContent = mode === "topic" ? "Topic " : "Topic (optional label) ";
+}
+$("mode").onchange = showMode;
+showMode();
+$("subscribe").onclick = subscribe;
+$("unsubscribe").onclick = unsubscribe;
 $("connect").onclick = connect;
 $("disconnect").onclick = disconnect;
 $("send").onclick = send;

@@ -16,7 +16,7 @@ func TestDevEndpoints(t *testing.T) {
 		w.WriteHeader(202)
 	})
 	Register(mux, &Dev{
-		Mint:   func(user string, ttl time.Duration) (string, error) { return "tok-" + user, nil },
+		Mint:   func(user string, _ time.Duration, _ []string) (string, error) { return "tok-" + user, nil },
 		APIKey: "k",
 		Send:   mux,
 	})

@@ -19,49 +19,53 @@ import (
 // the topics claim when topics are given.
 func tokens(ctx context.Context, authURL, key string, users []string, topics ...string) ([]string, error) {
 	out := make([]string, len(users))
-	var next atomic.Int64
-	var firstErr error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
-	for range 16 {
+	_, err := parallel(ctx, len(users), 16, true, func(i int) error {
+		body, _ := json.Marshal(map[string]any{"user": users[i], "ttl_seconds": 3600, "topics": topics})
+		req, _ := http.NewRequestWithContext(ctx, "POST", authURL+"/v1/tokens", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("mint token: status %d", resp.StatusCode)
+		}
+		var r struct{ Token string }
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		out[i] = r.Token
+		return err
+	})
+	return out, err
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and returns how many calls
+// failed and the first error; with stop, the first error ends the run.
+func parallel(ctx context.Context, n, workers int, stop bool, fn func(i int) error) (int64, error) {
+	var next, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(users) || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil || (stop && failed.Load() > 0) {
 					return
 				}
-				body, _ := json.Marshal(map[string]any{"user": users[i], "ttl_seconds": 3600, "topics": topics})
-				req, _ := http.NewRequestWithContext(ctx, "POST", authURL+"/v1/tokens", bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+key)
-				resp, err := client.Do(req)
-				if err == nil && resp.StatusCode != 200 {
-					err = fmt.Errorf("mint token: status %d", resp.StatusCode)
-				}
-				if err == nil {
-					var r struct{ Token string }
-					err = json.NewDecoder(resp.Body).Decode(&r)
-					out[i] = r.Token
-				}
-				if resp != nil {
-					resp.Body.Close()
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
+				if err := fn(i); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	return out, firstErr
+	err, _ := firstErr.Load().(error)
+	return failed.Load(), err
 }
 
 // receiver counts what one user's connection receives.
@@ -92,44 +96,28 @@ func dialer(sources []string, i int) *websocket.Dialer {
 // source addresses, with limited concurrency, and reads each hello.
 func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.Duration, error) {
 	conns := make([]*conn, len(toks))
-	var next atomic.Int64
-	var failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(toks) || ctx.Err() != nil {
-					return
-				}
-				base := cfg.WS[i%len(cfg.WS)]
-				ws, _, err := dialer(cfg.SourceIPs, i).DialContext(ctx, base+"/ws?token="+url.QueryEscape(toks[i]), nil)
-				if err == nil {
-					ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-					_, _, err = ws.ReadMessage() // hello
-					ws.SetReadDeadline(time.Time{})
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-					if ws != nil {
-						ws.Close()
-					}
-					continue
-				}
-				conns[i] = &conn{ws: ws, user: i}
+	failed, err := parallel(ctx, len(toks), 64, false, func(i int) error {
+		base := cfg.WS[i%len(cfg.WS)]
+		ws, _, err := dialer(cfg.SourceIPs, i).DialContext(ctx, base+"/ws?token="+url.QueryEscape(toks[i]), nil)
+		if err == nil {
+			ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+			_, _, err = ws.ReadMessage() // hello
+			ws.SetReadDeadline(time.Time{})
+		}
+		if err != nil {
+			if ws != nil {
+				ws.Close()
 			}
-		}()
-	}
-	wg.Wait()
+			return err
+		}
+		conns[i] = &conn{ws: ws, user: i}
+		return nil
+	})
 	elapsed := time.Since(start)
-	if n := failed.Load(); n > 0 {
+	if failed > 0 {
 		closeAll(conns)
-		return nil, elapsed, fmt.Errorf("%d of %d connections failed; first: %v", n, len(toks), firstErr.Load())
+		return nil, elapsed, fmt.Errorf("%d of %d connections failed; first: %v", failed, len(toks), err)
 	}
 	return conns, elapsed, nil
 }
@@ -137,43 +125,27 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 // subscribeAll subscribes every connection to topic and waits for each
 // answer, so that sending starts with every subscriber in place.
 func subscribeAll(ctx context.Context, conns []*conn, topic string) error {
-	var next atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	sub, _ := json.Marshal(map[string]any{"type": "sub", "topics": []string{topic}})
-	for range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(conns) || ctx.Err() != nil {
-					return
-				}
-				ws := conns[i].ws
-				err := ws.WriteMessage(websocket.TextMessage, sub)
-				ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-				for err == nil {
-					var b []byte
-					if _, b, err = ws.ReadMessage(); err == nil {
-						if bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)) {
-							break
-						}
-						if bytes.HasPrefix(b, []byte(`{"type":"sub_refused"`)) {
-							err = fmt.Errorf("subscription refused: %s", b)
-						}
-					}
-				}
-				ws.SetReadDeadline(time.Time{})
-				if err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
-				}
+	_, err := parallel(ctx, len(conns), 64, true, func(i int) error {
+		ws := conns[i].ws
+		err := ws.WriteMessage(websocket.TextMessage, sub)
+		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+		defer ws.SetReadDeadline(time.Time{})
+		for err == nil {
+			var b []byte
+			if _, b, err = ws.ReadMessage(); err != nil {
+				break
 			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := firstErr.Load().(error); err != nil {
+			if bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)) {
+				return nil
+			}
+			if bytes.HasPrefix(b, []byte(`{"type":"sub_refused"`)) {
+				return fmt.Errorf("subscription refused: %s", b)
+			}
+		}
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	return nil

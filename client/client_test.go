@@ -2,9 +2,6 @@ package client_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -130,23 +127,7 @@ func mintToken(ctx context.Context, api testenv.API, user string) (string, error
 }
 
 func mintTokenTTL(ctx context.Context, api testenv.API, user string, ttlSeconds int) (string, error) {
-	body := strings.NewReader(fmt.Sprintf(`{"user":%q,"ttl_seconds":%d}`, user, ttlSeconds))
-	req, err := http.NewRequestWithContext(ctx, "POST", api.Base+"/v1/tokens", body)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+api.Key)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	var r struct{ Token string }
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Token == "" {
-		return "", fmt.Errorf("mint token: status %d", resp.StatusCode)
-	}
-	return r.Token, nil
+	return api.MintCtx(ctx, user, ttlSeconds)
 }
 
 // A token about to expire is replaced on the open connection: the server's

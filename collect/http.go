@@ -124,20 +124,29 @@ func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, err)
 		return
 	}
+	if s.submitOne(w, r, m) {
+		httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID})
+	}
+}
+
+// submitOne stores one message, with the request's Idempotency-Key (when it
+// has one) as its ID, and reports whether it did; when not, it has answered
+// with the error.
+func (s *Service) submitOne(w http.ResponseWriter, r *http.Request, m *herald.Message) bool {
 	if key, ok, err := idempotencyKey(r); err != nil {
 		s.reject(w, r, err)
-		return
+		return false
 	} else if ok {
 		m.ID = idempotentID(key)
 	}
 	if err := s.Submit(r.Context(), []*herald.Message{m}); err != nil {
 		s.reject(w, r, err)
-		return
+		return false
 	}
 	if m.Dup {
 		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID})
+	return true
 }
 
 // handleBatch takes many messages in one request: validated all or nothing

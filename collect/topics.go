@@ -53,19 +53,10 @@ func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
 	mux.Handle("/v1/broadcast", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBroadcast)))
 }
 
-// pathTopic returns the {topic} of the path, answering 400 when it is not valid.
-func pathTopic(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *Service) handleTopicSend(w http.ResponseWriter, r *http.Request) {
 	topic := r.PathValue("topic")
 	if !herald.ValidTopic(topic) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :"))
-		return "", false
-	}
-	return topic, true
-}
-
-func (s *Service) handleTopicSend(w http.ResponseWriter, r *http.Request) {
-	topic, ok := pathTopic(w, r)
-	if !ok {
 		return
 	}
 	s.sendTo(w, r, topic, herald.TopicKey(topic))
@@ -91,20 +82,9 @@ func (s *Service) sendTo(w http.ResponseWriter, r *http.Request, topic, key stri
 		return
 	}
 	m.Users, m.Topic = []string{key}, topic
-	if key, ok, err := idempotencyKey(r); err != nil {
-		s.reject(w, r, err)
-		return
-	} else if ok {
-		m.ID = idempotentID(key)
+	if s.submitOne(w, r, m) {
+		httpx.JSON(w, http.StatusAccepted, TopicSendResponse{ID: m.ID, Topic: topic, Seq: m.Seqs[0]})
 	}
-	if err := s.Submit(r.Context(), []*herald.Message{m}); err != nil {
-		s.reject(w, r, err)
-		return
-	}
-	if m.Dup {
-		w.Header().Set("Idempotent-Replayed", "true")
-	}
-	httpx.JSON(w, http.StatusAccepted, TopicSendResponse{ID: m.ID, Topic: topic, Seq: m.Seqs[0]})
 }
 
 func (s *Service) handleTopicMessages(w http.ResponseWriter, r *http.Request) {

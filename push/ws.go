@@ -85,21 +85,13 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var st start
-	if v := q.Get("since"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: a non-negative integer"))
-			return
-		}
-		st.since, st.hasSince = n, true
+	st.since, st.hasSince, err = seqParam(q, "since")
+	if err == nil {
+		st.bsince, st.hasBSince, err = seqParam(q, "broadcast_since")
 	}
-	if v := q.Get("broadcast_since"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			httpx.Error(w, r, herald.Errorf(herald.EInvalid, "broadcast_since: a non-negative integer"))
-			return
-		}
-		st.bsince, st.hasBSince = n, true
+	if err != nil {
+		httpx.Error(w, r, err)
+		return
 	}
 	if err := ws.CheckRequest(r); err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s", err.Error()))
@@ -158,6 +150,19 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	// its 8 KiB of buffers) is freed; the connection keeps no goroutine
 	// once its handshake is written.
 	go c.serve(s.routes.mark(c.user), s.routes.mark(herald.BroadcastKey), st)
+}
+
+// seqParam reads an optional seq query parameter.
+func seqParam(q url.Values, name string) (herald.Seq, bool, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 0, false, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, false, herald.Errorf(herald.EInvalid, "%s: a non-negative integer", name)
+	}
+	return n, true, nil
 }
 
 // originAllowed checks a browser's Origin header: requests without one (not

@@ -111,32 +111,27 @@ func (w *WS) Next(timeout time.Duration) (Frame, error) {
 // Msgs reads n msg frames (skipping others) within timeout, failing the test otherwise.
 func (w *WS) Msgs(n int, timeout time.Duration) []Frame {
 	w.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var out []Frame
-	for len(out) < n {
-		f, err := w.Next(time.Until(deadline))
-		if err != nil {
-			w.t.Fatalf("got %d of %d messages: %v", len(out), n, err)
-		}
-		if f.Type == "msg" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return w.frames("msg", n, timeout)
 }
 
 // Pubs reads until n pub frames (topic messages and broadcasts) arrived,
 // and returns them; other frames are skipped.
 func (w *WS) Pubs(n int, timeout time.Duration) []Frame {
 	w.t.Helper()
+	return w.frames("pub", n, timeout)
+}
+
+// frames reads n frames of type typ (skipping others) within timeout.
+func (w *WS) frames(typ string, n int, timeout time.Duration) []Frame {
+	w.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var out []Frame
 	for len(out) < n {
 		f, err := w.Next(time.Until(deadline))
 		if err != nil {
-			w.t.Fatalf("got %d of %d pub frames: %v", len(out), n, err)
+			w.t.Fatalf("got %d of %d %s frames: %v", len(out), n, typ, err)
 		}
-		if f.Type == "pub" {
+		if f.Type == typ {
 			out = append(out, f)
 		}
 	}
@@ -282,7 +277,14 @@ func (a API) TokenTopics(t testing.TB, user string, topics ...string) string {
 // TokenTopicsCtx is TokenTopics for code outside a test's goroutine (a
 // client SDK's TokenFunc): it returns an error instead of failing the test.
 func (a API) TokenTopicsCtx(ctx context.Context, user string, topics ...string) (string, error) {
-	b, _ := json.Marshal(map[string]any{"user": user, "topics": topics})
+	return a.MintCtx(ctx, user, 0, topics...)
+}
+
+// MintCtx mints a token for user valid ttlSeconds (0: the default), with a
+// topics claim when topics are given; it returns an error instead of
+// failing the test.
+func (a API) MintCtx(ctx context.Context, user string, ttlSeconds int, topics ...string) (string, error) {
+	b, _ := json.Marshal(map[string]any{"user": user, "ttl_seconds": ttlSeconds, "topics": topics})
 	req, err := http.NewRequestWithContext(ctx, "POST", a.Base+"/v1/tokens", bytes.NewReader(b))
 	if err != nil {
 		return "", err

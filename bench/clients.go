@@ -21,11 +21,15 @@ func tokens(ctx context.Context, authURL, key string, users []string, topics ...
 	out := make([]string, len(users))
 	client := &http.Client{Timeout: 10 * time.Second}
 	_, err := parallel(ctx, len(users), 16, true, func(i int) error {
-		body, _ := json.Marshal(map[string]any{"user": users[i], "ttl_seconds": 3600, "topics": topics})
-		req, _ := http.NewRequestWithContext(ctx, "POST", authURL+"/v1/tokens", bytes.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := client.Do(req)
+		req := map[string]any{"user": users[i], "ttl_seconds": 3600}
+		if len(topics) > 0 {
+			req["topics"] = topics // only then: a server older than topics refuses the field
+		}
+		body, _ := json.Marshal(req)
+		hreq, _ := http.NewRequestWithContext(ctx, "POST", authURL+"/v1/tokens", bytes.NewReader(body))
+		hreq.Header.Set("Content-Type", "application/json")
+		hreq.Header.Set("Authorization", "Bearer "+key)
+		resp, err := client.Do(hreq)
 		if err != nil {
 			return err
 		}

@@ -43,9 +43,9 @@ type outItem struct {
 	id      string // the message's ID, for its receipt (user messages)
 	frame   []byte
 	catchUp bool
-	start   bool
 	control ws.Opcode
 	sub     *topicSub
+	start   *subStart
 }
 
 // conn is one WebSocket connection. An idle connection has no goroutine: the
@@ -119,7 +119,7 @@ func (s *Service) newConn(nc net.Conn, user, device string) *conn {
 		since:  now,
 		send:   newQueue(s.cfg.SendQueue),
 	}
-	c.bcast = topicSub{c: c, topic: herald.Broadcast, key: herald.BroadcastKey}
+	c.bcast = topicSub{c: c, key: herald.BroadcastKey}
 	c.parser.MaxMessage = s.cfg.MaxFrame
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())

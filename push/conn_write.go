@@ -182,20 +182,21 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 // route for the topic, answer "subscribed" with the topic's newest seq, and
 // replay what the client missed since its since (the handshake's steps, for
 // one topic).
-func (c *conn) startSub(ts *topicSub) error {
+func (c *conn) startSub(st *subStart) error {
+	ts := st.sub
 	if ts.gone.Load() {
 		return nil
 	}
 	ctx, done := c.op(35 * time.Second)
 	defer done()
-	waitRoute(ctx, ts.routed, c.id)
+	waitRoute(ctx, st.routed, c.id)
 	last, err := c.s.store.LastSeq(ctx, ts.key)
 	if err != nil {
 		return err
 	}
 	from := last
-	if ts.hasSince {
-		from = min(ts.since, last)
+	if st.hasSince {
+		from = min(st.since, last)
 	}
 	var first []herald.Delivery
 	gap, oldest := false, herald.Seq(0)
@@ -213,7 +214,7 @@ func (c *conn) startSub(ts *topicSub) error {
 			}
 		}
 	}
-	if err := c.write(subscribedFrame(ts.reqID, ts.topic, last, false, gap, oldest)); err != nil {
+	if err := c.write(subscribedFrame(st.reqID, ts.topic(), last, false, gap, oldest)); err != nil {
 		return err
 	}
 	ts.last.Store(from)
@@ -255,7 +256,7 @@ func encodeFor(ts *topicSub, d herald.Delivery) []byte {
 	if ts == nil {
 		return encodeMsg(d)
 	}
-	return encodePub(ts.topic, d)
+	return encodePub(ts.topic(), d)
 }
 
 // writeAll writes the deliveries of stream ts with seqs below until (0: all)
@@ -304,8 +305,8 @@ func (c *conn) writeItem(it outItem) error {
 		c.appendFrame(it.control, it.frame)
 		return nil
 	}
-	if it.start {
-		return c.startSub(it.sub)
+	if it.start != nil {
+		return c.startSub(it.start)
 	}
 	if it.seq == 0 {
 		return c.write(it.frame)

@@ -22,18 +22,25 @@ import (
 // Broadcast is a subscription every connection has from its handshake on
 // (conn.bcast), under the topic "*".
 
-// topicSub is one connection's subscription to one topic.
+// topicSub is one connection's subscription to one topic. It is small:
+// every connection embeds one (the broadcast stream).
 type topicSub struct {
-	c     *conn
-	topic string // "news"; herald.Broadcast for the broadcast stream
-	key   string // herald.TopicKey(topic): where the topic is stored and routed
-	pos   int    // index in the hub's subscriber list; guarded by the hub shard's lock
+	c   *conn
+	key string // herald.TopicKey(topic): where the topic is stored and routed
+	pos int    // index in the hub's subscriber list; guarded by the hub shard's lock
 
 	last  atomic.Uint64 // highest seq written; only the writer stores it
 	ready atomic.Bool   // the start was processed: live messages count (set by the writer)
 	gone  atomic.Bool   // unsubscribed, or the connection finished
+}
 
-	// The start, as the client asked for it (writer only, once).
+// topic is the subscription's topic name ("news"; herald.Broadcast).
+func (ts *topicSub) topic() string { return ts.key[len(herald.TopicPrefix):] }
+
+// subStart is a new subscription's start, as the client asked for it: the
+// writer's work item.
+type subStart struct {
+	sub      *topicSub
 	since    herald.Seq
 	hasSince bool
 	reqID    json.RawMessage
@@ -109,17 +116,26 @@ func (c *conn) addSub(f clientFrame, topic string) {
 		c.mu.Unlock()
 		return
 	}
-	ts := &topicSub{c: c, topic: topic, key: herald.TopicKey(topic), reqID: f.ID}
-	ts.since, ts.hasSince = f.Since[topic]
+	ts := &topicSub{c: c, key: herald.TopicKey(topic)}
+	st := &subStart{sub: ts, reqID: f.ID}
+	st.since, st.hasSince = f.Since[topic]
 	c.subs = append(c.subs, ts)
 	c.mu.Unlock()
 	c.s.hub.addSub(ts)
+	if ts.gone.Load() {
+		// The connection finished between the append and the hub: its
+		// dropSubs ran before this subscription was in the hub.
+		if c.s.hub.removeSub(ts) {
+			c.s.routes.mark(ts.key)
+		}
+		return
+	}
 	// Every new subscription waits for a route write, not only the topic's
 	// first here: a second subscriber must not read the store before the
 	// first one's registration is done. Marks of one topic are one write.
-	ts.routed = c.s.routes.mark(ts.key)
+	st.routed = c.s.routes.mark(ts.key)
 	c.s.m.subscriptions.Inc()
-	c.enqueue(outItem{sub: ts, start: true})
+	c.enqueue(outItem{sub: ts, start: st})
 }
 
 // unsubscribe handles an unsub frame on the reader.
@@ -132,7 +148,7 @@ func (c *conn) unsubscribe(f clientFrame) (int, string) {
 		c.mu.Lock()
 		var ts *topicSub
 		for i, s := range c.subs {
-			if s.topic == t {
+			if s.topic() == t {
 				ts = s
 				c.subs = append(c.subs[:i], c.subs[i+1:]...)
 				break
@@ -174,7 +190,7 @@ func (c *conn) findSub(topic string) *topicSub {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.subs {
-		if s.topic == topic {
+		if s.topic() == topic {
 			return s
 		}
 	}

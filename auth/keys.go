@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/watched"
 )
 
 // Keys verifies RS256 and ES256 tokens signed by the business system with
@@ -34,17 +35,15 @@ import (
 // Only RS256 and ES256 are accepted, and each only with a key of its own
 // type, so neither "none" nor an HMAC signed with the public key gets in.
 type Keys struct {
-	file    string
 	jwksURL string
 	http    *http.Client
 	parser  *jwt.Parser
 	now     func() time.Time
 
+	pem *watched.File[crypto.PublicKey] // a PEM file's single key: used whatever the kid
+
 	mu        sync.Mutex
 	byKID     map[string]crypto.PublicKey
-	anyKey    crypto.PublicKey // a PEM file's single key: used whatever the kid
-	fileMod   time.Time
-	checked   time.Time // last look at the file, or last JWKS fetch
 	lastFetch time.Time
 }
 
@@ -58,7 +57,6 @@ const fileCheckEvery = 5 * time.Second
 // NewKeys loads the keys from file or jwksURL (one of them).
 func NewKeys(ctx context.Context, file, jwksURL string, refresh time.Duration, claims ClaimRules) (*Keys, error) {
 	k := &Keys{
-		file:    file,
 		jwksURL: jwksURL,
 		http:    &http.Client{Timeout: 5 * time.Second},
 		parser:  jwt.NewParser(append(claims.options(), jwt.WithValidMethods([]string{"RS256", "ES256"}))...),
@@ -69,9 +67,11 @@ func NewKeys(ctx context.Context, file, jwksURL string, refresh time.Duration, c
 	case file != "" && jwksURL != "":
 		return nil, errors.New("jwt keys: give a public key file or a JWKS URL, not both")
 	case file != "":
-		if err := k.loadFile(); err != nil {
+		pem, err := watched.Load("public key file", fileCheckEvery, func() (crypto.PublicKey, error) { return loadPEM(file) }, file)
+		if err != nil {
 			return nil, err
 		}
+		k.pem = pem
 	case jwksURL != "":
 		if err := k.fetch(ctx); err != nil {
 			// Start anyway: the JWKS host may come up later; every
@@ -105,21 +105,13 @@ func (k *Keys) Verify(ctx context.Context, token string) (herald.Identity, error
 
 // key returns the public key for kid.
 func (k *Keys) key(ctx context.Context, kid string) (crypto.PublicKey, error) {
+	if k.pem != nil {
+		return k.pem.Get(), nil
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.file != "" && k.now().Sub(k.checked) > fileCheckEvery {
-		k.checked = k.now()
-		if st, err := os.Stat(k.file); err == nil && !st.ModTime().Equal(k.fileMod) {
-			if err := k.loadFileLocked(); err != nil {
-				slog.Warn("public key file changed but does not load; keeping the old keys", "file", k.file, "err", err)
-			}
-		}
-	}
 	if key, ok := k.byKID[kid]; ok && kid != "" {
 		return key, nil
-	}
-	if k.anyKey != nil {
-		return k.anyKey, nil
 	}
 	if k.jwksURL != "" && k.now().Sub(k.lastFetch) > keyRefetchGap {
 		k.mu.Unlock()
@@ -135,42 +127,31 @@ func (k *Keys) key(ctx context.Context, kid string) (crypto.PublicKey, error) {
 	return nil, fmt.Errorf("no key with kid %q", kid)
 }
 
-func (k *Keys) loadFile() error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.loadFileLocked()
-}
-
-// loadFileLocked reads the PEM file's one PUBLIC KEY block, used for every
-// token. Rotating means replacing the file (picked up within
-// fileCheckEvery); for several live keys at once, use a JWKS.
-func (k *Keys) loadFileLocked() error {
-	st, err := os.Stat(k.file)
+// loadPEM reads a PEM file's one PUBLIC KEY block, used for every token.
+// Rotating means replacing the file (picked up within fileCheckEvery); for
+// several live keys at once, use a JWKS.
+func loadPEM(file string) (crypto.PublicKey, error) {
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return fmt.Errorf("public key file: %w", err)
-	}
-	data, err := os.ReadFile(k.file)
-	if err != nil {
-		return fmt.Errorf("public key file: %w", err)
+		return nil, fmt.Errorf("public key file: %w", err)
 	}
 	var keys []crypto.PublicKey
 	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
 		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 		if err != nil {
-			return fmt.Errorf("public key file %s: %w", k.file, err)
+			return nil, fmt.Errorf("public key file %s: %w", file, err)
 		}
 		switch pub.(type) {
 		case *rsa.PublicKey, *ecdsa.PublicKey:
 			keys = append(keys, pub)
 		default:
-			return fmt.Errorf("public key file %s: %T is neither RSA nor ECDSA", k.file, pub)
+			return nil, fmt.Errorf("public key file %s: %T is neither RSA nor ECDSA", file, pub)
 		}
 	}
 	if len(keys) != 1 {
-		return fmt.Errorf("public key file %s: want exactly one PUBLIC KEY block, found %d (use a JWKS URL for several keys)", k.file, len(keys))
+		return nil, fmt.Errorf("public key file %s: want exactly one PUBLIC KEY block, found %d (use a JWKS URL for several keys)", file, len(keys))
 	}
-	k.anyKey, k.fileMod, k.checked = keys[0], st.ModTime(), k.now()
-	return nil
+	return keys[0], nil
 }
 
 func (k *Keys) refreshLoop(every time.Duration) {

@@ -105,9 +105,7 @@ func TestPublicKeyFile(t *testing.T) {
 	writePEM(t, file, &ecKey.PublicKey)
 	future := time.Now().Add(time.Minute) // past the file check interval
 	os.Chtimes(file, future, future)
-	k.mu.Lock()
-	k.now = func() time.Time { return future }
-	k.mu.Unlock()
+	k.pem.Now = func() time.Time { return future }
 	accepted(t, k, "ES256 after rotation", signKID(t, jwt.SigningMethodES256, ecKey, "", claimsFor("bob", good)), "bob")
 	refused(t, k, "old RSA key after rotation", signKID(t, jwt.SigningMethodRS256, rsaKey, "", claimsFor("alice", good)))
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/bucket"
+	"github.com/heraldpush/herald/internal/watched"
 )
 
 // API key scopes: what a key may do (docs/security.md, "API keys").
@@ -34,13 +34,8 @@ var allScopes = []string{ScopeSend, ScopeRead, ScopeAdmin}
 // seconds), so a key is rotated without a restart: add the new key, move
 // the callers over, remove the old one.
 type Keys struct {
-	single string
-	file   string
-
-	mu      sync.RWMutex
-	keys    []key
-	mod     time.Time
-	checked time.Time
+	fixed []key                // without a file: the --api-key
+	file  *watched.File[[]key] // with --api-keys-file: the --api-key and the file's keys
 
 	bmu     sync.Mutex
 	buckets map[string]*bucket.Bucket // by key name, so a reload of the file does not refill them
@@ -75,11 +70,17 @@ const keysFileCheckEvery = 2 * time.Second
 // NewKeys returns the key set of single (may be empty) and file (may be
 // empty); at least one key is needed.
 func NewKeys(single, file string) (*Keys, error) {
-	k := &Keys{single: single, file: file, buckets: map[string]*bucket.Bucket{}}
-	if err := k.load(); err != nil {
+	k := &Keys{buckets: map[string]*bucket.Bucket{}}
+	var err error
+	if file == "" {
+		k.fixed, err = loadKeys(single, "")
+	} else {
+		k.file, err = watched.Load("API keys file", keysFileCheckEvery, func() ([]key, error) { return loadKeys(single, file) }, file)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if len(k.keys) == 0 {
+	if len(k.list()) == 0 {
 		return nil, fmt.Errorf("no API key: set --api-key or --api-keys-file")
 	}
 	return k, nil
@@ -94,73 +95,46 @@ func SingleKey(k string) *Keys {
 	return ks
 }
 
-func (k *Keys) load() error {
-	var keys []key
-	if k.single != "" {
-		keys = append(keys, key{name: "default", sum: sha256.Sum256([]byte(k.single)), scopes: allScopes})
+// list returns the keys in force (the file's read again when it changed).
+func (k *Keys) list() []key {
+	if k.file != nil {
+		return k.file.Get()
 	}
-	var mod time.Time
-	if k.file != "" {
-		st, err := os.Stat(k.file)
-		if err != nil {
-			return fmt.Errorf("api keys file: %w", err)
-		}
-		data, err := os.ReadFile(k.file)
-		if err != nil {
-			return fmt.Errorf("api keys file: %w", err)
-		}
-		var f keysFile
-		if err := yaml.Unmarshal(data, &f); err != nil {
-			return fmt.Errorf("api keys file %s: %w", k.file, err)
-		}
-		for i, e := range f.Keys {
-			if e.Name == "" || len(e.Key) < 16 {
-				return fmt.Errorf("api keys file %s: key %d needs a name and a key of at least 16 bytes", k.file, i)
-			}
-			for _, s := range e.Scopes {
-				if !slices.Contains(allScopes, s) {
-					return fmt.Errorf("api keys file %s: key %q: unknown scope %q (send, read, admin)", k.file, e.Name, s)
-				}
-			}
-			if e.Rate < 0 {
-				return fmt.Errorf("api keys file %s: key %q: negative rate", k.file, e.Name)
-			}
-			keys = append(keys, key{name: e.Name, sum: sha256.Sum256([]byte(e.Key)), scopes: e.Scopes, rate: e.Rate})
-		}
-		mod = st.ModTime()
-	}
-	k.mu.Lock()
-	k.keys, k.mod, k.checked = keys, mod, time.Now()
-	k.mu.Unlock()
-	return nil
+	return k.fixed
 }
 
-// reload reads the file again if it changed; a file that no longer loads
-// leaves the keys as they were.
-func (k *Keys) reload() {
-	if k.file == "" {
-		return
+// loadKeys reads the keys of single and file.
+func loadKeys(single, file string) ([]key, error) {
+	var keys []key
+	if single != "" {
+		keys = append(keys, key{name: "default", sum: sha256.Sum256([]byte(single)), scopes: allScopes})
 	}
-	k.mu.RLock()
-	due := time.Since(k.checked) > keysFileCheckEvery
-	mod := k.mod
-	k.mu.RUnlock()
-	if !due {
-		return
+	if file == "" {
+		return keys, nil
 	}
-	st, err := os.Stat(k.file)
-	if err == nil && st.ModTime().Equal(mod) {
-		k.mu.Lock()
-		k.checked = time.Now()
-		k.mu.Unlock()
-		return
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("api keys file: %w", err)
 	}
-	if err := k.load(); err != nil {
-		slog.Warn("api keys file changed but does not load; keeping the keys in force", "err", err)
-		k.mu.Lock()
-		k.checked = time.Now()
-		k.mu.Unlock()
+	var f keysFile
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("api keys file %s: %w", file, err)
 	}
+	for i, e := range f.Keys {
+		if e.Name == "" || len(e.Key) < 16 {
+			return nil, fmt.Errorf("api keys file %s: key %d needs a name and a key of at least 16 bytes", file, i)
+		}
+		for _, s := range e.Scopes {
+			if !slices.Contains(allScopes, s) {
+				return nil, fmt.Errorf("api keys file %s: key %q: unknown scope %q (send, read, admin)", file, e.Name, s)
+			}
+		}
+		if e.Rate < 0 {
+			return nil, fmt.Errorf("api keys file %s: key %q: negative rate", file, e.Name)
+		}
+		keys = append(keys, key{name: e.Name, sum: sha256.Sum256([]byte(e.Key)), scopes: e.Scopes, rate: e.Rate})
+	}
+	return keys, nil
 }
 
 // Check returns the name of the key presented, ErrUnauthorized-coded for
@@ -168,14 +142,12 @@ func (k *Keys) reload() {
 // compared, each in constant time, so neither the key nor which key
 // matched can be learned from timing.
 func (k *Keys) Check(presented, scope string) (string, error) {
-	k.reload()
 	sum := sha256.Sum256([]byte(presented))
-	k.mu.RLock()
-	defer k.mu.RUnlock()
+	keys := k.list()
 	var match *key
-	for i := range k.keys {
-		if subtle.ConstantTimeCompare(sum[:], k.keys[i].sum[:]) == 1 && presented != "" {
-			match = &k.keys[i]
+	for i := range keys {
+		if subtle.ConstantTimeCompare(sum[:], keys[i].sum[:]) == 1 && presented != "" {
+			match = &keys[i]
 		}
 	}
 	switch {

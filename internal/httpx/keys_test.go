@@ -58,9 +58,7 @@ func TestKeys(t *testing.T) {
 	write(`keys:
   - {name: shop, key: shop-key-NEW-456789, scopes: [send]}
 `, time.Now().Add(time.Minute))
-	k.mu.Lock()
-	k.checked = time.Time{}
-	k.mu.Unlock()
+	k.file.Every = 0 // look at the file now
 	if _, err := k.Check("shop-key-NEW-456789", ScopeSend); err != nil {
 		t.Fatalf("new key: %v", err)
 	}
@@ -70,9 +68,7 @@ func TestKeys(t *testing.T) {
 
 	// A broken file keeps what is in force.
 	write("keys: [ {name: x", time.Now().Add(2*time.Minute))
-	k.mu.Lock()
-	k.checked = time.Time{}
-	k.mu.Unlock()
+	k.file.Every = 0 // look at the file now
 	if _, err := k.Check("shop-key-NEW-456789", ScopeSend); err != nil {
 		t.Fatalf("after a broken file: %v", err)
 	}

@@ -28,9 +28,7 @@ func TestReload(t *testing.T) {
 	later := time.Now().Add(time.Minute)
 	testenv.WriteSelfSigned(t, cf, kf, "second")
 	os.Chtimes(cf, later, later)
-	p.mu.Lock()
-	p.now = func() time.Time { return later }
-	p.mu.Unlock()
+	p.files.Now = func() time.Time { return later }
 	if cn() != "second" {
 		t.Fatalf("after renewal: %s", cn())
 	}
@@ -38,9 +36,7 @@ func TestReload(t *testing.T) {
 	os.WriteFile(kf, []byte("not a key"), 0o600)
 	later2 := later.Add(time.Minute)
 	os.Chtimes(kf, later2, later2)
-	p.mu.Lock()
-	p.now = func() time.Time { return later2 }
-	p.mu.Unlock()
+	p.files.Now = func() time.Time { return later2 }
 	if cn() != "second" {
 		t.Fatalf("after a broken renewal: %s", cn())
 	}

@@ -340,17 +340,27 @@ func (c *conn) writeItem(it outItem) error {
 
 // fillGap sends the stored messages between last and next. A message that is
 // allocated a seq but not yet stored (several collect instances write in
-// parallel) gets up to GapWait to appear; after that the stream moves on.
+// parallel, and a write can stall for seconds in a MongoDB election) gets up
+// to GapWait to appear, looked for with a growing pause (50 ms doubling to
+// 1 s: thousands of subscribers of a topic may be waiting on the same seq);
+// after that the stream moves on past a seq that a failed write left unused.
 func (c *conn) fillGap(last, next herald.Seq, ts *topicSub) (herald.Seq, error) {
 	ctx, done := c.op(c.s.cfg.GapWait + 10*time.Second)
 	defer done()
 	deadline := time.Now().Add(c.s.cfg.GapWait)
+	pause := 50 * time.Millisecond
 	for {
 		var err error
 		if last, err = c.replay(ctx, last, next, ts); err != nil {
 			return last, err
 		}
-		if last+1 >= next || time.Now().After(deadline) {
+		if last+1 >= next {
+			return last, nil
+		}
+		if time.Now().After(deadline) {
+			c.s.m.gapsSkipped.Inc()
+			slog.Warn("moving past seqs that did not appear in time (a failed write's, or one slower than --gap-wait)",
+				"stream", c.streamKey(ts), "conn", c.id, "from", last+1, "to", next-1, "waited", c.s.cfg.GapWait)
 			return last, nil
 		}
 		// What is gathered so far goes out before the wait.
@@ -358,10 +368,11 @@ func (c *conn) fillGap(last, next herald.Seq, ts *topicSub) (herald.Seq, error) 
 			return last, err
 		}
 		select {
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(pause):
 		case <-ctx.Done():
 			return last, ctx.Err()
 		}
+		pause = min(2*pause, time.Second)
 	}
 }
 

@@ -70,7 +70,7 @@ func DefaultConfig() Config {
 		RouteTTL:          6 * time.Hour,
 		RouteRefresh:      2 * time.Hour,
 		ReplayBatch:       500,
-		GapWait:           2 * time.Second,
+		GapWait:           10 * time.Second,
 		CatchUpInterval:   5 * time.Second,
 		ResumeConcurrency: 32,
 		MaxConnections:    200_000,
@@ -315,6 +315,7 @@ type metrics struct {
 
 	subscriptions prometheus.Gauge
 	subRefused    *prometheus.CounterVec
+	gapsSkipped   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -336,7 +337,9 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m.subscriptions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "herald_topic_subscriptions", Help: "Topic subscriptions of the open connections."})
 	m.subRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_topic_subscriptions_refused_total",
 		Help: "Topic subscriptions refused: invalid, forbidden, unavailable (subscribe proxy), too_many."}, []string{"reason"})
-	reg.MustRegister(m.subscriptions, m.subRefused)
+	m.gapsSkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_seq_gaps_skipped_total",
+		Help: "Missing seqs a connection's stream moved past after --gap-wait (a failed write's; or a write slower than that, whose message then reaches the device only on a resume from before it)."})
+	reg.MustRegister(m.subscriptions, m.subRefused, m.gapsSkipped)
 	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
 	return m
 }

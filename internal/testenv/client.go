@@ -262,10 +262,14 @@ func (a API) Do(t testing.TB, method, path string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-// TokenTopics mints a token for user with a topics claim.
+// TokenTopics mints a token for user with a topics claim (none without topics).
 func (a API) TokenTopics(t testing.TB, user string, topics ...string) string {
 	t.Helper()
-	code, body := a.Do(t, "POST", "/v1/tokens", map[string]any{"user": user, "topics": topics})
+	req := map[string]any{"user": user}
+	if len(topics) > 0 {
+		req["topics"] = topics
+	}
+	code, body := a.Do(t, "POST", "/v1/tokens", req)
 	if code != 200 {
 		t.Fatalf("mint token: %d %s", code, body)
 	}
@@ -306,13 +310,7 @@ func (a API) MintCtx(ctx context.Context, user string, ttlSeconds int, topics ..
 // Token mints a token for user through POST /v1/tokens.
 func (a API) Token(t testing.TB, user string) string {
 	t.Helper()
-	code, body := a.Do(t, "POST", "/v1/tokens", map[string]any{"user": user})
-	if code != 200 {
-		t.Fatalf("mint token: %d %s", code, body)
-	}
-	var r struct{ Token string }
-	json.Unmarshal(body, &r)
-	return r.Token
+	return a.TokenTopics(t, user)
 }
 
 // Send posts a message and returns its id, failing the test unless the answer is 202.

@@ -90,6 +90,8 @@ func (c *conn) subscribe(f clientFrame) (int, string) {
 		switch {
 		case err != nil:
 			c.refuseTopic(f.ID, t, "unavailable", "the subscribe proxy could not be asked; subscribe again later")
+		case allowed[t] && c.findSub(t) != nil: // named twice in the frame
+			c.enqueue(outItem{frame: subscribedFrame(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
 		case allowed[t]:
 			c.addSub(f, t)
 		default:
@@ -121,6 +123,7 @@ func (c *conn) addSub(f clientFrame, topic string) {
 	st.since, st.hasSince = f.Since[topic]
 	c.subs = append(c.subs, ts)
 	c.mu.Unlock()
+	c.s.m.subscriptions.Inc() // with the append: dropSubs, which may run next, decrements it
 	c.s.hub.addSub(ts)
 	if ts.gone.Load() {
 		// The connection finished between the append and the hub: its
@@ -134,7 +137,6 @@ func (c *conn) addSub(f clientFrame, topic string) {
 	// first here: a second subscriber must not read the store before the
 	// first one's registration is done. Marks of one topic are one write.
 	st.routed = c.s.routes.mark(ts.key)
-	c.s.m.subscriptions.Inc()
 	c.enqueue(outItem{sub: ts, start: st})
 }
 

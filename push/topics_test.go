@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"testing"
 	"time"
 
@@ -171,5 +172,40 @@ func TestTopicCatchUp(t *testing.T) {
 	}
 	if seen["news"] != 1 || seen["*"] != 1 {
 		t.Fatalf("caught up: %+v", pubs)
+	}
+}
+
+// A topic named twice in one frame (through the proxy too) is one
+// subscription: its messages come once.
+func TestTopicNamedTwiceIsOneSubscription(t *testing.T) {
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req subProxyRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		json.NewEncoder(w).Encode(subProxyResponse{Allowed: req.Topics})
+	}))
+	defer proxy.Close()
+	f := newFixture(t, func(c *Config) { c.SubProxyURL = proxy.URL })
+	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "a"), "", nil)
+	if err := c.Send(map[string]any{"type": "sub", "topics": []string{"a", "a", "b", "b"}}); err != nil {
+		t.Fatal(err)
+	}
+	answers := map[string]int{}
+	for n := 0; n < 4; n++ {
+		fr, err := c.Next(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		answers[fr.Topic+"/"+fr.Type+"/"+strconv.FormatBool(fr.Already)]++
+	}
+	if answers["a/subscribed/false"] != 1 || answers["a/subscribed/true"] != 1 || answers["b/subscribed/false"] != 1 || answers["b/subscribed/true"] != 1 {
+		t.Fatalf("answers %v", answers)
+	}
+	f.svc.Deliver(context.Background(), []*herald.Message{f.storeTopic(t, "b", "1")})
+	if p := c.Pubs(1, 5*time.Second)[0]; p.Topic != "b" || p.Seq != 1 {
+		t.Fatalf("pub %+v", p)
+	}
+	c.NoPub(300 * time.Millisecond)
+	if n := f.svc.hub.subCount(herald.TopicKey("b")); n != 1 {
+		t.Fatalf("%d subscriptions of b", n)
 	}
 }

@@ -98,28 +98,37 @@ func (w *webhook) add(e Event) {
 	}
 }
 
-// run sends batches until ctx ends (then what is queued is given a last try).
+// run sends batches until ctx ends; then what is queued gets one last try,
+// bounded by a few seconds (a node shutting down must not hang on it).
 func (w *webhook) run(ctx context.Context) {
 	for {
 		select {
 		case <-w.wake:
 		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			w.sendQueued(last)
 			return
 		}
-		for {
-			w.mu.Lock()
-			n := min(len(w.queue), webhookBatch)
-			batch := w.queue[:n:n]
-			w.queue = w.queue[n:]
-			if len(w.queue) == 0 {
-				w.queue = nil
-			}
-			w.mu.Unlock()
-			if n == 0 {
-				break
-			}
-			w.send(ctx, batch)
+		w.sendQueued(ctx)
+	}
+}
+
+// sendQueued sends what is queued, a batch at a time.
+func (w *webhook) sendQueued(ctx context.Context) {
+	for ctx.Err() == nil {
+		w.mu.Lock()
+		n := min(len(w.queue), webhookBatch)
+		batch := w.queue[:n:n]
+		w.queue = w.queue[n:]
+		if len(w.queue) == 0 {
+			w.queue = nil
 		}
+		w.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		w.send(ctx, batch)
 	}
 }
 

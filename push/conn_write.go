@@ -398,6 +398,9 @@ func (c *conn) flush() error {
 	if c.wbuf == nil || len(*c.wbuf) == 0 {
 		return nil
 	}
+	if len(c.notes) > 0 && c.s.hook != nil {
+		c.s.receipts.sending(c.user, c.deviceKey(), c.notes, time.Now())
+	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	_, err := c.nc.Write(*c.wbuf)
 	*c.wbuf = (*c.wbuf)[:0]

@@ -109,15 +109,28 @@ func (r *recorder) delivered(user, device string, ns []noted, at time.Time) {
 		r.dropped.Add(float64(len(ns)))
 		return
 	}
-	k := ackKey{user, device}
 	for _, n := range ns {
 		r.pending = append(r.pending, herald.Receipt{MsgID: n.id, User: user, Device: device, Seq: n.seq, Delivered: at})
-		if r.hook != nil && r.nSent < maxPendingReceipts {
-			list := r.sent[k]
-			if len(list) == 0 || list[len(list)-1].seq < n.seq {
-				r.sent[k] = append(list, sentEntry{n.id, n.seq, at})
-				r.nSent++
-			}
+	}
+}
+
+// sending tracks, for the webhook, messages about to be written: before the
+// write, because the client's ack may be read before the writer gets back
+// from it. A write that fails leaves them waiting, and they become
+// not_acked events, which they are.
+func (r *recorder) sending(user, device string, ns []noted, at time.Time) {
+	at = at.Truncate(time.Millisecond)
+	k := ackKey{user, device}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range ns {
+		if r.nSent >= maxPendingReceipts {
+			return
+		}
+		list := r.sent[k]
+		if len(list) == 0 || list[len(list)-1].seq < n.seq {
+			r.sent[k] = append(list, sentEntry{n.id, n.seq, at})
+			r.nSent++
 		}
 	}
 }

@@ -139,5 +139,34 @@ func TestClusterTopics(t *testing.T) {
 			t.Fatalf("after the kill: seqs %v, want 21..35", seqs)
 		}
 	}
+
+	// Redis restarts empty: the topic routes are gone with it. Each node's
+	// next heartbeat finds its key missing and registers its users' and its
+	// topics' routes again; topic messages sent meanwhile still arrive
+	// (catch-up), in order, once.
+	c.Redis.Restart(t)
+	for i := 36; i <= 40; i++ {
+		sendTopic(t, api, "news", i)
+	}
+	seqs = seqs[:0]
+	for _, p := range again.Pubs(5, 20*time.Second) {
+		seqs = append(seqs, p.Seq)
+	}
+	if fmt.Sprint(seqs) != "[36 37 38 39 40]" {
+		t.Fatalf("after the Redis restart: seqs %v", seqs)
+	}
+	rdb2 := goredis.NewClient(&goredis.Options{Addr: c.Redis.Addr})
+	defer rdb2.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nodes, _ := rdb2.HKeys(context.Background(), "herald:user:#news").Result()
+		if len(nodes) == 2 { // nodes 1 and 2; node 0 is dead
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("news's route after the Redis restart: %v", nodes)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	again.NoPub(300 * time.Millisecond)
 }

@@ -107,7 +107,7 @@ func TestClusterFigures(t *testing.T) {
 
 // topicFigures: one topic with 18,000 subscribers, on one push node and
 // spread over 3, at a steady 5 messages a second (90,000 deliveries a
-// second). A topic message is one store write whatever its subscribers, so
+// second; HERALD_FIGURES_TOPIC_RATE sets another rate). A topic message is one store write whatever its subscribers, so
 // unlike the figures above this is not FerretDB-bound. The report goes to
 // HERALD_FIGURES_REPORT with "-topic" before its extension.
 func topicFigures(t *testing.T, c *testenv.Cluster, base bench.Config) {
@@ -115,7 +115,7 @@ func topicFigures(t *testing.T, c *testenv.Cluster, base bench.Config) {
 	for _, n := range []int{1, 3} {
 		cfg := base
 		cfg.Out = &out
-		cfg.Mode, cfg.Users, cfg.Senders, cfg.Rate, cfg.Duration = "topic", 18000, 2, 5, 15*time.Second
+		cfg.Mode, cfg.Users, cfg.Senders, cfg.Rate, cfg.Duration = "topic", 18000, 2, envInt("HERALD_FIGURES_TOPIC_RATE", 5), 15*time.Second
 		cfg.Topic = fmt.Sprintf("figures%d", n)
 		cfg.SourceIPs = []string{"127.0.0.20", "127.0.0.21", "127.0.0.22"}
 		cfg.API = []string{c.Collect[0].URL()}

@@ -139,32 +139,17 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 		bFrom = min(st.bsince, bLast)
 	}
 	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last, BroadcastSeq: bLast, Expires: c.expires.Load() / int64(time.Millisecond)}
-	var first []herald.Delivery
-	if from < last {
-		if first, err = c.s.store.Messages(ctx, c.user, from, c.s.cfg.ReplayBatch); err != nil {
-			return 0, err
-		}
-		if len(first) == 0 || first[0].Seq > from+1 {
-			// The next seq is missing: a hole left by a failed write, or
-			// retention removed it. Only the oldest kept seq tells which.
-			oldest, err := c.s.store.OldestSeq(ctx, c.user)
-			if err != nil {
-				return 0, err
-			}
-			if oldest == 0 || oldest > from+1 {
-				// Say so, rather than let the client believe it has everything.
-				h.Gap, h.Oldest = true, oldest
-			}
-		}
+	first, gap, err := c.firstPage(ctx, c.user, from, last)
+	if err != nil {
+		return 0, err
 	}
+	// Say so, rather than let the client believe it has everything.
+	h.Gap, h.Oldest = gap.is, gap.oldest
 	hello, _ := json.Marshal(h)
 	if err := c.write(hello); err != nil {
 		return 0, err
 	}
-	sent, err := c.writeAll(first, from, 0, nil)
-	if err == nil && len(first) == c.s.cfg.ReplayBatch {
-		sent, err = c.replay(ctx, sent, 0, nil)
-	}
+	sent, err := c.writeFirst(ctx, first, from, 0, nil)
 	if err != nil {
 		return sent, err
 	}
@@ -198,32 +183,60 @@ func (c *conn) startSub(st *subStart) error {
 	if st.hasSince {
 		from = min(st.since, last)
 	}
-	var first []herald.Delivery
-	gap, oldest := false, herald.Seq(0)
-	if from < last {
-		if first, err = c.s.store.Messages(ctx, ts.key, from, c.s.cfg.ReplayBatch); err != nil {
-			return err
-		}
-		if len(first) == 0 || first[0].Seq > from+1 {
-			if oldest, err = c.s.store.OldestSeq(ctx, ts.key); err != nil {
-				return err
-			}
-			gap = oldest == 0 || oldest > from+1
-			if !gap {
-				oldest = 0
-			}
-		}
+	first, gap, err := c.firstPage(ctx, ts.key, from, last)
+	if err != nil {
+		return err
 	}
-	if err := c.write(subscribedFrame(st.reqID, ts.topic(), last, false, gap, oldest)); err != nil {
+	if err := c.write(subscribedFrame(st.reqID, ts.topic(), last, false, gap.is, gap.oldest)); err != nil {
 		return err
 	}
 	ts.last.Store(from)
 	ts.ready.Store(true)
-	sent, err := c.writeAll(first, from, last+1, ts)
-	if err == nil && len(first) == c.s.cfg.ReplayBatch {
-		_, err = c.replay(ctx, sent, last+1, ts)
-	}
+	_, err = c.writeFirst(ctx, first, from, last+1, ts)
 	return err
+}
+
+// retentionGap says that a resume asked for messages retention already
+// removed; oldest is the oldest seq still kept (0: none).
+type retentionGap struct {
+	is     bool
+	oldest herald.Seq
+}
+
+// firstPage reads the first page of key's stored messages after from (when
+// from is below last), and whether retention removed the next one.
+func (c *conn) firstPage(ctx context.Context, key string, from, last herald.Seq) ([]herald.Delivery, retentionGap, error) {
+	if from >= last {
+		return nil, retentionGap{}, nil
+	}
+	first, err := c.s.store.Messages(ctx, key, from, c.s.cfg.ReplayBatch)
+	if err != nil {
+		return nil, retentionGap{}, err
+	}
+	if len(first) > 0 && first[0].Seq == from+1 {
+		return first, retentionGap{}, nil
+	}
+	// The next seq is missing: a hole left by a failed write, or retention
+	// removed it. Only the oldest kept seq tells which.
+	oldest, err := c.s.store.OldestSeq(ctx, key)
+	if err != nil {
+		return nil, retentionGap{}, err
+	}
+	if oldest == 0 || oldest > from+1 {
+		return first, retentionGap{true, oldest}, nil
+	}
+	return first, retentionGap{}, nil
+}
+
+// writeFirst writes the first page of stream ts and, when it was full, the
+// rest from the store (up to until, 0 for all); it returns the last seq
+// written.
+func (c *conn) writeFirst(ctx context.Context, first []herald.Delivery, from, until herald.Seq, ts *topicSub) (herald.Seq, error) {
+	sent, err := c.writeAll(first, from, until, ts)
+	if err == nil && len(first) == c.s.cfg.ReplayBatch {
+		sent, err = c.replay(ctx, sent, until, ts)
+	}
+	return sent, err
 }
 
 // The writer keeps one stream per connection for the user's own messages

@@ -37,11 +37,7 @@ type receiptDoc struct {
 // Message implements herald.ReceiptStore: the payload, then the recipients
 // from the inbox (its index on m).
 func (s *Store) Message(ctx context.Context, id string) (*herald.Message, error) {
-	var doc struct {
-		T     time.Time `bson:"t"`
-		Topic string    `bson:"topic"`
-		P     string    `bson:"p"`
-	}
+	var doc messageDoc
 	err := s.messages.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
 	if errors.Is(err, driver.ErrNoDocuments) {
 		return nil, nil

@@ -307,7 +307,7 @@ func (c *Client) session(ctx context.Context) error {
 		}
 		var f struct {
 			Type    string          `json:"type"`
-			ID      json.RawMessage `json:"id"` // a string in msg and pub
+			ID      string          `json:"id"` // msg and pub; the SDK's sub frames carry no id to echo
 			Seq     uint64          `json:"seq"`
 			TS      int64           `json:"ts"`
 			Topic   string          `json:"topic"`
@@ -335,13 +335,9 @@ func (c *Client) session(ctx context.Context) error {
 			first = false
 			c.resubscribe(ws)
 		case "msg":
-			var id string
-			json.Unmarshal(f.ID, &id)
-			c.handle(ws, Message{ID: id, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
+			c.handle(ws, Message{ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
 		case "pub":
-			var id string
-			json.Unmarshal(f.ID, &id)
-			c.handlePub(Pub{Topic: f.Topic, ID: id, Seq: f.Seq, Time: time.UnixMilli(f.TS), Payload: f.Payload})
+			c.handlePub(Pub{Topic: f.Topic, ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Payload: f.Payload})
 		case "subscribed":
 			c.mu.Lock()
 			if st := c.topics[f.Topic]; st != nil && !st.known && !f.Already {

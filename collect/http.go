@@ -89,15 +89,26 @@ func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, er
 		seen[u] = struct{}{}
 		users = append(users, u)
 	}
-	p := bytes.TrimSpace(req.Payload)
+	m, err := s.newMessage(req.Payload, now)
+	if err != nil {
+		return nil, err
+	}
+	if req.Topic != "" && !herald.ValidID(req.Topic) {
+		return nil, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
+	}
+	m.Topic, m.Users = req.Topic, users
+	return m, nil
+}
+
+// newMessage checks a payload and makes a message of it, with its ID and
+// time; the caller sets the recipients.
+func (s *Service) newMessage(payload json.RawMessage, now time.Time) (*herald.Message, error) {
+	p := bytes.TrimSpace(payload)
 	if len(p) == 0 || bytes.Equal(p, []byte("null")) {
 		return nil, herald.Errorf(herald.EInvalid, "payload: required (any JSON value but null)")
 	}
 	if int64(len(p)) > s.cfg.MaxPayload {
 		return nil, herald.Errorf(herald.ETooLarge, "payload: %d bytes is over the limit of %d", len(p), s.cfg.MaxPayload)
-	}
-	if req.Topic != "" && !herald.ValidID(req.Topic) {
-		return nil, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 	}
 	// Compact drops insignificant white space; the value is otherwise kept as sent.
 	var buf bytes.Buffer
@@ -105,7 +116,7 @@ func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, er
 		return nil, herald.Errorf(herald.EInvalid, "payload: %v", err)
 	}
 	now = now.Truncate(time.Millisecond)
-	return &herald.Message{ID: newID(now), Time: now, Topic: req.Topic, Payload: buf.Bytes(), Users: users}, nil
+	return &herald.Message{ID: newID(now), Time: now, Payload: buf.Bytes()}, nil
 }
 
 // bodyLimit is the largest request body: the payload plus the users list.

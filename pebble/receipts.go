@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -43,18 +42,6 @@ func (s *Store) Message(_ context.Context, id string) (*herald.Message, error) {
 		return nil, err
 	}
 	return &herald.Message{ID: id, Time: time.UnixMilli(rec.TS), Topic: rec.Topic, Payload: rec.Payload, Users: rec.Users, Seqs: rec.Seqs}, nil
-}
-
-func (s *Store) record(id string) (*record, error) {
-	raw, err := s.get(key('m', id))
-	if err != nil || raw == nil {
-		return nil, err
-	}
-	var rec record
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, fmt.Errorf("decode message %s: %w", id, err)
-	}
-	return &rec, nil
 }
 
 // SaveDelivered implements herald.ReceiptStore.

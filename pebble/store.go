@@ -166,15 +166,11 @@ func (s *Store) append(msgs []*herald.Message) error {
 			m.Users, m.Seqs, m.Dup = f.Users, f.Seqs, true
 			continue
 		}
-		raw, err := s.get(key('m', m.ID))
+		rec, err := s.record(m.ID)
 		if err != nil {
 			return err
 		}
-		if raw != nil {
-			var rec record
-			if err := json.Unmarshal(raw, &rec); err != nil {
-				return fmt.Errorf("decode message %s: %w", m.ID, err)
-			}
+		if rec != nil {
 			m.Users, m.Seqs, m.Dup = rec.Users, rec.Seqs, true
 			continue
 		}
@@ -192,11 +188,11 @@ func (s *Store) append(msgs []*herald.Message) error {
 			m.Seqs[i] = n
 			b.Set(inboxKey(u, n), []byte(m.ID), nil)
 		}
-		rec, err := json.Marshal(record{TS: m.Time.UnixMilli(), Topic: m.Topic, Payload: m.Payload, Users: m.Users, Seqs: m.Seqs})
+		raw, err := json.Marshal(record{TS: m.Time.UnixMilli(), Topic: m.Topic, Payload: m.Payload, Users: m.Users, Seqs: m.Seqs})
 		if err != nil {
 			return fmt.Errorf("encode message %s: %w", m.ID, err)
 		}
-		b.Set(key('m', m.ID), rec, nil)
+		b.Set(key('m', m.ID), raw, nil)
 		b.Set(timeKey(m.Time.UnixMilli(), m.ID), nil, nil)
 	}
 	for u, n := range last {
@@ -209,6 +205,19 @@ func (s *Store) append(msgs []*herald.Message) error {
 		s.seqs[u] = n
 	}
 	return nil
+}
+
+// record reads message id's record (nil when it is not stored).
+func (s *Store) record(id string) (*record, error) {
+	raw, err := s.get(key('m', id))
+	if err != nil || raw == nil {
+		return nil, err
+	}
+	var rec record
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, fmt.Errorf("decode message %s: %w", id, err)
+	}
+	return &rec, nil
 }
 
 // lastSeq returns user's last seq from the cache, reading it once; s.mu held.
@@ -235,16 +244,12 @@ func (s *Store) Messages(_ context.Context, user string, after herald.Seq, limit
 	for ok := it.First(); ok && len(out) < limit; ok = it.Next() {
 		seq := u64(it.Key()[len(prefix):])
 		id := string(it.Value())
-		raw, err := s.get(key('m', id))
+		rec, err := s.record(id)
 		if err != nil {
 			return nil, err
 		}
-		if raw == nil {
+		if rec == nil {
 			continue // removed by retention between the two reads
-		}
-		var rec record
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			return nil, fmt.Errorf("decode message %s: %w", id, err)
 		}
 		out = append(out, herald.Delivery{ID: id, User: user, Seq: seq, Time: time.UnixMilli(rec.TS), Topic: rec.Topic, Payload: rec.Payload})
 	}

@@ -54,6 +54,10 @@ type Message struct {
 	Users   []string        // recipients, no duplicates
 	Seqs    []Seq           // Seqs[i] is Users[i]'s seq; assigned by Store.Append
 	Dup     bool            // set by Store.Append: a message with this ID was stored before
+	// NewID says ID was minted at random for this message (no
+	// Idempotency-Key), so it cannot be stored already: a store may skip its
+	// "stored before?" read. False (the safe default) means check.
+	NewID bool
 	// Kind is empty for a message. KindDisconnect is an order, never
 	// stored, that travels the same path: close the Users' connections on
 	// every node (Payload: the reason, a JSON string).

@@ -116,7 +116,7 @@ func (s *Service) newMessage(payload json.RawMessage, now time.Time) (*herald.Me
 		return nil, herald.Errorf(herald.EInvalid, "payload: %v", err)
 	}
 	now = now.Truncate(time.Millisecond)
-	return &herald.Message{ID: newID(now), Time: now, Payload: buf.Bytes()}, nil
+	return &herald.Message{ID: newID(now), NewID: true, Time: now, Payload: buf.Bytes()}, nil
 }
 
 // bodyLimit is the largest request body: the payload plus the users list.
@@ -148,7 +148,7 @@ func (s *Service) submitOne(w http.ResponseWriter, r *http.Request, m *herald.Me
 		s.reject(w, r, err)
 		return false
 	} else if ok {
-		m.ID = idempotentID(key)
+		m.ID, m.NewID = idempotentID(key), false
 	}
 	if err := s.Submit(r.Context(), []*herald.Message{m}); err != nil {
 		s.reject(w, r, err)

@@ -20,6 +20,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("AcksNeverMoveBack", func(t *testing.T) { testAcks(t, open(t)) })
 	t.Run("ConcurrentAppendsStayStrictlyIncreasing", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("AppendIsIdempotentByID", func(t *testing.T) { testIdempotent(t, open(t)) })
+	t.Run("NewIDMessagesAreStored", func(t *testing.T) { testNewID(t, open(t)) })
 	t.Run("SweepRemovesOldMessages", func(t *testing.T) { testSweep(t, open(t)) })
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 }
@@ -46,6 +47,25 @@ func testIdempotent(t *testing.T, s herald.Store) {
 	got, _ := s.Messages(ctx, "a", 0, 10)
 	if len(got) != 3 || got[1].ID != "same" || got[2].ID != "new" || got[2].Seq != 3 {
 		t.Fatalf("a's inbox = %v", got)
+	}
+}
+
+// testNewID: a message whose ID was minted at random (NewID, no
+// Idempotency-Key) may skip the "stored before?" read, and is stored and
+// given seqs like any other, in the same batch as keyed ones.
+func testNewID(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	fresh, keyed := msg("fresh", `1`, "a", "b"), msg("keyed", `2`, "a")
+	fresh.NewID = true
+	if err := s.Append(ctx, []*herald.Message{fresh, keyed}); err != nil {
+		t.Fatal(err)
+	}
+	if fresh.Dup || fmt.Sprint(fresh.Seqs) != "[1 1]" || fmt.Sprint(keyed.Seqs) != "[2]" {
+		t.Fatalf("seqs %v %v dup %v", fresh.Seqs, keyed.Seqs, fresh.Dup)
+	}
+	got, err := s.Messages(ctx, "b", 0, 10)
+	if err != nil || len(got) != 1 || got[0].ID != "fresh" || string(got[0].Payload) != "1" {
+		t.Fatalf("b's inbox = %v, %v", got, err)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -40,6 +41,7 @@ type Config struct {
 	SourceIPs  []string      // local addresses to spread client connections over
 	CSV        string        // file for per-message latencies (optional)
 	Plot       string        // PNG file for the latency distribution (optional)
+	CPUProfile string        // file for the load generator's own CPU profile (optional)
 	Out        io.Writer
 }
 
@@ -77,6 +79,19 @@ func Run(ctx context.Context, cfg Config) error {
 		if _, err := url.Parse(u); err != nil {
 			return fmt.Errorf("bad URL %q: %w", u, err)
 		}
+	}
+	if cfg.CPUProfile != "" {
+		// The load generator shares the machine with the server: its own
+		// profile says how much of the machine it takes, and where.
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	switch cfg.Mode {
 	case "connect":

@@ -13,7 +13,7 @@ const catchUpChunk = 1000
 
 // catchUp is the re-dispatch path: a message that was stored but never reached
 // this node live (dispatch down, a forward lost, a dispatch queue overflow)
-// still reaches a connection that stays open, within CatchUpInterval. Every
+// still reaches a connection that stays open, within two CatchUpIntervals. Every
 // interval the node asks the store for the newest seq of all its users, in
 // chunks of 1,000 per query, and each connection that is behind replays the
 // difference from the store, in order, through its own writer.
@@ -117,7 +117,15 @@ func (cu *catchUpper) check(ctx context.Context, s *Service, conns []*conn) {
 		return
 	}
 	for _, c := range conns {
-		if seq := last[c.user]; seq > 0 && c.lastSent.Load() < seq && !c.closing() {
+		// Caught up only to what the store held a round ago, as topics are:
+		// under load, a message stored a moment ago is mostly still on its
+		// way live, and catching its recipients up read the store for each
+		// of them for nothing (the multicast benchmark: 7,155 catch-ups and
+		// 4,895 messages read back in 15 s, with nothing lost live). A lost
+		// forward now reaches its connection within two intervals.
+		seq := min(last[c.user], c.catchUpSeen)
+		c.catchUpSeen = last[c.user]
+		if seq > 0 && c.lastSent.Load() < seq && !c.closing() {
 			c.enqueue(outItem{seq: seq, catchUp: true})
 			s.m.catchUps.Inc()
 		}

@@ -96,8 +96,11 @@ type conn struct {
 	refreshAsked atomic.Bool     // a refresh frame was sent for the current token
 	raw          syscall.RawConn // for pings written without a writer; nil without a file descriptor
 
-	slot, slotPos int    // place in the service's wheel
-	ip            string // client address, counted in the node's per-address limits
+	slot, slotPos int // place in the service's wheel
+	// catchUpSeen is the user's newest stored seq at the previous catch-up
+	// round; only the catch-up loop touches it (catchup.go).
+	catchUpSeen herald.Seq
+	ip          string // client address, counted in the node's per-address limits
 
 	// Topics (topics.go): subs and claims are guarded by mu; bcast is the
 	// broadcast stream every connection is on.

@@ -39,6 +39,7 @@ topic (every user subscribes to --topic; messages go to the topic).`)
 	f.list(&cfg.SourceIPs, "source-ips", "local addresses for client connections, comma-separated (e.g. 127.0.0.2,127.0.0.3)")
 	f.str(&cfg.CSV, "csv", "write every message's latency to this CSV file")
 	f.str(&cfg.Plot, "plot", "write the latency distribution to this PNG file")
+	f.str(&cfg.CPUProfile, "cpu-profile", "write the load generator's own CPU profile to this file (go tool pprof)")
 	if err := f.parse(args); err != nil {
 		return err
 	}

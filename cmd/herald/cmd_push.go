@@ -34,7 +34,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.list(&cfg.AllowedOrigins, "allowed-origins", "browser origins allowed to open WebSockets, comma-separated; empty: the page's own origin only; * for any")
 	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
 	f.dur(&cfg.GapWait, "gap-wait", "how long a connection's stream waits for a missing seq (a message still being stored by another collect instance) before moving past it")
-	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery")
+	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery (such a message arrives within two intervals)")
 	f.bool(&cfg.Receipts, "receipts", "record delivery receipts (delivered, acked) per message and device, for GET /v1/messages/{id}")
 	f.str(&cfg.WebhookURL, "receipts-webhook-url", "POST receipt events (acked, not_acked) here, in signed batches; empty: none")
 	f.str(&cfg.WebhookSecret, "receipts-webhook-secret", "HMAC-SHA256 key that signs the webhook's requests (required with --receipts-webhook-url)")

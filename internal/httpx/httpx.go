@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/heraldpush/herald"
@@ -60,10 +61,19 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 
 // JSON writes v as a JSON body with status.
 func JSON(w http.ResponseWriter, status int, v any) {
+	// Encoded whole first, so the answer carries its Content-Length and goes
+	// out in one write: written as a stream, an answer over 2 KiB (a batch's
+	// IDs) went out chunked.
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode the answer"}}`)
+	}
+	b = append(b, '\n')
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(b)
 }
 
 // Decode reads a JSON body of at most limit bytes into v. Unknown fields are

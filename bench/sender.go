@@ -1,0 +1,182 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// sender is one benchmark sender's HTTP/1.1 connection: a request is one
+// write of bytes built in place, and the answer is read on the same
+// goroutine. Go's http.Client runs two goroutines per connection and hands
+// every request and response between them; on two cores shared with the
+// server, the load generator took more CPU than the server it measured
+// (docs/benchmarks.md), so the senders speak the protocol themselves, as
+// wrk does. It reads a status line, headers, and a body sized by
+// Content-Length or chunked; anything else drops the connection.
+type sender struct {
+	addr string // host:port
+	host string
+	key  string
+	conn net.Conn
+	br   *bufio.Reader
+	req  []byte
+}
+
+func newSender(base, key string) (*sender, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	if u.Scheme != "http" {
+		return nil, fmt.Errorf("the load generator sends over plain HTTP (a loopback benchmark); %s", base)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		addr += ":80"
+	}
+	return &sender{addr: addr, host: u.Host, key: key}, nil
+}
+
+// post sends body to path and reports whether the answer was 202. A
+// connection that fails is dropped and dialled again on the next call.
+func (s *sender) post(path string, body []byte) bool {
+	status, err := s.roundTrip(path, body)
+	if err != nil {
+		s.close()
+		return false
+	}
+	return status == 202
+}
+
+func (s *sender) roundTrip(path string, body []byte) (int, error) {
+	if s.conn == nil {
+		c, err := net.DialTimeout("tcp", s.addr, 10*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		s.conn, s.br = c, bufio.NewReaderSize(c, 4096)
+	}
+	s.conn.SetDeadline(time.Now().Add(15 * time.Second))
+	r := append(s.req[:0], "POST "...)
+	r = append(r, path...)
+	r = append(r, " HTTP/1.1\r\nHost: "...)
+	r = append(r, s.host...)
+	r = append(r, "\r\nContent-Type: application/json\r\nAuthorization: Bearer "...)
+	r = append(r, s.key...)
+	r = append(r, "\r\nContent-Length: "...)
+	r = strconv.AppendInt(r, int64(len(body)), 10)
+	r = append(r, "\r\n\r\n"...)
+	r = append(r, body...)
+	s.req = r
+	if _, err := s.conn.Write(r); err != nil {
+		return 0, err
+	}
+	return s.readResponse()
+}
+
+var errResponse = errors.New("unexpected HTTP response")
+
+// readResponse reads one response, discarding its body.
+func (s *sender) readResponse() (int, error) {
+	line, err := s.br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	// "HTTP/1.1 202 Accepted\r\n"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, errResponse
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, errResponse
+	}
+	length, keep := -1, true
+	for {
+		h, err := s.br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		h = bytes.TrimRight(h, "\r\n")
+		if len(h) == 0 {
+			break
+		}
+		name, value, _ := bytes.Cut(h, []byte(":"))
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil {
+				return 0, errResponse
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			if !bytes.EqualFold(value, []byte("chunked")) {
+				return 0, errResponse
+			}
+			length = chunked
+		case bytes.EqualFold(name, []byte("Connection")) && bytes.EqualFold(value, []byte("close")):
+			keep = false
+		}
+	}
+	switch {
+	case length == chunked:
+		if err := s.discardChunks(); err != nil {
+			return 0, err
+		}
+	case length < 0:
+		return 0, errResponse
+	default:
+		if _, err := s.br.Discard(length); err != nil {
+			return 0, err
+		}
+	}
+	if !keep {
+		s.close()
+	}
+	return status, nil
+}
+
+// chunked marks a body sent with Transfer-Encoding: chunked.
+const chunked = -2
+
+// discardChunks reads a chunked body (size lines, data, the last chunk and
+// any trailers) and drops it.
+func (s *sender) discardChunks() error {
+	for {
+		line, err := s.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		size, _, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(";"))
+		n, err := strconv.ParseInt(string(size), 16, 32)
+		if err != nil || n < 0 {
+			return errResponse
+		}
+		if n == 0 {
+			break
+		}
+		if _, err := s.br.Discard(int(n) + 2); err != nil { // the data and its CRLF
+			return err
+		}
+	}
+	for { // trailers, then the blank line
+		line, err := s.br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return nil
+		}
+	}
+}
+
+func (s *sender) close() {
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn, s.br = nil, nil
+	}
+}

@@ -64,7 +64,7 @@ bench:
 bench-cluster: test-deps
 	mkdir -p bench/results
 	HERALD_FIGURES=1 HERALD_FIGURES_REPORT=$(CURDIR)/bench/results/cluster.md \
-	  $(GO) test -count=1 -timeout 10m -run TestClusterFigures -v ./e2e/ | grep -v ' level='
+	  $(GO) test -count=1 -timeout 20m -run TestClusterFigures -v ./e2e/ | grep -v ' level='
 
 ## test-deps: installs redis-server from Debian's packages when missing
 test-deps:

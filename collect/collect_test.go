@@ -196,6 +196,42 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 }
 
+// A batch with an Idempotency-Key sent twice is stored once; the retry gets
+// the same IDs, marked as replayed. A batch under another key is new.
+func TestBatchIdempotencyKey(t *testing.T) {
+	s, _, _ := newService(t)
+	mux := http.NewServeMux()
+	s.Register(mux, httpx.SingleKey("k"))
+	post := func(key string) (*httptest.ResponseRecorder, BatchResponse) {
+		req := httptest.NewRequest("POST", "/v1/messages/batch", strings.NewReader(`{"messages":[{"users":["a"],"payload":1},{"users":["a","b"],"payload":2}]}`))
+		req.Header.Set("Authorization", "Bearer k")
+		req.Header.Set("Idempotency-Key", key)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		var out BatchResponse
+		json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec, out
+	}
+	first, ids := post("import-7")
+	again, againIDs := post("import-7")
+	other, otherIDs := post("import-8")
+	if first.Code != 202 || again.Code != 202 || other.Code != 202 {
+		t.Fatalf("codes %d %d %d", first.Code, again.Code, other.Code)
+	}
+	if strings.Join(ids.IDs, ",") != strings.Join(againIDs.IDs, ",") || ids.IDs[0] == ids.IDs[1] || ids.IDs[0] == otherIDs.IDs[0] {
+		t.Fatalf("ids %v, retry %v, other key %v", ids.IDs, againIDs.IDs, otherIDs.IDs)
+	}
+	if again.Header().Get("Idempotent-Replayed") != "true" || first.Header().Get("Idempotent-Replayed") != "" {
+		t.Error("the replayed answer is marked, the first is not")
+	}
+	if got, _ := s.store.Messages(context.Background(), "a", 0, 10); len(got) != 4 {
+		t.Fatalf("a has %d messages, want 4 (two batches, the retry stored nothing)", len(got))
+	}
+	if rec, _ := post(strings.Repeat("x", 300)); rec.Code != 400 {
+		t.Fatalf("overlong key: %d", rec.Code)
+	}
+}
+
 func TestBatchAPI(t *testing.T) {
 	s, _, d := newService(t)
 	mux := http.NewServeMux()

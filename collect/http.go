@@ -173,6 +173,11 @@ func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, r, herald.Errorf(herald.EInvalid, "messages: 1 to %d messages per batch", s.cfg.MaxBatchAPI))
 		return
 	}
+	key, keyed, err := idempotencyKey(r)
+	if err != nil {
+		s.reject(w, r, err)
+		return
+	}
 	now := time.Now()
 	msgs := make([]*herald.Message, len(req.Messages))
 	for i := range req.Messages {
@@ -183,6 +188,11 @@ func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request) {
 			s.reject(w, r, herald.Errorf(e.Code, "messages[%d]: %s", i, e.Message))
 			return
 		}
+		if keyed {
+			// One key names the batch; each message's ID comes from the key
+			// and its place in it, so a retried batch maps onto the first.
+			m.ID, m.NewID = idempotentID(key+"\x00"+strconv.Itoa(i)), false
+		}
 		msgs[i] = m
 	}
 	if err := s.Submit(r.Context(), msgs); err != nil {
@@ -190,8 +200,13 @@ func (s *Service) handleBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := BatchResponse{IDs: make([]string, len(msgs))}
+	replayed := keyed
 	for i, m := range msgs {
 		out.IDs[i] = m.ID
+		replayed = replayed && m.Dup
+	}
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
 	httpx.JSON(w, http.StatusAccepted, out)
 }

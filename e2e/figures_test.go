@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -105,25 +106,34 @@ func TestClusterFigures(t *testing.T) {
 	topicFigures(t, c, base)
 }
 
-// topicFigures: one topic with 18,000 subscribers, on one push node and
-// spread over 3, at a steady 5 messages a second (90,000 deliveries a
-// second; HERALD_FIGURES_TOPIC_RATE sets another rate). A topic message is one store write whatever its subscribers, so
+// topicFigures: one topic with 18,000 subscribers, on 1, 2 and 3 push nodes,
+// at a steady 5 messages a second (90,000 deliveries a second, under one
+// node's capacity) and 8 (144,000, over it): the curve of deliveries/s by
+// push nodes. HERALD_FIGURES_TOPIC_RATES sets other rates (comma-separated). A topic message is one store write whatever its subscribers, so
 // unlike the figures above this is not FerretDB-bound. The report goes to
 // HERALD_FIGURES_REPORT with "-topic" before its extension.
 func topicFigures(t *testing.T, c *testenv.Cluster, base bench.Config) {
 	var out bytes.Buffer
-	for _, n := range []int{1, 3} {
+	var rates []int
+	for _, r := range strings.Split(cmp.Or(os.Getenv("HERALD_FIGURES_TOPIC_RATES"), "5,8"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(r)); err == nil && n > 0 {
+			rates = append(rates, n)
+		}
+	}
+	for i, run := 0, 0; i < len(rates)*3; i++ {
+		rate, n := rates[i/3], i%3+1
+		run++
 		cfg := base
 		cfg.Out = &out
-		cfg.Mode, cfg.Users, cfg.Senders, cfg.Rate, cfg.Duration = "topic", 18000, 2, envInt("HERALD_FIGURES_TOPIC_RATE", 5), 15*time.Second
-		cfg.Topic = fmt.Sprintf("figures%d", n)
+		cfg.Mode, cfg.Users, cfg.Senders, cfg.Rate, cfg.Duration = "topic", 18000, 2, rate, 15*time.Second
+		cfg.Topic = fmt.Sprintf("figures%d", run) // a fresh topic: no history from the run before
 		cfg.SourceIPs = []string{"127.0.0.20", "127.0.0.21", "127.0.0.22"}
 		cfg.API = []string{c.Collect[0].URL()}
 		cfg.WS = nil
 		for _, p := range c.Push[:n] {
 			cfg.WS = append(cfg.WS, p.WS())
 		}
-		fmt.Fprintf(&out, "### topic, 18,000 subscribers on %d push node(s)\n\n", n)
+		fmt.Fprintf(&out, "### topic at %d msg/s, 18,000 subscribers on %d push node(s)\n\n", rate, n)
 		if err := bench.Run(context.Background(), cfg); err != nil {
 			t.Fatal(err)
 		}

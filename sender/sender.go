@@ -1,0 +1,276 @@
+// Package sender is the Go SDK for business systems that send through
+// Herald's collect API: single messages, batches (POST /v1/messages/batch),
+// topic messages and broadcasts.
+//
+// Every call is safe to retry, and the SDK retries it: each request carries
+// an Idempotency-Key (the caller's, or one the SDK makes up for the call), so
+// a retry after a timeout, a dropped connection or a 503 (to the same collect
+// instance or the next one) stores nothing twice and returns the first
+// answer. A 202 means the message is on disk.
+//
+//	s := sender.New(apiKey, "http://127.0.0.1:8080")
+//	id, err := s.Send(ctx, sender.Message{Users: []string{"alice"}, Payload: map[string]any{"text": "hi"}})
+//	ids, err := s.SendBatch(ctx, msgs, sender.Key("import-2026-11-26"))
+package sender
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Message is one message to users.
+type Message struct {
+	Users   []string `json:"users"`
+	Payload any      `json:"payload"` // any JSON value but null; json.RawMessage is sent as is
+	Topic   string   `json:"topic,omitempty"`
+}
+
+// Client sends to one or more collect instances. Its fields may be set
+// before first use.
+type Client struct {
+	// BaseURLs are the collect instances (http://host:port); each retry goes
+	// to the next one.
+	BaseURLs []string
+	APIKey   string
+	HTTP     *http.Client
+	// Attempts is how many times a call is tried in all (default 6).
+	Attempts int
+	// Backoff is the first pause between attempts; it doubles, with jitter,
+	// up to 5 s (default 100 ms). A 429's or 503's Retry-After is honoured.
+	Backoff time.Duration
+	// MaxBatch is how many messages SendBatch puts in one request (default
+	// 1,000, the server's default --max-batch-messages).
+	MaxBatch int
+}
+
+// New returns a Client for the collect instances at baseURLs (comma-separated
+// or several arguments) with the API key.
+func New(apiKey string, baseURLs ...string) *Client {
+	var urls []string
+	for _, u := range baseURLs {
+		for _, p := range strings.Split(u, ",") {
+			if p = strings.TrimRight(strings.TrimSpace(p), "/"); p != "" {
+				urls = append(urls, p)
+			}
+		}
+	}
+	return &Client{BaseURLs: urls, APIKey: apiKey, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// Option changes one call.
+type Option func(*callOptions)
+
+type callOptions struct{ key string }
+
+// Key sets the call's Idempotency-Key: the same key on a later call (a
+// retry by the business system itself, after a crash) returns the first
+// call's answer and stores nothing. Without it the SDK makes one up per
+// call, which covers its own retries only.
+func Key(k string) Option { return func(o *callOptions) { o.key = k } }
+
+// Error is an answer the server refused with: not retried (except 408, 429
+// and 5xx, which are retried until Attempts run out).
+type Error struct {
+	Status  int
+	Code    string // the API's error code (docs/api.md): invalid_request, unauthorized, ...
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("herald: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Send stores one message and returns its ID.
+func (c *Client) Send(ctx context.Context, m Message, opts ...Option) (string, error) {
+	var out struct {
+		ID string `json:"id"`
+	}
+	err := c.call(ctx, "/v1/messages", m, &out, opts)
+	return out.ID, err
+}
+
+// SendBatch stores msgs, MaxBatch to a request (each request one durable
+// write, all or nothing), and returns their IDs in order. A batch larger
+// than MaxBatch is split; with a Key, each part's key is the key and the
+// part's number, so the whole call can be retried with the same key. On an
+// error the parts before the failed one are stored: their IDs are returned.
+func (c *Client) SendBatch(ctx context.Context, msgs []Message, opts ...Option) ([]string, error) {
+	o := options(opts)
+	size := c.MaxBatch
+	if size <= 0 {
+		size = 1000
+	}
+	ids := make([]string, 0, len(msgs))
+	for part := 0; len(msgs) > 0; part++ {
+		n := min(len(msgs), size)
+		var out struct {
+			IDs []string `json:"ids"`
+		}
+		key := o.key
+		if key != "" && (part > 0 || n < len(msgs)) {
+			key += "#" + strconv.Itoa(part)
+		}
+		body := struct {
+			Messages []Message `json:"messages"`
+		}{msgs[:n]}
+		if err := c.call(ctx, "/v1/messages/batch", body, &out, []Option{Key(key)}); err != nil {
+			return ids, err
+		}
+		ids = append(ids, out.IDs...)
+		msgs = msgs[n:]
+	}
+	return ids, nil
+}
+
+// Published is the answer to a topic message or a broadcast.
+type Published struct {
+	ID    string `json:"id"`
+	Topic string `json:"topic"`
+	Seq   uint64 `json:"seq"` // the message's place in the topic
+}
+
+// Publish stores a message to every subscriber of topic.
+func (c *Client) Publish(ctx context.Context, topic string, payload any, opts ...Option) (Published, error) {
+	var out Published
+	err := c.call(ctx, "/v1/topics/"+url.PathEscape(topic)+"/messages", map[string]any{"payload": payload}, &out, opts)
+	return out, err
+}
+
+// Broadcast stores a message to every connection.
+func (c *Client) Broadcast(ctx context.Context, payload any, opts ...Option) (Published, error) {
+	var out Published
+	err := c.call(ctx, "/v1/broadcast", map[string]any{"payload": payload}, &out, opts)
+	return out, err
+}
+
+func options(opts []Option) callOptions {
+	var o callOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	return o
+}
+
+// call POSTs body to path until it is answered 202 (decoded into out), a
+// refusal that a retry cannot change, ctx ends, or attempts run out.
+func (c *Client) call(ctx context.Context, path string, body, out any, opts []Option) error {
+	if len(c.BaseURLs) == 0 {
+		return errors.New("herald: no collect URL")
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("herald: encode request: %w", err)
+	}
+	key := options(opts).key
+	if key == "" {
+		// Made up once per call, so every attempt of it is the same request.
+		var b [16]byte
+		crand.Read(b[:]) // never fails (Go 1.24+)
+		key = "sdk-" + hex.EncodeToString(b[:])
+	}
+	attempts := c.Attempts
+	if attempts <= 0 {
+		attempts = 6
+	}
+	pause := c.Backoff
+	if pause <= 0 {
+		pause = 100 * time.Millisecond
+	}
+	start := rand.IntN(len(c.BaseURLs))
+	var last error
+	for i := range attempts {
+		if i > 0 {
+			wait := pause/2 + rand.N(pause) // jitter: retries from many senders do not arrive together
+			if ra := retryAfter(last); ra > wait {
+				wait = ra
+			}
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return fmt.Errorf("herald: %w (last error: %v)", ctx.Err(), last)
+			}
+			pause = min(pause*2, 5*time.Second)
+		}
+		base := c.BaseURLs[(start+i)%len(c.BaseURLs)]
+		var retry bool
+		retry, last = c.once(ctx, base+path, key, raw, out)
+		if last == nil || !retry {
+			return last
+		}
+	}
+	return last
+}
+
+// retryable carries a Retry-After with the error it came with.
+type retryable struct {
+	err   error
+	after time.Duration
+}
+
+func (r *retryable) Error() string { return r.err.Error() }
+func (r *retryable) Unwrap() error { return r.err }
+
+func retryAfter(err error) time.Duration {
+	var r *retryable
+	if errors.As(err, &r) {
+		return r.after
+	}
+	return 0
+}
+
+// once makes one attempt and says whether another may help.
+func (c *Client) once(ctx context.Context, u, key string, body []byte, out any) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return false, fmt.Errorf("herald: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.APIKey)
+	req.Header.Set("Idempotency-Key", key)
+	client := c.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return ctx.Err() == nil, fmt.Errorf("herald: %w", err) // the message may be stored: the key makes the retry safe
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return true, fmt.Errorf("herald: read answer: %w", err)
+	}
+	if resp.StatusCode == http.StatusAccepted {
+		if err := json.Unmarshal(data, out); err != nil {
+			return false, fmt.Errorf("herald: decode answer: %w", err)
+		}
+		return false, nil
+	}
+	e := &Error{Status: resp.StatusCode}
+	var eb struct {
+		Error struct{ Code, Message string }
+	}
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Code != "" {
+		e.Code, e.Message = eb.Error.Code, eb.Error.Message
+	} else {
+		e.Message = strings.TrimSpace(string(data))
+	}
+	switch s := resp.StatusCode; {
+	case s == http.StatusRequestTimeout, s == http.StatusTooManyRequests, s >= 500:
+		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+		return true, &retryable{err: e, after: time.Duration(min(secs, 60)) * time.Second}
+	}
+	return false, e
+}

@@ -90,9 +90,9 @@ func runDelivery(ctx context.Context, cfg Config) error {
 			}()
 			var b []byte // one buffer for every frame: no allocation per message
 			for {
-				_, r, err := c.ws.NextReader()
+				_, fr, err := c.ws.NextReader()
 				if err == nil {
-					b, err = readAll(b[:0], r)
+					b, err = readAll(b[:0], fr)
 				}
 				if err != nil {
 					return

@@ -109,8 +109,9 @@ type nodeBatch struct {
 // Payloads are shared, not copied.
 func groupByNode(msgs []*herald.Message, routes map[string][]herald.Node) map[string]*nodeBatch {
 	out := make(map[string]*nodeBatch)
+	parts := make(map[string]*herald.Message) // this message's part per node; one map for the batch
 	for _, m := range msgs {
-		parts := make(map[string]*herald.Message)
+		clear(parts)
 		for i, u := range m.Users {
 			for _, n := range routes[u] {
 				p := parts[n.ID]

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -615,9 +616,11 @@ func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, lim
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	ids := make([]string, len(entries))
-	for i, e := range entries {
-		ids[i] = e.M
+	ids := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if !strings.HasPrefix(e.M, deadPrefix) { // a seq closed by Gap holds no message
+			ids = append(ids, e.M)
+		}
 	}
 	docs, err := byIDs[messageDoc](ctx, s.messages, ids)
 	if err != nil {

@@ -100,7 +100,10 @@ type conn struct {
 	// catchUpSeen is the user's newest stored seq at the previous catch-up
 	// round; only the catch-up loop touches it (catchup.go).
 	catchUpSeen herald.Seq
-	ip          string // client address, counted in the node's per-address limits
+	// holeSince is when the writer met the hole it is settling, unix
+	// nanoseconds (0: none); only the writer touches it (settle).
+	holeSince int64
+	ip        string // client address, counted in the node's per-address limits
 
 	// Topics (topics.go): subs and claims are guarded by mu; bcast is the
 	// broadcast stream every connection is on.

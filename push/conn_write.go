@@ -106,6 +106,7 @@ func (c *conn) writeLoop() {
 // handshake sends hello and replays stored messages. It returns the seq the
 // live stream continues after.
 func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
+	c.holeSince = 0
 	// When a node dies, its clients all reconnect at once; bounding the
 	// handshakes that read the store turns that storm into a queue instead of
 	// a wall of timeouts (and failed resumes that would come back for more).
@@ -145,6 +146,7 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	}
 	// Say so, rather than let the client believe it has everything.
 	h.Gap, h.Oldest = gap.is, gap.oldest
+	from = gap.after(from, last)
 	hello, _ := json.Marshal(h)
 	if err := c.write(hello); err != nil {
 		return 0, err
@@ -190,6 +192,7 @@ func (c *conn) startSub(st *subStart) error {
 	if err := c.write(subscribedFrame(st.reqID, ts.topic(), last, false, gap.is, gap.oldest)); err != nil {
 		return err
 	}
+	from = gap.after(from, last)
 	ts.last.Store(from)
 	ts.ready.Store(true)
 	_, err = c.writeFirst(ctx, first, from, last+1, ts)
@@ -201,6 +204,19 @@ func (c *conn) startSub(st *subStart) error {
 type retentionGap struct {
 	is     bool
 	oldest herald.Seq
+}
+
+// after returns where a stream resumed from `from` starts: past what
+// retention removed, so that the seqs it removed are not taken for holes.
+func (g retentionGap) after(from, last herald.Seq) herald.Seq {
+	switch {
+	case !g.is:
+		return from
+	case g.oldest == 0:
+		return last // nothing kept
+	default:
+		return max(from, g.oldest-1)
+	}
 }
 
 // firstPage reads the first page of key's stored messages after from (when
@@ -232,9 +248,9 @@ func (c *conn) firstPage(ctx context.Context, key string, from, last herald.Seq)
 // rest from the store (up to until, 0 for all); it returns the last seq
 // written.
 func (c *conn) writeFirst(ctx context.Context, first []herald.Delivery, from, until herald.Seq, ts *topicSub) (herald.Seq, error) {
-	sent, err := c.writeAll(first, from, until, ts)
-	if err == nil && len(first) == c.s.cfg.ReplayBatch {
-		sent, err = c.replay(ctx, sent, until, ts)
+	sent, hole, err := c.writeAll(first, from, until, ts)
+	if err == nil && (hole || len(first) == c.s.cfg.ReplayBatch) {
+		sent, err = c.replay(ctx, sent, until, ts) // settles the hole first
 	}
 	return sent, err
 }
@@ -272,12 +288,22 @@ func encodeFor(ts *topicSub, d herald.Delivery) []byte {
 	return encodePub(ts.topic(), d)
 }
 
-// writeAll writes the deliveries of stream ts with seqs below until (0: all)
-// and returns the last seq written, starting from after.
-func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topicSub) (herald.Seq, error) {
+// writeAll writes the deliveries of stream ts that follow `after` without a
+// hole, below until (0: all). It returns the last seq written and whether it
+// stopped at a hole: a seq missing before the next delivery, which the
+// caller settles (settle) before going on. Moving past a hole blind lost the
+// message when it was a write still in flight (another collect instance
+// stored seq N+1 first): it landed behind a reader that had gone on.
+func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topicSub) (herald.Seq, bool, error) {
 	for _, d := range ds {
+		if d.Seq <= after {
+			continue
+		}
 		if until != 0 && d.Seq >= until {
 			break
+		}
+		if d.Seq != after+1 {
+			return after, true, nil
 		}
 		// Published before the write: the client may ack the frame before
 		// this goroutine runs again, and the ack must not be clamped below it.
@@ -286,25 +312,36 @@ func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topic
 			c.note(d.ID, d.Seq)
 		}
 		if err := c.write(encodeFor(ts, d)); err != nil {
-			return after, err
+			return after, false, err
 		}
 		c.s.m.replayed.Inc()
 		after = d.Seq
 	}
-	return after, nil
+	return after, false, nil
 }
 
 // replay writes stream ts's stored messages after `after` (up to `until`, 0
-// for all) and returns the last seq written.
+// for all), settling each hole on the way, and returns the last seq written
+// or settled.
 func (c *conn) replay(ctx context.Context, after, until herald.Seq, ts *topicSub) (herald.Seq, error) {
 	for {
 		page, err := c.s.store.Messages(ctx, c.streamKey(ts), after, c.s.cfg.ReplayBatch)
 		if err != nil {
 			return after, err
 		}
-		sent, err := c.writeAll(page, after, until, ts)
-		if err != nil || len(page) < c.s.cfg.ReplayBatch || (until != 0 && sent+1 >= until) || sent == after {
+		sent, hole, err := c.writeAll(page, after, until, ts)
+		if err != nil {
 			return sent, err
+		}
+		if hole {
+			if sent, err = c.settle(ctx, sent+1, ts); err != nil {
+				return sent, err
+			}
+			after = sent
+			continue
+		}
+		if len(page) < c.s.cfg.ReplayBatch || (until != 0 && sent+1 >= until) || sent == after {
+			return sent, nil
 		}
 		after = sent
 	}
@@ -314,6 +351,7 @@ func (c *conn) replay(ctx context.Context, after, until herald.Seq, ts *topicSub
 // dropped (the replay already sent them), and a jump ahead is first filled
 // from the store, so the client sees no gap and no reordering.
 func (c *conn) writeItem(it outItem) error {
+	c.holeSince = 0 // each item settles its own holes (settle)
 	if it.control != 0 {
 		c.appendFrame(it.control, it.frame)
 		return nil
@@ -351,42 +389,95 @@ func (c *conn) writeItem(it outItem) error {
 	return c.write(it.frame)
 }
 
-// fillGap sends the stored messages between last and next. A message that is
-// allocated a seq but not yet stored (several collect instances write in
-// parallel, and a write can stall for seconds in a MongoDB election) gets up
-// to GapWait to appear, looked for with a growing pause (50 ms doubling to
-// 1 s: thousands of subscribers of a topic may be waiting on the same seq);
-// after that the stream moves on past a seq that a failed write left unused.
+// fillGap sends the stored messages between last and next, settling the
+// seqs still missing (settle).
 func (c *conn) fillGap(last, next herald.Seq, ts *topicSub) (herald.Seq, error) {
 	ctx, done := c.op(c.s.cfg.GapWait + 10*time.Second)
 	defer done()
-	deadline := time.Now().Add(c.s.cfg.GapWait)
-	pause := 50 * time.Millisecond
 	for {
 		var err error
-		if last, err = c.replay(ctx, last, next, ts); err != nil {
+		if last, err = c.replay(ctx, last, next, ts); err != nil || last+1 >= next {
 			return last, err
 		}
-		if last+1 >= next {
-			return last, nil
+		if last, err = c.settle(ctx, last+1, ts); err != nil {
+			return last, err
 		}
-		if time.Now().After(deadline) {
+	}
+}
+
+// settle waits for stream ts's missing seq: a message given the seq but not
+// yet stored (several collect instances write in parallel, and a write can
+// stall for seconds in a MongoDB election) gets up to GapWait to appear,
+// looked for with a growing pause (50 ms doubling to 1 s: thousands of
+// subscribers of a topic may be waiting on the same seq). Then a store that
+// is a herald.GapCloser closes the seq for good, so that a write still
+// holding it takes another seq and is not lost behind this reader; with any
+// other store the stream moves past it. It returns seq once the seq is
+// written or known dead.
+//
+// A run of holes shares one wait: the clock (c.holeSince) starts at the
+// first unsettled hole and restarts only when a hole settles in time, so a
+// dead writer's run of seqs costs GapWait once, not once each.
+func (c *conn) settle(ctx context.Context, seq herald.Seq, ts *topicSub) (herald.Seq, error) {
+	key := c.streamKey(ts)
+	closer, _ := c.s.store.(herald.GapCloser)
+	if c.holeSince == 0 {
+		c.holeSince = time.Now().UnixNano()
+	}
+	deadline := time.Unix(0, c.holeSince).Add(c.s.cfg.GapWait)
+	pause := 50 * time.Millisecond
+	for {
+		late := !time.Now().Before(deadline)
+		d, st, err := c.seqState(ctx, closer, key, seq, late)
+		if err != nil {
+			return seq - 1, err
+		}
+		if st != herald.SeqPending && !late {
+			c.holeSince = 0
+		}
+		switch {
+		case st == herald.SeqStored:
+			_, _, err := c.writeAll([]herald.Delivery{d}, seq-1, 0, ts)
+			return seq, err
+		case st == herald.SeqDead:
+			if late { // closed now, by this reader or another
+				c.s.m.gapsSkipped.Inc()
+				slog.Info("closed a seq that did not appear in time (a failed write's; a slower one takes a later seq)",
+					"stream", key, "conn", c.id, "seq", seq, "waited", c.s.cfg.GapWait)
+			}
+			c.setLast(ts, seq)
+			return seq, nil
+		case late: // a store without GapCloser: move past it
 			c.s.m.gapsSkipped.Inc()
-			slog.Warn("moving past seqs that did not appear in time (a failed write's, or one slower than --gap-wait)",
-				"stream", c.streamKey(ts), "conn", c.id, "from", last+1, "to", next-1, "waited", c.s.cfg.GapWait)
-			return last, nil
+			slog.Warn("moving past a seq that did not appear in time (a failed write's, or one slower than --gap-wait)",
+				"stream", key, "conn", c.id, "seq", seq, "waited", c.s.cfg.GapWait)
+			c.setLast(ts, seq)
+			return seq, nil
 		}
 		// What is gathered so far goes out before the wait.
 		if err := c.flush(); err != nil {
-			return last, err
+			return seq - 1, err
 		}
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return last, ctx.Err()
+			return seq - 1, ctx.Err()
 		}
 		pause = min(2*pause, time.Second)
 	}
+}
+
+// seqState asks the store what key's seq holds: through its GapCloser
+// (closing the seq when late), or else by reading it.
+func (c *conn) seqState(ctx context.Context, closer herald.GapCloser, key string, seq herald.Seq, late bool) (herald.Delivery, herald.SeqState, error) {
+	if closer != nil {
+		return closer.Gap(ctx, key, seq, late)
+	}
+	page, err := c.s.store.Messages(ctx, key, seq-1, 1)
+	if err != nil || len(page) == 0 || page[0].Seq != seq {
+		return herald.Delivery{}, herald.SeqPending, err
+	}
+	return page[0], herald.SeqStored, nil
 }
 
 // write adds a text frame to the buffer, writing the buffer out once it is big.

@@ -32,11 +32,22 @@ type fixture struct {
 
 func newFixture(t *testing.T, tune func(*Config)) *fixture {
 	t.Helper()
-	st, err := pebble.Open(t.TempDir())
+	return newFixtureStore(t, tune, nil)
+}
+
+// newFixtureStore is newFixture with the node's store wrapped by wrap (the
+// fixture's own appends go to the store underneath).
+func newFixtureStore(t *testing.T, tune func(*Config), wrap func(herald.Store) herald.Store) *fixture {
+	t.Helper()
+	base, err := pebble.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close(context.Background()) })
+	t.Cleanup(func() { base.Close(context.Background()) })
+	var st herald.Store = base
+	if wrap != nil {
+		st = wrap(base)
+	}
 	j, _ := auth.NewJWT("0123456789abcdef0123456789abcdef")
 	cfg := DefaultConfig()
 	if tune != nil {

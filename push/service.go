@@ -338,7 +338,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m.subRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_topic_subscriptions_refused_total",
 		Help: "Topic subscriptions refused: invalid, forbidden, unavailable (subscribe proxy), too_many."}, []string{"reason"})
 	m.gapsSkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_seq_gaps_skipped_total",
-		Help: "Missing seqs a connection's stream moved past after --gap-wait (a failed write's; or a write slower than that, whose message then reaches the device only on a resume from before it)."})
+		Help: "Missing seqs a connection's stream moved past after --gap-wait: closed for good in MongoDB (a failed write's; a slower write then takes a later seq), or passed over with a store that has no holes in flight."})
 	reg.MustRegister(m.subscriptions, m.subRefused, m.gapsSkipped)
 	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
 	return m

@@ -21,6 +21,9 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("ConcurrentAppendsStayStrictlyIncreasing", func(t *testing.T) { testConcurrent(t, open(t)) })
 	t.Run("AppendIsIdempotentByID", func(t *testing.T) { testIdempotent(t, open(t)) })
 	t.Run("NewIDMessagesAreStored", func(t *testing.T) { testNewID(t, open(t)) })
+	if _, ok := open(t).(herald.GapCloser); ok {
+		t.Run("GapClosesASeqForGood", func(t *testing.T) { testGap(t, open(t)) })
+	}
 	t.Run("SweepRemovesOldMessages", func(t *testing.T) { testSweep(t, open(t)) })
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 }
@@ -66,6 +69,45 @@ func testNewID(t *testing.T, s herald.Store) {
 	got, err := s.Messages(ctx, "b", 0, 10)
 	if err != nil || len(got) != 1 || got[0].ID != "fresh" || string(got[0].Payload) != "1" {
 		t.Fatalf("b's inbox = %v, %v", got, err)
+	}
+}
+
+// testGap (stores that are a herald.GapCloser): Gap reads a stored seq,
+// finds nothing at a free one, and with close marks it dead for good. The
+// next write, whose counter hands it that very seq (as a writer that took
+// the seq before the close would hold it), takes the next free one instead:
+// its message is stored, never behind a closed seq.
+func testGap(t *testing.T, s herald.Store) {
+	ctx := context.Background()
+	g := s.(herald.GapCloser)
+	m1 := msg("g1", `1`, "u")
+	if err := s.Append(ctx, []*herald.Message{m1}); err != nil {
+		t.Fatal(err)
+	}
+	if d, st, err := g.Gap(ctx, "u", 1, false); err != nil || st != herald.SeqStored || d.ID != "g1" || string(d.Payload) != "1" {
+		t.Fatalf("seq 1: %+v %v %v", d, st, err)
+	}
+	if _, st, err := g.Gap(ctx, "u", 2, false); err != nil || st != herald.SeqPending {
+		t.Fatalf("free seq 2 before close: %v %v", st, err)
+	}
+	for range 2 { // closing is idempotent
+		if _, st, err := g.Gap(ctx, "u", 2, true); err != nil || st != herald.SeqDead {
+			t.Fatalf("close seq 2: %v %v", st, err)
+		}
+	}
+	m2 := msg("g2", `2`, "u")
+	if err := s.Append(ctx, []*herald.Message{m2}); err != nil {
+		t.Fatal(err)
+	}
+	if m2.Seqs[0] <= 2 {
+		t.Fatalf("the next message got seq %d, at or below the closed seq 2", m2.Seqs[0])
+	}
+	got, err := s.Messages(ctx, "u", 0, 10)
+	if err != nil || len(got) != 2 || got[0].ID != "g1" || got[1].ID != "g2" || got[1].Seq != m2.Seqs[0] {
+		t.Fatalf("u's messages %+v, %v", got, err)
+	}
+	if d, st, _ := g.Gap(ctx, "u", m2.Seqs[0], true); st != herald.SeqStored || d.ID != "g2" {
+		t.Fatalf("closing a stored seq: %+v %v", d, st)
 	}
 }
 

@@ -51,6 +51,11 @@ func newFleet(t *testing.T, c *testenv.Cluster, users int) *fleet {
 				}
 				return f.pickLive()
 			})
+			// A large fleet backs off longer, as a real client population
+			// does (the SDKs' default cap is 30 s): 2,000 devices each
+			// retrying within a second kept an overloaded FerretDB jammed,
+			// every wave of resumes timing out together (make chaos).
+			d.MaxBackoff = max(time.Second, time.Duration(users/100)*time.Second)
 			f.devices = append(f.devices, d)
 			f.wg.Add(1)
 			go func() { defer f.wg.Done(); d.Run(ctx) }()

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,6 +27,8 @@ type Device struct {
 	User, Name string
 	Token      string
 	Pick       func() string // base ws:// URL to connect to
+	// MaxBackoff caps the reconnect backoff (jittered, exponential; default 1 s).
+	MaxBackoff time.Duration
 
 	mu          sync.Mutex
 	lastSeq     uint64
@@ -51,7 +54,7 @@ func (d *Device) Run(ctx context.Context) {
 		Token:      d.Token,
 		Device:     d.Name,
 		MinBackoff: 50 * time.Millisecond,
-		MaxBackoff: time.Second,
+		MaxBackoff: cmp.Or(d.MaxBackoff, time.Second),
 		OnFrame:    d.frame,
 		OnMessage:  d.message,
 		OnConnected: func(client.Hello) {
@@ -119,6 +122,7 @@ type DeviceStats struct {
 	Latencies  []time.Duration
 	Connects   int
 	LastErr    error
+	LastSeq    uint64
 }
 
 // Stats returns a copy of what the device saw so far.
@@ -126,7 +130,7 @@ func (d *Device) Stats() DeviceStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	s := DeviceStats{Seen: make(map[string]uint64, len(d.seen)), Dups: d.dups, DupIDs: d.dupIDs, OutOfOrder: d.outOfOrder,
-		CloseCodes: map[int]int{}, Latencies: append([]time.Duration(nil), d.latencies...), Connects: d.connects, LastErr: d.lastConnErr}
+		CloseCodes: map[int]int{}, Latencies: append([]time.Duration(nil), d.latencies...), Connects: d.connects, LastErr: d.lastConnErr, LastSeq: d.lastSeq}
 	for k, v := range d.seen {
 		s.Seen[k] = v
 	}

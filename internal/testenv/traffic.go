@@ -114,6 +114,9 @@ func (s *Sender) Counts() (accepted, retries int) {
 type Report struct {
 	Accepted, Expected, Delivered, Lost, Duplicates, DupAfterDedup, OutOfOrder, Retries int
 	P50, P99, Max                                                                       time.Duration
+	// LostSample names up to 10 lost deliveries (user/device, message ID,
+	// where the device stood), for the logs.
+	LostSample []string
 }
 
 // OK reports whether nothing was lost, duplicated past dedup or reordered.
@@ -154,6 +157,10 @@ func Check(s *Sender, devices []*Device, timeout time.Duration) Report {
 				r.Delivered++
 			} else {
 				r.Lost++
+				if len(r.LostSample) < 10 {
+					r.LostSample = append(r.LostSample, fmt.Sprintf("%s/%s %s (device at seq %d after %d connects; last error %v)",
+						d.User, d.Name, id, st.LastSeq, st.Connects, st.LastErr))
+				}
 			}
 		}
 		r.Duplicates += st.Dups
@@ -179,5 +186,8 @@ func (r Report) Table() string {
 		r.Accepted, r.Expected, r.Delivered, r.Lost, r.DupAfterDedup, r.OutOfOrder, r.Retries,
 		r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.Max.Round(time.Millisecond))
 	fmt.Fprintf(&b, "\n(%d repeated frames were dropped by the clients' seq dedup.)\n", r.Duplicates)
+	for _, l := range r.LostSample {
+		fmt.Fprintf(&b, "lost: %s\n", l)
+	}
 	return b.String()
 }

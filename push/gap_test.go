@@ -70,18 +70,31 @@ func (s *inFlight) release() {
 	s.mu.Unlock()
 }
 
-// A device resuming while seq 2 is still being written (seq 3 is stored)
-// waits for it and gets 1, 2, 3 in order. Moving past the hole, as the
-// writer once did, lost seq 2 for the device: it was written behind it.
-func TestResumeWaitsForASeqStillBeingWritten(t *testing.T) {
+// inFlightFixture is a node on a store where u has seqs 1, 2 and 3, with 2
+// still "being written" (hidden) until released or closed.
+func inFlightFixture(t *testing.T, gapWait time.Duration) (*fixture, *inFlight) {
 	st := &inFlight{user: "u", seq: 2, hidden: true}
-	f := newFixtureStore(t, func(c *Config) { c.GapWait = 10 * time.Second }, func(base herald.Store) herald.Store {
+	f := newFixtureStore(t, func(c *Config) { c.GapWait = gapWait }, func(base herald.Store) herald.Store {
 		st.Store = base
 		return st
 	})
 	for _, p := range []string{"1", "2", "3"} {
 		f.storeMsg(t, p, "u")
 	}
+	return f, st
+}
+
+func (s *inFlight) closed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closes
+}
+
+// A device resuming while seq 2 is still being written (seq 3 is stored)
+// waits for it and gets 1, 2, 3 in order. Moving past the hole, as the
+// writer once did, lost seq 2 for the device: it was written behind it.
+func TestResumeWaitsForASeqStillBeingWritten(t *testing.T) {
+	f, st := inFlightFixture(t, 10*time.Second)
 	time.AfterFunc(300*time.Millisecond, st.release)
 	since := uint64(0)
 	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", &since)
@@ -89,31 +102,22 @@ func TestResumeWaitsForASeqStillBeingWritten(t *testing.T) {
 	if got[0].Seq != 1 || got[1].Seq != 2 || got[2].Seq != 3 {
 		t.Fatalf("got seqs %d %d %d, want 1 2 3", got[0].Seq, got[1].Seq, got[2].Seq)
 	}
-	if st.closes != 0 {
+	if st.closed() != 0 {
 		t.Fatal("a seq that arrived in time was closed")
 	}
 }
 
 // A seq that never comes (its writer died) is closed after GapWait, once,
-// and the stream goes on; a live message behind it waits for the same.
+// and the stream goes on past it.
 func TestDeadSeqIsClosedAndPassed(t *testing.T) {
-	st := &inFlight{user: "u", seq: 2, hidden: true}
-	f := newFixtureStore(t, func(c *Config) { c.GapWait = 300 * time.Millisecond }, func(base herald.Store) herald.Store {
-		st.Store = base
-		return st
-	})
-	for _, p := range []string{"1", "2", "3"} {
-		f.storeMsg(t, p, "u")
-	}
+	f, st := inFlightFixture(t, 300*time.Millisecond)
 	since := uint64(0)
 	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", &since)
 	got := c.Msgs(2, 5*time.Second)
 	if got[0].Seq != 1 || got[1].Seq != 3 {
 		t.Fatalf("got seqs %d %d, want 1 3", got[0].Seq, got[1].Seq)
 	}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.closes != 1 {
-		t.Fatalf("closed %d times, want 1", st.closes)
+	if n := st.closed(); n != 1 {
+		t.Fatalf("closed %d times, want 1", n)
 	}
 }

@@ -69,6 +69,23 @@ func TestSenderAgainstNetHTTP(t *testing.T) {
 	}
 }
 
+// Over TLS too (an https target).
+func TestSenderOverTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	s, err := newSender(srv.URL, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	s.tls.RootCAs = srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	if !s.post("/x", []byte("{}")) || !s.post("/y", []byte("{}")) {
+		t.Fatal("post over TLS failed")
+	}
+}
+
 // Every body the load generator builds is one the API decodes.
 func TestBuildRequestBodies(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))

@@ -103,6 +103,9 @@ func (c *conn) writeLoop() {
 	}
 }
 
+// resumeWait bounds a handshake's wait for a slot to read the store.
+const resumeWait = 10 * time.Second
+
 // handshake sends hello and replays stored messages. It returns the seq the
 // live stream continues after.
 func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
@@ -110,13 +113,19 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	// When a node dies, its clients all reconnect at once; bounding the
 	// handshakes that read the store turns that storm into a queue instead of
 	// a wall of timeouts (and failed resumes that would come back for more).
-	select {
-	case c.s.resumes <- struct{}{}:
-		defer func() { <-c.s.resumes }()
-	case <-ctx.Done():
-		return 0, fmt.Errorf("waiting for a handshake slot: %w", ctx.Err())
+	// A client that waited resumeWait for a slot is sent away (1011, retry
+	// later: it backs off) rather than kept for the whole handshake budget.
+	wctx, cancel := context.WithTimeout(ctx, resumeWait)
+	err := c.s.resumes.acquire(wctx)
+	cancel()
+	if err != nil {
+		return 0, fmt.Errorf("waiting for a handshake slot: %w", err)
 	}
+	var answer time.Duration // the store's latency, which sizes the gate
+	defer func() { c.s.resumes.release(answer) }()
+	start := time.Now()
 	last, err := c.s.store.LastSeq(ctx, c.user)
+	answer = time.Since(start)
 	if err != nil {
 		return 0, err
 	}

@@ -103,7 +103,7 @@ type Service struct {
 	receipts *recorder // nil: receipts off
 	hook     *webhook  // nil: no receipt webhook
 
-	resumes  chan struct{}  // semaphore: handshakes reading the store at once
+	resumes  *resumeGate    // handshakes reading the store at once (resumes.go)
 	connWG   sync.WaitGroup // writer loops, waited for on drain
 	drainMu  sync.Mutex     // orders connWG.Add before drain's Wait
 	draining chan struct{}
@@ -130,10 +130,13 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		hub:      newHub(),
 		wheel:    newWheel(cfg.PingInterval),
 		draining: make(chan struct{}),
-		resumes:  make(chan struct{}, max(cfg.ResumeConcurrency, 1)),
+		resumes:  newResumeGate(cfg.ResumeConcurrency),
 		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_resume_concurrency",
+		Help: "Handshakes allowed to read the store at once: --resume-concurrency while the store answers fast, halved while it answers slowly."},
+		func() float64 { return float64(s.resumes.bound()) }))
 	if rs, ok := store.(herald.ReceiptStore); ok && cfg.Receipts {
 		if cfg.WebhookURL != "" {
 			s.hook = newWebhook(cfg.WebhookURL, cfg.WebhookSecret, cfg.WebhookTimeout, reg)

@@ -32,7 +32,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.int(&cfg.MaxIPRate, "max-ip-rate", "new connections a second from one client address per node; past it 429 (0: no limit)")
 	f.list(&cfg.TrustedProxies, "trusted-proxies", "addresses or CIDRs of proxies (nginx, the load balancer) whose X-Forwarded-For names the client, comma-separated")
 	f.list(&cfg.AllowedOrigins, "allowed-origins", "browser origins allowed to open WebSockets, comma-separated; empty: the page's own origin only; * for any")
-	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once; others wait their turn")
+	f.int(&cfg.ResumeConcurrency, "resume-concurrency", "connection handshakes (hello and replay) reading the store at once, at most; halved while the store answers slowly, others wait their turn (up to 10 s)")
 	f.dur(&cfg.GapWait, "gap-wait", "how long a connection's stream waits for a missing seq (a message still being stored by another collect instance) before moving past it")
 	f.dur(&cfg.CatchUpInterval, "catchup-interval", "how often connections are checked against the store for messages that missed live delivery (such a message arrives within two intervals)")
 	f.bool(&cfg.Receipts, "receipts", "record delivery receipts (delivered, acked) per message and device, for GET /v1/messages/{id}")

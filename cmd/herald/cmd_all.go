@@ -68,7 +68,7 @@ func runAll(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close(context.Background())
+	defer closeStore(store)
 	router := memory.NewRouter()
 
 	reg := httpx.NewRegistry()

@@ -48,7 +48,7 @@ func runCollect(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close(context.Background())
+	defer closeStore(store)
 	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
 	// Redis is optional for collect: it only answers presence.
 	var router herald.Router

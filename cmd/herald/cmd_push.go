@@ -104,7 +104,7 @@ func runPush(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer store.Close(context.Background())
+	defer closeStore(store)
 	router, err := ro.open(ctx)
 	if err != nil {
 		return err

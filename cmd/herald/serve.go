@@ -13,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/tlsfiles"
 )
 
@@ -115,6 +116,7 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 	case err := <-errc:
 		runErr = err
 	}
+	stopping := time.Now()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -129,12 +131,28 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 		}
 	}
 	wg.Wait()
+	servers := time.Since(stopping)
 	stopServices()
 	svcWG.Wait()
+	slog.Info("stopped", "servers", servers.Round(time.Millisecond), "in_all", time.Since(stopping).Round(time.Millisecond))
 	if runErr != nil && !errors.Is(runErr, http.ErrServerClosed) && !errors.Is(runErr, grpc.ErrServerStopped) {
 		return runErr
 	}
 	return nil
+}
+
+// closeStoreTimeout bounds closing the store at exit: the MongoDB driver's
+// Disconnect waits for operations still in flight, and against a jammed
+// store (the full-size chaos run) that held a drained node well past its
+// drain.
+const closeStoreTimeout = 5 * time.Second
+
+func closeStore(s herald.Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeStoreTimeout)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		slog.Warn("close store", "err", err)
+	}
 }
 
 func gracefulStop(ctx context.Context, s *grpc.Server) {

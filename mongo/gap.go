@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -46,26 +45,22 @@ func (s *Store) Gap(ctx context.Context, user string, seq herald.Seq, close bool
 	}
 }
 
-// seqState reads what user's seq holds.
+// seqState reads what user's seq holds: its inbox entry by _id, then the
+// message it names.
 func (s *Store) seqState(ctx context.Context, user string, seq herald.Seq) (herald.Delivery, herald.SeqState, error) {
-	var e inboxDoc
-	err := s.inbox.FindOne(ctx, bson.D{{Key: "_id", Value: inboxID(user, seq)}}).Decode(&e)
-	if errors.Is(err, driver.ErrNoDocuments) {
-		return herald.Delivery{}, herald.SeqPending, nil
+	got, err := s.entries(ctx, user, seq, seq)
+	if err != nil || len(got) == 0 {
+		return herald.Delivery{}, herald.SeqPending, err
 	}
-	if err != nil {
-		return herald.Delivery{}, herald.SeqPending, fmt.Errorf("read seq %d of %s: %w", seq, user, err)
-	}
-	if strings.HasPrefix(e.M, deadPrefix) {
+	if strings.HasPrefix(got[0].M, deadPrefix) {
 		return herald.Delivery{}, herald.SeqDead, nil
 	}
-	var m messageDoc
-	err = s.messages.FindOne(ctx, bson.D{{Key: "_id", Value: e.M}}).Decode(&m)
-	if errors.Is(err, driver.ErrNoDocuments) {
+	docs, err := byIDs[messageDoc](ctx, s.messages, []string{got[0].M})
+	switch {
+	case err != nil:
+		return herald.Delivery{}, herald.SeqPending, fmt.Errorf("read message %s: %w", got[0].M, err)
+	case len(docs) == 0:
 		return herald.Delivery{}, herald.SeqDead, nil // removed by retention
 	}
-	if err != nil {
-		return herald.Delivery{}, herald.SeqPending, fmt.Errorf("read message %s: %w", e.M, err)
-	}
-	return herald.Delivery{ID: m.ID, User: user, Seq: seq, Time: m.T, Topic: m.Topic, Payload: []byte(m.P)}, herald.SeqStored, nil
+	return docs[0].delivery(user, seq), herald.SeqStored, nil
 }

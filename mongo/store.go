@@ -518,6 +518,11 @@ type messageDoc struct {
 	P     string    `bson:"p"`
 }
 
+// delivery is the message as user's seq.
+func (d *messageDoc) delivery(user string, seq herald.Seq) herald.Delivery {
+	return herald.Delivery{ID: d.ID, User: user, Seq: seq, Time: d.T, Topic: d.Topic, Payload: []byte(d.P)}
+}
+
 // counter returns the user's seq counter: an upper bound of the stored seqs.
 func (s *Store) counter(ctx context.Context, user string) (herald.Seq, error) {
 	var doc struct {
@@ -636,10 +641,7 @@ func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, lim
 		if !ok {
 			continue // expired by retention between the two reads
 		}
-		out = append(out, herald.Delivery{
-			ID: d.ID, User: user, Seq: herald.Seq(e.S), Time: d.T,
-			Topic: d.Topic, Payload: []byte(d.P),
-		})
+		out = append(out, d.delivery(user, herald.Seq(e.S)))
 	}
 	return out, nil
 }

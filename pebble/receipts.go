@@ -46,32 +46,34 @@ func (s *Store) Message(_ context.Context, id string) (*herald.Message, error) {
 
 // SaveDelivered implements herald.ReceiptStore.
 func (s *Store) SaveDelivered(_ context.Context, rs []herald.Receipt) error {
-	// Not s.mu: receipts do not touch seqs, and must not wait on (or hold
-	// up) the appends. rmu orders receipt writers among themselves.
-	s.rmu.Lock()
-	defer s.rmu.Unlock()
-	b := s.db.NewBatch()
-	defer b.Close()
-	for _, r := range rs {
-		b.Set(append(receiptKey('r', r.User, r.Device, r.Seq), ms(r.Delivered)...), nil, nil)
-	}
-	if err := b.Commit(pdb.NoSync); err != nil {
-		return fmt.Errorf("save %d receipts: %w", len(rs), err)
-	}
-	return nil
+	return s.writeReceipts("receipts", len(rs), func(b *pdb.Batch) {
+		for _, r := range rs {
+			b.Set(append(receiptKey('r', r.User, r.Device, r.Seq), ms(r.Delivered)...), nil, nil)
+		}
+	})
 }
 
 // SaveAcked implements herald.ReceiptStore: one ack event per ack.
 func (s *Store) SaveAcked(_ context.Context, acks []herald.AckAt) error {
+	return s.writeReceipts("receipt acks", len(acks), func(b *pdb.Batch) {
+		for _, a := range acks {
+			b.Set(receiptKey('k', a.User, a.Device, a.Seq), ms(a.At), nil)
+		}
+	})
+}
+
+// writeReceipts commits what fill sets in one batch, without an fsync
+// (receipts are a record of delivery, not a delivery). Not s.mu: receipts do
+// not touch seqs, and must not wait on (or hold up) the appends; rmu orders
+// receipt writers among themselves.
+func (s *Store) writeReceipts(what string, n int, fill func(*pdb.Batch)) error {
 	s.rmu.Lock()
 	defer s.rmu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, a := range acks {
-		b.Set(receiptKey('k', a.User, a.Device, a.Seq), ms(a.At), nil)
-	}
+	fill(b)
 	if err := b.Commit(pdb.NoSync); err != nil {
-		return fmt.Errorf("save %d receipt acks: %w", len(acks), err)
+		return fmt.Errorf("save %d %s: %w", n, what, err)
 	}
 	return nil
 }

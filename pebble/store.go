@@ -15,7 +15,7 @@
 //
 //	m <id>                    -> message record (payload stored once)
 //	i <user> 0x00 <seq:8>     -> message id: a user's inbox, in seq order
-//	s <user>                  -> last seq (8)
+//	s <user>                  -> last seq (8), written only by retention (below)
 //	a <user> 0x00 <device>    -> acked seq (8)
 //	t <ms:8> <id>             -> nothing: retention's index by time
 //	r, k                      -> receipts (receipts.go)
@@ -37,6 +37,14 @@ import (
 
 	"github.com/heraldpush/herald"
 )
+
+// A user's last seq is the seq of the last key in its inbox, so Append
+// writes no counter key: that was a quarter of a unicast message's keys and
+// a third of a multicast delivery's (with its receipt), each an insert into
+// the memtable's skiplist, which was a fifth of the node's CPU in the
+// multicast benchmark. Only retention, when it removes a user's newest
+// inbox entry, writes the `s` key, so that seqs are never reused; the last
+// seq is the greater of the two.
 
 // Store is a herald.Store on Pebble.
 type Store struct {
@@ -201,9 +209,6 @@ func (s *Store) append(msgs []*herald.Message) error {
 		b.Set(key('m', m.ID), raw, nil)
 		b.Set(timeKey(m.Time.UnixMilli(), m.ID), nil, nil)
 	}
-	for u, n := range last {
-		b.Set(key('s', u), binary.BigEndian.AppendUint64(nil, n), nil)
-	}
 	if err := b.Commit(pdb.Sync); err != nil {
 		return err
 	}
@@ -231,11 +236,31 @@ func (s *Store) lastSeq(user string) (uint64, error) {
 	if n, ok := s.seqs[user]; ok {
 		return n, nil
 	}
-	n, err := s.getU64(key('s', user))
+	n, err := s.storedLastSeq(user)
 	if err == nil {
 		s.seqs[user] = n
 	}
 	return n, err
+}
+
+// storedLastSeq reads user's last seq from disk: the seq of its newest inbox
+// entry, or the one retention recorded when it removed that entry, whichever
+// is greater.
+func (s *Store) storedLastSeq(user string) (uint64, error) {
+	swept, err := s.getU64(key('s', user))
+	if err != nil {
+		return 0, err
+	}
+	prefix := append(key('i', user), 0)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('i', user), 1)})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	if it.Last() {
+		return max(swept, u64(it.Key()[len(prefix):])), nil
+	}
+	return swept, it.Error()
 }
 
 // Messages implements herald.Store.
@@ -262,9 +287,10 @@ func (s *Store) Messages(_ context.Context, user string, after herald.Seq, limit
 	return out, it.Error()
 }
 
-// LastSeq implements herald.Store.
+// LastSeq implements herald.Store. It reads the disk rather than the cache,
+// without the writers' lock, which is held through every commit's fsync.
 func (s *Store) LastSeq(_ context.Context, user string) (herald.Seq, error) {
-	return s.getU64(key('s', user))
+	return s.storedLastSeq(user)
 }
 
 // LastSeqs implements herald.Store, from the in-memory seq cache where it can:
@@ -364,6 +390,15 @@ func (s *Store) sweepOnce(cutoff time.Time) (int, error) {
 		var rec record
 		if raw != nil && json.Unmarshal(raw, &rec) == nil {
 			for i, u := range rec.Users {
+				// Removing a user's newest entry would lose its last seq
+				// (storedLastSeq): record it first.
+				last, err := s.lastSeq(u)
+				if err != nil {
+					return 0, err
+				}
+				if rec.Seqs[i] == last {
+					b.Set(key('s', u), binary.BigEndian.AppendUint64(nil, last), nil)
+				}
 				b.Delete(inboxKey(u, rec.Seqs[i]), nil)
 			}
 			if err := s.sweepReceipts(b, &rec); err != nil {

@@ -2,7 +2,9 @@ package pebble
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/storetest"
@@ -50,5 +52,49 @@ func TestSecondOpenFailsClearly(t *testing.T) {
 	defer s.Close(context.Background())
 	if _, err := Open(dir); err == nil {
 		t.Fatal("a second Open of the same directory must fail, not hang")
+	}
+}
+
+// TestSeqsContinueAfterSweepAndReopen: the last seq is read from the inbox
+// on a cold cache, so retention removing a user's every entry must not let a
+// reopened store hand out seq 1 again.
+func TestSeqsContinueAfterSweepAndReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	var batch []*herald.Message
+	for i := range 3 {
+		batch = append(batch, &herald.Message{ID: fmt.Sprintf("old%d", i), Time: old, Payload: []byte(`1`), Users: []string{"a", "b"}})
+	}
+	if err := s.Append(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	keep := &herald.Message{ID: "keep", Time: time.Now(), Payload: []byte(`2`), Users: []string{"b"}}
+	if err := s.Append(ctx, []*herald.Message{keep}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Sweep(ctx, time.Now().Add(-time.Hour)); err != nil || n != 3 {
+		t.Fatalf("Sweep = %d, %v", n, err)
+	}
+	s.Close(ctx)
+	if s, err = Open(dir); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	for user, want := range map[string]herald.Seq{"a": 3, "b": 4, "nobody": 0} {
+		if n, err := s.LastSeq(ctx, user); err != nil || n != want {
+			t.Errorf("LastSeq(%s) after reopen = %d, %v; want %d", user, n, err, want)
+		}
+	}
+	next := &herald.Message{ID: "next", Time: time.Now(), Payload: []byte(`3`), Users: []string{"a", "b"}}
+	if err := s.Append(ctx, []*herald.Message{next}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(next.Seqs) != "[4 5]" {
+		t.Fatalf("seqs after sweep and reopen = %v, want [4 5]", next.Seqs)
 	}
 }

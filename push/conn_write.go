@@ -140,7 +140,13 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	}
 	from = min(from, last)
 	// The broadcast stream starts at its newest seq, or at broadcast_since.
-	bLast, err := c.s.store.LastSeq(ctx, herald.BroadcastKey)
+	// Every connection shares that stream, so its last seq comes from the
+	// node's cache (streamlast.go) rather than one store read each.
+	var bAtLeast herald.Seq
+	if st.hasBSince {
+		bAtLeast = st.bsince
+	}
+	bLast, err := c.s.lasts.get(ctx, herald.BroadcastKey, bAtLeast)
 	if err != nil {
 		return 0, err
 	}
@@ -186,7 +192,11 @@ func (c *conn) startSub(st *subStart) error {
 	ctx, done := c.op(35 * time.Second)
 	defer done()
 	waitRoute(ctx, st.routed, c.id)
-	last, err := c.s.store.LastSeq(ctx, ts.key)
+	var atLeast herald.Seq
+	if st.hasSince {
+		atLeast = st.since
+	}
+	last, err := c.s.lasts.get(ctx, ts.key, atLeast) // a topic's subscribers share it
 	if err != nil {
 		return err
 	}

@@ -104,6 +104,7 @@ type Service struct {
 	hook     *webhook  // nil: no receipt webhook
 
 	resumes  *resumeGate    // handshakes reading the store at once (resumes.go)
+	lasts    *streamLast    // last seqs of the broadcast stream and topics (streamlast.go)
 	connWG   sync.WaitGroup // writer loops, waited for on drain
 	drainMu  sync.Mutex     // orders connWG.Add before drain's Wait
 	draining chan struct{}
@@ -131,6 +132,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		wheel:    newWheel(cfg.PingInterval),
 		draining: make(chan struct{}),
 		resumes:  newResumeGate(cfg.ResumeConcurrency),
+		lasts:    newStreamLast(store),
 		m:        newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
@@ -186,8 +188,10 @@ func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 			case !ok:
 				n += s.hub.deliver(m.For(i))
 			case u == herald.BroadcastKey:
+				s.lasts.saw(u, m.Seqs[i])
 				n += s.hub.broadcast(m.For(i))
 			default:
+				s.lasts.saw(u, m.Seqs[i])
 				n += s.hub.deliverTopic(topic, m.For(i))
 			}
 		}

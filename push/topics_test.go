@@ -98,7 +98,9 @@ func TestBroadcast(t *testing.T) {
 			t.Fatalf("broadcast: %+v", p)
 		}
 	}
-	f.storeTopic(t, herald.Broadcast, `"two"`)
+	// Delivered live too, as collect does: the node's cache of the
+	// broadcast stream's last seq (streamlast.go) learns it from there.
+	f.svc.Deliver(ctx, []*herald.Message{f.storeTopic(t, herald.Broadcast, `"two"`)})
 	// A client back after a disconnect resumes the broadcasts it missed.
 	c, err := testenv.DialWSQuery(t, f.ws, f.token(t, "a"), url.Values{"broadcast_since": {"0"}})
 	if err != nil {

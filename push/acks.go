@@ -32,21 +32,27 @@ func (a *acker) add(user, device string, seq herald.Seq) {
 	a.mu.Unlock()
 }
 
-func (a *acker) run(ctx context.Context) {
+// run flushes every ackFlushInterval until ctx ends, then once more within
+// what final allows (the rest of the node's drain).
+func (a *acker) run(ctx context.Context, final func() (context.Context, context.CancelFunc)) {
 	t := time.NewTicker(ackFlushInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			a.flush()
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			a.flush(fctx)
+			cancel()
 		case <-ctx.Done():
-			a.flush()
+			fctx, cancel := final()
+			a.flush(fctx)
+			cancel()
 			return
 		}
 	}
 }
 
-func (a *acker) flush() {
+func (a *acker) flush(ctx context.Context) {
 	a.mu.Lock()
 	if len(a.pending) == 0 {
 		a.mu.Unlock()
@@ -58,8 +64,6 @@ func (a *acker) flush() {
 	}
 	a.pending = map[ackKey]herald.Seq{}
 	a.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	if err := a.store.SaveAcks(ctx, batch); err != nil {
 		slog.Warn("save acks; they will be retried", "acks", len(batch), "err", err)
 		for _, ack := range batch {

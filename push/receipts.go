@@ -162,25 +162,29 @@ func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
 	}
 }
 
-func (r *recorder) run(ctx context.Context) {
+func (r *recorder) run(ctx context.Context, final func() (context.Context, context.CancelFunc)) {
 	t := time.NewTicker(receiptFlush)
 	defer t.Stop()
 	for tick := 0; ; tick++ {
 		select {
 		case <-t.C:
-			r.flush()
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			r.flush(fctx)
+			cancel()
 			if tick%5 == 0 { // a second is fine enough for --receipts-ack-timeout, and expire walks every device waiting
 				r.expire(time.Now())
 			}
 		case <-ctx.Done():
-			r.flush()
+			fctx, cancel := final() // what is left of the node's drain
+			r.flush(fctx)
+			cancel()
 			return
 		}
 	}
 }
 
 // flush writes the gathered deliveries, then the acks.
-func (r *recorder) flush() {
+func (r *recorder) flush(ctx context.Context) {
 	r.mu.Lock()
 	ds := r.pending
 	r.pending = nil
@@ -193,8 +197,6 @@ func (r *recorder) flush() {
 	if len(ds) == 0 && len(as) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	if err := r.store.SaveDelivered(ctx, ds); err != nil {
 		r.dropped.Add(float64(len(ds)))
 		slog.Warn("save delivery receipts", "receipts", len(ds), "err", err)

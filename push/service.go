@@ -108,7 +108,8 @@ type Service struct {
 	connWG   sync.WaitGroup // writer loops, waited for on drain
 	drainMu  sync.Mutex     // orders connWG.Add before drain's Wait
 	draining chan struct{}
-	beatOK   atomic.Bool // the last heartbeat reached the routing table
+	beatOK   atomic.Bool  // the last heartbeat reached the routing table
+	drainBy  atomic.Int64 // Unix ns: when the drain's budget ends (finalCtx)
 
 	// For the stats each heartbeat reports (operators' view of the node).
 	conns    atomic.Int64
@@ -211,7 +212,7 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(4)
 	if s.receipts != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.receipts.run(bg) }()
+		go func() { defer wg.Done(); s.receipts.run(bg, s.finalCtx) }()
 	}
 	if s.hook != nil {
 		wg.Add(1)
@@ -219,7 +220,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	go func() { defer wg.Done(); s.routes.run(bg) }()
 	go func() { defer wg.Done(); s.keepAlive(bg) }()
-	go func() { defer wg.Done(); s.acks.run(bg) }()
+	go func() { defer wg.Done(); s.acks.run(bg, s.finalCtx) }()
 	go func() { defer wg.Done(); s.catchUp(bg) }()
 
 	s.heartbeat(ctx)
@@ -238,10 +239,27 @@ loop:
 			break loop
 		}
 	}
+	s.drainBy.Store(time.Now().Add(s.cfg.DrainTimeout).UnixNano())
 	s.drain()
 	stop()
 	wg.Wait()
 	return nil
+}
+
+// finalFlushMin is the least time the last flushes of acks and receipts get
+// when the drain used up its budget.
+const finalFlushMin = time.Second
+
+// finalCtx bounds the last flushes at shutdown by what is left of the
+// drain's budget (--drain-timeout), so that a node on a jammed store still
+// exits about when its drain said it would, rather than after each flush's
+// own timeout.
+func (s *Service) finalCtx() (context.Context, context.CancelFunc) {
+	by := time.Unix(0, s.drainBy.Load())
+	if s.drainBy.Load() == 0 || time.Until(by) < finalFlushMin {
+		by = time.Now().Add(finalFlushMin)
+	}
+	return context.WithDeadline(context.Background(), by)
 }
 
 func (s *Service) heartbeat(ctx context.Context) {

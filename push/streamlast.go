@@ -92,24 +92,9 @@ func (l *streamLast) get(ctx context.Context, key string, atLeast herald.Seq) (h
 	if r == nil {
 		r = &lastRead{done: make(chan struct{})}
 		e.reading = r
-		l.mu.Unlock()
-		// The read serves every caller waiting on it, so it is bounded on
-		// its own rather than cut short when this caller gives up: each
-		// waits with its own context below.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), streamLastReadTimeout)
-		r.seq, r.err = l.store.LastSeq(rctx, key)
-		cancel()
-		l.mu.Lock()
-		if r.err == nil {
-			e.seq = max(e.seq, r.seq)
-			e.at = time.Now()
-		}
-		e.reading = nil
-		l.mu.Unlock()
-		close(r.done)
-	} else {
-		l.mu.Unlock()
+		go l.read(key, e, r)
 	}
+	l.mu.Unlock()
 	select {
 	case <-r.done:
 	case <-ctx.Done():
@@ -122,6 +107,23 @@ func (l *streamLast) get(ctx context.Context, key string, atLeast herald.Seq) (h
 	seq := max(e.seq, r.seq)
 	l.mu.Unlock()
 	return seq, nil
+}
+
+// read is the one store read callers of get wait for. It runs on its own,
+// bounded by its own timeout, so that no caller is held past its deadline
+// (or its connection's close) by a read it started for others.
+func (l *streamLast) read(key string, e *lastEntry, r *lastRead) {
+	ctx, cancel := context.WithTimeout(context.Background(), streamLastReadTimeout)
+	r.seq, r.err = l.store.LastSeq(ctx, key)
+	cancel()
+	l.mu.Lock()
+	if r.err == nil {
+		e.seq = max(e.seq, r.seq)
+		e.at = time.Now()
+	}
+	e.reading = nil
+	l.mu.Unlock()
+	close(r.done)
 }
 
 // prune drops entries not read within the fresh period when there are too

@@ -74,13 +74,10 @@ func (s *Store) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
 	}
 	models := make([]driver.WriteModel, len(rs))
 	for i, r := range rs {
-		models[i] = driver.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: receiptID(r.MsgID, r.User, r.Device)}}).
-			SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{
-				{Key: "m", Value: r.MsgID}, {Key: "u", Value: r.User}, {Key: "d", Value: r.Device},
-				{Key: "s", Value: int64(r.Seq)}, {Key: "dl", Value: r.Delivered}, {Key: "t", Value: r.Delivered},
-			}}}).
-			SetUpsert(true)
+		models[i] = upsertByID(receiptID(r.MsgID, r.User, r.Device), bson.D{{Key: "$setOnInsert", Value: bson.D{
+			{Key: "m", Value: r.MsgID}, {Key: "u", Value: r.User}, {Key: "d", Value: r.Device},
+			{Key: "s", Value: int64(r.Seq)}, {Key: "dl", Value: r.Delivered}, {Key: "t", Value: r.Delivered},
+		}}})
 	}
 	if _, err := s.receipts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("save %d receipts: %w", len(rs), err)
@@ -96,12 +93,9 @@ func (s *Store) SaveAcked(ctx context.Context, acks []herald.AckAt) error {
 	}
 	models := make([]driver.WriteModel, len(acks))
 	for i, a := range acks {
-		models[i] = driver.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: a.User + "\x00" + a.Device + "\x00" + fmt.Sprint(a.Seq)}}).
-			SetUpdate(bson.D{{Key: "$setOnInsert", Value: bson.D{
-				{Key: "u", Value: a.User}, {Key: "d", Value: a.Device}, {Key: "s", Value: int64(a.Seq)}, {Key: "t", Value: a.At},
-			}}}).
-			SetUpsert(true)
+		models[i] = upsertByID(a.User+"\x00"+a.Device+"\x00"+fmt.Sprint(a.Seq), bson.D{{Key: "$setOnInsert", Value: bson.D{
+			{Key: "u", Value: a.User}, {Key: "d", Value: a.Device}, {Key: "s", Value: int64(a.Seq)}, {Key: "t", Value: a.At},
+		}}})
 	}
 	if _, err := s.receiptAcks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("save %d receipt acks: %w", len(acks), err)

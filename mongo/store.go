@@ -746,6 +746,22 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 
 func ackID(user, device string) string { return user + "\x00" + device }
 
+// upsertByID is one statement of a bulk upsert: update the document with
+// this _id, or insert it. Sent as a multi-document update ("multi": true),
+// which on MongoDB is the same statement (an _id matches one document at
+// most, and the _id is the filter, so it is targeted on a sharded
+// collection too), because FerretDB v1, which the tests run, keeps the
+// cursor of every single-document update statement open, each holding a
+// pooled SQLite connection, until the whole command ends: one ack flush of
+// 500 devices took its pool of 100 and held every other query for as long
+// as the driver waited (seconds at a time, in the full-size chaos run). A
+// multi update reads its cursor to the end, which frees the connection.
+// The cost: MongoDB does not retry multi updates by itself; every caller
+// retries or tolerates a failed flush already.
+func upsertByID(id string, update bson.D) driver.WriteModel {
+	return driver.NewUpdateManyModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetUpdate(update).SetUpsert(true)
+}
+
 // SaveAcks implements herald.Store: one unordered bulk write; $max keeps an ack
 // from moving back when an older one arrives late.
 func (s *Store) SaveAcks(ctx context.Context, acks []herald.Ack) error {
@@ -754,13 +770,10 @@ func (s *Store) SaveAcks(ctx context.Context, acks []herald.Ack) error {
 	}
 	models := make([]driver.WriteModel, len(acks))
 	for i, a := range acks {
-		models[i] = driver.NewUpdateOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: ackID(a.User, a.Device)}}).
-			SetUpdate(bson.D{
-				{Key: "$max", Value: bson.D{{Key: "s", Value: int64(a.Seq)}}},
-				{Key: "$set", Value: bson.D{{Key: "u", Value: a.User}, {Key: "d", Value: a.Device}}},
-			}).
-			SetUpsert(true)
+		models[i] = upsertByID(ackID(a.User, a.Device), bson.D{
+			{Key: "$max", Value: bson.D{{Key: "s", Value: int64(a.Seq)}}},
+			{Key: "$set", Value: bson.D{{Key: "u", Value: a.User}, {Key: "d", Value: a.Device}}},
+		})
 	}
 	if _, err := s.acks.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
 		return fmt.Errorf("save %d acks: %w", len(acks), err)

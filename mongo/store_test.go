@@ -85,3 +85,45 @@ func TestRetryFinishesAHalfWrittenMessage(t *testing.T) {
 		}
 	}
 }
+
+// A flush of acks for hundreds of devices that acked before (each statement
+// an update of an existing document) must not jam the server. FerretDB v1
+// held a pooled connection per single-document update statement until the
+// command ended, so one such flush of more statements than its pool (100)
+// waited on itself until the caller gave up (upsertByID).
+func TestLargeAckFlushOfKnownDevices(t *testing.T) {
+	srv := testenv.StartMongo(t)
+	s, err := Open(context.Background(), Options{URI: srv.URI, Database: "acks", Indexes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	acks := func(seq herald.Seq) []herald.Ack {
+		out := make([]herald.Ack, 300)
+		for i := range out {
+			out[i] = herald.Ack{User: fmt.Sprintf("u%d", i), Device: "d", Seq: seq}
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, seq := range []herald.Seq{1, 2, 3} {
+		start := time.Now()
+		if err := s.SaveAcks(ctx, acks(seq)); err != nil {
+			t.Fatalf("flush of 300 acks at seq %d: %v (after %s)", seq, err, time.Since(start))
+		}
+		t.Logf("300 acks at seq %d: %s", seq, time.Since(start).Round(time.Millisecond))
+	}
+	if got, err := s.AckedSeq(ctx, "u299", "d"); err != nil || got != 3 {
+		t.Fatalf("AckedSeq = %d, %v; want 3", got, err)
+	}
+	receipts := make([]herald.AckAt, 300)
+	for i := range receipts {
+		receipts[i] = herald.AckAt{User: fmt.Sprintf("u%d", i), Device: "d", Seq: 1, At: time.Now()}
+	}
+	for range 2 { // the second flush finds every document stored
+		if err := s.SaveAcked(ctx, receipts); err != nil {
+			t.Fatalf("receipt acks: %v", err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,12 +99,30 @@ var (
 func HeraldBinary(t testing.TB) string {
 	t.Helper()
 	heraldOnce.Do(func() {
+		pruneHeraldBinaries()
 		heraldBin = build(t, repoRoot(), "./cmd/herald", filepath.Join(binDir(), fmt.Sprintf("herald-%d", os.Getpid())))
 	})
 	if heraldBin == "" {
 		t.Fatal("herald binary was not built")
 	}
 	return heraldBin
+}
+
+// pruneHeraldBinaries removes the binaries of test processes that have
+// exited: each process builds its own (test packages run at once, and one
+// must not replace a binary another is starting), and a test process has no
+// hook to remove it at exit, so without this every run left 60 MB behind.
+func pruneHeraldBinaries() {
+	old, _ := filepath.Glob(filepath.Join(binDir(), "herald-*"))
+	for _, f := range old {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(f), "herald-"))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == syscall.ESRCH { // that process is gone
+			os.Remove(f)
+		}
+	}
 }
 
 // Process is a child process started by a test.

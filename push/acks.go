@@ -33,14 +33,15 @@ func (a *acker) add(user, device string, seq herald.Seq) {
 }
 
 // run flushes every ackFlushInterval until ctx ends, then once more within
-// what final allows (the rest of the node's drain).
-func (a *acker) run(ctx context.Context, final func() (context.Context, context.CancelFunc)) {
+// what final allows (the rest of the node's drain). A flush under way ends
+// with flushes, which the node cancels when its drain's budget is spent.
+func (a *acker) run(ctx, flushes context.Context, final func() (context.Context, context.CancelFunc)) {
 	t := time.NewTicker(ackFlushInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			fctx, cancel := context.WithTimeout(flushes, 5*time.Second)
 			a.flush(fctx)
 			cancel()
 		case <-ctx.Done():

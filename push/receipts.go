@@ -162,13 +162,13 @@ func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
 	}
 }
 
-func (r *recorder) run(ctx context.Context, final func() (context.Context, context.CancelFunc)) {
+func (r *recorder) run(ctx, flushes context.Context, final func() (context.Context, context.CancelFunc)) {
 	t := time.NewTicker(receiptFlush)
 	defer t.Stop()
 	for tick := 0; ; tick++ {
 		select {
 		case <-t.C:
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			fctx, cancel := context.WithTimeout(flushes, 10*time.Second) // as acks: ends with the drain
 			r.flush(fctx)
 			cancel()
 			if tick%5 == 0 { // a second is fine enough for --receipts-ack-timeout, and expire walks every device waiting

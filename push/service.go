@@ -209,10 +209,14 @@ func (s *Service) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	bg, stop := context.WithCancel(context.Background())
 	defer stop()
+	// Store writes of acks and receipts under way when the node drains end
+	// with the drain's budget, not each with its own timeout after it.
+	flushes, endFlushes := context.WithCancel(context.Background())
+	defer endFlushes()
 	wg.Add(4)
 	if s.receipts != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.receipts.run(bg, s.finalCtx) }()
+		go func() { defer wg.Done(); s.receipts.run(bg, flushes, s.finalCtx) }()
 	}
 	if s.hook != nil {
 		wg.Add(1)
@@ -220,7 +224,7 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	go func() { defer wg.Done(); s.routes.run(bg) }()
 	go func() { defer wg.Done(); s.keepAlive(bg) }()
-	go func() { defer wg.Done(); s.acks.run(bg, s.finalCtx) }()
+	go func() { defer wg.Done(); s.acks.run(bg, flushes, s.finalCtx) }()
 	go func() { defer wg.Done(); s.catchUp(bg) }()
 
 	s.heartbeat(ctx)
@@ -240,6 +244,8 @@ loop:
 		}
 	}
 	s.drainBy.Store(time.Now().Add(s.cfg.DrainTimeout).UnixNano())
+	spent := time.AfterFunc(s.cfg.DrainTimeout, endFlushes)
+	defer spent.Stop()
 	s.drain()
 	stop()
 	wg.Wait()

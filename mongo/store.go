@@ -12,9 +12,14 @@
 // so every read on the hot path is a point lookup by _id: replay asks for the
 // next seqs by their IDs (seqs are dense, and the user's counter bounds them),
 // which MongoDB and FerretDB alike answer from the _id index without a sort.
-// For a sharded cluster shard inbox by {_id: 1} (a user's entries stay
-// together, in seq order) and counters and acks by {_id: "hashed"}: every hot
-// path touches one user's keys, so adding shards adds throughput.
+// For a sharded cluster shard inbox by {u: 1} (a user's entries stay on one
+// shard; MongoDB allows the unique {u, m} index only under a shard key that
+// prefixes it, and an _id, which starts with its user, stays unique across
+// shards) and counters, acks and messages by {_id: "hashed"}. Every read of
+// inbox on the delivery path names u, so it goes to one shard (those by
+// message ID, a retried message's check and the receipts query, ask every
+// shard: they are off that path); every hot path touches one user's keys, so
+// adding shards adds throughput.
 //
 // Every write uses write concern majority with journaling, so a 202 from collect
 // survives the loss of the primary. FerretDB (which the tests use) accepts and
@@ -545,10 +550,12 @@ func (s *Store) counter(ctx context.Context, user string) (herald.Seq, error) {
 // equality and scans the collection for $in).
 const pointReads = 8
 
-// byIDs reads the documents of coll with the given _ids, in no order.
-func byIDs[T any](ctx context.Context, coll *driver.Collection, ids []string) ([]T, error) {
+// byIDs reads the documents of coll with the given _ids, in no order. scope
+// adds conditions every one of them meets: the shard key, so that on a
+// sharded collection each read goes to one shard rather than to all.
+func byIDs[T any](ctx context.Context, coll *driver.Collection, ids []string, scope ...bson.E) ([]T, error) {
 	if len(ids) > pointReads {
-		cur, err := coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+		cur, err := coll.Find(ctx, append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, scope...))
 		if err != nil {
 			return nil, err
 		}
@@ -561,7 +568,7 @@ func byIDs[T any](ctx context.Context, coll *driver.Collection, ids []string) ([
 	for i, id := range ids {
 		g.Go(func() error {
 			var doc T
-			err := coll.FindOne(gctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+			err := coll.FindOne(gctx, append(bson.D{{Key: "_id", Value: id}}, scope...)).Decode(&doc)
 			if errors.Is(err, driver.ErrNoDocuments) {
 				return nil
 			}
@@ -592,7 +599,7 @@ func (s *Store) entries(ctx context.Context, user string, from, to herald.Seq) (
 	for seq := from; seq <= to; seq++ {
 		ids = append(ids, inboxID(user, seq))
 	}
-	out, err := byIDs[inboxDoc](ctx, s.inbox, ids)
+	out, err := byIDs[inboxDoc](ctx, s.inbox, ids, bson.E{Key: "u", Value: user}) // u: inbox's shard key
 	if err != nil {
 		return nil, fmt.Errorf("read inbox of %s: %w", user, err)
 	}
@@ -685,7 +692,7 @@ func (s *Store) LastSeq(ctx context.Context, user string) (herald.Seq, error) {
 // so it stays off the hot path.
 func (s *Store) edge(ctx context.Context, user string, dir int) (herald.Seq, error) {
 	var e inboxDoc
-	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: user + "/"}, {Key: "$lt", Value: user + "0"}}}}
+	filter := bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: user + "/"}, {Key: "$lt", Value: user + "0"}}}, {Key: "u", Value: user}}
 	err := s.inbox.FindOne(ctx, filter, options.FindOne().SetSort(bson.D{{Key: "_id", Value: dir}})).Decode(&e)
 	if errors.Is(err, driver.ErrNoDocuments) {
 		return 0, nil

@@ -28,6 +28,24 @@ func TestStore(t *testing.T) {
 	})
 }
 
+// The reads a sharded cluster gets (each naming the inbox's shard key), run
+// against FerretDB, which is no mongos: the same conformance suite passes.
+func TestStoreShardedReads(t *testing.T) {
+	srv := testenv.StartMongo(t)
+	storetest.Run(t, func(t *testing.T) herald.Store {
+		s, err := Open(context.Background(), Options{URI: srv.URI, Database: fmt.Sprintf("herald_sharded_%d", dbn.Add(1)), Retention: 7 * 24 * time.Hour, Indexes: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.sharded {
+			t.Fatal("FerretDB taken for a mongos")
+		}
+		s.sharded = true
+		t.Cleanup(func() { s.Close(context.Background()) })
+		return s
+	})
+}
+
 func TestUnreachableFailsFastNamingTheAddress(t *testing.T) {
 	addr := testenv.FreePort(t, "127.0.0.1") // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

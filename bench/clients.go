@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -78,10 +79,52 @@ type receiver struct {
 	outOfOrder int64
 }
 
-// conn is one benchmark client connection.
+// conn is one benchmark client connection. Its reader runs from the hello
+// on, as a real client's does: a connection opened early in a connect phase
+// that took longer than the server's pong timeout (18,000 handshakes on a
+// slow store) went unread, answered no ping, and was closed by the server
+// before the run began. What the reader does with a frame is the run's
+// handler, set when the run starts; until then it only watches for the
+// answer to a subscription.
 type conn struct {
-	ws   *websocket.Conn
-	user int
+	ws         *websocket.Conn
+	user       int
+	handler    atomic.Pointer[func(frame []byte)]
+	subscribed chan error    // the answer to a sub (subscribeAll)
+	done       chan struct{} // closed when the reader stops
+}
+
+// read is the connection's reader: frames go to the handler once one is
+// set. Pings are answered inside ReadMessage/NextReader (gorilla's default
+// handler).
+func (c *conn) read() {
+	defer close(c.done)
+	var b []byte // one buffer for every frame: no allocation per message
+	for {
+		_, fr, err := c.ws.NextReader()
+		if err == nil {
+			b, err = readAll(b[:0], fr)
+		}
+		if err != nil {
+			return
+		}
+		if h := c.handler.Load(); h != nil {
+			(*h)(b)
+			continue
+		}
+		var answer error
+		switch {
+		case bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)):
+		case bytes.HasPrefix(b, []byte(`{"type":"sub_refused"`)):
+			answer = fmt.Errorf("subscription refused: %s", b)
+		default:
+			continue
+		}
+		select {
+		case c.subscribed <- answer:
+		default:
+		}
+	}
 }
 
 // dialer returns a dialer bound to the i-th source address (spreading client
@@ -115,7 +158,8 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 			}
 			return err
 		}
-		conns[i] = &conn{ws: ws, user: i}
+		conns[i] = &conn{ws: ws, user: i, subscribed: make(chan error, 1), done: make(chan struct{})}
+		go conns[i].read()
 		return nil
 	})
 	elapsed := time.Since(start)
@@ -131,23 +175,18 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 func subscribeAll(ctx context.Context, conns []*conn, topic string) error {
 	sub, _ := json.Marshal(map[string]any{"type": "sub", "topics": []string{topic}})
 	_, err := parallel(ctx, len(conns), 64, true, func(i int) error {
-		ws := conns[i].ws
-		err := ws.WriteMessage(websocket.TextMessage, sub)
-		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-		defer ws.SetReadDeadline(time.Time{})
-		for err == nil {
-			var b []byte
-			if _, b, err = ws.ReadMessage(); err != nil {
-				break
-			}
-			if bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)) {
-				return nil
-			}
-			if bytes.HasPrefix(b, []byte(`{"type":"sub_refused"`)) {
-				return fmt.Errorf("subscription refused: %s", b)
-			}
+		c := conns[i]
+		if err := c.ws.WriteMessage(websocket.TextMessage, sub); err != nil {
+			return err
 		}
-		return err
+		select {
+		case err := <-c.subscribed:
+			return err
+		case <-c.done:
+			return errors.New("connection closed before the subscription was answered")
+		case <-time.After(30 * time.Second):
+			return errors.New("no answer to the subscription within 30 s")
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("subscribe: %w", err)
@@ -155,10 +194,23 @@ func subscribeAll(ctx context.Context, conns []*conn, topic string) error {
 	return nil
 }
 
+// closeAll closes every connection and waits (up to a few seconds) for
+// their readers to stop, so that what the handlers counted is final.
 func closeAll(conns []*conn) {
 	for _, c := range conns {
 		if c != nil {
 			c.ws.Close()
+		}
+	}
+	deadline := time.After(5 * time.Second)
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.done:
+		case <-deadline:
+			return
 		}
 	}
 }

@@ -24,17 +24,7 @@ func runConnect(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	defer closeAll(conns)
-	// A reader per connection answers the server's pings, as a real client does.
-	for _, c := range conns {
-		go func() {
-			for {
-				if _, _, err := c.ws.ReadMessage(); err != nil {
-					return
-				}
-			}
-		}()
-	}
+	defer closeAll(conns)       // each has its reader, which answers the server's pings
 	time.Sleep(5 * time.Second) // let the connect burst's garbage be collected
 	held := scrapeAll(ctx, cfg.Metrics)
 	select {

@@ -77,45 +77,36 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	var delivered atomic.Int64
 	start := time.Now()
 	var lastNs atomic.Int64
-	var mu sync.Mutex
-	for _, c := range conns {
-		go func() {
-			var rec receiver
-			var lat []time.Duration
-			defer func() {
-				mu.Lock()
-				r.latencies = append(r.latencies, lat...)
-				r.outOfOrder += rec.outOfOrder
-				mu.Unlock()
-			}()
-			var b []byte // one buffer for every frame: no allocation per message
-			for {
-				_, fr, err := c.ws.NextReader()
-				if err == nil {
-					b, err = readAll(b[:0], fr)
-				}
-				if err != nil {
-					return
-				}
-				seq, sent, ok := parseMsg(b)
-				if !ok {
-					continue
-				}
-				now := time.Now()
-				if seq <= rec.lastSeq {
-					rec.outOfOrder++
-					continue
-				}
-				rec.lastSeq = seq
-				if cfg.Ack && !bytes.HasPrefix(b, []byte(`{"type":"pub"`)) {
-					// Acks count toward the server's receipts (and its frame rate limit).
-					c.ws.WriteMessage(websocket.TextMessage, append(strconv.AppendUint([]byte(`{"type":"ack","seq":`), seq, 10), '}'))
-				}
-				lat = append(lat, now.Sub(time.Unix(0, sent)))
-				delivered.Add(1)
-				lastNs.Store(int64(now.Sub(start)))
+	// Each connection's reader (clients.go) hands its frames to a handler
+	// with the connection's own figures; they are gathered after closeAll,
+	// once every reader has stopped.
+	type figures struct {
+		rec receiver
+		lat []time.Duration
+	}
+	figs := make([]figures, len(conns))
+	for i, c := range conns {
+		f := &figs[i]
+		h := func(b []byte) {
+			seq, sent, ok := parseMsg(b)
+			if !ok {
+				return
 			}
-		}()
+			now := time.Now()
+			if seq <= f.rec.lastSeq {
+				f.rec.outOfOrder++
+				return
+			}
+			f.rec.lastSeq = seq
+			if cfg.Ack && !bytes.HasPrefix(b, []byte(`{"type":"pub"`)) {
+				// Acks count toward the server's receipts (and its frame rate limit).
+				c.ws.WriteMessage(websocket.TextMessage, append(strconv.AppendUint([]byte(`{"type":"ack","seq":`), seq, 10), '}'))
+			}
+			f.lat = append(f.lat, now.Sub(time.Unix(0, sent)))
+			delivered.Add(1)
+			lastNs.Store(int64(now.Sub(start)))
+		}
+		c.handler.Store(&h)
 	}
 
 	sendCtx, stop := context.WithTimeout(ctx, cfg.Duration)
@@ -176,10 +167,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	for delivered.Load() < r.expected && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	closeAll(conns)
-	time.Sleep(100 * time.Millisecond) // readers hand in their figures
-	mu.Lock()
-	defer mu.Unlock()
+	closeAll(conns) // and waits for the readers
+	for _, f := range figs {
+		r.latencies = append(r.latencies, f.lat...)
+		r.outOfOrder += f.rec.outOfOrder
+	}
 	r.delivered = delivered.Load()
 	r.lastDelivery = time.Duration(lastNs.Load())
 	report(cfg, &r, k)

@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/bench"
+	"github.com/heraldpush/herald/internal/testenv"
+)
+
+// TestBenchModesAgainstAll runs every `herald bench` mode, small and short,
+// against a real herald all: each must finish, and the delivery modes must
+// report nothing lost and nothing out of order. Speed is not checked (the
+// figures are docs/benchmarks.md's business). The server pings every
+// second with a 3 s pong timeout, so a client the load generator left unread
+// for a moment would be cut off.
+func TestBenchModesAgainstAll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts herald all")
+	}
+	addr := testenv.FreePort(t, "127.0.0.1")
+	n := startAll(t, t.TempDir(), addr, "--ping-interval", "1s", "--pong-timeout", "3s")
+	runs := []struct {
+		name string
+		tune func(*bench.Config)
+	}{
+		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 300, 4 * time.Second }},
+		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
+		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
+		{"steady", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate = "unicast", 300, 4, 200 }},
+		{"multicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Recipients = "multicast", 300, 2, 50 }},
+		{"topic", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate, c.Topic = "topic", 300, 1, 10, "benchtest" }},
+	}
+	for _, run := range runs {
+		t.Run(run.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cfg := bench.DefaultConfig()
+			cfg.API, cfg.APIKey, cfg.Out = []string{n.api.Base}, n.api.Key, &out
+			cfg.Duration, cfg.Drain = 2*time.Second, 10*time.Second
+			run.tune(&cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := bench.Run(ctx, cfg); err != nil {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			row := lastRow(out.String())
+			if run.name == "connect" {
+				if row[0] != "300" || row[3] != "300" {
+					t.Fatalf("connections opened / held by the server: %s / %s\n%s", row[0], row[3], out.String())
+				}
+				return
+			}
+			// accepted msg/s | delivered/s | p50 | p90 | p99 | p99.9 | max | accepted | deliveries | lost | out of order | refused
+			if len(row) < 12 || row[7] == "0" || row[9] != "0" || row[10] != "0" {
+				t.Fatalf("want messages accepted, none lost or out of order:\n%s", out.String())
+			}
+		})
+	}
+}
+
+// lastRow returns the cells of the report's last table row.
+func lastRow(report string) []string {
+	var last string
+	for _, line := range strings.Split(report, "\n") {
+		if strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "|---") {
+			last = line
+		}
+	}
+	var cells []string
+	for _, c := range strings.Split(strings.Trim(last, "| "), "|") {
+		cells = append(cells, strings.TrimSpace(c))
+	}
+	return cells
+}

@@ -251,16 +251,27 @@ func (s *Store) storedLastSeq(user string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	newest, err := s.inboxEdge(user, true)
+	return max(swept, newest), err
+}
+
+// inboxEdge returns the seq of user's newest (or oldest) inbox entry, 0 when
+// the inbox is empty.
+func (s *Store) inboxEdge(user string, newest bool) (uint64, error) {
 	prefix := append(key('i', user), 0)
 	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('i', user), 1)})
 	if err != nil {
 		return 0, err
 	}
 	defer it.Close()
-	if it.Last() {
-		return max(swept, u64(it.Key()[len(prefix):])), nil
+	ok := it.First()
+	if newest {
+		ok = it.Last()
 	}
-	return swept, it.Error()
+	if ok {
+		return u64(it.Key()[len(prefix):]), nil
+	}
+	return 0, it.Error()
 }
 
 // Messages implements herald.Store.
@@ -313,16 +324,7 @@ func (s *Store) LastSeqs(_ context.Context, users []string) (map[string]herald.S
 
 // OldestSeq implements herald.Store.
 func (s *Store) OldestSeq(_ context.Context, user string) (herald.Seq, error) {
-	prefix := append(key('i', user), 0)
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('i', user), 1)})
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
-	if it.First() {
-		return u64(it.Key()[len(prefix):]), nil
-	}
-	return 0, it.Error()
+	return s.inboxEdge(user, false)
 }
 
 // SaveAcks implements herald.Store. Acks are written without an fsync: they

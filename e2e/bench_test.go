@@ -27,7 +27,7 @@ func TestBenchModesAgainstAll(t *testing.T) {
 		name string
 		tune func(*bench.Config)
 	}{
-		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 300, 4 * time.Second }},
+		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 300, 4*time.Second }},
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
 		{"steady", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate = "unicast", 300, 4, 200 }},

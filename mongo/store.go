@@ -113,9 +113,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	var hello struct {
 		Msg string `bson:"msg"`
 	}
+	// hello only tells whether reads should name the shard key; a server
+	// too old for it (before MongoDB 4.4) still works, with reads that may
+	// ask every shard.
 	if err := db.RunCommand(pctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
-		client.Disconnect(context.Background())
-		return nil, fmt.Errorf("mongodb %s: hello: %w", redact(opts), err)
+		slog.Warn("mongodb: hello failed; inbox reads will not name the shard key", "err", err)
 	}
 	s.sharded = hello.Msg == "isdbgrid" // what a mongos answers
 	if o.Indexes {

@@ -243,10 +243,13 @@ loop:
 			break loop
 		}
 	}
-	s.drainBy.Store(time.Now().Add(s.cfg.DrainTimeout).UnixNano())
-	spent := time.AfterFunc(s.cfg.DrainTimeout, endFlushes)
+	// One budget for the whole drain: closing connections, the writes under
+	// way (endFlushes) and the last flushes (finalCtx).
+	by := time.Now().Add(s.cfg.DrainTimeout)
+	s.drainBy.Store(by.UnixNano())
+	spent := time.AfterFunc(time.Until(by), endFlushes)
 	defer spent.Stop()
-	s.drain()
+	s.drain(by)
 	stop()
 	wg.Wait()
 	return nil
@@ -261,8 +264,9 @@ const finalFlushMin = time.Second
 // exits about when its drain said it would, rather than after each flush's
 // own timeout.
 func (s *Service) finalCtx() (context.Context, context.CancelFunc) {
-	by := time.Unix(0, s.drainBy.Load())
-	if s.drainBy.Load() == 0 || time.Until(by) < finalFlushMin {
+	ns := s.drainBy.Load()
+	by := time.Unix(0, ns)
+	if ns == 0 || time.Until(by) < finalFlushMin {
 		by = time.Now().Add(finalFlushMin)
 	}
 	return context.WithDeadline(context.Background(), by)
@@ -310,11 +314,11 @@ func (s *Service) Ready(context.Context) error {
 	return nil
 }
 
-func (s *Service) drain() {
+func (s *Service) drain(by time.Time) {
 	s.drainMu.Lock()
 	close(s.draining)
 	s.drainMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), by)
 	defer cancel()
 	if err := s.router.Leave(ctx, s.node); err != nil {
 		slog.Warn("leave routing table", "node", s.node.ID, "err", err)

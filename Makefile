@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-cluster generate web clean
+.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-cluster generate web clean
 
 all: build
 
@@ -60,6 +60,12 @@ chaos: test-deps
 bench:
 	bench/run-all.sh
 
+## bench-wslib: memory and idle CPU per connection of gorilla/websocket, gws,
+## gobwas/ws, nbio and Herald's own WebSocket layer, then herald all
+## (bench/wslib, its own Go module; tables in bench/results/wslib-*.txt)
+bench-wslib:
+	bench/wslib/run.sh
+
 ## bench-cluster: the cluster figures (Redis commands per 1,000 idle connections,
 ## collect with 1 and 2 instances, deliveries/s with 1-3 push nodes) on a local
 ## cluster with Redis and FerretDB; the report goes to bench/results/cluster.md
@@ -76,6 +82,7 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd bench/wslib && $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
 ## generate: regenerates the gRPC code from rpc/heraldpb/herald.proto (needs protoc)

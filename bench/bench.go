@@ -43,6 +43,15 @@ type Config struct {
 	Plot       string        // PNG file for the latency distribution (optional)
 	CPUProfile string        // file for the load generator's own CPU profile (optional)
 	Out        io.Writer
+
+	// Connect mode past one process's open-file limit: at most
+	// ConnsPerProcess connections in a process; more are opened by worker
+	// processes running Exe (the herald binary) as `bench connect --worker`.
+	ConnsPerProcess int
+	Exe             string
+	Worker          bool      // this process is such a worker: read tokens, connect, report, hold until In ends
+	Offset          int       // a worker's first connection number (spreads it over WS and SourceIPs)
+	In              io.Reader // a worker's stdin: its tokens, one a line; its parent closes it to end the hold
 }
 
 // DefaultConfig returns defaults suitable for `herald all` on this machine.
@@ -50,6 +59,7 @@ func DefaultConfig() Config {
 	return Config{
 		Mode: "unicast", API: []string{"http://127.0.0.1:8080"}, Conns: 10000, Users: 10000,
 		Senders: 32, Recipients: 100, Topic: "bench", Duration: 10 * time.Second, Drain: 5 * time.Second,
+		ConnsPerProcess: 18000,
 	}
 }
 
@@ -65,7 +75,7 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.Metrics = append(cfg.Metrics, "http"+strings.TrimPrefix(w, "ws")+"/metrics")
 		}
 	}
-	if cfg.APIKey == "" {
+	if cfg.APIKey == "" && !cfg.Worker {
 		return errors.New("an API key is needed (--api-key, or HERALD_API_KEY)")
 	}
 	// The load generator shares the machine with the server it measures:
@@ -95,6 +105,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	switch cfg.Mode {
 	case "connect":
+		if cfg.Worker {
+			return runConnectWorker(ctx, cfg)
+		}
 		return runConnect(ctx, cfg)
 	case "unicast", "multicast", "topic":
 		return runDelivery(ctx, cfg)

@@ -133,7 +133,7 @@ func dialer(sources []string, i int) *websocket.Dialer {
 	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256}
 	if len(sources) > 0 {
 		local := &net.TCPAddr{IP: net.ParseIP(sources[i%len(sources)])}
-		nd := &net.Dialer{LocalAddr: local, Timeout: 30 * time.Second}
+		nd := &net.Dialer{LocalAddr: local, Timeout: 30 * time.Second, Control: bindNoPort}
 		d.NetDialContext = nd.DialContext
 	}
 	return d
@@ -145,8 +145,11 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 	conns := make([]*conn, len(toks))
 	start := time.Now()
 	failed, err := parallel(ctx, len(toks), 64, false, func(i int) error {
-		base := cfg.WS[i%len(cfg.WS)]
-		ws, _, err := dialer(cfg.SourceIPs, i).DialContext(ctx, base+"/ws?token="+url.QueryEscape(toks[i]), nil)
+		// By the connection's number across every load-generator process,
+		// so that the processes together spread evenly too.
+		g := cfg.Offset + i
+		base := cfg.WS[g%len(cfg.WS)]
+		ws, _, err := dialer(cfg.SourceIPs, g).DialContext(ctx, base+"/ws?token="+url.QueryEscape(toks[i]), nil)
 		if err == nil {
 			ws.SetReadDeadline(time.Now().Add(30 * time.Second))
 			_, _, err = ws.ReadMessage() // hello

@@ -10,21 +10,34 @@ import (
 // reports the connect rate and the server's memory and CPU per connection
 // (read from the push nodes' /metrics).
 func runConnect(ctx context.Context, cfg Config) error {
-	header(ctx, cfg, fmt.Sprintf("%d idle connections, held %s, client source addresses %v", cfg.Conns, cfg.Duration, cfg.SourceIPs))
-	users := make([]string, cfg.Conns)
-	for i := range users {
-		users[i] = fmt.Sprintf("bench-c%d", i)
+	procs := 1
+	if cfg.ConnsPerProcess > 0 && cfg.Conns > cfg.ConnsPerProcess {
+		procs = (cfg.Conns + cfg.ConnsPerProcess - 1) / cfg.ConnsPerProcess
 	}
-	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, users)
+	header(ctx, cfg, fmt.Sprintf("%d idle connections, held %s, client source addresses %v, %d load-generator process(es)",
+		cfg.Conns, cfg.Duration, cfg.SourceIPs, procs))
+	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, benchUsers(0, cfg.Conns))
 	if err != nil {
 		return err
 	}
 	before := scrapeAll(ctx, cfg.Metrics)
-	conns, took, err := connectAll(ctx, cfg, toks)
-	if err != nil {
-		return err
+	var opened int
+	var took time.Duration
+	if procs == 1 {
+		conns, t, err := connectAll(ctx, cfg, toks)
+		if err != nil {
+			return err
+		}
+		defer closeAll(conns) // each has its reader, which answers the server's pings
+		opened, took = len(conns), t
+	} else {
+		w, err := startWorkers(ctx, cfg, toks, procs)
+		if err != nil {
+			return err
+		}
+		defer w.stop()
+		opened, took = w.connected, w.took
 	}
-	defer closeAll(conns)       // each has its reader, which answers the server's pings
 	time.Sleep(5 * time.Second) // let the connect burst's garbage be collected
 	held := scrapeAll(ctx, cfg.Metrics)
 	select {
@@ -33,11 +46,11 @@ func runConnect(ctx context.Context, cfg Config) error {
 		return ctx.Err()
 	}
 	after := scrapeAll(ctx, cfg.Metrics)
-	n := float64(len(conns))
+	n := float64(opened)
 	fmt.Fprintf(cfg.Out, "| connections | connect time | connects/s | server connections | server RSS before | server RSS held | RSS per connection | server CPU while idle |\n")
 	fmt.Fprintf(cfg.Out, "|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(cfg.Out, "| %d | %s | %.0f | %.0f | %.1f MiB | %.1f MiB | %.2f KiB | %.2f %% of a core |\n",
-		len(conns), took.Round(time.Millisecond), n/took.Seconds(), held.connections,
+		opened, took.Round(time.Millisecond), n/took.Seconds(), held.connections,
 		before.rss/(1<<20), held.rss/(1<<20), (held.rss-before.rss)/n/1024,
 		100*(after.cpu-held.cpu)/cfg.Duration.Seconds())
 	return nil

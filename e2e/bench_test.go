@@ -28,6 +28,11 @@ func TestBenchModesAgainstAll(t *testing.T) {
 		tune func(*bench.Config)
 	}{
 		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 300, 4*time.Second }},
+		// Past one process's share: three worker processes of the built
+		// binary hold 100 connections each.
+		{"connect-workers", func(c *bench.Config) {
+			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 300, 4*time.Second, 100, testenv.HeraldBinary(t)
+		}},
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
 		{"steady", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate = "unicast", 300, 4, 200 }},
@@ -47,7 +52,7 @@ func TestBenchModesAgainstAll(t *testing.T) {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
 			row := lastRow(out.String())
-			if run.name == "connect" {
+			if strings.HasPrefix(run.name, "connect") {
 				if row[0] != "300" || row[3] != "300" {
 					t.Fatalf("connections opened / held by the server: %s / %s\n%s", row[0], row[3], out.String())
 				}
@@ -58,6 +63,31 @@ func TestBenchModesAgainstAll(t *testing.T) {
 				t.Fatalf("want messages accepted, none lost or out of order:\n%s", out.String())
 			}
 		})
+	}
+}
+
+// TestBenchWorkersFailFast: when the worker processes cannot connect, the
+// run ends with their error, promptly, and leaves no worker behind.
+func TestBenchWorkersFailFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts herald all")
+	}
+	addr := testenv.FreePort(t, "127.0.0.1")
+	n := startAll(t, t.TempDir(), addr)
+	var out bytes.Buffer
+	cfg := bench.DefaultConfig()
+	cfg.Mode, cfg.Conns, cfg.ConnsPerProcess, cfg.Exe = "connect", 40, 20, testenv.HeraldBinary(t)
+	cfg.API, cfg.APIKey, cfg.Out = []string{n.api.Base}, n.api.Key, &out
+	cfg.WS = []string{"ws://" + testenv.FreePort(t, "127.0.0.1")} // nothing listens there
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	err := bench.Run(ctx, cfg)
+	if err == nil || !strings.Contains(err.Error(), "worker") {
+		t.Fatalf("want a worker's error, got %v\n%s", err, out.String())
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Fatalf("took %s to fail", took)
 	}
 }
 

@@ -40,6 +40,9 @@ topic (every user subscribes to --topic; messages go to the topic).`)
 	f.str(&cfg.CSV, "csv", "write every message's latency to this CSV file")
 	f.str(&cfg.Plot, "plot", "write the latency distribution to this PNG file")
 	f.str(&cfg.CPUProfile, "cpu-profile", "write the load generator's own CPU profile to this file (go tool pprof)")
+	f.int(&cfg.ConnsPerProcess, "conns-per-process", "connect mode: most connections one load-generator process opens; more are spread over worker processes (each process may hold only so many open files)")
+	f.bool(&cfg.Worker, "worker", "internal: run as a worker process of a connect run (connect, report on stdout, hold until stdin ends)")
+	f.int(&cfg.Offset, "offset", "internal, with --worker: the first connection number of this worker's share")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -48,7 +51,10 @@ topic (every user subscribes to --topic; messages go to the topic).`)
 			cfg.APIKey = strings.TrimSpace(string(b))
 		}
 	}
-	cfg.Out = os.Stdout
+	cfg.Out, cfg.In = os.Stdout, os.Stdin
+	if exe, err := os.Executable(); err == nil {
+		cfg.Exe = exe
+	}
 	if err := bench.Run(ctx, cfg); err != nil {
 		return fmt.Errorf("bench %s: %w", cfg.Mode, err)
 	}

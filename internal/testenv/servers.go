@@ -178,3 +178,10 @@ func StartRedisCluster(t testing.TB) []string {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// WSLibBinary builds bench/wslib (the WebSocket-library comparison server,
+// its own Go module) into the test's temp dir.
+func WSLibBinary(t testing.TB) string {
+	t.Helper()
+	return build(t, filepath.Join(repoRoot(), "bench", "wslib"), ".", filepath.Join(t.TempDir(), "wslib"))
+}

@@ -4,33 +4,24 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/heraldpush/herald/internal/ws"
 )
 
-// The reader. The node's poller calls onReadable when a client's socket has
-// data; it reads once into a pooled buffer, parses whatever frames are
-// complete (ws.Parser keeps an incomplete one), and acts on them. Any bad
-// frame closes this connection only, with a code and reason that say what
-// was wrong.
-
-// readBufSize is one read's buffer: client frames are acks and pings, a few
-// dozen bytes; a bigger frame arrives over several reads.
-const readBufSize = 4096
-
-var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+// The reader. The node's poller reads a client's socket when it has data:
+// onPeek takes a read of nothing but pongs on the poller's own goroutine;
+// any other read goes to onData, which parses whatever frames are complete
+// (ws.Parser keeps an incomplete one) and acts on them. Any bad frame closes
+// this connection only, with a code and reason that say what was wrong.
 
 // errPeerClosed stops parsing at the client's close frame.
 var errPeerClosed = errors.New("client sent close")
 
-// onReadable reads what the client sent; false stops the watch.
-func (c *conn) onReadable() bool {
-	bp := readBufs.Get().(*[]byte)
-	defer readBufs.Put(bp)
-	n, err := c.nc.Read(*bp)
-	if n > 0 && !c.consume((*bp)[:n]) {
+// onData handles what the client sent, or the end of its side (err); false
+// stops the watch.
+func (c *conn) onData(b []byte, err error) bool {
+	if len(b) > 0 && !c.consume(b) {
 		c.peerEnded()
 		return false
 	}
@@ -39,6 +30,31 @@ func (c *conn) onReadable() bool {
 		c.peerEnded()
 		return false
 	}
+	return true
+}
+
+// onPeek handles a read that holds only whole pongs (the answers to the
+// keep-alive loop's pings, most of what an idle connection sends) by
+// noting the time, as onFrame would; it runs on the poller's goroutine, so
+// it only looks. Anything else, or a pong while a message or frame is
+// part-read, it leaves to onData and the parser.
+func (c *conn) onPeek(b []byte) bool {
+	if c.discarding || !c.parser.Idle() {
+		return false
+	}
+	for len(b) > 0 {
+		// FIN and pong, then masked (as every client frame must be) with a
+		// length under 126, then the 4-byte mask and the payload.
+		if len(b) < 6 || b[0] != 0x80|byte(ws.OpPong) || b[1]&0x80 == 0 || b[1]&0x7f > 125 {
+			return false
+		}
+		n := 6 + int(b[1]&0x7f)
+		if len(b) < n {
+			return false
+		}
+		b = b[n:]
+	}
+	c.lastRead.Store(time.Now().UnixNano())
 	return true
 }
 

@@ -139,7 +139,7 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if len(rest) > 0 && !c.consume(rest) {
 		c.peerEnded()
 	}
-	stop, err := netpoll.Watch(nc, c.onReadable)
+	stop, err := netpoll.Watch(nc, netpoll.Handler{Peek: c.onPeek, Data: c.onData})
 	if err != nil {
 		slog.Warn("cannot watch connection", "conn", c.id, "err", err)
 		c.close(CloseInternal, "server error, retry")

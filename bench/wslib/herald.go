@@ -13,8 +13,8 @@ import (
 )
 
 // Herald's own layer, bare: internal/ws for the upgrade and the frames,
-// internal/netpoll for readiness (one epoll goroutine for every idle
-// connection, a pooled read buffer only while a read runs), pings written
+// internal/netpoll for readiness (one epoll goroutine reads every idle
+// connection and notes a pong without starting a goroutine), pings written
 // straight from the keep-alive loop. herald all adds a push node's state
 // per connection (hub, routes, receipts, tokens) on top of this.
 func heraldServer(addr string, k *keepAlive) func(*http.ServeMux) error {
@@ -39,7 +39,7 @@ func heraldServer(addr string, k *keepAlive) func(*http.ServeMux) error {
 			}
 			k.add(c)
 			c.k = k
-			stop, err := netpoll.Watch(nc, c.onReadable)
+			stop, err := netpoll.Watch(nc, netpoll.Handler{Peek: c.onPeek, Data: c.onData})
 			if err != nil {
 				c.close()
 				return
@@ -56,8 +56,6 @@ func heraldServer(addr string, k *keepAlive) func(*http.ServeMux) error {
 	}
 }
 
-var heraldReadBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
-
 var heraldPing = ws.AppendFrame(nil, ws.OpPing, nil)
 
 type heraldConn struct {
@@ -71,18 +69,27 @@ type heraldConn struct {
 	closed   bool
 }
 
-func (c *heraldConn) onReadable() bool {
-	bp := heraldReadBufs.Get().(*[]byte)
-	defer heraldReadBufs.Put(bp)
-	n, err := c.nc.Read(*bp)
-	if n > 0 && !c.consume((*bp)[:n]) {
+func (c *heraldConn) onData(b []byte, err error) bool {
+	if (len(b) > 0 && !c.consume(b)) || err != nil {
 		c.close()
 		return false
 	}
-	if err != nil {
-		c.close()
+	return true
+}
+
+// onPeek takes a read of whole pongs on the poller's goroutine, as the push
+// node does (push/conn_read.go).
+func (c *heraldConn) onPeek(b []byte) bool {
+	if !c.parser.Idle() {
 		return false
 	}
+	for len(b) > 0 {
+		if len(b) < 6 || b[0] != 0x80|byte(ws.OpPong) || b[1]&0x80 == 0 || b[1]&0x7f > 125 || len(b) < 6+int(b[1]&0x7f) {
+			return false
+		}
+		b = b[6+int(b[1]&0x7f):]
+	}
+	c.lastRead.Store(time.Now().UnixNano())
 	return true
 }
 

@@ -12,33 +12,56 @@ import (
 	"syscall"
 )
 
-// Watch calls onReadable, on a goroutine of its own, whenever conn has data
-// to read or has been closed by the peer. Calls never overlap. onReadable
-// should read once (conn.Read returns at once when called on readiness) and
-// return true to keep watching, false to stop. Call the returned stop before
-// closing conn; after stop returns no new call starts.
+// Handler receives what a watched connection's peer sends.
+type Handler struct {
+	// Peek, when set, is called on the poller's own goroutine with the
+	// bytes of a read, before Data would be: it must be quick and must not
+	// block (every idle connection waits on that goroutine), and returns
+	// true when it has handled all of them. An idle push connection sends
+	// little but pongs, and noting one there costs no goroutine.
+	Peek func(b []byte) bool
+	// Data is called on a goroutine of its own with the bytes of a read
+	// that Peek did not take (valid only during the call), and with the
+	// read's error (io.EOF when the peer has closed its side). Calls never
+	// overlap, and come in the order of the reads. False stops the watch,
+	// as does an error whatever Data returns.
+	Data func(b []byte, err error) bool
+}
+
+// Watch calls h whenever conn has data or has been closed by the peer.
+// Call the returned stop before closing conn; once stop returns, no read
+// of conn's descriptor is under way and no new call starts.
 //
 // A connection without a file descriptor of its own (a *tls.Conn, a
-// net.Pipe) gets a goroutine that calls onReadable in a loop, its reads
-// blocking as usual: readiness of a TLS connection's socket says nothing of
-// the plaintext its buffer already holds.
-func Watch(conn net.Conn, onReadable func() bool) (stop func(), err error) {
+// net.Pipe) gets a goroutine that reads in a loop, blocking as usual, and
+// calls Data: readiness of a TLS connection's socket says nothing of the
+// plaintext its buffer already holds.
+func Watch(conn net.Conn, h Handler) (stop func(), err error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
-		return loop(onReadable), nil
+		return loop(conn, h), nil
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	return watch(raw, onReadable)
+	return watch(conn, raw, h)
 }
 
+// readBufSize is one read's buffer: client frames are acks and pings, a
+// few dozen bytes; a bigger frame arrives over several reads.
+const readBufSize = 4096
+
 // loop is the goroutine-per-connection fallback.
-func loop(fn func() bool) func() {
+func loop(conn net.Conn, h Handler) func() {
 	var stopped atomic.Bool
 	go func() {
-		for !stopped.Load() && fn() {
+		b := make([]byte, readBufSize)
+		for !stopped.Load() {
+			n, err := conn.Read(b)
+			if !h.Data(b[:n], err) || err != nil {
+				return
+			}
 		}
 	}()
 	return func() { stopped.Store(true) }

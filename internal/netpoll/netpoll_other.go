@@ -2,10 +2,13 @@
 
 package netpoll
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
-// watch falls back to a goroutine per connection: onReadable blocks in its
-// read until there is data.
-func watch(_ syscall.RawConn, fn func() bool) (func(), error) {
-	return loop(fn), nil
+// watch falls back to a goroutine per connection, blocked in its read
+// until there is data.
+func watch(conn net.Conn, _ syscall.RawConn, h Handler) (func(), error) {
+	return loop(conn, h), nil
 }

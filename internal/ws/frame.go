@@ -52,6 +52,10 @@ type Parser struct {
 	msgOp   Opcode // its opcode; 0 when no message is in progress
 }
 
+// Idle reports whether the parser holds nothing between reads: no partial
+// frame and no message in progress, so the next byte starts a frame.
+func (p *Parser) Idle() bool { return len(p.partial) == 0 && p.msgOp == 0 }
+
 // Feed parses data and calls fn with each complete message (text or binary,
 // fragments joined) and each control frame, in order. The payload is valid
 // only during the call. A framing violation returns a *ProtocolError; an

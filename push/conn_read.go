@@ -39,20 +39,8 @@ func (c *conn) onData(b []byte, err error) bool {
 // it only looks. Anything else, or a pong while a message or frame is
 // part-read, it leaves to onData and the parser.
 func (c *conn) onPeek(b []byte) bool {
-	if c.discarding || !c.parser.Idle() {
+	if c.discarding || !c.parser.Idle() || !ws.OnlyPongs(b) {
 		return false
-	}
-	for len(b) > 0 {
-		// FIN and pong, then masked (as every client frame must be) with a
-		// length under 126, then the 4-byte mask and the payload.
-		if len(b) < 6 || b[0] != 0x80|byte(ws.OpPong) || b[1]&0x80 == 0 || b[1]&0x7f > 125 {
-			return false
-		}
-		n := 6 + int(b[1]&0x7f)
-		if len(b) < n {
-			return false
-		}
-		b = b[n:]
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return true

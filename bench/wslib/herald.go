@@ -80,14 +80,8 @@ func (c *heraldConn) onData(b []byte, err error) bool {
 // onPeek takes a read of whole pongs on the poller's goroutine, as the push
 // node does (push/conn_read.go).
 func (c *heraldConn) onPeek(b []byte) bool {
-	if !c.parser.Idle() {
+	if !c.parser.Idle() || !ws.OnlyPongs(b) {
 		return false
-	}
-	for len(b) > 0 {
-		if len(b) < 6 || b[0] != 0x80|byte(ws.OpPong) || b[1]&0x80 == 0 || b[1]&0x7f > 125 || len(b) < 6+int(b[1]&0x7f) {
-			return false
-		}
-		b = b[6+int(b[1]&0x7f):]
 	}
 	c.lastRead.Store(time.Now().UnixNano())
 	return true

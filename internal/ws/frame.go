@@ -56,6 +56,25 @@ type Parser struct {
 // frame and no message in progress, so the next byte starts a frame.
 func (p *Parser) Idle() bool { return len(p.partial) == 0 && p.msgOp == 0 }
 
+// OnlyPongs reports whether b is nothing but whole, well-formed client
+// pongs (FIN, no RSV bits, masked as a client frame must be, under 126
+// bytes): what a connection that answers pings and says nothing else
+// sends, which a reader can note without parsing. Anything else, including
+// a pong cut across two reads, is false and is the Parser's.
+func OnlyPongs(b []byte) bool {
+	for len(b) > 0 {
+		if len(b) < 6 || b[0] != 0x80|byte(OpPong) || b[1]&0x80 == 0 || b[1]&0x7f > 125 {
+			return false
+		}
+		n := 6 + int(b[1]&0x7f)
+		if len(b) < n {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
 // Feed parses data and calls fn with each complete message (text or binary,
 // fragments joined) and each control frame, in order. The payload is valid
 // only during the call. A framing violation returns a *ProtocolError; an

@@ -12,6 +12,7 @@ func FuzzParser(f *testing.F) {
 	f.Add(clientFrame(true, OpText, []byte(`{"type":"ack","seq":1}`)), uint8(3))
 	f.Add(append(clientFrame(false, OpText, []byte("ab")), clientFrame(true, OpContinuation, []byte("cd"))...), uint8(7))
 	f.Add(clientFrame(true, OpClose, ClosePayload(1000, "bye")), uint8(1))
+	f.Add(append(clientFrame(true, OpPong, nil), clientFrame(true, OpPong, []byte("x"))...), uint8(6))
 	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, uint8(2))
 	f.Fuzz(func(t *testing.T, data []byte, cut uint8) {
 		run := func(chunks ...[]byte) (out [][]byte, err error) {
@@ -39,6 +40,20 @@ func FuzzParser(f *testing.F) {
 		for i := range whole {
 			if !bytes.Equal(whole[i], split[i]) {
 				t.Fatalf("frame %d differs when split", i)
+			}
+		}
+		// What OnlyPongs lets a reader skip parsing must parse as pongs
+		// and nothing else, leaving the parser idle.
+		if OnlyPongs(data) {
+			p := &Parser{MaxMessage: 256}
+			err := p.Feed(bytes.Clone(data), func(op Opcode, _ []byte) error {
+				if op != OpPong {
+					t.Fatalf("OnlyPongs took a frame the parser reads as opcode %d", op)
+				}
+				return nil
+			})
+			if err != nil || !p.Idle() {
+				t.Fatalf("OnlyPongs took bytes the parser refuses (%v) or leaves part-read", err)
 			}
 		}
 	})

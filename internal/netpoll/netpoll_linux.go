@@ -12,10 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// pollers are the process's epoll instances, one per P (up to 8): each
+// pollers are the process's epoll instances, one per 4 Ps (1 to 8): each
 // reads its connections on one goroutine, so on a node with many cores and
-// busy clients one goroutine's reads must not be the limit. A connection
-// stays with the poller it was given.
+// busy clients one goroutine's reads must not be the limit, while a small
+// node keeps one (every poller blocked in epoll_wait is a thread to wake,
+// and one reads a few hundred thousand times a second). A connection stays
+// with the poller it was given.
 //
 // Each poller's connections are registered
 // level-triggered and one-shot: an event disarms the connection until what
@@ -52,7 +54,7 @@ var (
 
 func get(id uint64) (*poller, error) {
 	once.Do(func() {
-		for range min(runtime.GOMAXPROCS(0), 8) {
+		for range min(max(runtime.GOMAXPROCS(0)/4, 1), 8) {
 			epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 			if err != nil {
 				initErr = fmt.Errorf("netpoll: epoll_create1: %w", err)

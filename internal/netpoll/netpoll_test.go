@@ -4,10 +4,19 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// TestMain runs the tests with 8 Ps, so that connections are spread over
+// two pollers (one per 4 Ps) as on a bigger machine.
+func TestMain(m *testing.M) {
+	runtime.GOMAXPROCS(8)
+	os.Exit(m.Run())
+}
 
 func pair(t *testing.T) (client, server net.Conn) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,15 @@ func tokens(ctx context.Context, authURL, key string, users []string, topics ...
 		return err
 	})
 	return out, err
+}
+
+// benchUsers names n users prefix0 .. prefix<n-1>.
+func benchUsers(prefix string, n int) []string {
+	users := make([]string, n)
+	for i := range users {
+		users[i] = prefix + strconv.Itoa(i)
+	}
+	return users
 }
 
 // parallel runs fn(0..n-1) on workers goroutines and returns how many calls

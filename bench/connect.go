@@ -16,7 +16,7 @@ func runConnect(ctx context.Context, cfg Config) error {
 	}
 	header(ctx, cfg, fmt.Sprintf("%d idle connections, held %s, client source addresses %v, %d load-generator process(es)",
 		cfg.Conns, cfg.Duration, cfg.SourceIPs, procs))
-	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, benchUsers(0, cfg.Conns))
+	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, benchUsers("bench-c", cfg.Conns))
 	if err != nil {
 		return err
 	}

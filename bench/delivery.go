@@ -50,10 +50,7 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	header(ctx, cfg, fmt.Sprintf("%d users, %d recipient(s) per message, %d senders, %s, %s, %s",
 		cfg.Users, k, cfg.Senders, rate, per, cfg.Duration))
 
-	users := make([]string, cfg.Users)
-	for i := range users {
-		users[i] = "bench-u" + strconv.Itoa(i)
-	}
+	users := benchUsers("bench-u", cfg.Users)
 	var topics []string
 	if cfg.Mode == "topic" {
 		topics = []string{cfg.Topic}

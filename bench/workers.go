@@ -30,15 +30,6 @@ type workerReport struct {
 	Error     string  `json:"error,omitempty"`
 }
 
-// benchUsers names connections [offset, offset+n): bench-c<i>.
-func benchUsers(offset, n int) []string {
-	users := make([]string, n)
-	for i := range users {
-		users[i] = fmt.Sprintf("bench-c%d", offset+i)
-	}
-	return users
-}
-
 // runConnectWorker is a worker's whole life: read its tokens, connect,
 // report, hold.
 func runConnectWorker(ctx context.Context, cfg Config) error {

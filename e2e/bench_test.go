@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,9 +54,7 @@ func TestBenchModesAgainstAll(t *testing.T) {
 			}
 			row := lastRow(out.String())
 			if strings.HasPrefix(run.name, "connect") {
-				if row[0] != "300" || row[3] != "300" {
-					t.Fatalf("connections opened / held by the server: %s / %s\n%s", row[0], row[3], out.String())
-				}
+				wantConnections(t, out.String(), 300)
 				return
 			}
 			// accepted msg/s | delivered/s | p50 | p90 | p99 | p99.9 | max | accepted | deliveries | lost | out of order | refused
@@ -88,6 +87,15 @@ func TestBenchWorkersFailFast(t *testing.T) {
 	}
 	if took := time.Since(start); took > 30*time.Second {
 		t.Fatalf("took %s to fail", took)
+	}
+}
+
+// wantConnections fails the test unless a connect report says n
+// connections were opened and the server held n.
+func wantConnections(t *testing.T, report string, n int) {
+	t.Helper()
+	if row := lastRow(report); row[0] != strconv.Itoa(n) || row[3] != strconv.Itoa(n) {
+		t.Fatalf("connections opened / held by the server: %s / %s, want %d\n%s", row[0], row[3], n, report)
 	}
 }
 

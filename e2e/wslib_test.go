@@ -37,9 +37,7 @@ func TestWSLibServersHoldConnections(t *testing.T) {
 			if err := bench.Run(ctx, cfg); err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
-			if row := lastRow(out.String()); row[0] != "50" || row[3] != "50" {
-				t.Fatalf("connections opened / held by the server: %s / %s\n%s", row[0], row[3], out.String())
-			}
+			wantConnections(t, out.String(), 50)
 		})
 	}
 }

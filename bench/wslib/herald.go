@@ -24,7 +24,8 @@ func heraldServer(addr string, k *keepAlive) func(*http.ServeMux) error {
 			if err != nil {
 				return
 			}
-			c := &heraldConn{nc: nc, parser: ws.Parser{MaxMessage: readLimit}}
+			// k before add: the keep-alive loop may close c at once.
+			c := &heraldConn{nc: nc, parser: ws.Parser{MaxMessage: readLimit}, k: k}
 			c.lastRead.Store(time.Now().UnixNano())
 			if sc, ok := nc.(syscall.Conn); ok {
 				c.raw, _ = sc.SyscallConn()
@@ -38,7 +39,6 @@ func heraldServer(addr string, k *keepAlive) func(*http.ServeMux) error {
 				return
 			}
 			k.add(c)
-			c.k = k
 			stop, err := netpoll.Watch(nc, netpoll.Handler{Peek: c.onPeek, Data: c.onData})
 			if err != nil {
 				c.close()
@@ -124,7 +124,5 @@ func (c *heraldConn) close() {
 		stop()
 	}
 	c.nc.Close()
-	if c.k != nil {
-		c.k.gone(c)
-	}
+	c.k.gone(c)
 }

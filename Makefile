@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-cluster generate web clean
+.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster generate web clean
 
 all: build
 
@@ -65,6 +65,12 @@ bench:
 ## (bench/wslib, its own Go module; tables in bench/results/wslib-*.txt)
 bench-wslib:
 	bench/wslib/run.sh
+
+## bench-centrifugo: Centrifugo v6.9.1 (the peer of issue 4's targets) and
+## herald all measured by the same load generator, figure by figure
+## (bench/centrifugo, its own Go module; tables in bench/results/centrifugo-vs-herald-*.txt)
+bench-centrifugo:
+	bench/centrifugo/run.sh
 
 ## bench-cluster: the cluster figures (Redis commands per 1,000 idle connections,
 ## collect with 1 and 2 instances, deliveries/s with 1-3 push nodes) on a local

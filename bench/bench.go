@@ -23,6 +23,8 @@ import (
 // Config is one benchmark run.
 type Config struct {
 	Mode       string        // connect, unicast, multicast or topic
+	Peer       string        // the server spoken to: herald (default) or centrifugo (peer.go)
+	PeerSecret string        // centrifugo: the HMAC key its connection tokens are signed with
 	API        []string      // collect base URLs (http://host:port)
 	WS         []string      // push base URLs (ws://host:port)
 	Metrics    []string      // URLs of the push nodes' /metrics
@@ -75,7 +77,10 @@ func Run(ctx context.Context, cfg Config) error {
 			cfg.Metrics = append(cfg.Metrics, "http"+strings.TrimPrefix(w, "ws")+"/metrics")
 		}
 	}
-	if cfg.APIKey == "" && !cfg.Worker {
+	if err := cfg.checkPeer(); err != nil {
+		return err
+	}
+	if cfg.APIKey == "" && !cfg.Worker && !(cfg.centrifugo() && cfg.Mode == "connect") {
 		return errors.New("an API key is needed (--api-key, or HERALD_API_KEY)")
 	}
 	// The load generator shares the machine with the server it measures:
@@ -120,8 +125,12 @@ func Run(ctx context.Context, cfg Config) error {
 func header(ctx context.Context, cfg Config, extra string) {
 	info := scrapeInfo(ctx, cfg.Metrics)
 	fmt.Fprintf(cfg.Out, "herald bench %s\n", cfg.Mode)
-	fmt.Fprintf(cfg.Out, "  target   %s (version %s, store %s, %d push node(s), %d collect URL(s))\n",
-		strings.Join(cfg.API, ","), info.version, info.store, len(cfg.WS), len(cfg.API))
+	server := "Herald"
+	if cfg.centrifugo() {
+		server = "Centrifugo"
+	}
+	fmt.Fprintf(cfg.Out, "  target   %s %s (version %s, store %s, %d push node(s), %d collect URL(s))\n",
+		server, strings.Join(cfg.API, ","), info.version, info.store, len(cfg.WS), len(cfg.API))
 	fmt.Fprintf(cfg.Out, "  machine  %s/%s, %d cores, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(cfg.Out, "  run      %s\n\n", extra)
 }

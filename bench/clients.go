@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -98,6 +97,7 @@ type receiver struct {
 // answer to a subscription.
 type conn struct {
 	ws         *websocket.Conn
+	centrifugo bool // frames are Centrifugo's (peer.go)
 	user       int
 	handler    atomic.Pointer[func(frame []byte)]
 	subscribed chan error    // the answer to a sub (subscribeAll)
@@ -117,6 +117,16 @@ func (c *conn) read() {
 		}
 		if err != nil {
 			return
+		}
+		if c.centrifugo {
+			var h func([]byte)
+			if p := c.handler.Load(); p != nil {
+				h = *p
+			}
+			if centrifugoFrame(c.ws, b, h) != nil {
+				return
+			}
+			continue
 		}
 		if h := c.handler.Load(); h != nil {
 			(*h)(b)
@@ -159,19 +169,11 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 		// so that the processes together spread evenly too.
 		g := cfg.Offset + i
 		base := cfg.WS[g%len(cfg.WS)]
-		ws, _, err := dialer(cfg.SourceIPs, g).DialContext(ctx, base+"/ws?token="+url.QueryEscape(toks[i]), nil)
-		if err == nil {
-			ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-			_, _, err = ws.ReadMessage() // hello
-			ws.SetReadDeadline(time.Time{})
-		}
+		ws, err := cfg.dial(ctx, dialer(cfg.SourceIPs, g), base, toks[i])
 		if err != nil {
-			if ws != nil {
-				ws.Close()
-			}
 			return err
 		}
-		conns[i] = &conn{ws: ws, user: i, subscribed: make(chan error, 1), done: make(chan struct{})}
+		conns[i] = &conn{ws: ws, user: i, centrifugo: cfg.centrifugo(), subscribed: make(chan error, 1), done: make(chan struct{})}
 		go conns[i].read()
 		return nil
 	})

@@ -55,7 +55,7 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	if cfg.Mode == "topic" {
 		topics = []string{cfg.Topic}
 	}
-	toks, err := tokens(ctx, cfg.authURL(), cfg.APIKey, users, topics...)
+	toks, err := cfg.mintTokens(ctx, users, topics...)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	for i, c := range conns {
 		f := &figs[i]
 		h := func(b []byte) {
-			seq, sent, ok := parseMsg(b)
+			parse := parseMsg
+			if cfg.centrifugo() {
+				parse = parsePush
+			}
+			seq, sent, ok := parse(b)
 			if !ok {
 				return
 			}
@@ -116,6 +120,9 @@ func runDelivery(ctx context.Context, cfg Config) error {
 		for i, base := range cfg.API {
 			if senders[i], err = newSender(base, cfg.APIKey); err != nil {
 				return err
+			}
+			if cfg.centrifugo() {
+				senders[i].auth, senders[i].ok = "X-API-Key: "+cfg.APIKey, 200
 			}
 		}
 		wg.Add(1)
@@ -180,6 +187,8 @@ func runDelivery(ctx context.Context, cfg Config) error {
 // generator must stay light (encoding/json with maps was 6 % of it).
 func buildRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int) ([]byte, string) {
 	switch {
+	case cfg.centrifugo():
+		return centrifugoRequest(b, rnd, users, cfg, k)
 	case cfg.Mode == "topic":
 		b = appendPayload(append(b, `{"payload":`...), time.Now())
 		return append(b, '}'), "/v1/topics/" + cfg.Topic + "/messages"

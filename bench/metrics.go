@@ -38,10 +38,19 @@ func scrape(ctx context.Context, url string) (serverStats, map[string]string, er
 		if !ok {
 			continue
 		}
-		if strings.HasPrefix(name, "herald_build_info{") {
-			for _, kv := range strings.Split(strings.TrimSuffix(strings.TrimPrefix(name, "herald_build_info{"), "}"), ",") {
+		if info, ok := strings.CutPrefix(name, "herald_build_info{"); ok {
+			for _, kv := range strings.Split(strings.TrimSuffix(info, "}"), ",") {
 				k, v, _ := strings.Cut(kv, "=")
 				labels[k] = strings.Trim(v, `"`)
+			}
+			continue
+		}
+		if info, ok := strings.CutPrefix(name, "centrifugo_node_build{"); ok {
+			// --peer centrifugo: its version; its history is in memory.
+			for _, kv := range strings.Split(strings.TrimSuffix(info, "}"), ",") {
+				if k, v, _ := strings.Cut(kv, "="); k == "version" {
+					labels["version"], labels["store"] = strings.Trim(v, `"`), "memory (Centrifugo)"
+				}
 			}
 			continue
 		}
@@ -54,7 +63,7 @@ func scrape(ctx context.Context, url string) (serverStats, map[string]string, er
 			st.rss = v
 		case "process_cpu_seconds_total":
 			st.cpu = v
-		case "herald_connections":
+		case "herald_connections", "centrifugo_node_num_clients":
 			st.connections = v
 		}
 	}

@@ -24,7 +24,8 @@ type sender struct {
 	addr string // host:port
 	host string
 	tls  *tls.Config // https targets; nil for http
-	key  string
+	auth string      // the API key's header line, without its CRLF
+	ok   int         // the status of an accepted request
 	conn net.Conn
 	br   *bufio.Reader
 	req  []byte
@@ -35,7 +36,7 @@ func newSender(base, key string) (*sender, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sender{addr: u.Host, host: u.Host, key: key}
+	s := &sender{addr: u.Host, host: u.Host, auth: "Authorization: Bearer " + key, ok: 202}
 	port := "80"
 	switch u.Scheme {
 	case "http":
@@ -51,7 +52,7 @@ func newSender(base, key string) (*sender, error) {
 	return s, nil
 }
 
-// post sends body to path and reports whether the answer was 202. A
+// post sends body to path and reports whether the answer was s.ok (202). A
 // connection that fails is dropped and dialled again on the next call.
 func (s *sender) post(path string, body []byte) bool {
 	status, err := s.roundTrip(path, body)
@@ -59,7 +60,7 @@ func (s *sender) post(path string, body []byte) bool {
 		s.close()
 		return false
 	}
-	return status == 202
+	return status == s.ok
 }
 
 func (s *sender) roundTrip(path string, body []byte) (int, error) {
@@ -82,8 +83,8 @@ func (s *sender) roundTrip(path string, body []byte) (int, error) {
 	r = append(r, path...)
 	r = append(r, " HTTP/1.1\r\nHost: "...)
 	r = append(r, s.host...)
-	r = append(r, "\r\nContent-Type: application/json\r\nAuthorization: Bearer "...)
-	r = append(r, s.key...)
+	r = append(r, "\r\nContent-Type: application/json\r\n"...)
+	r = append(r, s.auth...)
 	r = append(r, "\r\nContent-Length: "...)
 	r = strconv.AppendInt(r, int64(len(body)), 10)
 	r = append(r, "\r\n\r\n"...)

@@ -119,6 +119,9 @@ func (w *workers) start(cfg Config, offset int, toks []string, reports chan<- wo
 	args := []string{"bench", "connect", "--worker",
 		"--offset", strconv.Itoa(offset), "--conns", strconv.Itoa(len(toks)),
 		"--ws", strings.Join(cfg.WS, ",")}
+	if cfg.Peer != "" {
+		args = append(args, "--peer", cfg.Peer)
+	}
 	if len(cfg.SourceIPs) > 0 {
 		args = append(args, "--source-ips", strings.Join(cfg.SourceIPs, ","))
 	}

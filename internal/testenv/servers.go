@@ -185,3 +185,11 @@ func WSLibBinary(t testing.TB) string {
 	t.Helper()
 	return build(t, filepath.Join(repoRoot(), "bench", "wslib"), ".", filepath.Join(t.TempDir(), "wslib"))
 }
+
+// CentrifugoBinary builds Centrifugo v6.9.1 from bench/centrifugo (its own
+// Go module: the peer of `make bench-centrifugo`) into the test's temp dir.
+// A first build downloads and compiles Centrifugo's dependencies (minutes).
+func CentrifugoBinary(t testing.TB) string {
+	t.Helper()
+	return build(t, filepath.Join(repoRoot(), "bench", "centrifugo"), "github.com/centrifugal/centrifugo/v6", filepath.Join(t.TempDir(), "centrifugo"))
+}

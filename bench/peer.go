@@ -49,7 +49,7 @@ func (c Config) checkPeer() error {
 		return errors.New("topic mode is Herald's own: --peer centrifugo runs connect, unicast and multicast")
 	case c.Ack:
 		return errors.New("--ack is Herald's receipts: not with --peer centrifugo")
-	case len(c.PeerSecret) < 32:
+	case len(c.PeerSecret) < 32 && !c.Worker: // a worker is handed its tokens
 		return errors.New("--peer centrifugo mints its own connection tokens: --peer-secret, the HMAC key in Centrifugo's client.token.hmac_secret_key (at least 32 bytes)")
 	}
 	return nil

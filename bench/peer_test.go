@@ -36,6 +36,7 @@ func TestCheckPeer(t *testing.T) {
 		{func(c *Config) { c.Mode = "topic" }, "topic mode"},
 		{func(c *Config) { c.Ack = true }, "--ack"},
 		{func(c *Config) { c.PeerSecret = "short" }, "--peer-secret"},
+		{func(c *Config) { c.PeerSecret, c.Worker = "", true }, ""},
 	} {
 		cfg := centrifugoConfig()
 		c.edit(&cfg)

@@ -57,6 +57,10 @@ func TestBenchAgainstCentrifugo(t *testing.T) {
 		// Centrifugo's connection gauge is refreshed every 10 s: a hold
 		// longer than that (with the 5 s settling) lets it count them.
 		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 100, 6*time.Second }},
+		// Past one process's share: worker processes, handed their tokens.
+		{"connect-workers", func(c *bench.Config) {
+			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 100, 6*time.Second, 40, testenv.HeraldBinary(t)
+		}},
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
 		{"multicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Recipients = "multicast", 300, 2, 50 }},

@@ -46,9 +46,9 @@ func runConnect(ctx context.Context, cfg Config) error {
 		return ctx.Err()
 	}
 	after := scrapeAll(ctx, cfg.Metrics)
+	n := float64(opened)
 	// The connections the server reports holding: at the end of the hold
 	// too, as Centrifugo refreshes its gauge only every 10 s.
-	n := float64(opened)
 	fmt.Fprintf(cfg.Out, "| connections | connect time | connects/s | server connections | server RSS before | server RSS held | RSS per connection | server CPU while idle |\n")
 	fmt.Fprintf(cfg.Out, "|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(cfg.Out, "| %d | %s | %.0f | %.0f | %.1f MiB | %.1f MiB | %.2f KiB | %.2f %% of a core |\n",

@@ -82,13 +82,13 @@ func runDelivery(ctx context.Context, cfg Config) error {
 		lat []time.Duration
 	}
 	figs := make([]figures, len(conns))
+	parse := parseMsg
+	if cfg.centrifugo() {
+		parse = parsePush
+	}
 	for i, c := range conns {
 		f := &figs[i]
 		h := func(b []byte) {
-			parse := parseMsg
-			if cfg.centrifugo() {
-				parse = parsePush
-			}
 			seq, sent, ok := parse(b)
 			if !ok {
 				return
@@ -118,11 +118,8 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	for s := range cfg.Senders {
 		senders := make([]*sender, len(cfg.API)) // one connection per collect URL
 		for i, base := range cfg.API {
-			if senders[i], err = newSender(base, cfg.APIKey); err != nil {
+			if senders[i], err = cfg.newSender(base); err != nil {
 				return err
-			}
-			if cfg.centrifugo() {
-				senders[i].auth, senders[i].ok = "X-API-Key: "+cfg.APIKey, 200
 			}
 		}
 		wg.Add(1)

@@ -77,6 +77,16 @@ func (c Config) mintTokens(ctx context.Context, users []string, topics ...string
 	return out, nil
 }
 
+// newSender returns a sender to base with the peer's API key header and
+// the status it answers an accepted publish with (Centrifugo: 200).
+func (c Config) newSender(base string) (*sender, error) {
+	s, err := newSender(base, c.APIKey)
+	if err == nil && c.centrifugo() {
+		s.auth, s.ok = "X-API-Key: "+c.APIKey, 200
+	}
+	return s, err
+}
+
 // dial opens one client connection and waits for the server to take it:
 // Herald's hello, or the answer to Centrifugo's connect command.
 func (c Config) dial(ctx context.Context, d *websocket.Dialer, base, token string) (*websocket.Conn, error) {

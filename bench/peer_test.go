@@ -173,3 +173,31 @@ func TestCentrifugoClient(t *testing.T) {
 		t.Fatal("a reply parsed as a push")
 	}
 }
+
+// Centrifugo's server API takes the key in X-API-Key and answers 200.
+func TestCentrifugoSender(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-API-Key") != "k" || r.Header.Get("Authorization") != "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte(`{"result":{}}`))
+	}))
+	defer srv.Close()
+	cfg := centrifugoConfig()
+	cfg.APIKey = "k"
+	s, err := cfg.newSender(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	if !s.post("/api/publish", []byte(`{}`)) {
+		t.Fatal("publish with the key not accepted")
+	}
+	cfg.APIKey = "other"
+	s2, _ := cfg.newSender(srv.URL)
+	defer s2.close()
+	if s2.post("/api/publish", []byte(`{}`)) {
+		t.Fatal("a 401 counted as accepted")
+	}
+}

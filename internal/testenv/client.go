@@ -72,6 +72,18 @@ func DialWSQuery(t testing.TB, base, token string, q url.Values) (*WS, error) {
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	w := &WS{t: t, Conn: c}
+	// Pongs with a 10 s write deadline, not gorilla's 1 s: its default
+	// handler drops a pong whose write misses the deadline, silently, and a
+	// test process starved of CPU under -race (2,000 readers, every server
+	// on the same two cores) once missed two in a row on one connection,
+	// which the push node then closed as dead (TestIsolation).
+	c.SetPingHandler(func(data string) error {
+		err := c.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(10*time.Second))
+		if err == websocket.ErrCloseSent {
+			return nil
+		}
+		return err
+	})
 	t.Cleanup(func() { c.Close() })
 	f, err := w.Next(5 * time.Second)
 	if err != nil {

@@ -24,10 +24,7 @@ func TestBenchModesAgainstAll(t *testing.T) {
 	}
 	addr := testenv.FreePort(t, "127.0.0.1")
 	n := startAll(t, t.TempDir(), addr, "--ping-interval", "1s", "--pong-timeout", "3s")
-	runs := []struct {
-		name string
-		tune func(*bench.Config)
-	}{
+	runBenchModes(t, []benchRun{
 		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 300, 4*time.Second }},
 		// Past one process's share: three worker processes of the built
 		// binary hold 100 connections each.
@@ -39,12 +36,28 @@ func TestBenchModesAgainstAll(t *testing.T) {
 		{"steady", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate = "unicast", 300, 4, 200 }},
 		{"multicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Recipients = "multicast", 300, 2, 50 }},
 		{"topic", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate, c.Topic = "topic", 300, 1, 10, "benchtest" }},
-	}
+	}, func(c *bench.Config) { c.API, c.APIKey = []string{n.api.Base}, n.api.Key }, nil)
+}
+
+// benchRun is one `herald bench` run of an e2e test: the defaults, tuned.
+type benchRun struct {
+	name string
+	tune func(*bench.Config)
+}
+
+// runBenchModes runs each of runs (short: 2 s of sending) with target set
+// by target, and checks its report: a connect run opened its connections
+// and the server held them; any other accepted messages and lost none, nor
+// delivered any out of order. check, when given, looks at the whole report
+// of a delivery run too.
+func runBenchModes(t *testing.T, runs []benchRun, target func(*bench.Config), check func(t *testing.T, report string, row []string)) {
+	t.Helper()
 	for _, run := range runs {
 		t.Run(run.name, func(t *testing.T) {
 			var out bytes.Buffer
 			cfg := bench.DefaultConfig()
-			cfg.API, cfg.APIKey, cfg.Out = []string{n.api.Base}, n.api.Key, &out
+			target(&cfg)
+			cfg.Out = &out
 			cfg.Duration, cfg.Drain = 2*time.Second, 10*time.Second
 			run.tune(&cfg)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -52,14 +65,17 @@ func TestBenchModesAgainstAll(t *testing.T) {
 			if err := bench.Run(ctx, cfg); err != nil {
 				t.Fatalf("%v\n%s", err, out.String())
 			}
-			row := lastRow(out.String())
-			if strings.HasPrefix(run.name, "connect") {
-				wantConnections(t, out.String(), 300)
+			if cfg.Mode == "connect" {
+				wantConnections(t, out.String(), cfg.Conns)
 				return
 			}
 			// accepted msg/s | delivered/s | p50 | p90 | p99 | p99.9 | max | accepted | deliveries | lost | out of order | refused
+			row := lastRow(out.String())
 			if len(row) < 12 || row[7] == "0" || row[9] != "0" || row[10] != "0" {
 				t.Fatalf("want messages accepted, none lost or out of order:\n%s", out.String())
+			}
+			if check != nil {
+				check(t, out.String(), row)
 			}
 		})
 	}

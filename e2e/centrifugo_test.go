@@ -1,13 +1,12 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,10 +49,7 @@ func TestBenchAgainstCentrifugo(t *testing.T) {
 	client := conf["client"].(map[string]any)
 	secret := client["token"].(map[string]any)["hmac_secret_key"].(string)
 	key := conf["http_api"].(map[string]any)["key"].(string)
-	for _, run := range []struct {
-		name string
-		tune func(*bench.Config)
-	}{
+	runBenchModes(t, []benchRun{
 		// Centrifugo's connection gauge is refreshed every 10 s: a hold
 		// longer than that (with the 5 s settling) lets it count them.
 		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 100, 6*time.Second }},
@@ -64,30 +60,15 @@ func TestBenchAgainstCentrifugo(t *testing.T) {
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
 		{"multicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Recipients = "multicast", 300, 2, 50 }},
-	} {
-		t.Run(run.name, func(t *testing.T) {
-			var out bytes.Buffer
-			cfg := bench.DefaultConfig()
-			cfg.Peer, cfg.PeerSecret = bench.PeerCentrifugo, secret
-			cfg.API, cfg.APIKey, cfg.Out = []string{"http://" + addr}, key, &out
-			cfg.Duration, cfg.Drain = 2*time.Second, 10*time.Second
-			run.tune(&cfg)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := bench.Run(ctx, cfg); err != nil {
-				t.Fatalf("%v\n%s", err, out.String())
-			}
-			if !bytes.Contains(out.Bytes(), []byte("Centrifugo")) {
-				t.Fatalf("the report does not say what it ran against:\n%s", out.String())
-			}
-			if cfg.Mode == "connect" {
-				wantConnections(t, out.String(), 100)
-				return
-			}
-			// accepted msg/s | delivered/s | p50 | p90 | p99 | p99.9 | max | accepted | deliveries | lost | out of order | refused
-			if row := lastRow(out.String()); len(row) < 12 || row[7] == "0" || row[9] != "0" || row[10] != "0" || row[11] != "0" {
-				t.Fatalf("want messages accepted, none lost, out of order or refused:\n%s", out.String())
-			}
-		})
-	}
+	}, func(c *bench.Config) {
+		c.Peer, c.PeerSecret = bench.PeerCentrifugo, secret
+		c.API, c.APIKey = []string{"http://" + addr}, key
+	}, func(t *testing.T, report string, row []string) {
+		if !strings.Contains(report, "Centrifugo") {
+			t.Fatalf("the report does not say what it ran against:\n%s", report)
+		}
+		if row[11] != "0" {
+			t.Fatalf("publishes refused:\n%s", report)
+		}
+	})
 }

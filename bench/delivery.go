@@ -110,6 +110,7 @@ func runDelivery(ctx context.Context, cfg Config) error {
 		c.handler.Store(&h)
 	}
 
+	cpu := startCPU(ctx, cfg.Metrics)
 	sendCtx, stop := context.WithTimeout(ctx, cfg.Duration)
 	defer stop()
 	var accepted, failed atomic.Int64
@@ -164,6 +165,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	r.sendTime = time.Since(start)
 	r.accepted, r.failed = accepted.Load(), failed.Load()
 	r.expected = r.accepted * int64(k)
+	unit := "message"
+	if k > 1 {
+		unit = "delivery"
+	}
+	cpuLine := cpu.line(ctx, cfg.Metrics, float64(r.expected), unit)
 	deadline := time.Now().Add(cfg.Drain)
 	for delivered.Load() < r.expected && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -175,6 +181,7 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	}
 	r.delivered = delivered.Load()
 	r.lastDelivery = time.Duration(lastNs.Load())
+	fmt.Fprint(cfg.Out, cpuLine)
 	report(cfg, &r, k)
 	return writeOutputs(cfg, r.latencies)
 }

@@ -48,8 +48,8 @@ type benchRun struct {
 // runBenchModes runs each of runs (short: 2 s of sending) with target set
 // by target, and checks its report: a connect run opened its connections
 // and the server held them; any other accepted messages and lost none, nor
-// delivered any out of order. check, when given, looks at the whole report
-// of a delivery run too.
+// delivered any out of order, and says what the sending cost in CPU.
+// check, when given, looks at the whole report of a delivery run too.
 func runBenchModes(t *testing.T, runs []benchRun, target func(*bench.Config), check func(t *testing.T, report string, row []string)) {
 	t.Helper()
 	for _, run := range runs {
@@ -73,6 +73,10 @@ func runBenchModes(t *testing.T, runs []benchRun, target func(*bench.Config), ch
 			row := lastRow(out.String())
 			if len(row) < 12 || row[7] == "0" || row[9] != "0" || row[10] != "0" {
 				t.Fatalf("want messages accepted, none lost or out of order:\n%s", out.String())
+			}
+			// What the sending cost the server (its /metrics) and the load generator.
+			if !strings.Contains(out.String(), "while sending: server ") || strings.Contains(out.String(), "no /metrics") {
+				t.Fatalf("want the CPU of the server and the load generator while sending:\n%s", out.String())
 			}
 			if check != nil {
 				check(t, out.String(), row)

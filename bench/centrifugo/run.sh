@@ -61,11 +61,13 @@ run() { # server figure round
     ./bin/herald bench $(args "$2") --target http://$haddr --data-dir "$data" >"$f"
   fi
   stop
-  echo "| $2 | $1 | $3 $(grep -E '^\| [0-9]' "$f" | tail -1)"
+  local cpu
+  cpu=$(sed -n 's/^  cpu      while sending: //p' "$f")
+  echo "| $2 | $1 | $3 | ${cpu:--} $(grep -E '^\| [0-9]' "$f" | tail -1)"
 }
 
-echo "| figure | server | round | the bench's table row |"
-echo "|---|---|---|---|"
+echo "| figure | server | round | CPU while sending (delivery runs) | the bench's table row |"
+echo "|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
   for fig in $figures; do
     if [ $((r % 2)) = 1 ]; then order="centrifugo herald"; else order="herald centrifugo"; fi

@@ -13,17 +13,12 @@ import (
 // (the same CPU a message, but one server left a quarter of the machine
 // idle).
 type cpuWindow struct {
-	server, self float64 // CPU seconds at the start; server < 0 when no /metrics answered
+	server, self float64 // CPU seconds at the start; server 0 when no /metrics answered, self < 0 when unknown
 	at           time.Time
 }
 
 func startCPU(ctx context.Context, metrics []string) cpuWindow {
-	st := scrapeAll(ctx, metrics)
-	w := cpuWindow{server: st.cpu, self: selfCPU(), at: time.Now()}
-	if st.cpu == 0 {
-		w.server = -1
-	}
-	return w
+	return cpuWindow{server: scrapeAll(ctx, metrics).cpu, self: selfCPU(), at: time.Now()}
 }
 
 // line says what the window cost, in cores and per unit (a message, or for
@@ -39,7 +34,7 @@ func (w cpuWindow) line(ctx context.Context, metrics []string, n float64, unit s
 		return fmt.Sprintf("%.2f cores, %.0f µs a %s", cpu/secs, cpu/n*1e6, unit)
 	}
 	server := "no /metrics"
-	if w.server >= 0 && end > 0 {
+	if w.server > 0 && end > 0 {
 		server = part(end - w.server)
 	}
 	gen := "unknown here"

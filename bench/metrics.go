@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -39,18 +40,13 @@ func scrape(ctx context.Context, url string) (serverStats, map[string]string, er
 			continue
 		}
 		if info, ok := strings.CutPrefix(name, "herald_build_info{"); ok {
-			for _, kv := range strings.Split(strings.TrimSuffix(info, "}"), ",") {
-				k, v, _ := strings.Cut(kv, "=")
-				labels[k] = strings.Trim(v, `"`)
-			}
+			maps.Copy(labels, metricLabels(info))
 			continue
 		}
 		if info, ok := strings.CutPrefix(name, "centrifugo_node_build{"); ok {
 			// --peer centrifugo: its version; its history is in memory.
-			for _, kv := range strings.Split(strings.TrimSuffix(info, "}"), ",") {
-				if k, v, _ := strings.Cut(kv, "="); k == "version" {
-					labels["version"], labels["store"] = strings.Trim(v, `"`), "memory (Centrifugo)"
-				}
+			if v, ok := metricLabels(info)["version"]; ok {
+				labels["version"], labels["store"] = v, "memory (Centrifugo)"
 			}
 			continue
 		}
@@ -68,6 +64,17 @@ func scrape(ctx context.Context, url string) (serverStats, map[string]string, er
 		}
 	}
 	return st, labels, sc.Err()
+}
+
+// metricLabels parses the labels of a metric line, after its "{":
+// k1="v1",k2="v2"}.
+func metricLabels(info string) map[string]string {
+	labels := map[string]string{}
+	for _, kv := range strings.Split(strings.TrimSuffix(info, "}"), ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		labels[k] = strings.Trim(v, `"`)
+	}
+	return labels
 }
 
 // scrapeAll sums the figures of every node.

@@ -56,6 +56,8 @@ type Store struct {
 	receipts *driver.Collection // receipts.go
 	// receiptAcks holds the ack events of receipts (receipts.go).
 	receiptAcks *driver.Collection
+	// fault, set by tests only, makes an Append step fail (retry.go).
+	fault func(step string) error
 	// sharded: Open found a mongos. Reads of a user's inbox entries then
 	// name the shard key ({u: user}, inboxScope), so that each goes to one
 	// shard. Not always: FerretDB, which the tests run, looks a document up
@@ -229,16 +231,22 @@ func (s *Store) ensureTTL(ctx context.Context, retention time.Duration) {
 // The unique (u, s) index is the last word on seqs: should two writers ever get
 // the same seq (MongoDB's $inc is atomic, but FerretDB's findAndModify is not),
 // the loser's entries get fresh seqs and are inserted again.
+//
+// A write that fails transiently (retry.go) is tried again, a few times, before
+// collect answers 503: each try finishes what the one before stored.
 func (s *Store) Append(ctx context.Context, batch []*herald.Message) error {
 	msgs, repeats := splitRepeats(batch)
-	err := s.append(ctx, msgs)
+	err := s.appendRetrying(ctx, msgs)
 	for r, f := range repeats {
 		r.Users, r.Seqs, r.Dup = f.Users, f.Seqs, true
 	}
 	return err
 }
 
-func (s *Store) append(ctx context.Context, msgs []*herald.Message) error {
+// append is one try of Append. ours holds the IDs of the messages that an
+// earlier try of the same Append stored: finding one of them stored is not a
+// client's retry (Dup), only this Append's own unfinished work.
+func (s *Store) append(ctx context.Context, msgs []*herald.Message, ours map[string]bool) error {
 	mdocs := make([]any, 0, len(msgs))
 	for _, m := range msgs {
 		mdocs = append(mdocs, bson.D{
@@ -246,9 +254,11 @@ func (s *Store) append(ctx context.Context, msgs []*herald.Message) error {
 			{Key: "topic", Value: m.Topic}, {Key: "p", Value: string(m.Payload)},
 		})
 		m.Seqs = make([]herald.Seq, len(m.Users))
+		m.Dup = false
 	}
 	// Payloads first: an inbox entry must never point at a message not yet stored.
 	_, err := s.messages.InsertMany(ctx, mdocs, options.InsertMany().SetOrdered(false))
+	notePayloads(msgs, err, ours)
 	var pending []entry
 	if err != nil {
 		if !onlyDuplicates(err) {
@@ -256,7 +266,7 @@ func (s *Store) append(ctx context.Context, msgs []*herald.Message) error {
 		}
 		// Some IDs were stored before: a retry. Keep the recipients they
 		// already reached with their seqs, and finish the rest.
-		if pending, err = s.resume(ctx, msgs, err); err != nil {
+		if pending, err = s.resume(ctx, msgs, err, ours); err != nil {
 			return s.failAppend(msgs, "resume a retried message", err)
 		}
 	} else {
@@ -264,10 +274,13 @@ func (s *Store) append(ctx context.Context, msgs []*herald.Message) error {
 	}
 	for attempt := 0; len(pending) > 0; attempt++ {
 		if attempt == maxSeqAttempts {
-			return s.failAppend(msgs, "insert inbox entries", errors.New("seq conflicts did not settle"))
+			return s.failAppend(msgs, "insert inbox entries", errSeqContention)
 		}
 		if err := s.allocate(ctx, pending); err != nil {
 			return s.failAppend(msgs, "allocate seqs", err)
+		}
+		if err := s.faultAt("insert inbox"); err != nil {
+			return s.failAppend(msgs, "insert inbox entries", err)
 		}
 		lost, err := s.insertInbox(ctx, pending)
 		if err != nil {
@@ -328,15 +341,17 @@ func (s *Store) stored(ctx context.Context, ids []string) (map[[2]string]herald.
 }
 
 // resume handles messages whose ID was already stored (insertErr holds the
-// duplicate-key errors): recipients already reached keep their seq, the others
-// are returned to be written, with every entry of the new messages.
-func (s *Store) resume(ctx context.Context, msgs []*herald.Message, insertErr error) ([]entry, error) {
+// duplicate-key errors), by a client's earlier request (Dup) or by an earlier
+// try of this Append (ours): recipients already reached keep their seq, the
+// others are returned to be written, with every entry of the new messages.
+func (s *Store) resume(ctx context.Context, msgs []*herald.Message, insertErr error, ours map[string]bool) ([]entry, error) {
 	var bwe driver.BulkWriteException
 	errors.As(insertErr, &bwe)
 	var ids []string
 	for _, we := range bwe.WriteErrors {
-		msgs[we.Index].Dup = true
-		ids = append(ids, msgs[we.Index].ID)
+		m := msgs[we.Index]
+		m.Dup = !ours[m.ID]
+		ids = append(ids, m.ID)
 	}
 	have, err := s.stored(ctx, ids)
 	if err != nil {
@@ -345,7 +360,7 @@ func (s *Store) resume(ctx context.Context, msgs []*herald.Message, insertErr er
 	var pending []entry
 	for _, m := range msgs {
 		for i, u := range m.Users {
-			if seq, ok := have[[2]string{m.ID, u}]; ok && m.Dup {
+			if seq, ok := have[[2]string{m.ID, u}]; ok {
 				m.Seqs[i] = seq
 				continue
 			}
@@ -525,7 +540,9 @@ func (s *Store) failAppend(msgs []*herald.Message, what string, err error) error
 	for _, m := range msgs {
 		m.Seqs = nil
 	}
-	return fmt.Errorf("%s: %v: %w", what, err, herald.ErrUnavailable)
+	// Both wrapped: collect needs ErrUnavailable (503), and the retry the
+	// driver's error to judge whether another try may do better.
+	return fmt.Errorf("%s: %w: %w", what, err, herald.ErrUnavailable)
 }
 
 type inboxDoc struct {

@@ -10,7 +10,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster generate web clean
+.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster bench-floor generate web clean
 
 all: build
 
@@ -71,6 +71,17 @@ bench-wslib:
 ## (bench/centrifugo, its own Go module; tables in bench/results/centrifugo-vs-herald-*.txt)
 bench-centrifugo:
 	bench/centrifugo/run.sh
+
+## bench-floor: what this machine's kernel and Go runtime cost for each
+## figure's bare traffic, with no push server (bench/floor): the ceiling of
+## one-write deliveries, of single-message HTTP requests, their latency at
+## 5,000/s, and the CPU of 18,000 connections' pings alone
+bench-floor:
+	$(GO) build -o bin/floor ./bench/floor
+	./bin/floor frames --conns 10000 --writers 8 --duration 10s
+	./bin/floor http --conns 10000 --senders 32 --duration 10s
+	./bin/floor http --conns 10000 --senders 16 --rate 5000 --duration 15s
+	./bin/floor pings --conns 18000 --interval 25s --duration 60s
 
 ## bench-cluster: the cluster figures (Redis commands per 1,000 idle connections,
 ## collect with 1 and 2 instances, deliveries/s with 1-3 push nodes) on a local

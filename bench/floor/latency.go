@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// latencies collects the send-to-receive times of the messages read in the
+// window, in nanoseconds.
+type latencies struct {
+	mu    sync.Mutex
+	on    bool
+	since int64
+	ns    []int64
+}
+
+func (l *latencies) start() {
+	l.mu.Lock()
+	l.on, l.since = true, time.Now().UnixNano()
+	l.mu.Unlock()
+}
+
+// note records the message msg read at now: its "t" is its send time.
+func (l *latencies) note(now int64, msg []byte) {
+	i := bytes.Index(msg, []byte(`"t":`))
+	if i < 0 {
+		return
+	}
+	rest := msg[i+4:]
+	j := bytes.IndexByte(rest, ',')
+	if j < 0 {
+		return
+	}
+	sent, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	if l.on && sent >= l.since {
+		l.ns = append(l.ns, now-sent)
+	}
+	l.mu.Unlock()
+}
+
+// percentiles returns p50, p90, p99, p99.9 and max in milliseconds, or nil
+// when nothing was recorded.
+func (l *latencies) percentiles() []float64 {
+	l.mu.Lock()
+	ns := slices.Clone(l.ns)
+	l.mu.Unlock()
+	if len(ns) == 0 {
+		return nil
+	}
+	slices.Sort(ns)
+	var out []float64
+	for _, q := range []float64{0.5, 0.9, 0.99, 0.999, 1} {
+		i := min(int(q*float64(len(ns))), len(ns)-1)
+		out = append(out, float64(ns[i])/1e6)
+	}
+	return out
+}

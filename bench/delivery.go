@@ -78,8 +78,9 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	// with the connection's own figures; they are gathered after closeAll,
 	// once every reader has stopped.
 	type figures struct {
-		rec receiver
-		lat []time.Duration
+		rec  receiver
+		lat  []time.Duration
+		sent []int64 // with --csv: each latency's send time, unix nanoseconds
 	}
 	figs := make([]figures, len(conns))
 	parse := parseMsg
@@ -104,6 +105,9 @@ func runDelivery(ctx context.Context, cfg Config) error {
 				c.ws.WriteMessage(websocket.TextMessage, append(strconv.AppendUint([]byte(`{"type":"ack","seq":`), seq, 10), '}'))
 			}
 			f.lat = append(f.lat, now.Sub(time.Unix(0, sent)))
+			if cfg.CSV != "" {
+				f.sent = append(f.sent, sent)
+			}
 			delivered.Add(1)
 			lastNs.Store(int64(now.Sub(start)))
 		}
@@ -175,15 +179,19 @@ func runDelivery(ctx context.Context, cfg Config) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	closeAll(conns) // and waits for the readers
+	var samples []sample
 	for _, f := range figs {
 		r.latencies = append(r.latencies, f.lat...)
 		r.outOfOrder += f.rec.outOfOrder
+		for i, at := range f.sent {
+			samples = append(samples, sample{sent: time.Unix(0, at).Sub(start), lat: f.lat[i]})
+		}
 	}
 	r.delivered = delivered.Load()
 	r.lastDelivery = time.Duration(lastNs.Load())
 	fmt.Fprint(cfg.Out, cpuLine)
 	report(cfg, &r, k)
-	return writeOutputs(cfg, r.latencies)
+	return writeOutputs(cfg, r.latencies, samples)
 }
 
 // buildRequest appends one request body to b (a single message, a batch or

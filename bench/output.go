@@ -2,8 +2,10 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -11,17 +13,26 @@ import (
 	"gonum.org/v1/plot/vg"
 )
 
-// writeOutputs writes the latencies as CSV and a PNG histogram when asked.
-func writeOutputs(cfg Config, lat []time.Duration) error {
+// sample is one message's latency and when it was sent, from the start of
+// the sending.
+type sample struct {
+	sent, lat time.Duration
+}
+
+// writeOutputs writes the samples as CSV in the order they were sent (so that
+// a stall shows as a run of slow messages at one moment) and a PNG histogram
+// of the latencies when asked.
+func writeOutputs(cfg Config, lat []time.Duration, samples []sample) error {
 	if cfg.CSV != "" {
 		f, err := os.Create(cfg.CSV)
 		if err != nil {
 			return err
 		}
+		slices.SortFunc(samples, func(a, b sample) int { return cmp.Compare(a.sent, b.sent) })
 		w := bufio.NewWriter(f)
-		fmt.Fprintln(w, "latency_ms")
-		for _, d := range lat {
-			fmt.Fprintf(w, "%.3f\n", float64(d)/1e6)
+		fmt.Fprintln(w, "sent_s,latency_ms")
+		for _, s := range samples {
+			fmt.Fprintf(w, "%.6f,%.3f\n", s.sent.Seconds(), float64(s.lat)/1e6)
 		}
 		if err := w.Flush(); err != nil {
 			return err

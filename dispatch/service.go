@@ -49,12 +49,16 @@ func New(router herald.Router, fwd herald.Forwarder, reg prometheus.Registerer) 
 // retrying the whole batch would send it twice to every other node.
 func (s *Service) Dispatch(ctx context.Context, msgs []*herald.Message) error {
 	users := distinctUsers(msgs)
-	routes := make(map[string][]herald.Node, len(users))
+	var routes map[string][]herald.Node
 	for start := 0; start < len(users); start += lookupChunk {
 		chunk := users[start:min(start+lookupChunk, len(users))]
 		got, err := s.router.Lookup(ctx, chunk)
 		if err != nil {
 			return fmt.Errorf("route lookup: %w", err)
+		}
+		if routes == nil {
+			routes = got // one chunk, as nearly always: no copy
+			continue
 		}
 		for u, ns := range got {
 			routes[u] = ns
@@ -106,30 +110,59 @@ type nodeBatch struct {
 
 // groupByNode gives each node a copy of each message cut down to the
 // recipients it holds, in batch order (so per-user seq order is kept).
-// Payloads are shared, not copied.
+// Payloads are shared, not copied. A message whose recipients are all on one
+// node, once each (every unicast in herald all, most in a cluster), goes to
+// it as it is: nothing downstream changes a message.
 func groupByNode(msgs []*herald.Message, routes map[string][]herald.Node) map[string]*nodeBatch {
 	out := make(map[string]*nodeBatch)
-	parts := make(map[string]*herald.Message) // this message's part per node; one map for the batch
+	batch := func(n herald.Node) *nodeBatch {
+		b := out[n.ID]
+		if b == nil {
+			b = &nodeBatch{node: n}
+			out[n.ID] = b
+		}
+		return b
+	}
+	var parts map[string]*herald.Message // this message's part per node; one map for the batch
 	for _, m := range msgs {
+		if n, ok := soleNode(m, routes); ok {
+			b := batch(n)
+			b.msgs = append(b.msgs, m)
+			b.deliveries += len(m.Users)
+			continue
+		}
+		if parts == nil {
+			parts = make(map[string]*herald.Message)
+		}
 		clear(parts)
 		for i, u := range m.Users {
 			for _, n := range routes[u] {
 				p := parts[n.ID]
+				b := batch(n)
 				if p == nil {
 					p = &herald.Message{ID: m.ID, Time: m.Time, Topic: m.Topic, Payload: m.Payload, Kind: m.Kind}
 					parts[n.ID] = p
-					b := out[n.ID]
-					if b == nil {
-						b = &nodeBatch{node: n}
-						out[n.ID] = b
-					}
 					b.msgs = append(b.msgs, p)
 				}
 				p.Users = append(p.Users, u)
 				p.Seqs = append(p.Seqs, m.Seqs[i])
-				out[n.ID].deliveries++
+				b.deliveries++
 			}
 		}
 	}
 	return out
+}
+
+// soleNode reports the node when every recipient of m has exactly one route,
+// and all of them to that node.
+func soleNode(m *herald.Message, routes map[string][]herald.Node) (herald.Node, bool) {
+	var n herald.Node
+	for i, u := range m.Users {
+		rs := routes[u]
+		if len(rs) != 1 || (i > 0 && rs[0].ID != n.ID) {
+			return herald.Node{}, false
+		}
+		n = rs[0]
+	}
+	return n, len(m.Users) > 0
 }

@@ -55,6 +55,11 @@ func TestDispatchGroupsByNode(t *testing.T) {
 	if got := rec.got["b"]; len(got) != 1 || len(got[0].Users) != 1 || got[0].Users[0] != "alice" || got[0].Seqs[0] != 5 {
 		t.Fatalf("node b got %+v", got)
 	}
+	// m2's one recipient is on one node: it goes as it is. m1 is split, and
+	// the sender's message is left whole.
+	if rec.got["a"][1] != m2 || rec.got["a"][0] == m1 || len(m1.Users) != 3 || len(m1.Seqs) != 3 {
+		t.Fatalf("m2 copied or m1 changed: %+v", m1)
+	}
 
 	rec.fail = "b"
 	if err := s.Dispatch(ctx, []*herald.Message{m1}); err != nil {

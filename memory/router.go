@@ -109,9 +109,16 @@ func (r *Router) each(user string, fn func(n herald.Node, rt routeEntry)) {
 func (r *Router) Lookup(_ context.Context, users []string) (map[string][]herald.Node, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string][]herald.Node)
+	out := make(map[string][]herald.Node, len(users))
+	// Most users are on one node: one backing array for all their routes,
+	// each user's capped so that an append by the caller copies.
+	buf := make([]herald.Node, 0, len(users))
 	for _, u := range users {
-		r.each(u, func(n herald.Node, _ routeEntry) { out[u] = append(out[u], n) })
+		start := len(buf)
+		r.each(u, func(n herald.Node, _ routeEntry) { buf = append(buf, n) })
+		if len(buf) > start {
+			out[u] = buf[start:len(buf):len(buf)]
+		}
 	}
 	return out, nil
 }

@@ -70,22 +70,33 @@ func (s *Service) Dispatch(ctx context.Context, msgs []*herald.Message) error {
 			s.offline.Inc()
 		}
 	}
+	if len(batches) == 1 {
+		// One node (herald all, or every recipient on one): no goroutine.
+		for _, b := range batches {
+			s.forward(ctx, b)
+		}
+		return nil
+	}
 	var wg sync.WaitGroup
 	for _, b := range batches {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.fwd.Forward(ctx, b.node, b.msgs); err != nil {
-				s.fwdErrors.WithLabelValues(b.node.ID).Inc()
-				slog.Warn("forward to push node failed; its users get these messages on resume",
-					"node", b.node.ID, "messages", len(b.msgs), "err", err)
-				return
-			}
-			s.routed.Add(float64(b.deliveries))
+			s.forward(ctx, b)
 		}()
 	}
 	wg.Wait()
 	return nil
+}
+
+func (s *Service) forward(ctx context.Context, b *nodeBatch) {
+	if err := s.fwd.Forward(ctx, b.node, b.msgs); err != nil {
+		s.fwdErrors.WithLabelValues(b.node.ID).Inc()
+		slog.Warn("forward to push node failed; its users get these messages on resume",
+			"node", b.node.ID, "messages", len(b.msgs), "err", err)
+		return
+	}
+	s.routed.Add(float64(b.deliveries))
 }
 
 func distinctUsers(msgs []*herald.Message) []string {

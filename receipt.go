@@ -35,7 +35,8 @@ type ReceiptStore interface {
 	// (nil when no message has the ID: never sent, or past retention).
 	Message(ctx context.Context, id string) (*Message, error)
 	// SaveDelivered records deliveries; a receipt already recorded keeps its
-	// first delivery time.
+	// first delivery time. rs is the caller's again once it returns (push
+	// nodes reuse the slice for the next flush).
 	SaveDelivered(ctx context.Context, rs []Receipt) error
 	// SaveAcked marks the receipts of each (user, device) with seqs up to
 	// the ack's as acked at its time (those not acked before).

@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -26,15 +27,25 @@ type committer struct {
 	observe  func(size int, took time.Duration, err error)
 }
 
+// submissions recycles submissions and their channels: one per request
+// otherwise.
+var submissions = sync.Pool{New: func() any { return &submission{done: make(chan error, 1)} }}
+
 func (c *committer) submit(ctx context.Context, msgs []*herald.Message) error {
-	sub := &submission{msgs: msgs, done: make(chan error, 1)}
+	sub := submissions.Get().(*submission)
+	sub.msgs = msgs
+	defer func() {
+		sub.msgs = nil
+		submissions.Put(sub)
+	}()
 	select {
 	case c.in <- sub:
 	case <-ctx.Done():
 		return fmt.Errorf("queue for commit: %w", ctx.Err())
 	}
 	// Once queued, wait for the outcome even if the client goes away: the
-	// message may be stored, and the answer decides the 202.
+	// message may be stored, and the answer decides the 202. Its one send
+	// on done is then received, so the submission is free to be used again.
 	return <-sub.done
 }
 

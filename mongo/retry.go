@@ -7,6 +7,7 @@ import (
 	"time"
 
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/heraldpush/herald"
 )
@@ -100,7 +101,11 @@ var transientCodes = []int{
 // Anything else (a document too large, a refused login, a bad index) fails
 // the same way every time and goes straight back to collect.
 func transient(err error) bool {
-	if errors.Is(err, context.Canceled) {
+	// No server to send to for the whole selection timeout (5 s): the
+	// database is down or unreachable, and a try half a second later would
+	// only keep the sender waiting another 5 s for the same 503.
+	var noServer topology.ServerSelectionError
+	if errors.Is(err, context.Canceled) || errors.As(err, &noServer) {
 		return false
 	}
 	if errors.Is(err, errSeqContention) || driver.IsNetworkError(err) || driver.IsTimeout(err) {

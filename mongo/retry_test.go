@@ -9,6 +9,7 @@ import (
 	"time"
 
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
@@ -31,6 +32,7 @@ func TestTransient(t *testing.T) {
 		{"a refused login", driver.CommandError{Code: 18, Name: "AuthenticationFailed"}, false},
 		{"a document too large", driver.CommandError{Code: 10334, Name: "BSONObjectTooLarge"}, false},
 		{"cancelled", fmt.Errorf("x: %w", context.Canceled), false},
+		{"no server to select", fmt.Errorf("allocate seqs: %w", topology.ServerSelectionError{Wrapped: context.DeadlineExceeded}), false},
 		{"anything else", errors.New("boom"), false},
 	} {
 		if got := transient(c.err); got != c.want {

@@ -187,6 +187,10 @@ func (r *recorder) run(ctx, flushes context.Context, final func() (context.Conte
 			fctx, cancel := final() // what is left of the node's drain
 			r.flush(fctx)
 			cancel()
+			// What that last flush could not write goes with the process.
+			r.mu.Lock()
+			r.dropped.Add(float64(len(r.pending)))
+			r.mu.Unlock()
 			return
 		}
 	}
@@ -207,20 +211,43 @@ func (r *recorder) flush(ctx context.Context) {
 		return
 	}
 	if err := r.store.SaveDelivered(ctx, ds); err != nil {
-		r.dropped.Add(float64(len(ds)))
-		slog.Warn("save delivery receipts", "receipts", len(ds), "err", err)
+		// A store that is down for a moment (an election, a lock held too
+		// long) loses no receipt: the next flush tries them again. They
+		// are upserts that keep the first delivery time, so writing one
+		// twice changes nothing.
+		slog.Warn("save delivery receipts; trying again at the next flush", "receipts", len(ds), "err", err)
+		r.requeue(ds)
 	} else {
 		r.saved.Add(float64(len(ds)))
-	}
-	if cap(ds) <= maxSpareReceipts {
-		clear(ds) // no strings kept alive
-		r.mu.Lock()
-		r.spare = ds[:0]
-		r.mu.Unlock()
+		if cap(ds) <= maxSpareReceipts {
+			clear(ds) // no strings kept alive
+			r.mu.Lock()
+			r.spare = ds[:0]
+			r.mu.Unlock()
+		}
 	}
 	if err := r.store.SaveAcked(ctx, as); err != nil {
-		slog.Warn("save receipt acks", "acks", len(as), "err", err)
+		slog.Warn("save receipt acks; trying again at the next flush", "acks", len(as), "err", err)
+		r.mu.Lock()
+		for _, a := range as {
+			k := ackKey{a.User, a.Device}
+			if cur, ok := r.acked[k]; !ok || a.Seq > cur.Seq {
+				r.acked[k] = a
+			}
+		}
+		r.mu.Unlock()
 	}
+}
+
+// requeue puts receipts that a flush could not write back in front of those
+// gathered since, as many as maxPendingReceipts allows (the rest are counted
+// as dropped).
+func (r *recorder) requeue(ds []herald.Receipt) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keep := min(len(ds), max(maxPendingReceipts-len(r.pending), 0))
+	r.dropped.Add(float64(len(ds) - keep))
+	r.pending = append(ds[:keep:keep], r.pending...)
 }
 
 // expire turns deliveries not acked within the wait into not_acked events,

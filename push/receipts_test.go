@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/pebble"
 )
 
 func TestReceiptsAndWebhook(t *testing.T) {
@@ -99,4 +104,67 @@ func TestReceiptsOff(t *testing.T) {
 	m := f.storeMsg(t, "1", "u")
 	f.svc.Deliver(context.Background(), []*herald.Message{m})
 	c.Msgs(1, 5*time.Second)
+}
+
+// failingReceipts fails the next fails writes of each kind, then writes.
+type failingReceipts struct {
+	herald.ReceiptStore
+	mu                       sync.Mutex
+	failDelivered, failAcked int
+}
+
+func (f *failingReceipts) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
+	f.mu.Lock()
+	fail := f.failDelivered > 0
+	f.failDelivered--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("database is locked")
+	}
+	return f.ReceiptStore.SaveDelivered(ctx, rs)
+}
+
+func (f *failingReceipts) SaveAcked(ctx context.Context, as []herald.AckAt) error {
+	f.mu.Lock()
+	fail := f.failAcked > 0
+	f.failAcked--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("database is locked")
+	}
+	return f.ReceiptStore.SaveAcked(ctx, as)
+}
+
+// A flush that the store refuses loses nothing: the receipts and acks wait
+// for the next flush (an election or a busy lock lasts moments).
+func TestReceiptsSurviveAFailedFlush(t *testing.T) {
+	st, err := pebble.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	ctx := context.Background()
+	m := &herald.Message{ID: "0123456789abcdef0123456789abcdef", Time: time.Now(), Payload: []byte(`1`), Users: []string{"alice"}}
+	if err := st.Append(ctx, []*herald.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	store := &failingReceipts{ReceiptStore: st, failDelivered: 2, failAcked: 1}
+	reg := prometheus.NewRegistry()
+	r := newRecorder(store, st, nil, time.Minute, reg)
+	now := time.Now()
+	r.delivered("alice", "phone", []noted{{m.ID, m.Seqs[0]}}, now)
+	r.ack("alice", "phone", m.Seqs[0], now)
+	r.flush(ctx) // both writes fail
+	r.flush(ctx) // the receipt fails again; the ack lands
+	if got, _ := st.Receipts(ctx, m.ID); len(got) != 0 {
+		t.Fatalf("receipts before the store took them: %+v", got)
+	}
+	r.flush(ctx)
+	got, err := st.Receipts(ctx, m.ID)
+	if err != nil || len(got) != 1 || got[0].Device != "phone" || got[0].Delivered.IsZero() || got[0].Acked.IsZero() {
+		t.Fatalf("receipts %+v (%v); want phone's, delivered and acked", got, err)
+	}
+	if d := testutil.ToFloat64(r.dropped); d != 0 {
+		t.Fatalf("%v receipts dropped", d)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pdb "github.com/cockroachdb/pebble/v2"
@@ -59,9 +60,14 @@ type Store struct {
 	seqs map[string]uint64
 	// rmu serialises receipt writes (receipts.go).
 	rmu sync.Mutex
+	// appends counts the successful Appends (herald.AppendCounter).
+	appends atomic.Uint64
 }
 
-var _ herald.Store = (*Store)(nil)
+var (
+	_ herald.Store         = (*Store)(nil)
+	_ herald.AppendCounter = (*Store)(nil)
+)
 
 type record struct {
 	TS      int64           `json:"ts"`
@@ -161,8 +167,13 @@ func (s *Store) Append(ctx context.Context, msgs []*herald.Message) error {
 		}
 		return fmt.Errorf("append %d messages: %v: %w", len(msgs), err, herald.ErrUnavailable)
 	}
+	s.appends.Add(1)
 	return nil
 }
+
+// Appends implements herald.AppendCounter: this process is the store's only
+// writer (Open takes the directory's lock).
+func (s *Store) Appends() uint64 { return s.appends.Load() }
 
 func (s *Store) append(msgs []*herald.Message) error {
 	b := s.db.NewBatch()

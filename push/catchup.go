@@ -38,6 +38,10 @@ func (s *Service) catchUp(ctx context.Context) {
 type catchUpper struct {
 	conns []*conn
 	users []string
+	// appends is the store's append count (herald.AppendCounter) at the
+	// start of the last two rounds: [0] the one before the last.
+	appends [2]uint64
+	found   int // catch-ups the last round queued
 	// seen is each topic key's newest seq at the previous round. A topic
 	// subscription is caught up only to that: a message stored since is
 	// likely still on its way to thousands of subscribers, and catching them
@@ -46,6 +50,10 @@ type catchUpper struct {
 }
 
 func (cu *catchUpper) run(ctx context.Context, s *Service) {
+	if cu.idle(s) {
+		return
+	}
+	cu.found = 0
 	for i := range s.wheel.slots {
 		cu.conns = s.wheel.snapshot(i, cu.conns[:0])
 		for len(cu.conns) > 0 {
@@ -56,6 +64,24 @@ func (cu *catchUpper) run(ctx context.Context, s *Service) {
 	}
 	clear(cu.conns[:cap(cu.conns)]) // drop references to closed connections
 	cu.topics(ctx, s)
+}
+
+// idle reports that this round can find nothing to catch up: the store
+// counts its appends, none came since the round before the last, and the
+// last round queued no catch-up (one that could not be queued is looked for
+// again). A round catches up only to what the store held a round earlier,
+// so a message appended since the round before the last still has this
+// round to come. Skipped, a round costs no store read (on an idle node of
+// 18,000 connections the rounds were a tenth of the node's CPU).
+func (cu *catchUpper) idle(s *Service) bool {
+	ac, ok := s.store.(herald.AppendCounter)
+	if !ok {
+		return false
+	}
+	n := ac.Appends()
+	quiet := n == cu.appends[1] && n == cu.appends[0] && cu.found == 0
+	cu.appends = [2]uint64{cu.appends[1], n}
+	return quiet
 }
 
 // topics catches up the topic subscriptions and the broadcast stream: one
@@ -101,6 +127,7 @@ func (cu *catchUpper) behind(s *Service, ts *topicSub, seq herald.Seq) {
 	if ts.ready.Load() && !ts.gone.Load() && ts.last.Load() < seq && !ts.c.closing() {
 		ts.c.enqueue(outItem{seq: seq, catchUp: true, sub: ts})
 		s.m.catchUps.Inc()
+		cu.found++
 	}
 }
 
@@ -128,6 +155,7 @@ func (cu *catchUpper) check(ctx context.Context, s *Service, conns []*conn) {
 		if seq > 0 && c.lastSent.Load() < seq && !c.closing() {
 			c.enqueue(outItem{seq: seq, catchUp: true})
 			s.m.catchUps.Inc()
+			cu.found++
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -318,5 +319,49 @@ func TestPingFloodIsCutOff(t *testing.T) {
 	}
 	if fr, err := other.Next(5 * time.Second); err != nil || fr.Type != "pong" {
 		t.Fatalf("calm client: %+v %v", fr, err)
+	}
+}
+
+// countingStore counts the catch-up's reads of newest seqs.
+type countingStore struct {
+	herald.Store
+	lastSeqs atomic.Int64
+}
+
+func (c *countingStore) LastSeqs(ctx context.Context, users []string) (map[string]herald.Seq, error) {
+	c.lastSeqs.Add(1)
+	return c.Store.LastSeqs(ctx, users)
+}
+
+func (c *countingStore) Appends() uint64 { return c.Store.(herald.AppendCounter).Appends() }
+
+// On a node whose store counts appends, catch-up rounds read nothing while
+// nothing is stored, and still catch up what is stored later.
+func TestCatchUpIdlesWhileNothingIsStored(t *testing.T) {
+	var cs *countingStore
+	f := newFixtureStore(t, func(c *Config) { c.CatchUpInterval = 50 * time.Millisecond }, func(s herald.Store) herald.Store {
+		cs = &countingStore{Store: s}
+		return cs
+	})
+	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	f.storeMsg(t, "1", "u") // not delivered live: catch-up brings it
+	if got := c.Msgs(1, 5*time.Second); got[0].Seq != 1 {
+		t.Fatalf("got seq %d", got[0].Seq)
+	}
+	// A few rounds still look (the one that found it, and the next); then
+	// none should: 400 ms (eight rounds) without a read, within 5 s.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		before := cs.lastSeqs.Load()
+		time.Sleep(400 * time.Millisecond)
+		if cs.lastSeqs.Load() == before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("catch-up rounds still read newest seqs with nothing stored")
+		}
+	}
+	f.storeMsg(t, "2", "u")
+	if got := c.Msgs(1, 5*time.Second); got[0].Seq != 2 {
+		t.Fatalf("got seq %d", got[0].Seq)
 	}
 }

@@ -196,3 +196,23 @@ func (s *sender) close() {
 		s.conn, s.br = nil, nil
 	}
 }
+
+// Poster is the load generator's sender for the other measuring tools
+// (bench/floor), so that they pay for a request what `herald bench` pays.
+type Poster struct{ s *sender }
+
+// NewPoster returns a sender to base (http or https) that sends key as a
+// bearer token and counts 202 as accepted.
+func NewPoster(base, key string) (*Poster, error) {
+	s, err := newSender(base, key)
+	if err != nil {
+		return nil, err
+	}
+	return &Poster{s}, nil
+}
+
+// Post sends body to path and reports whether the answer was 202.
+func (p *Poster) Post(path string, body []byte) bool { return p.s.post(path, body) }
+
+// Close drops the connection.
+func (p *Poster) Close() { p.s.close() }

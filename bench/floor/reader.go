@@ -7,12 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
-	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/bench"
 )
 
 // runReader is the second process: a load generator's part. It dials the
@@ -109,17 +110,17 @@ func runReader(cfg config) error {
 	return nil
 }
 
-// send posts messages to random recipients on one keep-alive connection
-// until stop, writing each request in one write and reading its answer on
-// the same goroutine (as `herald bench` does).
+// send posts messages to random recipients until stop, with the load
+// generator's own sender (bench.Poster: each request one write, its answer
+// read on the same goroutine), so that the floor's clients cost what
+// `herald bench`'s do.
 func send(cfg config, k int, stop <-chan struct{}, requests, errs *atomic.Int64) {
-	c, err := net.Dial("tcp", cfg.httpAddr)
+	p, err := bench.NewPoster("http://"+cfg.httpAddr, "floor")
 	if err != nil {
 		errs.Add(1)
 		return
 	}
-	defer c.Close()
-	br := bufio.NewReader(c)
+	defer p.Close()
 	rng := rand.New(rand.NewPCG(uint64(k), 1))
 	// Paced senders share --rate; each sends on its own schedule, staggered.
 	var period time.Duration
@@ -128,6 +129,7 @@ func send(cfg config, k int, stop <-chan struct{}, requests, errs *atomic.Int64)
 		period = time.Duration(float64(time.Second) * float64(cfg.senders) / float64(cfg.rate))
 		next = next.Add(period * time.Duration(k) / time.Duration(cfg.senders))
 	}
+	var body []byte
 	for {
 		if period > 0 {
 			time.Sleep(time.Until(next))
@@ -138,28 +140,25 @@ func send(cfg config, k int, stop <-chan struct{}, requests, errs *atomic.Int64)
 			return
 		default:
 		}
-		body := fmt.Sprintf(`{"to":%d,"t":%d,"p":""}`, rng.IntN(cfg.conns), time.Now().UnixNano())
-		// Padded to exactly cfg.size bytes, so the reader counts messages
-		// by bytes.
-		if pad := cfg.size - len(body); pad > 0 {
-			body = body[:len(body)-2] + strings.Repeat("x", pad) + `"}`
-		}
-		req := fmt.Sprintf("POST /send HTTP/1.1\r\nHost: floor\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		if _, err := io.WriteString(c, req); err != nil {
-			errs.Add(1)
-			return
-		}
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			errs.Add(1)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusAccepted {
+		body = appendBody(body[:0], rng.IntN(cfg.conns), time.Now().UnixNano(), cfg.size)
+		if p.Post("/send", body) {
 			requests.Add(1)
 		} else {
 			errs.Add(1)
 		}
 	}
+}
+
+// appendBody appends {"to":N,"t":T,"p":"xx..."}, padded to size bytes so
+// that the reader counts messages by bytes.
+func appendBody(b []byte, to int, t int64, size int) []byte {
+	b = append(b, `{"to":`...)
+	b = strconv.AppendInt(b, int64(to), 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, t, 10)
+	b = append(b, `,"p":"`...)
+	for len(b) < size-2 {
+		b = append(b, 'x')
+	}
+	return append(b, `"}`...)
 }

@@ -113,23 +113,23 @@ type failingReceipts struct {
 	failDelivered, failAcked int
 }
 
-func (f *failingReceipts) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
+// failNext reports whether this call is to fail, counting *n down.
+func (f *failingReceipts) failNext(n *int) bool {
 	f.mu.Lock()
-	fail := f.failDelivered > 0
-	f.failDelivered--
-	f.mu.Unlock()
-	if fail {
+	defer f.mu.Unlock()
+	*n--
+	return *n >= 0
+}
+
+func (f *failingReceipts) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
+	if f.failNext(&f.failDelivered) {
 		return errors.New("database is locked")
 	}
 	return f.ReceiptStore.SaveDelivered(ctx, rs)
 }
 
 func (f *failingReceipts) SaveAcked(ctx context.Context, as []herald.AckAt) error {
-	f.mu.Lock()
-	fail := f.failAcked > 0
-	f.failAcked--
-	f.mu.Unlock()
-	if fail {
+	if f.failNext(&f.failAcked) {
 		return errors.New("database is locked")
 	}
 	return f.ReceiptStore.SaveAcked(ctx, as)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -166,5 +167,38 @@ func TestReceiptsSurviveAFailedFlush(t *testing.T) {
 	}
 	if d := testutil.ToFloat64(r.dropped); d != 0 {
 		t.Fatalf("%v receipts dropped", d)
+	}
+}
+
+// sizes records the size of each SaveDelivered.
+type sizes struct {
+	herald.ReceiptStore
+	got []int
+}
+
+func (s *sizes) SaveDelivered(_ context.Context, rs []herald.Receipt) error {
+	s.got = append(s.got, len(rs))
+	return nil
+}
+
+func (s *sizes) SaveAcked(context.Context, []herald.AckAt) error { return nil }
+
+// A node that fell behind (its store was down) writes its backlog in bounded
+// parts, one a flush, so that the store coming back gets no single huge write.
+func TestReceiptsFlushInBoundedParts(t *testing.T) {
+	st := &sizes{}
+	r := newRecorder(st, nil, nil, time.Minute, prometheus.NewRegistry())
+	notes := make([]noted, 1000)
+	for i := range notes {
+		notes[i] = noted{"m", herald.Seq(i + 1)}
+	}
+	for range 60 {
+		r.delivered("alice", "phone", notes, time.Now())
+	}
+	r.flush(context.Background())
+	r.flush(context.Background())
+	r.flush(context.Background())
+	if fmt.Sprint(st.got) != fmt.Sprint([]int{maxFlushReceipts, 60000 - maxFlushReceipts}) {
+		t.Fatalf("writes of %v receipts; want %d then the rest", st.got, maxFlushReceipts)
 	}
 }

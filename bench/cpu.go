@@ -43,3 +43,7 @@ func (w cpuWindow) line(ctx context.Context, metrics []string, n float64, unit s
 	}
 	return fmt.Sprintf("  cpu      while sending: server %s; load generator %s\n", server, gen)
 }
+
+// ProcessCPU is this process's CPU time (user and system) in seconds, or -1
+// where it is not known: the load generator's own, and bench/floor's.
+func ProcessCPU() float64 { return selfCPU() }

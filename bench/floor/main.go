@@ -40,6 +40,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/heraldpush/herald/bench"
 )
 
 // config is one run's settings, passed to the reading process as flags.
@@ -171,10 +173,10 @@ func runWriter(cfg config, out io.Writer) error {
 	}
 
 	w := newWriterSide(cfg, conns, hln)
-	start, cpu0 := time.Now(), selfCPU()
+	start, cpu0 := time.Now(), bench.ProcessCPU()
 	fmt.Fprintln(toReader, "start")
 	sent := w.run(cfg.duration)
-	elapsed, cpu := time.Since(start), selfCPU()-cpu0
+	elapsed, cpu := time.Since(start), bench.ProcessCPU()-cpu0
 	fmt.Fprintln(toReader, "stop")
 	if !lines.Scan() {
 		return fmt.Errorf("no report from the reader: %v", lines.Err())

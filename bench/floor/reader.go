@@ -75,7 +75,7 @@ func runReader(cfg config) error {
 	if !in.Scan() || in.Text() != "start" {
 		return fmt.Errorf("no start: %q", in.Text())
 	}
-	cpu0 := selfCPU()
+	cpu0 := bench.ProcessCPU()
 	lat.start()
 	var r report
 	stop := make(chan struct{})
@@ -93,7 +93,7 @@ func runReader(cfg config) error {
 	in.Scan() // "stop", or the writer gone
 	close(stop)
 	senders.Wait()
-	r.CPU = selfCPU() - cpu0
+	r.CPU = bench.ProcessCPU() - cpu0
 	r.Requests, r.Errors = requests.Load(), errs.Load()
 	r.Latency = lat.percentiles()
 	if cfg.mode == "pings" {

@@ -149,14 +149,21 @@ func (r *recorder) sending(user, device string, ns []noted, at time.Time) {
 	}
 }
 
+// keepAck makes a its device's ack to save unless a later one waits
+// already; r.mu is held.
+func (r *recorder) keepAck(a herald.AckAt) {
+	k := ackKey{a.User, a.Device}
+	if cur, ok := r.acked[k]; !ok || a.Seq > cur.Seq {
+		r.acked[k] = a
+	}
+}
+
 func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
 	k := ackKey{user, device}
 	at = at.Truncate(time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if cur, ok := r.acked[k]; !ok || seq > cur.Seq {
-		r.acked[k] = herald.AckAt{Ack: herald.Ack{User: user, Device: device, Seq: seq}, At: at}
-	}
+	r.keepAck(herald.AckAt{Ack: herald.Ack{User: user, Device: device, Seq: seq}, At: at})
 	if r.hook == nil {
 		return
 	}
@@ -244,10 +251,7 @@ func (r *recorder) flush(ctx context.Context) {
 		slog.Warn("save receipt acks; trying again at the next flush", "acks", len(as), "err", err)
 		r.mu.Lock()
 		for _, a := range as {
-			k := ackKey{a.User, a.Device}
-			if cur, ok := r.acked[k]; !ok || a.Seq > cur.Seq {
-				r.acked[k] = a
-			}
+			r.keepAck(a)
 		}
 		r.mu.Unlock()
 	}

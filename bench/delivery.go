@@ -260,7 +260,9 @@ func readAll(b []byte, r io.Reader) ([]byte, error) {
 	}
 }
 
-func pct(sorted []time.Duration, p float64) time.Duration {
+// Percentile is the p-quantile (0 to 1) of sorted latencies, 0 of none; the
+// report's, and bench/floor's, so that both compute a p99 alike.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
 	if len(sorted) == 0 {
 		return 0
 	}
@@ -277,6 +279,6 @@ func report(cfg Config, r *result, k int) {
 	fmt.Fprintf(cfg.Out, "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(cfg.Out, "| %.0f | %.0f | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d |\n",
 		float64(r.accepted)/r.sendTime.Seconds(), float64(r.delivered)/span.Seconds(),
-		ms(pct(l, .5)), ms(pct(l, .9)), ms(pct(l, .99)), ms(pct(l, .999)), ms(pct(l, 1)),
+		ms(Percentile(l, .5)), ms(Percentile(l, .9)), ms(Percentile(l, .99)), ms(Percentile(l, .999)), ms(Percentile(l, 1)),
 		r.accepted, r.delivered, r.expected-r.delivered, r.outOfOrder, r.failed)
 }

@@ -50,7 +50,7 @@ func writeOutputs(cfg Config, lat []time.Duration, samples []sample) error {
 // plotLatency draws the latency distribution (lat is sorted) up to p99.9, so
 // one outlier does not flatten the picture; the title gives the percentiles.
 func plotLatency(cfg Config, lat []time.Duration) error {
-	cut := pct(lat, .999)
+	cut := Percentile(lat, .999)
 	vals := make(plotter.Values, 0, len(lat))
 	for _, d := range lat {
 		if d <= cut {
@@ -59,7 +59,7 @@ func plotLatency(cfg Config, lat []time.Duration) error {
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("herald bench %s: end-to-end latency (p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms)",
-		cfg.Mode, float64(pct(lat, .5))/1e6, float64(pct(lat, .99))/1e6, float64(cut)/1e6)
+		cfg.Mode, float64(Percentile(lat, .5))/1e6, float64(Percentile(lat, .99))/1e6, float64(cut)/1e6)
 	p.X.Label.Text = "latency (ms), up to p99.9"
 	p.Y.Label.Text = "messages"
 	h, err := plotter.NewHist(vals, 60)

@@ -6,15 +6,17 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/heraldpush/herald/bench"
 )
 
 // latencies collects the send-to-receive times of the messages read in the
-// window, in nanoseconds.
+// window.
 type latencies struct {
 	mu    sync.Mutex
 	on    bool
-	since int64
-	ns    []int64
+	since int64 // unix nanoseconds
+	ds    []time.Duration
 }
 
 func (l *latencies) start() {
@@ -40,25 +42,24 @@ func (l *latencies) note(now int64, msg []byte) {
 	}
 	l.mu.Lock()
 	if l.on && sent >= l.since {
-		l.ns = append(l.ns, now-sent)
+		l.ds = append(l.ds, time.Duration(now-sent))
 	}
 	l.mu.Unlock()
 }
 
-// percentiles returns p50, p90, p99, p99.9 and max in milliseconds, or nil
-// when nothing was recorded.
+// percentiles returns p50, p90, p99, p99.9 and max in milliseconds, computed
+// as `herald bench` computes them, or nil when nothing was recorded.
 func (l *latencies) percentiles() []float64 {
 	l.mu.Lock()
-	ns := slices.Clone(l.ns)
+	ds := slices.Clone(l.ds)
 	l.mu.Unlock()
-	if len(ns) == 0 {
+	if len(ds) == 0 {
 		return nil
 	}
-	slices.Sort(ns)
+	slices.Sort(ds)
 	var out []float64
 	for _, q := range []float64{0.5, 0.9, 0.99, 0.999, 1} {
-		i := min(int(q*float64(len(ns))), len(ns)-1)
-		out = append(out, float64(ns[i])/1e6)
+		out = append(out, float64(bench.Percentile(ds, q))/1e6)
 	}
 	return out
 }

@@ -30,13 +30,15 @@ test: test-deps lint
 	$(GO) test -race -count=1 -timeout 12m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request
-## decoder, the token parser, the WebSocket frame parser); new interesting inputs land in testdata/fuzz
+## decoder, the token parser, the WebSocket frame parser, the lane's request heads against
+## net/http's); new interesting inputs land in testdata/fuzz
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClientFrame$$' -fuzztime $(FUZZTIME) ./push/
 	$(GO) test -run '^$$' -fuzz '^FuzzSendRequest$$' -fuzztime $(FUZZTIME) ./collect/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) ./internal/ws/
+	$(GO) test -run '^$$' -fuzz '^FuzzHead$$' -fuzztime $(FUZZTIME) ./internal/lane/
 
 ## unit: the quick tests only (no cluster)
 unit:

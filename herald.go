@@ -90,7 +90,7 @@ type Ack struct {
 	Seq    Seq
 }
 
-// Store keeps messages durably. Implementations: bolt (embedded) and mongo.
+// Store keeps messages durably. Implementations: pebble (embedded) and mongo.
 type Store interface {
 	// Append assigns each message's Seqs and stores the messages durably: when it
 	// returns nil, the messages survive a crash of the process and of the machine

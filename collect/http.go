@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/internal/lane"
 )
 
 // SendRequest is the body of POST /v1/messages.
@@ -66,6 +67,13 @@ func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handlePresence)))
 	mux.Handle("/v1/users/{user}/disconnect", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodPost, s.handleDisconnect)))
 	s.registerTopics(mux, keys)
+}
+
+// LaneRoutes are the endpoints that the lane (internal/lane) serves without
+// net/http when a request is plain: the two a business system sends through,
+// many times a second.
+func LaneRoutes() []lane.Route {
+	return []lane.Route{{Method: http.MethodPost, Path: "/v1/messages"}, {Method: http.MethodPost, Path: "/v1/messages/batch"}}
 }
 
 // Validate checks a send request and turns it into a message. It is exported

@@ -3,7 +3,7 @@
 // the floor under any server's figure, Herald's or another's.
 //
 //	floor frames --conns 10000 --writers 8 --duration 10s
-//	floor http   --conns 10000 --senders 32 --duration 10s
+//	floor http   --conns 10000 --senders 32 --duration 10s [--server raw]
 //	floor pings  --conns 18000 --interval 25s --duration 60s
 //
 // frames: one process writes 100-byte messages, one write each, to N loopback
@@ -17,6 +17,8 @@
 // connection and answers 202. The ceiling of single-message requests a second
 // with nothing stored and no WebSocket framing; with --rate, the latency of
 // that bare path at a steady rate (send to receive, both clocks this machine's).
+// --server raw swaps net/http for the least HTTP/1.1 the senders understand:
+// the ceiling for any Go HTTP server here.
 //
 // pings: the first process writes a 2-byte frame to each of N idle
 // connections once per interval, spread evenly, and reads the 2-byte answer,
@@ -54,6 +56,7 @@ type config struct {
 	size     int
 	interval time.Duration
 	poller   string
+	server   string
 	tick     time.Duration
 	duration time.Duration
 	addr     string // the writing process's listener (reader role only)
@@ -73,6 +76,7 @@ func main() {
 	fs.IntVar(&cfg.senders, "senders", 32, "http: concurrent senders, one keep-alive connection each")
 	fs.IntVar(&cfg.rate, "rate", 0, "http: requests a second from all senders together, 0 for as fast as they go")
 	fs.IntVar(&cfg.size, "size", 100, "bytes per message")
+	fs.StringVar(&cfg.server, "server", "nethttp", "http: the server's HTTP layer: nethttp (net/http, as Herald) or raw (the least HTTP/1.1 the senders understand)")
 	fs.DurationVar(&cfg.interval, "interval", 25*time.Second, "pings: ping interval per connection")
 	fs.StringVar(&cfg.poller, "poller", "epoll", "pings: how the pinging side reads the answers: epoll (one goroutine for all, as Herald) or goroutines (one each)")
 	fs.DurationVar(&cfg.tick, "tick", time.Second, "pings: how often the ping loop wakes (each time it pings a share of the connections)")
@@ -89,6 +93,10 @@ func main() {
 	}
 	if cfg.poller != "epoll" && cfg.poller != "goroutines" {
 		fmt.Fprintf(os.Stderr, "floor: --poller %q: epoll or goroutines\n", cfg.poller)
+		os.Exit(2)
+	}
+	if cfg.server != "nethttp" && cfg.server != "raw" {
+		fmt.Fprintf(os.Stderr, "floor: --server %q: nethttp or raw\n", cfg.server)
 		os.Exit(2)
 	}
 	if cfg.tick <= 0 || cfg.conns < 1 || cfg.size < 32 {
@@ -205,6 +213,7 @@ func printResult(out io.Writer, cfg config, elapsed time.Duration, sent int64, c
 		fmt.Fprintf(out, "  written %d, read %d: %.0f messages/s\n", sent, r.Messages, float64(r.Messages)/secs)
 		fmt.Fprintf(out, "  cpu     writer %.2f cores, reader %.2f cores; both %s a message\n", cpu/secs, r.CPU/secs, per(r.Messages))
 	case "http":
+		fmt.Fprintf(out, "  server  %s\n", cfg.server)
 		fmt.Fprintf(out, "  requests answered 202: %d (%.0f/s), frames read %d, errors %d\n", r.Requests, float64(r.Requests)/secs, r.Messages, r.Errors)
 		fmt.Fprintf(out, "  cpu     server %.2f cores, senders and readers %.2f cores; both %s a request\n", cpu/secs, r.CPU/secs, per(r.Requests))
 		if l := r.Latency; len(l) == 5 {

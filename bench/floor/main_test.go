@@ -27,8 +27,9 @@ func TestModes(t *testing.T) {
 		want []string
 	}{
 		{config{mode: "frames", conns: 50, writers: 2}, []string{"floor frames: 50 connections", "messages/s", "a message"}},
-		{config{mode: "http", conns: 50, senders: 4}, []string{"requests answered 202", "errors 0", "latency p50"}},
-		{config{mode: "http", conns: 50, senders: 4, rate: 200}, []string{"errors 0", "latency p50"}},
+		{config{mode: "http", conns: 50, senders: 4, server: "nethttp"}, []string{"server  nethttp", "requests answered 202", "errors 0", "latency p50"}},
+		{config{mode: "http", conns: 50, senders: 4, server: "raw"}, []string{"server  raw", "requests answered 202", "errors 0", "latency p50"}},
+		{config{mode: "http", conns: 50, senders: 4, rate: 200, server: "nethttp"}, []string{"errors 0", "latency p50"}},
 		{config{mode: "pings", conns: 50, interval: 200 * time.Millisecond, tick: 50 * time.Millisecond, poller: "epoll"}, []string{"poller  epoll", "pings written"}},
 		{config{mode: "pings", conns: 50, interval: 200 * time.Millisecond, tick: 50 * time.Millisecond, poller: "goroutines"}, []string{"poller  goroutines", "pings written"}},
 	} {

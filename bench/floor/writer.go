@@ -31,6 +31,10 @@ func newWriterSide(cfg config, conns []net.Conn, hln net.Listener) *writerSide {
 	switch cfg.mode {
 	case "http":
 		w.locks = make([]sync.Mutex, len(conns))
+		if cfg.server == "raw" {
+			go w.serveRaw()
+			break
+		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("POST /send", w.handleSend)
 		w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}

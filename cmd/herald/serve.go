@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/lane"
 	"github.com/heraldpush/herald/internal/tlsfiles"
 )
 
@@ -31,6 +32,15 @@ var headerTimeout, readTimeout = 10 * time.Second, 30 * time.Second
 // plain WebSockets, which is why deploy/ terminates TLS at nginx.
 var tlsPair *tlsfiles.Pair
 
+// The lane (internal/lane) serves the send endpoints' plain requests with
+// bodies up to laneMaxBody itself; a larger body goes to net/http with its
+// connection. laneWriteTimeout bounds writing one of its answers to a
+// sender that does not read.
+const (
+	laneMaxBody      = 1 << 20
+	laneWriteTimeout = 30 * time.Second
+)
+
 // shutdownTimeout bounds how long in-flight requests get on SIGTERM.
 const shutdownTimeout = 15 * time.Second
 
@@ -40,6 +50,7 @@ type listener struct {
 	name    string
 	addr    string
 	http    http.Handler
+	lane    []lane.Route // requests served without net/http (plain HTTP only)
 	grpc    *grpc.Server
 	ln      net.Listener
 }
@@ -87,8 +98,9 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 		}()
 	}
 
-	errc := make(chan error, len(ls))
+	errc := make(chan error, 2*len(ls))
 	var https []*http.Server
+	var lanes []*lane.Server
 	for _, l := range ls {
 		if l.grpc != nil {
 			go func() { errc <- l.grpc.Serve(l.ln) }()
@@ -106,7 +118,16 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 			go func() { errc <- srv.ServeTLS(l.ln, "", "") }()
 			continue
 		}
-		go func() { errc <- srv.Serve(l.ln) }()
+		if len(l.lane) == 0 {
+			go func() { errc <- srv.Serve(l.ln) }()
+			continue
+		}
+		ln := lane.New(l.ln, lane.Config{Routes: l.lane, Handler: l.http, MaxBody: laneMaxBody,
+			ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout, IdleTimeout: srv.IdleTimeout,
+			WriteTimeout: laneWriteTimeout})
+		lanes = append(lanes, ln)
+		go func() { errc <- ln.Serve() }()
+		go func() { errc <- srv.Serve(ln.Fallback()) }()
 	}
 
 	var runErr error
@@ -123,6 +144,10 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 	for _, srv := range https {
 		wg.Add(1)
 		go func() { defer wg.Done(); srv.Shutdown(sctx) }()
+	}
+	for _, ln := range lanes {
+		wg.Add(1)
+		go func() { defer wg.Done(); ln.Shutdown(sctx) }()
 	}
 	for _, l := range ls {
 		if l.grpc != nil {

@@ -1,0 +1,202 @@
+package lane
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+)
+
+// A connection is idle while it waits for a request's first byte: Shutdown
+// closes it then, and otherwise lets the request finish.
+const (
+	idle int32 = iota
+	active
+	closed
+)
+
+// conn is one connection the lane serves, with everything it reuses from
+// one request to the next.
+type conn struct {
+	s      *Server
+	nc     net.Conn
+	remote string
+	state  atomic.Int32
+
+	tmpl   *http.Request // the connection's context and address
+	req    http.Request
+	url    url.URL
+	hdr    http.Header
+	vals   [maxHeaders]string
+	nhdr   int
+	names  map[string]string // raw header name -> canonical key
+	values map[string]string // header values seen before
+	host   string
+	body   bodyReader
+	buf    []byte // the body's bytes
+	w      response
+	head   []byte // the current request's head as read, for a hand-off
+	out    []byte
+	cancel context.CancelFunc
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), cancel: cancel,
+		hdr: http.Header{}, names: map[string]string{}, values: map[string]string{}}
+	c.tmpl = newRequest(ctx, nc)
+	c.w.h = http.Header{}
+	return c
+}
+
+// bodyReader is the request body: the bytes the lane read, as an io.ReadCloser.
+type bodyReader struct{ bytes.Reader }
+
+func (*bodyReader) Close() error { return nil }
+
+// serve reads and answers requests until the peer or the server closes the
+// connection, or a request is not the lane's (then net/http gets it).
+func (c *conn) serve() {
+	handedOff := false
+	defer func() {
+		c.cancel()
+		if !handedOff {
+			c.nc.Close()
+		}
+		c.s.untrack(c)
+	}()
+	defer recoverHandler(c)
+	br := bufio.NewReaderSize(c.nc, 4096)
+	wait := c.s.cfg.ReadHeaderTimeout // the first request: from the accept
+	for {
+		c.head, c.nhdr = c.head[:0], 0
+		clear(c.hdr)
+		if err := c.nc.SetReadDeadline(deadline(wait)); err != nil {
+			return
+		}
+		if _, err := br.Peek(1); err != nil {
+			return
+		}
+		if !c.state.CompareAndSwap(idle, active) {
+			return // closed by Shutdown while idle
+		}
+		start := time.Now()
+		c.nc.SetReadDeadline(headDeadline(start, c.s.cfg.ReadHeaderTimeout, c.s.cfg.ReadTimeout))
+		h, err := c.readHead(br)
+		if errors.Is(err, errHandOff) {
+			handedOff = true
+			c.handOff(br)
+			return
+		}
+		if err != nil {
+			return
+		}
+		if c.s.cfg.ReadTimeout > 0 {
+			c.nc.SetReadDeadline(start.Add(c.s.cfg.ReadTimeout))
+		}
+		if !c.readBody(br, h.length) {
+			return
+		}
+		c.nc.SetReadDeadline(time.Time{})
+		closeAfter := c.answer(h)
+		if closeAfter || !c.idleAgain() {
+			return
+		}
+		wait = c.s.cfg.IdleTimeout
+	}
+}
+
+// idleAgain marks the connection idle between requests, unless the server
+// is shutting down.
+func (c *conn) idleAgain() bool {
+	c.state.Store(idle)
+	return !c.s.isClosing()
+}
+
+// closeIfIdle closes the connection if it is waiting for a request.
+func (c *conn) closeIfIdle() {
+	if c.state.CompareAndSwap(idle, closed) {
+		c.nc.Close()
+	}
+}
+
+// handOff gives the connection, with the bytes read of the current request
+// and those buffered behind it, to the net/http server.
+func (c *conn) handOff(br *bufio.Reader) {
+	c.nc.SetDeadline(time.Time{})
+	buf := append([]byte(nil), c.head...)
+	if n := br.Buffered(); n > 0 {
+		b, _ := br.Peek(n)
+		buf = append(buf, b...)
+	}
+	c.s.fallback.put(&prefixConn{Conn: c.nc, buf: buf})
+}
+
+// readBody reads the n bytes of the request's body.
+func (c *conn) readBody(br *bufio.Reader, n int) bool {
+	if cap(c.buf) < n {
+		c.buf = make([]byte, n)
+	}
+	c.buf = c.buf[:n]
+	if _, err := io.ReadFull(br, c.buf); err != nil {
+		return false
+	}
+	c.body.Reset(c.buf)
+	return true
+}
+
+// answer runs the handler on the request and writes its answer in one
+// write; it reports whether the connection is to close after it.
+func (c *conn) answer(h head) bool {
+	host := c.host
+	if string(h.host) != host {
+		host = string(h.host)
+		c.host = host
+	}
+	r := &c.req
+	*r = *c.tmpl
+	c.url = url.URL{Path: h.path}
+	r.Method, r.URL, r.RequestURI, r.Host = h.method, &c.url, h.path, host
+	r.Header, r.ContentLength, r.Body, r.Close = c.hdr, int64(h.length), &c.body, h.closeAfter
+	c.w.reset()
+	c.s.cfg.Handler.ServeHTTP(&c.w, r)
+	closeAfter := h.closeAfter || c.w.h.Get("Connection") == "close"
+	c.out = c.w.appendTo(c.out[:0], closeAfter)
+	if c.s.cfg.WriteTimeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	}
+	if _, err := c.nc.Write(c.out); err != nil {
+		return true
+	}
+	if cap(c.out) > 64<<10 {
+		c.out = nil // one large answer does not pin its buffer
+	}
+	return closeAfter
+}
+
+// deadline is now+d, or none for d <= 0.
+func deadline(d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(d)
+}
+
+// headDeadline is when a head that started at start must be read by: the
+// sooner of the two timeouts that are set.
+func headDeadline(start time.Time, header, read time.Duration) time.Time {
+	d := header
+	if d <= 0 || (read > 0 && read < d) {
+		d = read
+	}
+	if d <= 0 {
+		return time.Time{}
+	}
+	return start.Add(d)
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -21,14 +22,22 @@ const (
 	closed
 )
 
-// conn is one connection the lane serves, with everything it reuses from
-// one request to the next.
+// conn is one connection the lane reads. Most connections to a `herald all`
+// listener are WebSocket upgrades that the lane hands off at their first
+// line, so what a served connection reuses from one request to the next
+// (its session) is made only at its first served request, and the read
+// buffer comes from a pool: 18,000 connections opened at once then leave
+// next to no garbage (the heap they would grow stays in RSS a while).
 type conn struct {
-	s      *Server
-	nc     net.Conn
-	remote string
-	state  atomic.Int32
+	s     *Server
+	nc    net.Conn
+	state atomic.Int32
+	head  []byte // the current request's head as read, for a hand-off
+	*session
+}
 
+// session is what a connection the lane serves keeps between requests.
+type session struct {
 	tmpl   *http.Request // the connection's context and address
 	req    http.Request
 	url    url.URL
@@ -41,19 +50,28 @@ type conn struct {
 	body   bodyReader
 	buf    []byte // the body's bytes
 	w      response
-	head   []byte // the current request's head as read, for a hand-off
 	out    []byte
 	cancel context.CancelFunc
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String(), cancel: cancel,
-		hdr: http.Header{}, names: map[string]string{}, values: map[string]string{}}
-	c.tmpl = newRequest(ctx, nc)
-	c.w.h = http.Header{}
-	return c
+	return &conn{s: s, nc: nc}
 }
+
+// serving makes the connection's session, at its first request that the
+// lane serves.
+func (c *conn) serving() {
+	if c.session != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.session = &session{cancel: cancel, hdr: http.Header{}, names: map[string]string{}, values: map[string]string{}}
+	c.tmpl = newRequest(ctx, c.nc)
+	c.w.h = http.Header{}
+}
+
+// readers are the connections' read buffers.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // bodyReader is the request body: the bytes the lane read, as an io.ReadCloser.
 type bodyReader struct{ bytes.Reader }
@@ -64,19 +82,27 @@ func (*bodyReader) Close() error { return nil }
 // connection, or a request is not the lane's (then net/http gets it).
 func (c *conn) serve() {
 	handedOff := false
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c.nc)
 	defer func() {
-		c.cancel()
+		if c.session != nil {
+			c.cancel()
+		}
 		if !handedOff {
 			c.nc.Close()
 		}
+		br.Reset(nil)
+		readers.Put(br)
 		c.s.untrack(c)
 	}()
 	defer recoverHandler(c)
-	br := bufio.NewReaderSize(c.nc, 4096)
 	wait := c.s.cfg.ReadHeaderTimeout // the first request: from the accept
 	for {
-		c.head, c.nhdr = c.head[:0], 0
-		clear(c.hdr)
+		c.head = c.head[:0]
+		if c.session != nil {
+			c.nhdr = 0
+			clear(c.hdr)
+		}
 		if err := c.nc.SetReadDeadline(deadline(wait)); err != nil {
 			return
 		}
@@ -130,8 +156,10 @@ func (c *conn) closeIfIdle() {
 // and those buffered behind it, to the net/http server.
 func (c *conn) handOff(br *bufio.Reader) {
 	c.nc.SetDeadline(time.Time{})
-	buf := append([]byte(nil), c.head...)
-	if n := br.Buffered(); n > 0 {
+	n := br.Buffered()
+	buf := make([]byte, 0, len(c.head)+n)
+	buf = append(buf, c.head...)
+	if n > 0 {
 		b, _ := br.Peek(n)
 		buf = append(buf, b...)
 	}

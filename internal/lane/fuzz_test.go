@@ -26,7 +26,7 @@ func FuzzHead(f *testing.F) {
 	}
 	srv := &Server{cfg: Config{Routes: []Route{{"POST", "/send"}}, MaxBody: 1 << 10, MaxHead: 16 << 10}}
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		c := &conn{s: srv, hdr: http.Header{}, names: map[string]string{}, values: map[string]string{}}
+		c := &conn{s: srv, session: &session{hdr: http.Header{}, names: map[string]string{}, values: map[string]string{}}}
 		br := bufio.NewReaderSize(bytes.NewReader(raw), 4096)
 		h, err := c.readHead(br)
 		if err != nil {

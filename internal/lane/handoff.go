@@ -1,8 +1,10 @@
 package lane
 
 import (
+	"errors"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // handoff is the listener the net/http server accepts from: it yields the
@@ -47,14 +49,43 @@ func (h *handoff) put(c net.Conn) {
 // net/http reads them first.
 type prefixConn struct {
 	net.Conn
+	mu  sync.Mutex
 	buf []byte
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
 	if len(c.buf) > 0 {
 		n := copy(p, c.buf)
 		c.buf = c.buf[n:]
+		if len(c.buf) == 0 {
+			c.buf = nil // keep no array alive for the connection's lifetime
+		}
+		c.mu.Unlock()
 		return n, nil
 	}
+	c.mu.Unlock()
 	return c.Conn.Read(p)
+}
+
+// errPrefixUnread is SyscallConn's answer while bytes the lane read wait to
+// be read: reading the descriptor would skip them.
+var errPrefixUnread = errors.New("lane: the connection has bytes read ahead; read it through Read")
+
+// SyscallConn gives the descriptor once the bytes read ahead are consumed,
+// as they are by the time a WebSocket upgrade hijacks the connection: a push
+// node then watches it with epoll (internal/netpoll) like any other, instead
+// of giving it a reading goroutine and its buffer.
+func (c *prefixConn) SyscallConn() (syscall.RawConn, error) {
+	c.mu.Lock()
+	unread := len(c.buf)
+	c.mu.Unlock()
+	if unread > 0 {
+		return nil, errPrefixUnread
+	}
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }

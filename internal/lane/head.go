@@ -32,6 +32,7 @@ func (c *conn) readHead(br *bufio.Reader) (head, error) {
 	if h.method, h.path = c.s.route(method, target); h.path == "" {
 		return h, errHandOff
 	}
+	c.serving()
 	hosts, lengths := 0, 0
 	h.length = -1
 	for {

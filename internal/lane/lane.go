@@ -193,7 +193,7 @@ func recoverHandler(c *conn) {
 		if err == http.ErrAbortHandler {
 			return
 		}
-		slog.Error("http: panic serving", "remote", c.remote, "err", err, "stack", string(debug.Stack()))
+		slog.Error("http: panic serving", "remote", c.nc.RemoteAddr().String(), "err", err, "stack", string(debug.Stack()))
 	}
 }
 

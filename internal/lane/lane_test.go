@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -357,4 +358,71 @@ func TestConcurrentConnections(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A connection handed to net/http and hijacked there (a WebSocket upgrade)
+// still gives its descriptor once the bytes read ahead are consumed, so a
+// push node watches it with epoll rather than a goroutine; while bytes wait
+// unread, it refuses, so nothing reads past them.
+func TestHijackedConnectionGivesItsDescriptor(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		nc, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			got <- "hijack: " + err.Error()
+			return
+		}
+		defer nc.Close()
+		sc, ok := nc.(syscall.Conn)
+		if !ok {
+			got <- "not a syscall.Conn"
+			return
+		}
+		if _, err := sc.SyscallConn(); err != nil {
+			got <- "SyscallConn: " + err.Error()
+			return
+		}
+		got <- fmt.Sprintf("ok, %d buffered", brw.Reader.Buffered())
+	})
+	s := New(ln, Config{Routes: []Route{{"POST", "/send"}}, Handler: mux, MaxBody: 1 << 10})
+	hs := &http.Server{Handler: mux}
+	go s.Serve()
+	go hs.Serve(s.Fallback())
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		hs.Shutdown(ctx)
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: h\r\nCookie: "+strings.Repeat("c", 6000)+"\r\n\r\n")
+	select {
+	case r := <-got:
+		if r != "ok, 0 buffered" {
+			t.Fatal(r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no upgrade")
+	}
+
+	p := &prefixConn{Conn: c, buf: []byte("ahead")}
+	if _, err := p.SyscallConn(); err == nil {
+		t.Fatal("SyscallConn with bytes unread")
+	}
+	b := make([]byte, 10)
+	if n, _ := p.Read(b); string(b[:n]) != "ahead" || p.buf != nil {
+		t.Fatalf("read %q, left %q", b[:n], p.buf)
+	}
+	if _, err := p.SyscallConn(); err != nil {
+		t.Fatalf("SyscallConn once read: %v", err)
+	}
 }

@@ -35,7 +35,8 @@ type Handler struct {
 // A connection without a file descriptor of its own (a *tls.Conn, a
 // net.Pipe) gets a goroutine that reads in a loop, blocking as usual, and
 // calls Data: readiness of a TLS connection's socket says nothing of the
-// plaintext its buffer already holds.
+// plaintext its buffer already holds. So does one whose SyscallConn
+// refuses (a connection with bytes read ahead still to be read).
 func Watch(conn net.Conn, h Handler) (stop func(), err error) {
 	sc, ok := conn.(syscall.Conn)
 	if !ok {
@@ -43,7 +44,7 @@ func Watch(conn net.Conn, h Handler) (stop func(), err error) {
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return nil, err
+		return loop(conn, h), nil
 	}
 	return watch(conn, raw, h)
 }

@@ -96,16 +96,18 @@ func (s *Server) Serve() error {
 	var delay time.Duration
 	for {
 		c, err := s.ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and the like: wait, as net/http does.
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
+		if errors.Is(err, net.ErrClosed) {
 			s.fallback.Close()
 			return err
+		}
+		if err != nil {
+			// Out of file descriptors (a node near its limit of open
+			// files), a connection reset before it was accepted: wait and
+			// go on, as net/http does. Returning would stop the node.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			slog.Warn("lane: accept failed; retrying", "err", err, "in", delay)
+			time.Sleep(delay)
+			continue
 		}
 		delay = 0
 		cc := s.track(c)

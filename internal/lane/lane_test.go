@@ -426,3 +426,51 @@ func TestHijackedConnectionGivesItsDescriptor(t *testing.T) {
 		t.Fatalf("SyscallConn once read: %v", err)
 	}
 }
+
+// flakyListener fails its first Accepts the way a node out of file
+// descriptors does.
+type flakyListener struct {
+	net.Listener
+	fails int
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: syscall.EMFILE}
+	}
+	return l.Listener.Accept()
+}
+
+// An accept that fails (out of file descriptors) is retried, not the end
+// of the server.
+func TestAcceptErrorsAreRetried(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/send", echo)
+	s := New(&flakyListener{Listener: ln, fails: 3}, Config{Routes: []Route{{"POST", "/send"}}, Handler: mux, MaxBody: 1 << 10})
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve() }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		if err := <-errc; !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Serve returned %v", err)
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, post("/send", "x"))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("after failed accepts: %v %v", resp, err)
+	}
+}

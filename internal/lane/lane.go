@@ -37,6 +37,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -72,7 +73,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
-	closing  bool
+	closing  atomic.Bool // set under mu; read by every connection after each request
 	wg       sync.WaitGroup
 	acceptWG sync.WaitGroup
 }
@@ -127,7 +128,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ln.Close()
 	s.acceptWG.Wait()
 	s.mu.Lock()
-	s.closing = true
+	s.closing.Store(true)
 	for c := range s.conns {
 		c.closeIfIdle()
 	}
@@ -151,7 +152,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) track(nc net.Conn) *conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing.Load() {
 		return nil
 	}
 	c := newConn(s, nc)
@@ -167,11 +168,7 @@ func (s *Server) untrack(c *conn) {
 	s.wg.Done()
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
-}
+func (s *Server) isClosing() bool { return s.closing.Load() }
 
 // route returns the route's path as the caller spelled it (so the request
 // holds no new string), or "" when the lane does not serve it.

@@ -139,21 +139,13 @@ func validHost(b []byte) bool {
 	return true
 }
 
-var hostChar = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range "-._~:[]%!$&'()*+,;=" {
-		t[c] = true
-	}
-	return t
-}()
+var (
+	hostChar  = charSet("-._~:[]%!$&'()*+,;=")
+	tokenChar = charSet("!#$%&'*+-.^_`|~")
+)
 
-var tokenChar = func() (t [256]bool) {
+// charSet is a byte table of the ASCII letters and digits and extra.
+func charSet(extra string) (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = true
 	}
@@ -161,11 +153,11 @@ var tokenChar = func() (t [256]bool) {
 		t[c] = true
 		t[c-'a'+'A'] = true
 	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
+	for _, c := range extra {
 		t[c] = true
 	}
 	return t
-}()
+}
 
 // atoi parses a Content-Length: 1 to 9 decimal digits, nothing else.
 func atoi(b []byte) (int, bool) {

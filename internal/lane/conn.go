@@ -202,10 +202,26 @@ func (c *conn) answer(h head) bool {
 	if _, err := c.nc.Write(c.out); err != nil {
 		return true
 	}
-	if cap(c.out) > 64<<10 {
-		c.out = nil // one large answer does not pin its buffer
-	}
+	c.dropLarge()
 	return closeAfter
+}
+
+// keepBuf is the largest buffer a connection keeps between requests: a
+// sender that posted one batch of a megabyte does not pin a megabyte for as
+// long as its connection stays open.
+const keepBuf = 64 << 10
+
+func (c *conn) dropLarge() {
+	if cap(c.buf) > keepBuf {
+		c.buf = nil
+		c.body.Reset(nil)
+	}
+	if cap(c.out) > keepBuf {
+		c.out = nil
+	}
+	if cap(c.w.body) > keepBuf {
+		c.w.body = nil
+	}
 }
 
 // deadline is now+d, or none for d <= 0.

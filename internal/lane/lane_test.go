@@ -474,3 +474,20 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 		t.Fatalf("after failed accepts: %v %v", resp, err)
 	}
 }
+
+// A large body or answer is not kept for the rest of the connection; the
+// small buffers of every request are.
+func TestLargeBuffersAreDropped(t *testing.T) {
+	c := &conn{session: &session{}}
+	c.buf, c.out, c.w.body = make([]byte, 1<<20), make([]byte, 100<<10), make([]byte, 0, 200<<10)
+	c.body.Reset(c.buf)
+	c.dropLarge()
+	if c.buf != nil || c.out != nil || c.w.body != nil || c.body.Size() != 0 {
+		t.Fatalf("kept: buf %d, out %d, answer %d, body reader %d", cap(c.buf), cap(c.out), cap(c.w.body), c.body.Size())
+	}
+	c.buf, c.out = make([]byte, 512), make([]byte, 256)
+	c.dropLarge()
+	if c.buf == nil || c.out == nil {
+		t.Fatal("small buffers dropped")
+	}
+}

@@ -46,7 +46,6 @@ type session struct {
 	nhdr   int
 	names  map[string]string // raw header name -> canonical key
 	values map[string]string // header values seen before
-	host   string
 	body   bodyReader
 	buf    []byte // the body's bytes
 	w      response
@@ -182,15 +181,10 @@ func (c *conn) readBody(br *bufio.Reader, n int) bool {
 // answer runs the handler on the request and writes its answer in one
 // write; it reports whether the connection is to close after it.
 func (c *conn) answer(h head) bool {
-	host := c.host
-	if string(h.host) != host {
-		host = string(h.host)
-		c.host = host
-	}
 	r := &c.req
 	*r = *c.tmpl
 	c.url = url.URL{Path: h.path}
-	r.Method, r.URL, r.RequestURI, r.Host = h.method, &c.url, h.path, host
+	r.Method, r.URL, r.RequestURI, r.Host = h.method, &c.url, h.path, h.host
 	r.Header, r.ContentLength, r.Body, r.Close = c.hdr, int64(h.length), &c.body, h.closeAfter
 	c.w.reset()
 	c.s.cfg.Handler.ServeHTTP(&c.w, r)

@@ -10,7 +10,7 @@ import (
 // head is what the lane needs of a request head it serves.
 type head struct {
 	method, path string // the route's own strings
-	host         []byte
+	host         string // interned: the bytes read are the buffer's, reused by the next read
 	length       int
 	closeAfter   bool // Connection: close
 }
@@ -48,10 +48,11 @@ func (c *conn) readHead(br *bufio.Reader) (head, error) {
 			return h, errHandOff // folded lines, a space before the colon, control bytes
 		}
 		value = bytes.Trim(value, " \t")
+		isHost := false
 		switch {
 		case bytes.EqualFold(name, []byte("Host")):
 			hosts++
-			h.host = value
+			isHost = true
 			if !validHost(value) {
 				return h, errHandOff
 			}
@@ -76,7 +77,9 @@ func (c *conn) readHead(br *bufio.Reader) (head, error) {
 		if c.nhdr == maxHeaders {
 			return h, errHandOff
 		}
-		c.addHeader(name, value)
+		if v := c.addHeader(name, value); isHost {
+			h.host = v
+		}
 	}
 	if hosts != 1 || lengths != 1 || h.length > c.s.cfg.MaxBody {
 		return h, errHandOff
@@ -176,8 +179,9 @@ func atoi(b []byte) (int, bool) {
 
 // addHeader puts a header line into the request's map, reusing the
 // connection's strings for names and values it saw before (a sender repeats
-// its headers on every request), so a request makes no new ones.
-func (c *conn) addHeader(name, value []byte) {
+// its headers on every request), so a request makes no new ones. It returns
+// the value's string.
+func (c *conn) addHeader(name, value []byte) string {
 	key, ok := c.names[string(name)]
 	if !ok {
 		key = textproto.CanonicalMIMEHeaderKey(string(name))
@@ -195,6 +199,7 @@ func (c *conn) addHeader(name, value []byte) {
 		c.hdr[key] = c.vals[c.nhdr : c.nhdr+1 : c.nhdr+1]
 	}
 	c.nhdr++
+	return v
 }
 
 // intern remembers k -> v, forgetting everything once the map is full, so a

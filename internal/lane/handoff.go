@@ -68,6 +68,16 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// CloseWrite half-closes the connection, as net/http does before closing one
+// whose request it did not read to the end (so the peer gets the answer, not
+// a reset): an embedded net.Conn would hide the TCP connection's method.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // errPrefixUnread is SyscallConn's answer while bytes the lane read wait to
 // be read: reading the descriptor would skip them.
 var errPrefixUnread = errors.New("lane: the connection has bytes read ahead; read it through Read")

@@ -491,3 +491,31 @@ func TestLargeBuffersAreDropped(t *testing.T) {
 		t.Fatal("small buffers dropped")
 	}
 }
+
+// A handed-off connection can still be half-closed, which net/http does
+// before closing one it refused mid-body, so that its answer arrives.
+func TestHandedOffConnectionHalfCloses(t *testing.T) {
+	a, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	c, err := net.Dial("tcp", a.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p := &prefixConn{Conn: c}
+	if err := p.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("the peer reads %v, want EOF", err)
+	}
+}

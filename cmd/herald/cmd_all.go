@@ -97,7 +97,7 @@ func runAll(ctx context.Context, args []string) error {
 	web.RegisterAdmin(mux)
 	web.Register(mux, devAPI)
 
-	ln := &listener{name: "herald all", addr: listen, http: mux, lane: collect.LaneRoutes()}
+	ln := &listener{name: "herald all", addr: listen, http: mux, lane: collect.LaneRoutes(), reg: reg}
 	printBanner(listen, keyFile, dev)
 	return serve(ctx, []*listener{ln}, psvc, csvc)
 }

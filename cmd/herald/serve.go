@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 
 	"github.com/heraldpush/herald"
@@ -41,6 +42,17 @@ const (
 	laneWriteTimeout = 30 * time.Second
 )
 
+// registerLane exports the lane's counters.
+func registerLane(reg prometheus.Registerer, st *lane.Stats) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_lane_requests_total",
+			Help: "Send requests answered by the lane, without net/http."},
+			func() float64 { return float64(st.Served.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_lane_handoffs_total",
+			Help: "Send requests handed to net/http as not plain (chunked, Expect, a body over 1 MiB, unusual headers)."},
+			func() float64 { return float64(st.HandedOff.Load()) }))
+}
+
 // shutdownTimeout bounds how long in-flight requests get on SIGTERM.
 const shutdownTimeout = 15 * time.Second
 
@@ -50,7 +62,8 @@ type listener struct {
 	name    string
 	addr    string
 	http    http.Handler
-	lane    []lane.Route // requests served without net/http (plain HTTP only)
+	lane    []lane.Route          // requests served without net/http (plain HTTP only)
+	reg     prometheus.Registerer // where the lane's counters go (with lane)
 	grpc    *grpc.Server
 	ln      net.Listener
 }
@@ -126,6 +139,9 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 			ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout, IdleTimeout: srv.IdleTimeout,
 			WriteTimeout: laneWriteTimeout})
 		lanes = append(lanes, ln)
+		if l.reg != nil {
+			registerLane(l.reg, ln.Stats())
+		}
 		go func() { errc <- ln.Serve() }()
 		go func() { errc <- srv.Serve(ln.Fallback()) }()
 	}

@@ -115,6 +115,9 @@ func (c *conn) serve() {
 		c.nc.SetReadDeadline(headDeadline(start, c.s.cfg.ReadHeaderTimeout, c.s.cfg.ReadTimeout))
 		h, err := c.readHead(br)
 		if errors.Is(err, errHandOff) {
+			if h.path != "" {
+				c.s.stats.HandedOff.Add(1)
+			}
 			handedOff = true
 			c.handOff(br)
 			return
@@ -130,6 +133,7 @@ func (c *conn) serve() {
 		}
 		c.nc.SetReadDeadline(time.Time{})
 		closeAfter := c.answer(h)
+		c.s.stats.Served.Add(1)
 		if closeAfter || !c.idleAgain() {
 			return
 		}

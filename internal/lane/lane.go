@@ -64,12 +64,21 @@ type Config struct {
 	WriteTimeout time.Duration
 }
 
+// Stats count what the lane did with the requests to its routes, for the
+// node's /metrics: a sender whose requests all go to net/http (chunked
+// bodies, Expect: 100-continue) shows as hand-offs.
+type Stats struct {
+	Served    atomic.Uint64 // answered by the lane
+	HandedOff atomic.Uint64 // to a lane route, but not plain: handed to net/http
+}
+
 // Server accepts the connections of one listener, serves what it can and
 // hands the rest to the net/http server that serves Fallback().
 type Server struct {
 	cfg      Config
 	ln       net.Listener
 	fallback *handoff
+	stats    Stats
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -86,6 +95,9 @@ func New(ln net.Listener, cfg Config) *Server {
 	}
 	return &Server{cfg: cfg, ln: ln, fallback: newHandoff(ln.Addr()), conns: map[*conn]struct{}{}}
 }
+
+// Stats are the server's counters.
+func (s *Server) Stats() *Stats { return &s.stats }
 
 // Fallback is the listener of the connections the lane hands on.
 func (s *Server) Fallback() net.Listener { return s.fallback }

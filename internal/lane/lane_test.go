@@ -519,3 +519,23 @@ func TestHandedOffConnectionHalfCloses(t *testing.T) {
 		t.Fatalf("the peer reads %v, want EOF", err)
 	}
 }
+
+// The counters tell served requests from send requests handed to net/http;
+// requests to other paths are neither.
+func TestStats(t *testing.T) {
+	ts := start(t, Config{})
+	c := ts.dial(t)
+	c.send(post("/send", "a"))
+	c.read()
+	c.send(post("/send", "b"))
+	c.read()
+	d := ts.dial(t)
+	d.send("POST /send HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n")
+	d.read()
+	e := ts.dial(t)
+	e.send("GET /other HTTP/1.1\r\nHost: h\r\n\r\n")
+	e.read()
+	if s := ts.lane.Stats(); s.Served.Load() != 2 || s.HandedOff.Load() != 1 {
+		t.Fatalf("served %d, handed off %d; want 2 and 1", s.Served.Load(), s.HandedOff.Load())
+	}
+}

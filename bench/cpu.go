@@ -18,7 +18,7 @@ type cpuWindow struct {
 }
 
 func startCPU(ctx context.Context, metrics []string) cpuWindow {
-	return cpuWindow{server: scrapeAll(ctx, metrics).cpu, self: selfCPU(), at: time.Now()}
+	return cpuWindow{server: scrapeAll(ctx, metrics).cpu, self: ProcessCPU(), at: time.Now()}
 }
 
 // line says what the window cost, in cores and per unit (a message, or for
@@ -26,7 +26,7 @@ func startCPU(ctx context.Context, metrics []string) cpuWindow {
 func (w cpuWindow) line(ctx context.Context, metrics []string, n float64, unit string) string {
 	secs := time.Since(w.at).Seconds()
 	end := scrapeAll(ctx, metrics).cpu
-	self := selfCPU()
+	self := ProcessCPU()
 	part := func(cpu float64) string {
 		if n <= 0 {
 			return fmt.Sprintf("%.2f cores", cpu/secs)
@@ -43,7 +43,3 @@ func (w cpuWindow) line(ctx context.Context, metrics []string, n float64, unit s
 	}
 	return fmt.Sprintf("  cpu      while sending: server %s; load generator %s\n", server, gen)
 }
-
-// ProcessCPU is this process's CPU time (user and system) in seconds, or -1
-// where it is not known: the load generator's own, and bench/floor's.
-func ProcessCPU() float64 { return selfCPU() }

@@ -2,5 +2,5 @@
 
 package bench
 
-// selfCPU is unknown off Unix (cpu_unix.go).
-func selfCPU() float64 { return -1 }
+// ProcessCPU is unknown off Unix (cpu_unix.go).
+func ProcessCPU() float64 { return -1 }

@@ -4,8 +4,9 @@ package bench
 
 import "syscall"
 
-// selfCPU is this process's CPU time (user and system) in seconds.
-func selfCPU() float64 {
+// ProcessCPU is this process's CPU time (user and system) in seconds, or -1
+// where it is not known: the load generator's own, and bench/floor's.
+func ProcessCPU() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return -1

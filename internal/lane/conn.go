@@ -131,7 +131,8 @@ func (c *conn) serve() {
 		if !c.readBody(br, h.length) {
 			return
 		}
-		c.nc.SetReadDeadline(time.Time{})
+		// The read deadline stays: nothing reads the socket until the next
+		// request, whose wait sets its own.
 		closeAfter := c.answer(h)
 		c.s.stats.Served.Add(1)
 		if closeAfter || !c.idleAgain() {

@@ -120,44 +120,51 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	var accepted, failed atomic.Int64
 	var wg sync.WaitGroup
 	perReq := max(cfg.Batch, 1)
-	for s := range cfg.Senders {
-		senders := make([]*sender, len(cfg.API)) // one connection per collect URL
+	// Every sender's connections are open before the first slot, so that
+	// the pacers share one start.
+	senders := make([][]*sender, cfg.Senders)
+	for s := range senders {
+		senders[s] = make([]*sender, len(cfg.API)) // one connection per collect URL
 		for i, base := range cfg.API {
-			if senders[i], err = cfg.newSender(base); err != nil {
+			if senders[s][i], err = cfg.newSender(base); err != nil {
+				for _, hs := range senders {
+					for _, h := range hs {
+						if h != nil {
+							h.close()
+						}
+					}
+				}
 				return err
 			}
 		}
+	}
+	var interval time.Duration
+	if cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(cfg.Senders*perReq) / float64(cfg.Rate))
+	}
+	paceStart := time.Now()
+	for s, hs := range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() {
-				for _, h := range senders {
+				for _, h := range hs {
 					h.close()
 				}
 			}()
 			rnd := rand.New(rand.NewPCG(uint64(s), uint64(time.Now().UnixNano())))
 			var body []byte
-			var interval time.Duration
-			if cfg.Rate > 0 {
-				interval = time.Duration(float64(time.Second) * float64(cfg.Senders*perReq) / float64(cfg.Rate))
-			}
-			next := time.Now()
-			for sendCtx.Err() == nil {
-				if interval > 0 {
-					if d := time.Until(next); d > 0 {
-						select {
-						case <-time.After(d):
-						case <-sendCtx.Done():
-							return
-						}
-					}
-					next = next.Add(interval)
+			pace := newPacer(paceStart, interval, s, cfg.Senders)
+			for {
+				at, ok := pace.wait(sendCtx)
+				if !ok {
+					return
 				}
 				var path string
-				body, path = buildRequest(body[:0], rnd, users, cfg, k)
+				body, path = buildRequest(body[:0], rnd, users, cfg, k, at)
 				// A request once sent runs to its answer, so that every message
 				// the server accepted is counted.
-				if senders[rnd.IntN(len(senders))].post(path, body) {
+				if hs[rnd.IntN(len(hs))].post(path, body) {
 					accepted.Add(int64(perReq))
 				} else {
 					failed.Add(int64(perReq))
@@ -197,12 +204,12 @@ func runDelivery(ctx context.Context, cfg Config) error {
 // buildRequest appends one request body to b (a single message, a batch or
 // a topic message) and returns it with its path. Built by hand: the load
 // generator must stay light (encoding/json with maps was 6 % of it).
-func buildRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int) ([]byte, string) {
+func buildRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int, at time.Time) ([]byte, string) {
 	switch {
 	case cfg.centrifugo():
-		return centrifugoRequest(b, rnd, users, cfg, k)
+		return centrifugoRequest(b, rnd, users, cfg, k, at)
 	case cfg.Mode == "topic":
-		b = appendPayload(append(b, `{"payload":`...), time.Now())
+		b = appendPayload(append(b, `{"payload":`...), at)
 		return append(b, '}'), "/v1/topics/" + cfg.Topic + "/messages"
 	case cfg.Batch > 0:
 		b = append(b, `{"messages":[`...)
@@ -210,17 +217,17 @@ func buildRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int) (
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendMessage(b, rnd, users, k)
+			b = appendMessage(b, rnd, users, k, at)
 		}
 		return append(b, "]}"...), "/v1/messages/batch"
 	default:
-		return appendMessage(b, rnd, users, k), "/v1/messages"
+		return appendMessage(b, rnd, users, k, at), "/v1/messages"
 	}
 }
 
-// appendMessage appends {"users":[...],"payload":{"t":<now, Unix ns>}} for k
+// appendMessage appends {"users":[...],"payload":{"t":<at, Unix ns>}} for k
 // random distinct users.
-func appendMessage(b []byte, rnd *rand.Rand, users []string, k int) []byte {
+func appendMessage(b []byte, rnd *rand.Rand, users []string, k int, at time.Time) []byte {
 	b = append(b, `{"users":[`...)
 	if k == 1 {
 		b = strconv.AppendQuote(b, users[rnd.IntN(len(users))])
@@ -233,7 +240,7 @@ func appendMessage(b []byte, rnd *rand.Rand, users []string, k int) []byte {
 		}
 	}
 	b = append(b, `],"payload":`...)
-	return append(appendPayload(b, time.Now()), '}')
+	return append(appendPayload(b, at), '}')
 }
 
 // appendPayload appends the payload every message carries: its send time,

@@ -151,12 +151,12 @@ func parsePush(b []byte) (seq uint64, sent int64, ok bool) {
 // centrifugoRequest appends one request to Centrifugo's server API: publish
 // to a user's channel, batch of publishes, or broadcast to k users'
 // channels (its multicast).
-func centrifugoRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int) ([]byte, string) {
+func centrifugoRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int, at time.Time) ([]byte, string) {
 	publish := func(b []byte) []byte {
 		b = append(b, `{"channel":`...)
 		b = strconv.AppendQuote(b, centrifugoNamespace+users[rnd.IntN(len(users))])
 		b = append(b, `,"data":`...)
-		return append(appendPayload(b, time.Now()), '}')
+		return append(appendPayload(b, at), '}')
 	}
 	switch {
 	case k > 1:
@@ -168,7 +168,7 @@ func centrifugoRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k i
 			b = strconv.AppendQuote(b, centrifugoNamespace+users[j])
 		}
 		b = append(b, `],"data":`...)
-		return append(appendPayload(b, time.Now()), '}'), "/api/broadcast"
+		return append(appendPayload(b, at), '}'), "/api/broadcast"
 	case cfg.Batch > 0:
 		b = append(b, `{"commands":[`...)
 		for i := range cfg.Batch {

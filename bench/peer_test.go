@@ -73,21 +73,21 @@ func TestCentrifugoRequests(t *testing.T) {
 		Channel string
 		Data    struct{ T int64 }
 	}
-	b, path := buildRequest(nil, rnd, users, cfg, 1)
+	b, path := buildRequest(nil, rnd, users, cfg, 1, time.Now())
 	var p publish
 	if err := json.Unmarshal(b, &p); err != nil || path != "/api/publish" ||
 		!strings.HasPrefix(p.Channel, "personal:#bench-u") || p.Data.T == 0 {
 		t.Fatalf("publish %s %s: %v", path, b, err)
 	}
 	cfg.Batch = 3
-	b, path = buildRequest(b[:0], rnd, users, cfg, 1)
+	b, path = buildRequest(b[:0], rnd, users, cfg, 1, time.Now())
 	var batch struct{ Commands []struct{ Publish publish } }
 	if err := json.Unmarshal(b, &batch); err != nil || path != "/api/batch" || len(batch.Commands) != 3 ||
 		!strings.HasPrefix(batch.Commands[2].Publish.Channel, "personal:#") {
 		t.Fatalf("batch %s %s: %v", path, b, err)
 	}
 	cfg.Batch = 0
-	b, path = buildRequest(b[:0], rnd, users, cfg, 3)
+	b, path = buildRequest(b[:0], rnd, users, cfg, 3, time.Now())
 	var bc struct {
 		Channels []string
 		Data     struct{ T int64 }

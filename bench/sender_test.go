@@ -91,23 +91,23 @@ func TestBuildRequestBodies(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	users := []string{"bench-u0", "bench-u1", "bench-u2", "bench-u3"}
 	cfg := DefaultConfig()
-	b, path := buildRequest(nil, rnd, users, cfg, 1)
+	b, path := buildRequest(nil, rnd, users, cfg, 1, time.Now())
 	var one collect.SendRequest
 	if err := json.Unmarshal(b, &one); err != nil || path != "/v1/messages" || len(one.Users) != 1 {
 		t.Fatalf("single %s %s: %v", path, b, err)
 	}
-	b, _ = buildRequest(b[:0], rnd, users, cfg, 3)
+	b, _ = buildRequest(b[:0], rnd, users, cfg, 3, time.Now())
 	if err := json.Unmarshal(b, &one); err != nil || len(one.Users) != 3 || one.Users[0] == one.Users[1] {
 		t.Fatalf("multicast %s: %v", b, err)
 	}
 	cfg.Batch = 5
-	b, path = buildRequest(b[:0], rnd, users, cfg, 1)
+	b, path = buildRequest(b[:0], rnd, users, cfg, 1, time.Now())
 	var batch collect.BatchRequest
 	if err := json.Unmarshal(b, &batch); err != nil || path != "/v1/messages/batch" || len(batch.Messages) != 5 {
 		t.Fatalf("batch %s %s: %v", path, b, err)
 	}
 	cfg.Batch, cfg.Mode = 0, "topic"
-	b, path = buildRequest(b[:0], rnd, users, cfg, 1)
+	b, path = buildRequest(b[:0], rnd, users, cfg, 1, time.Now())
 	var topic struct{ Payload struct{ T int64 } }
 	if err := json.Unmarshal(b, &topic); err != nil || path != "/v1/topics/bench/messages" || topic.Payload.T == 0 {
 		t.Fatalf("topic %s %s: %v", path, b, err)

@@ -19,12 +19,17 @@ type submission struct {
 // arrive while a write is in progress into the next write, so one fsync (or one
 // majority-acknowledged insertMany) serves many requests. No timer delays a
 // lone request: the batch is whatever queued during the previous write.
+//
+// minInterval spaces the starts of writes (see Config.CommitInterval): a
+// request that arrives sooner than that after the last write began waits
+// for the rest of the interval, gathering the requests behind it.
 type committer struct {
-	store    herald.Store
-	in       chan *submission
-	maxBatch int
-	onCommit func([]*herald.Message) // called with each committed batch
-	observe  func(size int, took time.Duration, err error)
+	store       herald.Store
+	in          chan *submission
+	maxBatch    int
+	minInterval time.Duration
+	onCommit    func([]*herald.Message) // called with each committed batch
+	observe     func(size int, took time.Duration, err error)
 }
 
 // submissions recycles submissions and their channels: one per request
@@ -51,6 +56,8 @@ func (c *committer) submit(ctx context.Context, msgs []*herald.Message) error {
 
 // run commits until ctx is cancelled, then commits what is already queued.
 func (c *committer) run(ctx context.Context) {
+	var last time.Time // when the last write began
+	var timer *time.Timer
 	for {
 		var first *submission
 		select {
@@ -59,8 +66,37 @@ func (c *committer) run(ctx context.Context) {
 			c.drain()
 			return
 		}
-		c.commit([]*submission{first})
+		subs := []*submission{first}
+		if wait := time.Until(last.Add(c.minInterval)); c.minInterval > 0 && wait > 0 {
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			subs = c.gather(subs, timer.C)
+		}
+		last = time.Now()
+		c.commit(subs)
 	}
+}
+
+// gather adds the submissions that arrive until wake fires or a batch is
+// full.
+func (c *committer) gather(subs []*submission, wake <-chan time.Time) []*submission {
+	n := 0
+	for _, s := range subs {
+		n += len(s.msgs)
+	}
+	for n < c.maxBatch {
+		select {
+		case s := <-c.in:
+			subs = append(subs, s)
+			n += len(s.msgs)
+		case <-wake:
+			return subs
+		}
+	}
+	return subs
 }
 
 func (c *committer) drain() {
@@ -75,7 +111,10 @@ func (c *committer) drain() {
 }
 
 func (c *committer) commit(subs []*submission) {
-	n := len(subs[0].msgs)
+	n := 0
+	for _, s := range subs {
+		n += len(s.msgs)
+	}
 gather:
 	for n < c.maxBatch {
 		select {

@@ -15,20 +15,28 @@ import (
 
 // Config holds the collect service's settings.
 type Config struct {
-	MaxPayload    int64         // largest payload in bytes
-	MaxUsers      int           // most recipients of one message
-	MaxBatch      int           // most messages in one group commit
-	MaxBatchAPI   int           // most messages in one POST /v1/messages/batch
-	MaxBatchBytes int64         // largest body of one POST /v1/messages/batch
-	DispatchQueue int           // committed batches waiting for dispatch
-	Retention     time.Duration // messages are removed this long after acceptance; 0 keeps them
-	SweepInterval time.Duration // how often retention runs
-	RevokeTTL     time.Duration // a disconnect refuses the user's older tokens this long (longer than tokens live)
+	MaxPayload int64 // largest payload in bytes
+	MaxUsers   int   // most recipients of one message
+	MaxBatch   int   // most messages in one group commit
+	// CommitInterval is the least time between the starts of two group
+	// commits. Without it, 5,000 msg/s arriving evenly made 1,900 writes of
+	// 2-3 messages a second, each with its fsync: on this project's test VM
+	// every fsync also costs the host CPU that counts against the VM, which
+	// then stalled for 5-15 ms every 100 ms. 500 µs (what Pebble suggests
+	// for its own WALMinSyncInterval) cut the writes by a third and the p99
+	// by a third; a lone request after a quiet spell never waits for it.
+	CommitInterval time.Duration
+	MaxBatchAPI    int           // most messages in one POST /v1/messages/batch
+	MaxBatchBytes  int64         // largest body of one POST /v1/messages/batch
+	DispatchQueue  int           // committed batches waiting for dispatch
+	Retention      time.Duration // messages are removed this long after acceptance; 0 keeps them
+	SweepInterval  time.Duration // how often retention runs
+	RevokeTTL      time.Duration // a disconnect refuses the user's older tokens this long (longer than tokens live)
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
-	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
+	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, CommitInterval: 500 * time.Microsecond, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
 		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour}
 }
 
@@ -76,10 +84,11 @@ func New(cfg Config, store herald.Store, d herald.Dispatcher, router herald.Rout
 	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.commitSeconds, s.m.storeErrors, s.m.dispatchSecs,
 		s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)
 	s.commit = &committer{
-		store:    store,
-		in:       make(chan *submission, 4096),
-		maxBatch: cfg.MaxBatch,
-		onCommit: s.enqueue,
+		store:       store,
+		in:          make(chan *submission, 4096),
+		maxBatch:    cfg.MaxBatch,
+		minInterval: cfg.CommitInterval,
+		onCommit:    s.enqueue,
 		observe: func(n int, took time.Duration, err error) {
 			s.m.batchSize.Observe(float64(n))
 			s.m.commitSeconds.Observe(took.Seconds())

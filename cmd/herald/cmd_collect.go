@@ -84,6 +84,7 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxPayload, "max-payload", "largest message payload in bytes")
 	f.int(&cfg.MaxUsers, "max-users", "most recipients of one message")
 	f.int(&cfg.MaxBatch, "max-batch", "most messages in one group commit")
+	f.dur(&cfg.CommitInterval, "commit-interval", "least time between the starts of two group commits (each one write and one fsync); 0 writes as soon as the last write is done")
 	f.int(&cfg.MaxBatchAPI, "max-batch-messages", "most messages in one POST /v1/messages/batch")
 	f.int64(&cfg.MaxBatchBytes, "max-batch-bytes", "largest body of one POST /v1/messages/batch, in bytes")
 	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")

@@ -17,12 +17,13 @@ type submission struct {
 
 // committer is group commit: it gathers the messages of all requests that
 // arrive while a write is in progress into the next write, so one fsync (or one
-// majority-acknowledged insertMany) serves many requests. No timer delays a
-// lone request: the batch is whatever queued during the previous write.
+// majority-acknowledged insertMany) serves many requests: the batch is
+// whatever queued during the previous write.
 //
 // minInterval spaces the starts of writes (see Config.CommitInterval): a
 // request that arrives sooner than that after the last write began waits
-// for the rest of the interval, gathering the requests behind it.
+// for the rest of the interval, gathering the requests behind it. A lone
+// request after a quiet spell waits for nothing.
 type committer struct {
 	store       herald.Store
 	in          chan *submission

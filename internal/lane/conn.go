@@ -133,8 +133,10 @@ func (c *conn) serve() {
 		}
 		// The read deadline stays: nothing reads the socket until the next
 		// request, whose wait sets its own.
-		closeAfter := c.answer(h)
+		// Counted before the answer goes out, so that a client that has
+		// read its answer finds it counted.
 		c.s.stats.Served.Add(1)
+		closeAfter := c.answer(h)
 		if closeAfter || !c.idleAgain() {
 			return
 		}

@@ -5,10 +5,7 @@ package httpx
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -74,35 +71,6 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
-}
-
-// Decode reads a JSON body of at most limit bytes into v. Unknown fields are
-// refused, so a typo in a field name is an error instead of a silent default.
-func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || mt != "application/json" {
-			return herald.Errorf(herald.EUnsupported, "Content-Type must be application/json")
-		}
-	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return herald.Errorf(herald.ETooLarge, "request body over %d bytes", limit)
-		}
-		return herald.Errorf(herald.EInvalid, "malformed JSON: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return herald.Errorf(herald.ETooLarge, "request body over %d bytes", limit)
-		}
-		return herald.Errorf(herald.EInvalid, "malformed JSON: trailing data after the object")
-	}
-	return nil
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header.

@@ -9,28 +9,52 @@ import (
 	"github.com/heraldpush/herald"
 )
 
+// buffered is a body already in memory, as the send lane gives it.
+type buffered struct{ *strings.Reader }
+
+func (b buffered) Bytes() []byte {
+	rest := make([]byte, b.Len())
+	b.Read(rest)
+	return rest
+}
+func (buffered) Close() error { return nil }
+
+// Both ways a body arrives (streamed by net/http, in memory from the send
+// lane) decode alike: strict, with v1's name matching, within the limit.
 func TestDecode(t *testing.T) {
 	cases := []struct {
 		body, ctype string
 		code        string
+		says        string // in the error
 	}{
-		{`{"a":1}`, "application/json", ""},
-		{`{"a":1}`, "", ""},
-		{`{"a":1}`, "text/plain", herald.EUnsupported},
-		{`{"a":1} {"a":2}`, "application/json", herald.EInvalid},
-		{`{"a":1,"b":2}`, "application/json", herald.EInvalid},
-		{`{"a":"x"}`, "application/json", herald.EInvalid},
-		{`{"a":` + strings.Repeat("1", 200) + `}`, "application/json", herald.ETooLarge},
+		{`{"a":1}`, "application/json", "", ""},
+		{`{"a":1}`, "", "", ""},
+		{"{\"A\":1} \r\n", "application/json", "", ""}, // v1 matches names without case; white space may follow
+		{`{"a":1}`, "text/plain", herald.EUnsupported, "Content-Type"},
+		{`{"a":1} {"a":2}`, "application/json", herald.EInvalid, "malformed JSON"},
+		{`{"a":1,"b":2}`, "application/json", herald.EInvalid, `unknown field "b"`},
+		{`{"a":"x"}`, "application/json", herald.EInvalid, "malformed JSON"},
+		{`{"a":`, "application/json", herald.EInvalid, "malformed JSON"},
+		{``, "application/json", herald.EInvalid, "malformed JSON"},
+		{`{"a":` + strings.Repeat("1", 200) + `}`, "application/json", herald.ETooLarge, "over 100 bytes"},
 	}
-	for _, tc := range cases {
-		r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
-		if tc.ctype != "" {
-			r.Header.Set("Content-Type", tc.ctype)
-		}
-		var v struct{ A int }
-		err := Decode(httptest.NewRecorder(), r, 100, &v)
-		if tc.code == "" && err != nil || tc.code != "" && herald.ErrorCode(err) != tc.code {
-			t.Errorf("%s (%s): %v, want %q", tc.body, tc.ctype, err, tc.code)
+	for _, lane := range []bool{false, true} {
+		for _, tc := range cases {
+			r := httptest.NewRequest("POST", "/", strings.NewReader(tc.body))
+			if lane {
+				r.Body = buffered{strings.NewReader(tc.body)}
+			}
+			if tc.ctype != "" {
+				r.Header.Set("Content-Type", tc.ctype)
+			}
+			var v struct{ A int }
+			err := Decode(httptest.NewRecorder(), r, 100, &v)
+			if tc.code == "" && (err != nil || v.A != 1) || tc.code != "" && herald.ErrorCode(err) != tc.code {
+				t.Errorf("lane %v, %q (%s): %v (a=%d), want %q", lane, tc.body, tc.ctype, err, v.A, tc.code)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("lane %v, %q: error %q does not say %q", lane, tc.body, err, tc.says)
+			}
 		}
 	}
 }

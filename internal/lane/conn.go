@@ -73,9 +73,21 @@ func (c *conn) serving() {
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // bodyReader is the request body: the bytes the lane read, as an io.ReadCloser.
-type bodyReader struct{ bytes.Reader }
+type bodyReader struct {
+	bytes.Reader
+	buf []byte
+}
 
 func (*bodyReader) Close() error { return nil }
+
+// Bytes is the unread body, for a handler that decodes it in place
+// (httpx.Buffered) rather than copying it out.
+func (b *bodyReader) Bytes() []byte { return b.buf[len(b.buf)-b.Len():] }
+
+func (b *bodyReader) reset(buf []byte) {
+	b.buf = buf
+	b.Reader.Reset(buf)
+}
 
 // serve reads and answers requests until the peer or the server closes the
 // connection, or a request is not the lane's (then net/http gets it).
@@ -181,7 +193,7 @@ func (c *conn) readBody(br *bufio.Reader, n int) bool {
 	if _, err := io.ReadFull(br, c.buf); err != nil {
 		return false
 	}
-	c.body.Reset(c.buf)
+	c.body.reset(c.buf)
 	return true
 }
 

@@ -180,6 +180,7 @@ func (s *Store) append(msgs []*herald.Message) error {
 	defer b.Close()
 	last := make(map[string]uint64)
 	fresh := make(map[string]*herald.Message) // IDs first written in this batch
+	var raw []byte
 	for _, m := range msgs {
 		if f, ok := fresh[m.ID]; ok {
 			m.Users, m.Seqs, m.Dup = f.Users, f.Seqs, true
@@ -213,11 +214,8 @@ func (s *Store) append(msgs []*herald.Message) error {
 			m.Seqs[i] = n
 			b.Set(inboxKey(u, n), []byte(m.ID), nil)
 		}
-		raw, err := json.Marshal(record{TS: m.Time.UnixMilli(), Topic: m.Topic, Payload: m.Payload, Users: m.Users, Seqs: m.Seqs})
-		if err != nil {
-			return fmt.Errorf("encode message %s: %w", m.ID, err)
-		}
-		b.Set(key('m', m.ID), raw, nil)
+		raw = appendRecord(raw[:0], m)
+		b.Set(key('m', m.ID), raw, nil) // Set copies raw into the batch
 		b.Set(timeKey(m.Time.UnixMilli(), m.ID), nil, nil)
 	}
 	if err := b.Commit(pdb.Sync); err != nil {

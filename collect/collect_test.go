@@ -272,3 +272,15 @@ func TestBatchAPI(t *testing.T) {
 		t.Fatalf("dispatched %d, want 3", d.count())
 	}
 }
+
+// The 202's hand-written body is what json.Marshal writes.
+func TestSendResponseJSON(t *testing.T) {
+	for _, id := range []string{newID(time.Now()), `odd "id" <&>`} {
+		want, _ := json.Marshal(struct {
+			ID string `json:"id"`
+		}{id})
+		if got := (SendResponse{ID: id}).AppendJSON(nil); string(got) != string(want) {
+			t.Errorf("%s, want %s", got, want)
+		}
+	}
+}

@@ -35,6 +35,20 @@ type SendResponse struct {
 	ID string `json:"id"`
 }
 
+// AppendJSON implements httpx.Appender: {"id":"..."}, the answer to every
+// send. Message IDs are hex, which needs no escaping.
+func (r SendResponse) AppendJSON(b []byte) []byte {
+	if !herald.ValidID(r.ID) {
+		out, _ := json.Marshal(struct {
+			ID string `json:"id"`
+		}{r.ID})
+		return append(b, out...)
+	}
+	b = append(b, `{"id":"`...)
+	b = append(b, r.ID...)
+	return append(b, `"}`...)
+}
+
 // StoredMessage is one message in GET /v1/users/{user}/messages.
 type StoredMessage struct {
 	ID      string          `json:"id"`

@@ -56,19 +56,39 @@ func Error(w http.ResponseWriter, r *http.Request, err error) {
 	JSON(w, Status(err), b)
 }
 
+// Appender is a value that appends its own JSON encoding, for an answer
+// sent many times a second (the 202 of a send): json.Marshal and its
+// reflection cost more than the rest of writing the answer.
+type Appender interface {
+	AppendJSON(b []byte) []byte
+}
+
+// Header values shared by every JSON answer. net/http and the send lane
+// only read them; a handler that adds a value gets a new slice (len == cap).
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+)
+
 // JSON writes v as a JSON body with status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	// Encoded whole first, so the answer carries its Content-Length and goes
 	// out in one write: written as a stream, an answer over 2 KiB (a batch's
 	// IDs) went out chunked.
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode the answer"}}`)
+	var b []byte
+	if a, ok := v.(Appender); ok {
+		b = a.AppendJSON(make([]byte, 0, 64))
+	} else {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			status, b = http.StatusInternalServerError, []byte(`{"error":{"code":"internal","message":"encode the answer"}}`)
+		}
 	}
 	b = append(b, '\n')
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

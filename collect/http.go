@@ -133,8 +133,8 @@ func (s *Service) newMessage(payload json.RawMessage, now time.Time) (*herald.Me
 		return nil, herald.Errorf(herald.ETooLarge, "payload: %d bytes is over the limit of %d", len(p), s.cfg.MaxPayload)
 	}
 	// Compact drops insignificant white space; the value is otherwise kept as sent.
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, p); err != nil {
+	buf := bytes.NewBuffer(make([]byte, 0, len(p))) // compact is never longer
+	if err := json.Compact(buf, p); err != nil {
 		return nil, herald.Errorf(herald.EInvalid, "payload: %v", err)
 	}
 	now = now.Truncate(time.Millisecond)

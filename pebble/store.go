@@ -22,7 +22,6 @@
 package pebble
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -216,7 +215,11 @@ func (s *Store) append(msgs []*herald.Message) error {
 		}
 		raw = appendRecord(raw[:0], m)
 		b.Set(key('m', m.ID), raw, nil) // Set copies raw into the batch
-		b.Set(timeKey(m.Time.UnixMilli(), m.ID), nil, nil)
+		if !timeOrdered(m.ID, m.Time.UnixMilli()) {
+			// Retention finds a message whose ID begins with its time by
+			// the ID itself (retention.go); any other needs this index.
+			b.Set(timeKey(m.Time.UnixMilli(), m.ID), nil, nil)
+		}
 	}
 	if err := b.Commit(pdb.Sync); err != nil {
 		return err
@@ -363,73 +366,6 @@ func (s *Store) SaveAcks(_ context.Context, acks []herald.Ack) error {
 // AckedSeq implements herald.Store.
 func (s *Store) AckedSeq(_ context.Context, user, device string) (herald.Seq, error) {
 	return s.getU64(key('a', user, device))
-}
-
-// sweepChunk bounds the messages removed per batch.
-const sweepChunk = 1000
-
-// Sweep implements herald.Store.
-func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
-	total := 0
-	for ctx.Err() == nil {
-		n, err := s.sweepOnce(cutoff)
-		total += n
-		if err != nil || n < sweepChunk {
-			return total, err
-		}
-	}
-	return total, ctx.Err()
-}
-
-func (s *Store) sweepOnce(cutoff time.Time) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{'t'}, UpperBound: timeKey(cutoff.UnixMilli(), "")})
-	if err != nil {
-		return 0, err
-	}
-	defer it.Close()
-	b := s.db.NewBatch()
-	defer b.Close()
-	n := 0
-	for ok := it.First(); ok && n < sweepChunk; ok = it.Next() {
-		id := string(it.Key()[9:])
-		raw, err := s.get(key('m', id))
-		if err != nil {
-			return 0, err
-		}
-		var rec record
-		if raw != nil && json.Unmarshal(raw, &rec) == nil {
-			for i, u := range rec.Users {
-				// Removing a user's newest entry would lose its last seq
-				// (storedLastSeq): record it first.
-				last, err := s.lastSeq(u)
-				if err != nil {
-					return 0, err
-				}
-				if rec.Seqs[i] == last {
-					b.Set(key('s', u), binary.BigEndian.AppendUint64(nil, last), nil)
-				}
-				b.Delete(inboxKey(u, rec.Seqs[i]), nil)
-			}
-			if err := s.sweepReceipts(b, &rec); err != nil {
-				return 0, err
-			}
-		}
-		b.Delete(key('m', id), nil)
-		b.Delete(bytes.Clone(it.Key()), nil)
-		n++
-	}
-	if err := it.Error(); err != nil {
-		return 0, err
-	}
-	if n == 0 {
-		return 0, nil
-	}
-	if err := b.Commit(pdb.Sync); err != nil {
-		return 0, fmt.Errorf("sweep: %w", err)
-	}
-	return n, nil
 }
 
 // Ping implements herald.Store.

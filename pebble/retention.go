@@ -1,0 +1,190 @@
+package pebble
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+)
+
+// Retention finds the messages older than the cutoff two ways.
+//
+//   - A message whose ID begins with its acceptance time (collect mints IDs
+//     as 12 hex digits of milliseconds, then random bits) is found by its ID:
+//     such IDs sort by time, so the records under m<12 hex digits of the
+//     cutoff> hold all of them. No index is written for them, which saves a
+//     key a message (a memtable insert and its share of the log and of
+//     compaction).
+//   - Any other (an Idempotency-Key's hash, an ID a test chose) has an index
+//     entry t<ms><id>. Stores written before this change have one for every
+//     message; the index sweep removes those, and any left without a record.
+//
+// The ID sweep reads each record's time, so an ID that only looks time-first
+// (a hash whose first digits happen to sort below the cutoff) is kept until
+// its time comes.
+
+// timePrefix is the length of an ID's time: 48 bits of milliseconds in hex.
+const timePrefix = 12
+
+// timeOrdered reports whether id begins with ms as 12 lowercase hex digits
+// (no allocation: it runs for every message stored).
+func timeOrdered(id string, ms int64) bool {
+	if len(id) < timePrefix || ms < 0 || ms >= 1<<48 {
+		return false
+	}
+	const digits = "0123456789abcdef"
+	for i := timePrefix - 1; i >= 0; i-- {
+		if id[i] != digits[ms&0xf] {
+			return false
+		}
+		ms >>= 4
+	}
+	return true
+}
+
+// sweepChunk bounds the messages removed per batch.
+const sweepChunk = 1000
+
+// Sweep implements herald.Store.
+func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
+	ms := cutoff.UnixMilli()
+	total := 0
+	for _, once := range []func(int64, []byte) (int, []byte, error){s.sweepIndexOnce, s.sweepIDsOnce} {
+		var from []byte
+		for ctx.Err() == nil {
+			n, next, err := once(ms, from)
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if next == nil {
+				break
+			}
+			from = next
+		}
+	}
+	return total, ctx.Err()
+}
+
+// sweepIndexOnce removes up to sweepChunk messages found by the time index,
+// and returns where the next chunk starts (nil when done).
+func (s *Store) sweepIndexOnce(cutoff int64, _ []byte) (int, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{'t'}, UpperBound: timeKey(cutoff, "")})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer b.Close()
+	n := 0
+	for ok := it.First(); ok && n < sweepChunk; ok = it.Next() {
+		id := string(it.Key()[9:])
+		raw, err := s.get(key('m', id))
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := s.sweepMessage(b, id, raw); err != nil {
+			return 0, nil, err
+		}
+		b.Delete(bytes.Clone(it.Key()), nil)
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return 0, nil, err
+	}
+	if err := s.commitSweep(b, n); err != nil {
+		return 0, nil, err
+	}
+	if n < sweepChunk {
+		return n, nil, nil
+	}
+	return n, []byte{'t'}, nil // what is removed is gone: start over
+}
+
+// sweepIDsOnce removes up to sweepChunk time-ordered messages older than the
+// cutoff, reading from the key from on (the start when nil), and returns
+// where the next chunk starts (nil when done). Records in the range that are
+// not old (an ID that only looks time-first) are stepped over.
+func (s *Store) sweepIDsOnce(cutoff int64, from []byte) (int, []byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if from == nil {
+		from = []byte{'m'}
+	}
+	upper := append([]byte{'m'}, fmt.Sprintf("%012x", cutoff)...)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: from, UpperBound: upper})
+	if err != nil {
+		return 0, nil, err
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer b.Close()
+	n := 0
+	var next []byte
+	for ok := it.First(); ok; ok = it.Next() {
+		if n == sweepChunk {
+			next = bytes.Clone(it.Key())
+			break
+		}
+		var rec record
+		if json.Unmarshal(it.Value(), &rec) == nil && rec.TS >= cutoff {
+			continue
+		}
+		id := string(it.Key()[1:])
+		if err := s.sweepMessage(b, id, it.Value()); err != nil {
+			return 0, nil, err
+		}
+		if !timeOrdered(id, rec.TS) {
+			b.Delete(timeKey(rec.TS, id), nil) // an index entry, if it has one
+		}
+		n++
+	}
+	if err := it.Error(); err != nil {
+		return 0, nil, err
+	}
+	if err := s.commitSweep(b, n); err != nil {
+		return 0, nil, err
+	}
+	return n, next, nil
+}
+
+// sweepMessage adds the removal of message id (its record raw, nil when
+// gone) to b: its inbox entries, its receipts and its record; s.mu held.
+func (s *Store) sweepMessage(b *pdb.Batch, id string, raw []byte) error {
+	var rec record
+	if raw != nil && json.Unmarshal(raw, &rec) == nil {
+		for i, u := range rec.Users {
+			// Removing a user's newest entry would lose its last seq
+			// (storedLastSeq): record it first.
+			last, err := s.lastSeq(u)
+			if err != nil {
+				return err
+			}
+			if rec.Seqs[i] == last {
+				b.Set(key('s', u), binary.BigEndian.AppendUint64(nil, last), nil)
+			}
+			b.Delete(inboxKey(u, rec.Seqs[i]), nil)
+		}
+		if err := s.sweepReceipts(b, &rec); err != nil {
+			return err
+		}
+	}
+	b.Delete(key('m', id), nil)
+	return nil
+}
+
+func (s *Store) commitSweep(b *pdb.Batch, n int) error {
+	if n == 0 {
+		return nil
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	return nil
+}

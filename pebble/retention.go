@@ -53,16 +53,21 @@ const sweepChunk = 1000
 func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 	ms := cutoff.UnixMilli()
 	total := 0
-	for _, once := range []func(int64, []byte) (int, []byte, error){s.sweepIndexOnce, s.sweepIDsOnce} {
-		var from []byte
-		for ctx.Err() == nil {
-			n, next, err := once(ms, from)
+	ranges := []struct {
+		lower, upper []byte
+		visit        func(b *pdb.Batch, k, v []byte) (bool, error)
+	}{
+		{[]byte{'t'}, timeKey(ms, ""), s.sweepIndexed},
+		{[]byte{'m'}, append([]byte{'m'}, fmt.Sprintf("%012x", ms)...), func(b *pdb.Batch, k, v []byte) (bool, error) {
+			return s.sweepTimeOrdered(b, k, v, ms)
+		}},
+	}
+	for _, r := range ranges {
+		for from := r.lower; from != nil && ctx.Err() == nil; {
+			n, next, err := s.sweepChunkOf(from, r.upper, r.visit)
 			total += n
 			if err != nil {
 				return total, err
-			}
-			if next == nil {
-				break
 			}
 			from = next
 		}
@@ -70,54 +75,13 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 	return total, ctx.Err()
 }
 
-// sweepIndexOnce removes up to sweepChunk messages found by the time index,
-// and returns where the next chunk starts (nil when done).
-func (s *Store) sweepIndexOnce(cutoff int64, _ []byte) (int, []byte, error) {
+// sweepChunkOf visits the keys in [from, upper) until sweepChunk messages
+// are removed, commits their removal, and returns where the next chunk
+// starts (nil when the range is done). visit adds a removal to b and says
+// whether it removed one.
+func (s *Store) sweepChunkOf(from, upper []byte, visit func(b *pdb.Batch, k, v []byte) (bool, error)) (int, []byte, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{'t'}, UpperBound: timeKey(cutoff, "")})
-	if err != nil {
-		return 0, nil, err
-	}
-	defer it.Close()
-	b := s.db.NewBatch()
-	defer b.Close()
-	n := 0
-	for ok := it.First(); ok && n < sweepChunk; ok = it.Next() {
-		id := string(it.Key()[9:])
-		raw, err := s.get(key('m', id))
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := s.sweepMessage(b, id, raw); err != nil {
-			return 0, nil, err
-		}
-		b.Delete(bytes.Clone(it.Key()), nil)
-		n++
-	}
-	if err := it.Error(); err != nil {
-		return 0, nil, err
-	}
-	if err := s.commitSweep(b, n); err != nil {
-		return 0, nil, err
-	}
-	if n < sweepChunk {
-		return n, nil, nil
-	}
-	return n, []byte{'t'}, nil // what is removed is gone: start over
-}
-
-// sweepIDsOnce removes up to sweepChunk time-ordered messages older than the
-// cutoff, reading from the key from on (the start when nil), and returns
-// where the next chunk starts (nil when done). Records in the range that are
-// not old (an ID that only looks time-first) are stepped over.
-func (s *Store) sweepIDsOnce(cutoff int64, from []byte) (int, []byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if from == nil {
-		from = []byte{'m'}
-	}
-	upper := append([]byte{'m'}, fmt.Sprintf("%012x", cutoff)...)
 	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: from, UpperBound: upper})
 	if err != nil {
 		return 0, nil, err
@@ -132,26 +96,56 @@ func (s *Store) sweepIDsOnce(cutoff int64, from []byte) (int, []byte, error) {
 			next = bytes.Clone(it.Key())
 			break
 		}
-		var rec record
-		if json.Unmarshal(it.Value(), &rec) == nil && rec.TS >= cutoff {
-			continue
-		}
-		id := string(it.Key()[1:])
-		if err := s.sweepMessage(b, id, it.Value()); err != nil {
+		removed, err := visit(b, it.Key(), it.Value())
+		if err != nil {
 			return 0, nil, err
 		}
-		if !timeOrdered(id, rec.TS) {
-			b.Delete(timeKey(rec.TS, id), nil) // an index entry, if it has one
+		if removed {
+			n++
 		}
-		n++
 	}
 	if err := it.Error(); err != nil {
 		return 0, nil, err
 	}
-	if err := s.commitSweep(b, n); err != nil {
-		return 0, nil, err
+	if n > 0 {
+		if err := b.Commit(pdb.Sync); err != nil {
+			return 0, nil, fmt.Errorf("sweep: %w", err)
+		}
 	}
 	return n, next, nil
+}
+
+// sweepIndexed removes the message of time-index entry k, and the entry;
+// s.mu held.
+func (s *Store) sweepIndexed(b *pdb.Batch, k, _ []byte) (bool, error) {
+	id := string(k[9:])
+	raw, err := s.get(key('m', id))
+	if err != nil {
+		return false, err
+	}
+	if err := s.sweepMessage(b, id, raw); err != nil {
+		return false, err
+	}
+	b.Delete(bytes.Clone(k), nil)
+	return true, nil
+}
+
+// sweepTimeOrdered removes record k (value v) when it is older than the
+// cutoff: a record in the range whose time is not (an ID that only looks
+// time-first) is stepped over; s.mu held.
+func (s *Store) sweepTimeOrdered(b *pdb.Batch, k, v []byte, cutoff int64) (bool, error) {
+	var rec record
+	if json.Unmarshal(v, &rec) == nil && rec.TS >= cutoff {
+		return false, nil
+	}
+	id := string(k[1:])
+	if err := s.sweepMessage(b, id, v); err != nil {
+		return false, err
+	}
+	if !timeOrdered(id, rec.TS) {
+		b.Delete(timeKey(rec.TS, id), nil) // an index entry, if it has one
+	}
+	return true, nil
 }
 
 // sweepMessage adds the removal of message id (its record raw, nil when
@@ -176,15 +170,5 @@ func (s *Store) sweepMessage(b *pdb.Batch, id string, raw []byte) error {
 		}
 	}
 	b.Delete(key('m', id), nil)
-	return nil
-}
-
-func (s *Store) commitSweep(b *pdb.Batch, n int) error {
-	if n == 0 {
-		return nil
-	}
-	if err := b.Commit(pdb.Sync); err != nil {
-		return fmt.Errorf("sweep: %w", err)
-	}
 	return nil
 }

@@ -31,24 +31,32 @@ func (s *Store) countKeys(t *testing.T, prefix byte) int {
 	return n
 }
 
+// openForRetention opens a store in a temporary directory, and gives the
+// time now and two days before, to the millisecond.
+func openForRetention(t *testing.T) (s *Store, now, old time.Time) {
+	t.Helper()
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	now = time.Now().Truncate(time.Millisecond)
+	return s, now, now.Add(-48 * time.Hour)
+}
+
 // Retention finds a time-ordered ID by the ID itself (no index entry is
 // written for it) and any other by the time index; it keeps a young message
 // whose ID only looks old, and removes the index entries older stores wrote
 // for every message.
 func TestRetentionByIDAndIndex(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
-	now, old := time.Now().Truncate(time.Millisecond), time.Now().Add(-48*time.Hour).Truncate(time.Millisecond)
+	s, now, old := openForRetention(t)
 	msgs := map[string]*herald.Message{
 		"minted old":    {ID: mintedID(old, 1), NewID: true, Time: old},
 		"minted young":  {ID: mintedID(now, 2), NewID: true, Time: now},
 		"keyed old":     {ID: "k-old", Time: old},
 		"looks old":     {ID: "000000000001" + "ffffffffffffffffffff", Time: now}, // a hash that sorts low
-		"written older": {ID: mintedID(old, 3), NewID: true, Time: old},          // an index entry, as stores before this change wrote
+		"written older": {ID: mintedID(old, 3), NewID: true, Time: old},           // an index entry, as stores before this change wrote
 	}
 	for _, m := range msgs {
 		m.Payload, m.Users = []byte(`1`), []string{"u"}
@@ -92,12 +100,7 @@ func TestRetentionByIDAndIndex(t *testing.T) {
 // them, all go in one Sweep.
 func TestRetentionByIDInChunks(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
-	now, old := time.Now().Truncate(time.Millisecond), time.Now().Add(-48*time.Hour).Truncate(time.Millisecond)
+	s, now, old := openForRetention(t)
 	const nOld = 2*sweepChunk + 500
 	var batch []*herald.Message
 	for i := range nOld {

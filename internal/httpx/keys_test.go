@@ -118,3 +118,18 @@ func TestKeyRate(t *testing.T) {
 		t.Fatalf("after the refill: %v", err)
 	}
 }
+
+// BenchmarkKeysCheck checks a send request's API key.
+func BenchmarkKeysCheck(b *testing.B) {
+	const single = "hk_0123456789abcdef0123456789abcdef0123456789abcdef"
+	k, err := NewKeys(single, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.Check(single, ScopeSend); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

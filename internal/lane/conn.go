@@ -2,7 +2,6 @@ package lane
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -72,22 +71,27 @@ func (c *conn) serving() {
 // readers are the connections' read buffers.
 var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
-// bodyReader is the request body: the bytes the lane read, as an io.ReadCloser.
+// bodyReader is the request body: the bytes the lane read, as an
+// io.ReadCloser. One slice is all its state, so that dropping the
+// connection's body buffer (dropLarge) drops the reader's hold on it too.
 type bodyReader struct {
-	bytes.Reader
-	buf []byte
+	unread []byte
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if len(b.unread) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.unread)
+	b.unread = b.unread[n:]
+	return n, nil
 }
 
 func (*bodyReader) Close() error { return nil }
 
 // Bytes is the unread body, for a handler that decodes it in place
 // (httpx.Buffered) rather than copying it out.
-func (b *bodyReader) Bytes() []byte { return b.buf[len(b.buf)-b.Len():] }
-
-func (b *bodyReader) reset(buf []byte) {
-	b.buf = buf
-	b.Reader.Reset(buf)
-}
+func (b *bodyReader) Bytes() []byte { return b.unread }
 
 // serve reads and answers requests until the peer or the server closes the
 // connection, or a request is not the lane's (then net/http gets it).
@@ -193,7 +197,7 @@ func (c *conn) readBody(br *bufio.Reader, n int) bool {
 	if _, err := io.ReadFull(br, c.buf); err != nil {
 		return false
 	}
-	c.body.reset(c.buf)
+	c.body.unread = c.buf
 	return true
 }
 
@@ -227,7 +231,7 @@ const keepBuf = 64 << 10
 func (c *conn) dropLarge() {
 	if cap(c.buf) > keepBuf {
 		c.buf = nil
-		c.body.Reset(nil)
+		c.body.unread = nil
 	}
 	if cap(c.out) > keepBuf {
 		c.out = nil

@@ -42,6 +42,20 @@ func ValidID(s string) bool {
 	return true
 }
 
+// AppendJSONString appends s as a JSON string, as json.Marshal writes it.
+// An ID (ValidID) needs no escaping and is copied as it is, which is what
+// the frames, stored records and answers sent for every message mostly
+// hold; anything else goes through json.Marshal.
+func AppendJSONString(b []byte, s string) []byte {
+	if ValidID(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	q, _ := json.Marshal(s) // a string always marshals
+	return append(b, q...)
+}
+
 // Message is one message accepted by collect, addressed to one or more users.
 // The payload is stored once; each recipient gets its own seq.
 type Message struct {

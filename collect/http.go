@@ -36,17 +36,10 @@ type SendResponse struct {
 }
 
 // AppendJSON implements httpx.Appender: {"id":"..."}, the answer to every
-// send. Message IDs are hex, which needs no escaping.
+// send.
 func (r SendResponse) AppendJSON(b []byte) []byte {
-	if !herald.ValidID(r.ID) {
-		out, _ := json.Marshal(struct {
-			ID string `json:"id"`
-		}{r.ID})
-		return append(b, out...)
-	}
-	b = append(b, `{"id":"`...)
-	b = append(b, r.ID...)
-	return append(b, `"}`...)
+	b = herald.AppendJSONString(append(b, `{"id":`...), r.ID)
+	return append(b, '}')
 }
 
 // StoredMessage is one message in GET /v1/users/{user}/messages.

@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/heraldpush/herald"
@@ -18,7 +17,7 @@ func appendRecord(b []byte, m *herald.Message) []byte {
 	b = strconv.AppendInt(b, m.Time.UnixMilli(), 10)
 	if m.Topic != "" {
 		b = append(b, `,"topic":`...)
-		b = appendString(b, m.Topic)
+		b = herald.AppendJSONString(b, m.Topic)
 	}
 	b = append(b, `,"payload":`...)
 	if len(m.Payload) == 0 {
@@ -31,7 +30,7 @@ func appendRecord(b []byte, m *herald.Message) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, u)
+		b = herald.AppendJSONString(b, u)
 	}
 	b = append(b, `],"seqs":[`...)
 	for i, n := range m.Seqs {
@@ -41,16 +40,4 @@ func appendRecord(b []byte, m *herald.Message) []byte {
 		b = strconv.AppendUint(b, n, 10)
 	}
 	return append(b, "]}"...)
-}
-
-// appendString appends s as a JSON string: as it is when it is an ID (whose
-// characters need no escaping), else through json.Marshal.
-func appendString(b []byte, s string) []byte {
-	if herald.ValidID(s) {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
 }

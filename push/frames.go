@@ -1,7 +1,6 @@
 package push
 
 import (
-	"encoding/json"
 	"strconv"
 
 	"github.com/heraldpush/herald"
@@ -41,29 +40,16 @@ var pongFrame = []byte(`{"type":"pong"}`)
 func encodeMsg(d herald.Delivery) []byte {
 	b := make([]byte, 0, 96+len(d.ID)+len(d.Topic)+len(d.Payload))
 	b = append(b, `{"type":"msg","id":`...)
-	b = appendString(b, d.ID)
+	b = herald.AppendJSONString(b, d.ID)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, d.Seq, 10)
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, d.Time.UnixMilli(), 10)
 	if d.Topic != "" {
 		b = append(b, `,"topic":`...)
-		b = appendString(b, d.Topic)
+		b = herald.AppendJSONString(b, d.Topic)
 	}
 	b = append(b, `,"payload":`...)
 	b = append(b, d.Payload...)
 	return append(b, '}')
-}
-
-// appendString appends s as a JSON string. IDs and topics are validated to a
-// character set that needs no escaping, so they are copied as they are;
-// Marshal is the fallback for anything else.
-func appendString(b []byte, s string) []byte {
-	if herald.ValidID(s) {
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	q, _ := json.Marshal(s)
-	return append(b, q...)
 }

@@ -210,9 +210,9 @@ func (c *conn) topicClaims() []string {
 func encodePub(topic string, d herald.Delivery) []byte {
 	b := make([]byte, 0, 112+len(topic)+len(d.ID)+len(d.Payload))
 	b = append(b, `{"type":"pub","topic":`...)
-	b = appendString(b, topic)
+	b = herald.AppendJSONString(b, topic)
 	b = append(b, `,"id":`...)
-	b = appendString(b, d.ID)
+	b = herald.AppendJSONString(b, d.ID)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendUint(b, d.Seq, 10)
 	b = append(b, `,"ts":`...)

@@ -77,12 +77,16 @@ bench-centrifugo:
 ## bench-floor: what this machine's kernel and Go runtime cost for each
 ## figure's bare traffic, with no push server (bench/floor): the ceiling of
 ## one-write deliveries, of single-message HTTP requests, their latency at
-## 5,000/s, and the CPU of 18,000 connections' pings alone
+## 5,000/s (also with each request on disk before its 202: --durable), and
+## the CPU of 18,000 connections' pings alone
 bench-floor:
 	$(GO) build -o bin/floor ./bench/floor
 	./bin/floor frames --conns 10000 --writers 8 --duration 10s
 	./bin/floor http --conns 10000 --senders 32 --duration 10s
 	./bin/floor http --conns 10000 --senders 16 --rate 5000 --duration 15s
+	mkdir -p bench/results/floor-log
+	./bin/floor http --conns 10000 --senders 32 --duration 15s --server raw --durable bench/results/floor-log --commit-interval 500us
+	./bin/floor http --conns 10000 --senders 16 --rate 5000 --duration 15s --server raw --durable bench/results/floor-log --commit-interval 500us
 	./bin/floor pings --conns 18000 --interval 25s --duration 60s
 
 ## bench-cluster: the cluster figures (Redis commands per 1,000 idle connections,

@@ -18,7 +18,9 @@
 // with nothing stored and no WebSocket framing; with --rate, the latency of
 // that bare path at a steady rate (send to receive, both clocks this machine's).
 // --server raw swaps net/http for the least HTTP/1.1 the senders understand:
-// the ceiling for any Go HTTP server here.
+// the ceiling for any Go HTTP server here. --durable DIR first appends each
+// body to a file in DIR and waits for its fdatasync (group commit): the
+// floor under a server whose 202 means on disk.
 //
 // pings: the first process writes a 2-byte frame to each of N idle
 // connections once per interval, spread evenly, and reads the 2-byte answer,
@@ -57,6 +59,8 @@ type config struct {
 	interval time.Duration
 	poller   string
 	server   string
+	durable  string        // http: store each body durably in this directory first
+	commitIv time.Duration // http, --durable: the least time between two writes' starts
 	tick     time.Duration
 	duration time.Duration
 	addr     string // the writing process's listener (reader role only)
@@ -77,6 +81,8 @@ func main() {
 	fs.IntVar(&cfg.rate, "rate", 0, "http: requests a second from all senders together, 0 for as fast as they go")
 	fs.IntVar(&cfg.size, "size", 100, "bytes per message")
 	fs.StringVar(&cfg.server, "server", "nethttp", "http: the server's HTTP layer: nethttp (net/http, as Herald) or raw (the least HTTP/1.1 the senders understand)")
+	fs.StringVar(&cfg.durable, "durable", "", "http: append each request's body to a file in this directory and answer only after fdatasync, with group commit (as collect answers 202); empty for nothing stored")
+	fs.DurationVar(&cfg.commitIv, "commit-interval", 0, "http, --durable: the least time between the starts of two writes (collect's --commit-interval)")
 	fs.DurationVar(&cfg.interval, "interval", 25*time.Second, "pings: ping interval per connection")
 	fs.StringVar(&cfg.poller, "poller", "epoll", "pings: how the pinging side reads the answers: epoll (one goroutine for all, as Herald) or goroutines (one each)")
 	fs.DurationVar(&cfg.tick, "tick", time.Second, "pings: how often the ping loop wakes (each time it pings a share of the connections)")
@@ -180,7 +186,10 @@ func runWriter(cfg config, out io.Writer) error {
 		return fmt.Errorf("reader did not get ready: %q %v", lines.Text(), lines.Err())
 	}
 
-	w := newWriterSide(cfg, conns, hln)
+	w, err := newWriterSide(cfg, conns, hln)
+	if err != nil {
+		return err
+	}
 	start, cpu0 := time.Now(), bench.ProcessCPU()
 	fmt.Fprintln(toReader, "start")
 	sent := w.run(cfg.duration)
@@ -193,13 +202,14 @@ func runWriter(cfg config, out io.Writer) error {
 	if err := json.Unmarshal(lines.Bytes(), &r); err != nil {
 		return fmt.Errorf("reader's report %q: %w", lines.Text(), err)
 	}
+	writes := w.writes()
 	w.close()
 	cmd.Wait()
-	printResult(out, cfg, elapsed, sent, cpu, r)
+	printResult(out, cfg, elapsed, sent, writes, cpu, r)
 	return nil
 }
 
-func printResult(out io.Writer, cfg config, elapsed time.Duration, sent int64, cpu float64, r report) {
+func printResult(out io.Writer, cfg config, elapsed time.Duration, sent, writes int64, cpu float64, r report) {
 	secs := elapsed.Seconds()
 	fmt.Fprintf(out, "floor %s: %d connections over loopback, %v, %d-byte messages\n", cfg.mode, cfg.conns, elapsed.Round(time.Millisecond), cfg.size)
 	per := func(n int64) string {
@@ -214,6 +224,10 @@ func printResult(out io.Writer, cfg config, elapsed time.Duration, sent int64, c
 		fmt.Fprintf(out, "  cpu     writer %.2f cores, reader %.2f cores; both %s a message\n", cpu/secs, r.CPU/secs, per(r.Messages))
 	case "http":
 		fmt.Fprintf(out, "  server  %s\n", cfg.server)
+		if cfg.durable != "" {
+			fmt.Fprintf(out, "  stored  group commit, fdatasync, commit interval %v: %d writes (%.0f/s), %.1f requests a write\n",
+				cfg.commitIv, writes, float64(writes)/secs, float64(r.Requests)/max(float64(writes), 1))
+		}
 		fmt.Fprintf(out, "  requests answered 202: %d (%.0f/s), frames read %d, errors %d\n", r.Requests, float64(r.Requests)/secs, r.Messages, r.Errors)
 		fmt.Fprintf(out, "  cpu     server %.2f cores, senders and readers %.2f cores; both %s a request\n", cpu/secs, r.CPU/secs, per(r.Requests))
 		if l := r.Latency; len(l) == 5 {

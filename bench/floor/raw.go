@@ -57,6 +57,9 @@ func (w *writerSide) rawConn(c net.Conn) {
 		if json.Unmarshal(body, &req) != nil || req.To < 0 || req.To >= len(w.conns) {
 			answer = rawBad
 		} else {
+			if err := w.store(body); err != nil {
+				return
+			}
 			w.locks[req.To].Lock()
 			_, err = w.conns[req.To].Write(body)
 			w.locks[req.To].Unlock()

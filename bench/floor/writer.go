@@ -23,14 +23,21 @@ type writerSide struct {
 	sent  atomic.Int64
 	pongs sync.WaitGroup // pings, goroutine poller: the readers
 	raws  []syscall.RawConn
-	stops []func() // pings, epoll poller: the watches
+	stops []func()    // pings, epoll poller: the watches
+	log   *durableLog // http with --durable
 }
 
-func newWriterSide(cfg config, conns []net.Conn, hln net.Listener) *writerSide {
+func newWriterSide(cfg config, conns []net.Conn, hln net.Listener) (*writerSide, error) {
 	w := &writerSide{cfg: cfg, conns: conns, hln: hln}
 	switch cfg.mode {
 	case "http":
 		w.locks = make([]sync.Mutex, len(conns))
+		if cfg.durable != "" {
+			var err error
+			if w.log, err = openDurableLog(cfg.durable, cfg.commitIv); err != nil {
+				return nil, err
+			}
+		}
 		if cfg.server == "raw" {
 			go w.serveRaw()
 			break
@@ -63,7 +70,23 @@ func newWriterSide(cfg config, conns []net.Conn, hln net.Listener) *writerSide {
 			}()
 		}
 	}
-	return w
+	return w, nil
+}
+
+// store is the request's durable write, when --durable asks for one.
+func (w *writerSide) store(body []byte) error {
+	if w.log == nil {
+		return nil
+	}
+	return w.log.append(body)
+}
+
+// writes is how many durable writes were made (0 with nothing stored).
+func (w *writerSide) writes() int64 {
+	if w.log == nil {
+		return 0
+	}
+	return w.log.writes.Load()
 }
 
 // watchPongs reads c's answers as a Herald push node reads pongs: on the one
@@ -164,6 +187,10 @@ func (w *writerSide) handleSend(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, `{"error":"bad request"}`, http.StatusBadRequest)
 		return
 	}
+	if err := w.store(body); err != nil {
+		http.Error(rw, `{"error":"store failed"}`, http.StatusServiceUnavailable)
+		return
+	}
 	w.locks[req.To].Lock()
 	_, err = w.conns[req.To].Write(body)
 	w.locks[req.To].Unlock()
@@ -188,4 +215,7 @@ func (w *writerSide) close() {
 		c.Close()
 	}
 	w.pongs.Wait()
+	if w.log != nil {
+		w.log.close()
+	}
 }

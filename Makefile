@@ -84,7 +84,6 @@ bench-floor:
 	./bin/floor frames --conns 10000 --writers 8 --duration 10s
 	./bin/floor http --conns 10000 --senders 32 --duration 10s
 	./bin/floor http --conns 10000 --senders 16 --rate 5000 --duration 15s
-	mkdir -p bench/results/floor-log
 	./bin/floor http --conns 10000 --senders 32 --duration 15s --server raw --durable bench/results/floor-log --commit-interval 500us
 	./bin/floor http --conns 10000 --senders 16 --rate 5000 --duration 15s --server raw --durable bench/results/floor-log --commit-interval 500us
 	./bin/floor pings --conns 18000 --interval 25s --duration 60s

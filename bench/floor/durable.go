@@ -45,6 +45,9 @@ type group struct {
 }
 
 func openDurableLog(dir string, interval time.Duration) (*durableLog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("durable log: %w", err)
+	}
 	f, err := os.CreateTemp(dir, "floor-*.log")
 	if err != nil {
 		return nil, fmt.Errorf("durable log: %w", err)

@@ -31,7 +31,7 @@ func TestModes(t *testing.T) {
 		{config{mode: "http", conns: 50, senders: 4, server: "raw"}, []string{"server  raw", "requests answered 202", "errors 0", "latency p50"}},
 		{config{mode: "http", conns: 50, senders: 4, rate: 200, server: "nethttp"}, []string{"errors 0", "latency p50"}},
 		{config{mode: "http", conns: 50, senders: 4, server: "raw", durable: t.TempDir()}, []string{"stored  group commit", "errors 0", "latency p50"}},
-		{config{mode: "http", conns: 50, senders: 4, rate: 200, server: "nethttp", durable: t.TempDir(), commitIv: time.Millisecond}, []string{"commit interval 1ms", "errors 0"}},
+		{config{mode: "http", conns: 50, senders: 4, rate: 200, server: "nethttp", durable: t.TempDir() + "/new/dir", commitIv: time.Millisecond}, []string{"commit interval 1ms", "errors 0"}},
 		{config{mode: "pings", conns: 50, interval: 200 * time.Millisecond, tick: 50 * time.Millisecond, poller: "epoll"}, []string{"poller  epoll", "pings written"}},
 		{config{mode: "pings", conns: 50, interval: 200 * time.Millisecond, tick: 50 * time.Millisecond, poller: "goroutines"}, []string{"poller  goroutines", "pings written"}},
 	} {

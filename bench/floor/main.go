@@ -18,7 +18,7 @@
 // with nothing stored and no WebSocket framing; with --rate, the latency of
 // that bare path at a steady rate (send to receive, both clocks this machine's).
 // --server raw swaps net/http for the least HTTP/1.1 the senders understand:
-// the ceiling for any Go HTTP server here. --durable DIR first appends each
+// the ceiling for any Go HTTP server here. --durable DIR first writes each
 // body to a file in DIR and waits for its fdatasync (group commit): the
 // floor under a server whose 202 means on disk.
 //
@@ -81,7 +81,7 @@ func main() {
 	fs.IntVar(&cfg.rate, "rate", 0, "http: requests a second from all senders together, 0 for as fast as they go")
 	fs.IntVar(&cfg.size, "size", 100, "bytes per message")
 	fs.StringVar(&cfg.server, "server", "nethttp", "http: the server's HTTP layer: nethttp (net/http, as Herald) or raw (the least HTTP/1.1 the senders understand)")
-	fs.StringVar(&cfg.durable, "durable", "", "http: append each request's body to a file in this directory and answer only after fdatasync, with group commit (as collect answers 202); empty for nothing stored")
+	fs.StringVar(&cfg.durable, "durable", "", "http: write each request's body to a file in this directory (written in full first, then overwritten in a ring) and answer only after fdatasync, with group commit (as collect answers 202); empty for nothing stored")
 	fs.DurationVar(&cfg.commitIv, "commit-interval", 0, "http, --durable: the least time between the starts of two writes (collect's --commit-interval)")
 	fs.DurationVar(&cfg.interval, "interval", 25*time.Second, "pings: ping interval per connection")
 	fs.StringVar(&cfg.poller, "poller", "epoll", "pings: how the pinging side reads the answers: epoll (one goroutine for all, as Herald) or goroutines (one each)")

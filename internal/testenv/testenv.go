@@ -22,15 +22,39 @@ import (
 	"time"
 )
 
-// FreePort returns a free TCP port on host (a 127.0.0.x address).
+// handedOut is every address FreePort has returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// FreePort returns a free TCP port on host (a 127.0.0.x address), never one
+// it returned before in this test process: the kernel may give a port it
+// just gave (and FreePort closed) to the next bind, and a node handed the
+// same port for two listeners failed to start ("address already in use").
 func FreePort(t testing.TB, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatalf("find a free port on %s: %v", host, err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	var held []net.Listener // repeats stay bound, so the next bind gets another
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	for range 100 {
+		l, err := net.Listen("tcp", host+":0")
+		if err != nil {
+			t.Fatalf("find a free port on %s: %v", host, err)
+		}
+		held = append(held, l)
+		if addr := l.Addr().String(); !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatalf("find a free port on %s: 100 binds gave ports handed out already", host)
+	return ""
 }
 
 // WaitTCP waits until addr accepts TCP connections, up to timeout.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/heraldpush/herald"
 )
@@ -68,16 +69,36 @@ type Appender interface {
 var (
 	jsonType = []string{"application/json"}
 	noStore  = []string{"no-store"}
+	// smallLengths[n] is the Content-Length value n, for the short answers
+	// (a 202 is about 45 bytes) that are most of them.
+	smallLengths = func() (ls [512][]string) {
+		for n := range ls {
+			ls[n] = []string{strconv.Itoa(n)}
+		}
+		return ls
+	}()
 )
+
+func contentLength(n int) []string {
+	if n < len(smallLengths) {
+		return smallLengths[n]
+	}
+	return []string{strconv.Itoa(n)}
+}
+
+// jsonBufs recycles the buffers answers are encoded in: both net/http's
+// writer and the send lane's copy what Write is given.
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // JSON writes v as a JSON body with status.
 func JSON(w http.ResponseWriter, status int, v any) {
 	// Encoded whole first, so the answer carries its Content-Length and goes
 	// out in one write: written as a stream, an answer over 2 KiB (a batch's
 	// IDs) went out chunked.
+	buf := jsonBufs.Get().(*[]byte)
 	var b []byte
 	if a, ok := v.(Appender); ok {
-		b = a.AppendJSON(make([]byte, 0, 64))
+		b = a.AppendJSON((*buf)[:0])
 	} else {
 		var err error
 		if b, err = json.Marshal(v); err != nil {
@@ -88,9 +109,13 @@ func JSON(w http.ResponseWriter, status int, v any) {
 	h := w.Header()
 	h["Content-Type"] = jsonType
 	h["Cache-Control"] = noStore
-	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	h["Content-Length"] = contentLength(len(b))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+	if cap(b) <= 64<<10 { // a large batch's IDs are not kept
+		*buf = b[:0]
+	}
+	jsonBufs.Put(buf)
 }
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header.

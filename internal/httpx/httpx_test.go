@@ -3,6 +3,7 @@ package httpx
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -80,5 +81,66 @@ func TestRequireScope(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != 401 {
 		t.Errorf("empty key: %d", w.Code)
+	}
+}
+
+// ids is an Appender of n IDs, as a batch's 202.
+type ids int
+
+func (n ids) AppendJSON(b []byte) []byte {
+	b = append(b, `{"ids":[`...)
+	for i := range int(n) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"01a2153b724b2795da010bef69a00bbe"`...)
+	}
+	return append(b, "]}"...)
+}
+
+// Answers share recycled buffers and Content-Length values: each answer
+// keeps its own bytes and length, short or long, Appender or not.
+func TestJSONAnswers(t *testing.T) {
+	var recs []*httptest.ResponseRecorder
+	var want []string
+	for _, v := range []any{ids(1), ids(3000), map[string]int{"n": 1}, ids(0), ids(2)} {
+		rec := httptest.NewRecorder()
+		JSON(rec, http.StatusAccepted, v)
+		recs = append(recs, rec)
+		var body string
+		if a, ok := v.(Appender); ok {
+			body = string(a.AppendJSON(nil)) + "\n"
+		} else {
+			body = "{\"n\":1}\n"
+		}
+		want = append(want, body)
+	}
+	for i, rec := range recs {
+		if got := rec.Body.String(); got != want[i] {
+			t.Errorf("answer %d: body %q, want %q", i, got, want[i])
+		}
+		if got, want := rec.Header().Get("Content-Length"), strconv.Itoa(len(want[i])); got != want {
+			t.Errorf("answer %d: Content-Length %s, want %s", i, got, want)
+		}
+		if rec.Code != http.StatusAccepted || rec.Header().Get("Content-Type") != "application/json" {
+			t.Errorf("answer %d: %d %q", i, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+}
+
+// discard is a ResponseWriter that keeps nothing, so that the benchmark
+// counts only what JSON allocates.
+type discard http.Header
+
+func (d discard) Header() http.Header         { return http.Header(d) }
+func (d discard) WriteHeader(int)             {}
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+
+// BenchmarkJSONAppender is the 202 of a send: no allocation an answer.
+func BenchmarkJSONAppender(b *testing.B) {
+	w := discard(http.Header{})
+	b.ReportAllocs()
+	for b.Loop() {
+		JSON(w, http.StatusAccepted, ids(1))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,6 +49,19 @@ func yamlDocs(t *testing.T, path string) []map[string]any {
 // each container port must be one the command listens on.
 func checkArgs(t *testing.T, where string, args []string, env []string, ports []int) {
 	t.Helper()
+	for _, a := range args {
+		if a == "--dev" || strings.HasPrefix(a, "--dev=") || a == "all" {
+			t.Errorf("%s: herald %s: a deployment runs the cluster services with no dev mode", where, strings.Join(args, " "))
+		}
+	}
+	for _, e := range env {
+		if e == "HERALD_DEV" {
+			t.Errorf("%s: sets HERALD_DEV", where)
+		}
+	}
+	if args[0] == "push" && !slices.Contains(args, "--metrics-listen") {
+		t.Errorf("%s: a push node faces the internet: its /metrics belongs on --metrics-listen", where)
+	}
 	out, err := exec.Command(testenv.HeraldBinary(t), append(args, "--help")...).CombinedOutput()
 	if err != nil {
 		t.Errorf("%s: herald %s: %v\n%s", where, strings.Join(args, " "), err, out)
@@ -120,8 +134,8 @@ func TestCompose(t *testing.T) {
 		var ports []int
 		if ps, ok := svc["ports"].([]any); ok {
 			for _, p := range ps {
-				_, inner, _ := strings.Cut(p.(string), ":")
-				n, _ := strconv.Atoi(inner)
+				parts := strings.Split(p.(string), ":") // [host-address:]host-port:container-port
+				n, _ := strconv.Atoi(parts[len(parts)-1])
 				ports = append(ports, n)
 			}
 		}
@@ -210,7 +224,7 @@ func TestGrafana(t *testing.T) {
 
 func TestNginxAndDockerfile(t *testing.T) {
 	conf, _ := os.ReadFile("nginx.conf")
-	for _, want := range []string{"proxy_set_header Upgrade", "proxy_http_version 1.1", "push-1:8080", "push-2:8080"} {
+	for _, want := range []string{"proxy_set_header Upgrade", "proxy_http_version 1.1", "push-1:8080", "push-2:8080", "return 404"} {
 		if !bytes.Contains(conf, []byte(want)) {
 			t.Errorf("nginx.conf lacks %q", want)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/egress"
 )
 
 // Config holds the push service's settings.
@@ -52,6 +53,7 @@ type Config struct {
 	SubProxyURL       string        // asked about topics the token's claim does not allow; empty: refuse them
 	SubProxySecret    string        // sent to it as a bearer token
 	SubProxyTimeout   time.Duration // bound on one question to it
+	PrivateNetworks   []string      // CIDRs or addresses the webhook and subscribe proxy may reach although not public
 	DrainTimeout      time.Duration // graceful shutdown bound
 }
 
@@ -140,14 +142,17 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_resume_concurrency",
 		Help: "Handshakes allowed to read the store at once: --resume-concurrency while the store answers fast, halved while it answers slowly."},
 		func() float64 { return float64(s.resumes.bound()) }))
+	allow, _ := egress.ParseAllow(cfg.PrivateNetworks) // checked by CheckConfig before New
+	outbound := egress.NewPolicy(allow)
 	if rs, ok := store.(herald.ReceiptStore); ok && cfg.Receipts {
 		if cfg.WebhookURL != "" {
-			s.hook = newWebhook(cfg.WebhookURL, cfg.WebhookSecret, cfg.WebhookTimeout, reg)
+			s.hook = newWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
 		}
 		s.receipts = newRecorder(rs, store, s.hook, cfg.AckTimeout, reg)
 	}
 	if cfg.SubProxyURL != "" {
-		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout}
+		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout,
+			client: outbound.Client(cfg.SubProxyTimeout)}
 	}
 	s.ips, _ = newIPLimits(cfg.TrustedProxies, cfg.MaxIPConns, cfg.MaxIPRate) // checked by CheckTrustedProxies before New
 	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
@@ -168,6 +173,19 @@ func CheckConfig(cfg Config) error {
 	}
 	if cfg.WebhookURL != "" && len(cfg.WebhookSecret) < 16 {
 		return errors.New("--receipts-webhook-secret: 16 bytes or more are required with --receipts-webhook-url (the webhook's requests are signed with it)")
+	}
+	allow, err := egress.ParseAllow(cfg.PrivateNetworks)
+	if err != nil {
+		return fmt.Errorf("--allow-private-networks: %w", err)
+	}
+	outbound := egress.NewPolicy(allow)
+	for flag, u := range map[string]string{"--receipts-webhook-url": cfg.WebhookURL, "--subscribe-proxy-url": cfg.SubProxyURL} {
+		if u == "" {
+			continue
+		}
+		if err := outbound.CheckURL(context.Background(), u); err != nil {
+			return fmt.Errorf("%s: %w", flag, err)
+		}
 	}
 	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/heraldpush/herald/internal/egress"
 )
 
 // SubProxy asks the business system whether a user may subscribe to topics
@@ -19,7 +21,7 @@ type SubProxy struct {
 	URL     string
 	Secret  string
 	Timeout time.Duration
-	client  *http.Client
+	client  *http.Client // through the egress policy: public addresses, or the allowed networks
 }
 
 type subProxyRequest struct {
@@ -33,7 +35,7 @@ type subProxyResponse struct {
 
 func (p *SubProxy) allow(user string, topics []string) (map[string]bool, error) {
 	if p.client == nil {
-		p.client = &http.Client{Timeout: p.Timeout}
+		p.client = egress.NewPolicy(nil).Client(p.Timeout)
 	}
 	body, _ := json.Marshal(subProxyRequest{User: user, Topics: topics})
 	ctx, cancel := context.WithTimeout(context.Background(), p.Timeout)
@@ -48,7 +50,7 @@ func (p *SubProxy) allow(user string, topics []string) (map[string]bool, error) 
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("subscribe proxy: %w", err)
+		return nil, fmt.Errorf("subscribe proxy: %w", egress.Cause(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

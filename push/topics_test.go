@@ -137,6 +137,7 @@ func TestSubscribeProxyAndTopicLimit(t *testing.T) {
 	defer proxy.Close()
 	f := newFixture(t, func(c *Config) {
 		c.SubProxyURL, c.SubProxySecret, c.MaxTopics = proxy.URL, "proxy-secret", 2
+		c.PrivateNetworks = []string{"127.0.0.0/8"} // the test's proxy is on loopback
 	})
 	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	got := c.Subscribe([]string{"vip", "nope"}, nil)
@@ -186,7 +187,7 @@ func TestTopicNamedTwiceIsOneSubscription(t *testing.T) {
 		json.NewEncoder(w).Encode(subProxyResponse{Allowed: req.Topics})
 	}))
 	defer proxy.Close()
-	f := newFixture(t, func(c *Config) { c.SubProxyURL = proxy.URL })
+	f := newFixture(t, func(c *Config) { c.SubProxyURL, c.PrivateNetworks = proxy.URL, []string{"127.0.0.1"} })
 	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "a"), "", nil)
 	if err := c.Send(map[string]any{"type": "sub", "topics": []string{"a", "a", "b", "b"}}); err != nil {
 		t.Fatal(err)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald/internal/egress"
 )
 
 // The receipts webhook: batches of events POSTed to the business system's
@@ -73,8 +75,8 @@ type webhook struct {
 	failed *prometheus.CounterVec
 }
 
-func newWebhook(url, secret string, timeout time.Duration, reg prometheus.Registerer) *webhook {
-	w := &webhook{url: url, secret: secret, client: &http.Client{Timeout: timeout}, baseDelay: 500 * time.Millisecond,
+func newWebhook(url, secret string, client *http.Client, reg prometheus.Registerer) *webhook {
+	w := &webhook{url: url, secret: secret, client: client, baseDelay: 500 * time.Millisecond,
 		wake:   make(chan struct{}, 1),
 		sent:   prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_receipt_events_sent_total", Help: "Receipt events the webhook accepted."}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_receipt_events_dropped_total", Help: "Receipt events given up on: queue_full, refused (a 4xx), retries (all attempts failed)."}, []string{"reason"}),
@@ -173,7 +175,7 @@ func (w *webhook) post(ctx context.Context, body []byte) (int, error) {
 	req.Header.Set(SignatureHeader, Sign(w.secret, ts, body))
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, egress.Cause(err) // the URL's query may hold the receiver's secret: not for logs
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil

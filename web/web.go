@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/internal/httpx"
 )
@@ -24,6 +25,39 @@ type Dev struct {
 	Mint   func(user string, ttl time.Duration, topics []string) (string, error)
 	APIKey string
 	Send   http.Handler // serves POST /v1/messages, /v1/topics/{topic}/messages, /v1/broadcast
+	// LoopbackOnly refuses requests whose Host is not a loopback address or
+	// "localhost": Herald listens on loopback, and a request naming another
+	// host reached it through DNS rebinding (a page on evil.example whose
+	// name now resolves to 127.0.0.1).
+	LoopbackOnly bool
+}
+
+// guard refuses what a page on another site could make a visitor's browser
+// send to the dev endpoints: a cross-origin request (CSRF; browsers send
+// Origin on every POST) and, on loopback, a rebound host name.
+func (d *Dev) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d.LoopbackOnly && !httpx.LoopbackHost(r.Host) {
+			httpx.Error(w, r, herald.Errorf(herald.EForbidden, "the dev endpoints answer only requests addressed to localhost or a loopback address"))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && !httpx.SameOrigin(r, o, "") {
+			httpx.Error(w, r, herald.Errorf(herald.EForbidden, "the dev endpoints answer only the demo page's own origin"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// pageHeaders are the security headers of every HTML page and script Herald
+// serves: no framing (clickjacking of the admin page), no MIME sniffing, and
+// no Referer carrying a page's URL elsewhere.
+func pageHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("Referrer-Policy", "no-referrer")
 }
 
 // RegisterAdmin serves the admin page at /admin, and the JavaScript SDK at
@@ -36,7 +70,7 @@ func RegisterAdmin(mux *http.ServeMux) {
 	files := http.FileServerFS(sub)
 	serve := func(name string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Cache-Control", "no-cache")
+			pageHeaders(w.Header())
 			r2 := r.Clone(r.Context())
 			r2.URL.Path = "/" + name
 			files.ServeHTTP(w, r2)
@@ -59,13 +93,13 @@ func Register(mux *http.ServeMux, dev *Dev) {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/", "/app.js", "/style.css", "/herald-client.js":
-			w.Header().Set("Cache-Control", "no-cache")
+			pageHeaders(w.Header())
 			files.ServeHTTP(w, r)
 		default:
 			httpx.NotFound(w, r)
 		}
 	})
-	mux.Handle("/dev/token", httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/dev/token", dev.guard(httpx.Method(http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
 		var req auth.TokenRequest
 		if err := httpx.Decode(w, r, 4096, &req); err != nil {
 			httpx.Error(w, r, err)
@@ -78,7 +112,7 @@ func Register(mux *http.ServeMux, dev *Dev) {
 			return
 		}
 		httpx.JSON(w, http.StatusOK, auth.TokenResponse{Token: tok, ExpiresAt: time.Now().Add(auth.DefaultTokenTTL).Unix()})
-	}))
+	})))
 	// The send endpoints are the API's own handlers, with the API key added
 	// here so the page never holds it.
 	forward := func(path string) http.Handler {
@@ -93,7 +127,7 @@ func Register(mux *http.ServeMux, dev *Dev) {
 			dev.Send.ServeHTTP(w, r2)
 		})
 	}
-	mux.Handle("/dev/messages", forward("/v1/messages"))
-	mux.Handle("/dev/topics/{topic}/messages", forward(""))
-	mux.Handle("/dev/broadcast", forward("/v1/broadcast"))
+	mux.Handle("/dev/messages", dev.guard(forward("/v1/messages")))
+	mux.Handle("/dev/topics/{topic}/messages", dev.guard(forward("")))
+	mux.Handle("/dev/broadcast", dev.guard(forward("/v1/broadcast")))
 }

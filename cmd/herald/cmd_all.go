@@ -39,12 +39,16 @@ func runAll(ctx context.Context, args []string) error {
 	f.str(&secret, "jwt-secret", "HS256 token secret, at least 32 bytes (default: generated once into DATA_DIR/jwt-secret)")
 	f.str(&apiKey, "api-key", "API key (default: generated once into DATA_DIR/api-key)")
 	f.str(&keysF, "api-keys-file", "YAML file of more API keys, named, with scopes (send, read, admin); read again when it changes")
-	f.bool(&dev, "dev", "serve the demo page's token and send endpoints under /dev/ (turn off before exposing the port)")
+	f.bool(&dev, "dev", "serve the demo page and its token and send endpoints under /dev/ (default: on only when --listen is loopback; given on another address, Herald warns loudly)")
 	tokenFlags(f, &topts)
 	collectFlags(f, &ccfg)
 	pushFlags(f, &pcfg)
 	if err := lo.parse(f, args); err != nil {
 		return err
+	}
+	devMode := decideDev(listen, dev, f.given("dev"))
+	if devMode.exposed() {
+		warnDevExposed(listen)
 	}
 	var err error
 	if secret == "" {
@@ -89,22 +93,22 @@ func runAll(ctx context.Context, args []string) error {
 	csvc.Register(mux, keys)
 	csvc.RegisterAdmin(mux, keys)
 	mux.HandleFunc("/ws", psvc.ServeWS)
-	httpx.Health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
+	health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev
-	if dev && minter != nil { // other token modes: your system mints, so no demo tokens
-		devAPI = &web.Dev{Mint: minter.MintTopics, APIKey: apiKey, Send: mux}
+	if devMode.on && minter != nil { // other token modes: your system mints, so no demo tokens
+		devAPI = &web.Dev{Mint: minter.MintTopics, APIKey: apiKey, Send: mux, LoopbackOnly: devMode.loopback}
 	}
 	web.RegisterAdmin(mux)
 	web.Register(mux, devAPI)
 
 	ln := &listener{name: "herald all", addr: listen, http: mux, lane: collect.LaneRoutes(), reg: reg}
-	printBanner(listen, keyFile, dev)
+	printBanner(listen, keyFile, devMode)
 	return serve(ctx, []*listener{ln}, psvc, csvc)
 }
 
 // printBanner tells a newcomer where Herald listens and how to get a token.
 // The API key itself is never printed: the commands read it from its file.
-func printBanner(listen, keyFile string, dev bool) {
+func printBanner(listen, keyFile string, dev devDecision) {
 	host, port, _ := net.SplitHostPort(listen)
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
@@ -119,8 +123,17 @@ func printBanner(listen, keyFile string, dev bool) {
 		key = "$(cat " + keyFile + ")"
 	}
 	fmt.Fprintf(os.Stderr, "\nHerald is running (all services in one process).\n")
-	if dev {
+	switch {
+	case dev.exposed():
+		fmt.Fprintf(os.Stderr, "  WARNING: dev mode is on and %s is reachable from other machines: anyone who\n"+
+			"           reaches it can mint tokens for any user and send without the API key.\n", listen)
 		fmt.Fprintf(os.Stderr, "  Demo page:    %s/\n", base)
+	case dev.on:
+		fmt.Fprintf(os.Stderr, "  Demo page:    %s/\n", base)
+	case !dev.loopback:
+		fmt.Fprintf(os.Stderr, "  Dev mode off (--listen is not loopback): no demo page, no /dev/ endpoints.\n")
+	default:
+		fmt.Fprintf(os.Stderr, "  Dev mode off (--dev=false): no demo page, no /dev/ endpoints.\n")
 	}
 	fmt.Fprintf(os.Stderr, "  Get a token:  curl -s %s/v1/tokens -H \"Authorization: Bearer %s\" --json '{\"user\":\"alice\"}'\n", base, key)
 	fmt.Fprintf(os.Stderr, "  Connect:      %s://%s/ws?token=TOKEN&device=laptop\n", wsScheme, net.JoinHostPort(host, port))

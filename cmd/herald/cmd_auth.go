@@ -45,7 +45,7 @@ func runAuth(ctx context.Context, args []string) error {
 	httpx.BuildInfo(reg, version, "auth", "none")
 	mux := http.NewServeMux()
 	auth.Register(mux, verifier, minter, keys)
-	httpx.Health(mux, reg)
+	health(mux, reg)
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{{name: "auth http", addr: listen, http: mux}})
 }

@@ -74,7 +74,7 @@ func runCollect(ctx context.Context, args []string) error {
 	svc.Register(mux, keys)
 	svc.RegisterAdmin(mux, keys)
 	web.RegisterAdmin(mux)
-	httpx.Health(mux, reg, checks...)
+	health(mux, reg, checks...)
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux, lane: collect.LaneRoutes(), reg: reg}}, svc)
 }

@@ -49,7 +49,7 @@ func runDispatch(ctx context.Context, args []string) error {
 	gs := rpc.NewServer(cluster)
 	rpc.RegisterDispatch(gs, svc)
 	mux := http.NewServeMux()
-	httpx.Health(mux, reg, httpx.Check{Name: "redis", Fn: router.Ping})
+	health(mux, reg, httpx.Check{Name: "redis", Fn: router.Ping})
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{
 		{name: "dispatch http", addr: listen, http: mux},

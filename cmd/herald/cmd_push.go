@@ -43,6 +43,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.str(&cfg.SubProxyURL, "subscribe-proxy-url", "your system's URL that decides subscriptions the token's topics claim does not allow (POST {user, topics} -> {allowed}); empty: refuse them")
 	f.str(&cfg.SubProxySecret, "subscribe-proxy-secret", "sent to --subscribe-proxy-url as Authorization: Bearer, so it knows Herald is asking")
 	f.dur(&cfg.SubProxyTimeout, "subscribe-proxy-timeout", "bound on one question to --subscribe-proxy-url")
+	f.list(&cfg.PrivateNetworks, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that --receipts-webhook-url and --subscribe-proxy-url may reach although loopback, private or link-local; empty: public addresses only")
 }
 
 func runPush(ctx context.Context, args []string) error {
@@ -121,7 +122,7 @@ func runPush(ctx context.Context, args []string) error {
 	rpc.RegisterPush(gs, svc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", svc.ServeWS)
-	httpx.Health(mux, reg, httpx.Check{Name: "store", Fn: store.Ping}, httpx.Check{Name: "redis", Fn: router.Ping}, httpx.Check{Name: "registered", Fn: svc.Ready})
+	health(mux, reg, httpx.Check{Name: "store", Fn: store.Ping}, httpx.Check{Name: "redis", Fn: router.Ping}, httpx.Check{Name: "registered", Fn: svc.Ready})
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{
 		{name: "push http", addr: listen, http: mux},

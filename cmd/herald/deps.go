@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"github.com/heraldpush/herald/rpc"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldpush/herald/mongo"
 	"github.com/heraldpush/herald/redis"
+	"github.com/heraldpush/herald/rpc"
 )
 
 // redisOptions are the flags of every command that uses the routing table.
@@ -98,6 +99,14 @@ func devSecret(dir, name string, bytes int) (string, error) {
 	path := filepath.Join(dir, name)
 	if b, err := os.ReadFile(path); err == nil {
 		if s := strings.TrimSpace(string(b)); s != "" {
+			// A file made by an older version, or copied in with a loose
+			// mode: the secret is this install's, so it is made owner-only.
+			if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+				if err := os.Chmod(path, 0o600); err != nil {
+					return "", fmt.Errorf("make %s owner-only: %w", path, err)
+				}
+				slog.Warn("secret file was readable by other users; made owner-only (0600)", "file", path)
+			}
 			return s, nil
 		}
 	}

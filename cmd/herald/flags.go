@@ -17,6 +17,7 @@ type flags struct {
 	fs  *flag.FlagSet
 	cmd string
 	doc string
+	set map[string]bool // flags given by the file, the environment or the command line
 }
 
 func newFlags(cmd, doc string) *flags {
@@ -56,6 +57,7 @@ func (f *flags) parse(args []string) error {
 			if e := fl.Value.Set(v); e != nil {
 				err = fmt.Errorf("%s=%q: %v", envName(fl.Name), v, e)
 			}
+			f.mark(fl.Name)
 		}
 	})
 	if err != nil {
@@ -64,11 +66,23 @@ func (f *flags) parse(args []string) error {
 	if err := f.fs.Parse(args); err != nil {
 		return err
 	}
+	f.fs.Visit(func(fl *flag.Flag) { f.mark(fl.Name) })
 	if f.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see herald %s --help)", f.fs.Arg(0), f.cmd)
 	}
 	return nil
 }
+
+func (f *flags) mark(name string) {
+	if f.set == nil {
+		f.set = map[string]bool{}
+	}
+	f.set[name] = true
+}
+
+// given reports whether the flag was set by the config file, the environment
+// or the command line, rather than left at its default.
+func (f *flags) given(name string) bool { return f.set[name] }
 
 func (f *flags) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: herald %s [flags]\n\n%s\n\nFlags (each also read from the environment variable shown):\n", f.cmd, f.doc)
@@ -144,6 +158,7 @@ func (f *flags) applyFile(path string) error {
 		if err := fl.Value.Set(s); err != nil {
 			return fmt.Errorf("--config %s: %s: %v", path, k, err)
 		}
+		f.mark(k)
 	}
 	return nil
 }

@@ -82,9 +82,10 @@ func run(args []string) int {
 
 // logOptions are the logging and debugging flags every service command has.
 type logOptions struct {
-	format string
-	level  string
-	pprof  string
+	format  string
+	level   string
+	pprof   string
+	metrics string
 	// HTTP server timeouts: every command's public listener.
 	headerTimeout time.Duration
 	readTimeout   time.Duration
@@ -96,7 +97,8 @@ func (o *logOptions) register(f *flags) {
 	o.format, o.level = "text", "info"
 	f.str(&o.format, "log-format", "log format: text or json")
 	f.str(&o.level, "log-level", "log level: debug, info, warn or error")
-	f.str(&o.pprof, "pprof-listen", "address for /debug/pprof (off when empty; keep it on a private address)")
+	f.str(&o.pprof, "pprof-listen", "address for /debug/pprof (off when empty; keep it on a loopback or private address)")
+	f.str(&o.metrics, "metrics-listen", `address for /metrics on a listener of its own, e.g. "private:9090" (empty: /metrics on --listen with the other endpoints)`)
 	o.headerTimeout, o.readTimeout = 10*time.Second, 30*time.Second
 	f.dur(&o.headerTimeout, "read-header-timeout", "an HTTP request (or WebSocket upgrade) must send its headers within this (slowloris)")
 	f.dur(&o.readTimeout, "read-timeout", "an HTTP request must be read whole, body included, within this")
@@ -127,6 +129,17 @@ func (o *logOptions) setup() error {
 		return fmt.Errorf("--log-format: %q is neither text nor json", o.format)
 	}
 	pprofAddr = o.pprof
+	metricsListen = ""
+	if o.metrics != "" {
+		addr, err := resolveInternal(o.metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics-listen: %w", err)
+		}
+		metricsListen = addr
+	}
+	if pprofAddr != "" && !isInternalListen(pprofAddr) {
+		slog.Warn("/debug/pprof listens on every interface or a public address: anyone who reaches it sees the command line and can profile the process", "pprof_listen", pprofAddr)
+	}
 	headerTimeout, readTimeout = o.headerTimeout, o.readTimeout
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/internal/lane"
 	"github.com/heraldpush/herald/internal/tlsfiles"
 )
@@ -58,7 +59,7 @@ const shutdownTimeout = 15 * time.Second
 
 // listener is one server to run: HTTP or gRPC.
 type listener struct {
-	private bool // never TLS: the pprof listener
+	private bool // never TLS: the pprof and metrics listeners
 	name    string
 	addr    string
 	http    http.Handler
@@ -87,6 +88,9 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 		ls = append(ls, &listener{name: "pprof", addr: pprofAddr, http: mux, private: true})
+	}
+	if metricsMux != nil {
+		ls = append(ls, &listener{name: "metrics", addr: metricsListen, http: metricsMux, private: true})
 	}
 	for _, l := range ls {
 		ln, err := net.Listen("tcp", l.addr)
@@ -214,4 +218,24 @@ func closeAll(ls []*listener) {
 			l.ln.Close()
 		}
 	}
+}
+
+// metricsListen is the --metrics-listen address (resolved), empty when
+// /metrics is served on the command's public listener.
+var metricsListen string
+
+// metricsMux holds /metrics when it has a listener of its own.
+var metricsMux *http.ServeMux
+
+// health adds the health endpoints to a command's public mux, and /metrics
+// to it too unless --metrics-listen gives metrics a listener of their own.
+func health(mux *http.ServeMux, reg *prometheus.Registry, checks ...httpx.Check) {
+	httpx.Health(mux, checks...)
+	if metricsListen == "" {
+		httpx.Metrics(mux, reg)
+		return
+	}
+	metricsMux = http.NewServeMux()
+	httpx.Metrics(metricsMux, reg)
+	metricsMux.HandleFunc("/", httpx.NotFound)
 }

@@ -2,6 +2,7 @@ package httpx
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -16,9 +17,11 @@ type Check struct {
 	Fn   func(ctx context.Context) error
 }
 
-// Health adds /healthz (the process runs), /readyz (every check passes) and
-// /metrics (Prometheus, from reg) to mux.
-func Health(mux *http.ServeMux, reg *prometheus.Registry, checks ...Check) {
+// Health adds /healthz (the process runs) and /readyz (every check passes)
+// to mux. A failing check is named but its error is not shown: the health
+// endpoints sit on the public listener, and an error names internal hosts
+// and addresses; it goes to the log instead.
+func Health(mux *http.ServeMux, checks ...Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -29,7 +32,8 @@ func Health(mux *http.ServeMux, reg *prometheus.Registry, checks ...Check) {
 		ok := true
 		for _, c := range checks {
 			if err := c.Fn(ctx); err != nil {
-				out[c.Name] = err.Error()
+				slog.Warn("readiness check failing", "check", c.Name, "err", err)
+				out[c.Name] = "failing"
 				ok = false
 			} else {
 				out[c.Name] = "ok"
@@ -42,6 +46,10 @@ func Health(mux *http.ServeMux, reg *prometheus.Registry, checks ...Check) {
 		}
 		JSON(w, code, map[string]any{"status": status, "checks": out})
 	})
+}
+
+// Metrics adds /metrics (Prometheus, from reg) to mux.
+func Metrics(mux *http.ServeMux, reg *prometheus.Registry) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
 

@@ -1,6 +1,8 @@
 package httpx
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -142,5 +144,19 @@ func BenchmarkJSONAppender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		JSON(w, http.StatusAccepted, ids(1))
+	}
+}
+
+// /readyz names a failing check without its error, which would show the
+// public internal host names and addresses.
+func TestReadyzHidesErrors(t *testing.T) {
+	mux := http.NewServeMux()
+	Health(mux, Check{Name: "store", Fn: func(context.Context) error {
+		return errors.New("dial tcp 10.1.2.3:27017: connection refused")
+	}})
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+	if w.Code != 503 || strings.Contains(w.Body.String(), "10.1.2.3") || !strings.Contains(w.Body.String(), `"store":"failing"`) {
+		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 }

@@ -78,9 +78,15 @@ func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
 
 // LaneRoutes are the endpoints that the lane (internal/lane) serves without
 // net/http when a request is plain: the two a business system sends through,
-// many times a second.
-func LaneRoutes() []lane.Route {
-	return []lane.Route{{Method: http.MethodPost, Path: "/v1/messages"}, {Method: http.MethodPost, Path: "/v1/messages/batch"}}
+// many times a second. The key is checked from the head, before the body is
+// read (a client without one holds no body buffer), and then the handler
+// runs without checking it again.
+func (s *Service) LaneRoutes(keys *httpx.Keys) []lane.Route {
+	admit := func(w http.ResponseWriter, r *http.Request) bool { return httpx.Admit(keys, httpx.ScopeSend, w, r) }
+	return []lane.Route{
+		{Method: http.MethodPost, Path: "/v1/messages", Admit: admit, Handler: http.HandlerFunc(s.handleSend)},
+		{Method: http.MethodPost, Path: "/v1/messages/batch", Admit: admit, Handler: http.HandlerFunc(s.handleBatch)},
+	}
 }
 
 // Validate checks a send request and turns it into a message. It is exported

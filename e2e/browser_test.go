@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/pebble"
 )
 
 // TestBrowserDemo drives the demo page of a real `herald all` in headless
@@ -26,8 +30,28 @@ func TestBrowserDemo(t *testing.T) {
 	dir := filepath.Join(root, "tests", "browser")
 	artifacts := filepath.Join(root, "test-artifacts")
 	os.MkdirAll(artifacts, 0o755)
-	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
-	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts)
+	data := t.TempDir()
+	storePoison(t, data, "poisoned")
+	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"))
+	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts, "POISON_USER=poisoned")
+}
+
+// storePoison writes a message whose payload is not valid UTF-8 for user
+// straight into the embedded store at dir, as an older version (or a
+// restored backup) may have left one: the API refuses such payloads now.
+func storePoison(t *testing.T, dir, user string) {
+	t.Helper()
+	st, err := pebble.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &herald.Message{ID: "poison", Time: time.Now(), Payload: json.RawMessage("{\"text\":\"caf\xff\xfe\"}"), Users: []string{user}}
+	if err := st.Append(context.Background(), []*herald.Message{m}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // runNode installs a Node package's pinned dev dependencies when missing and

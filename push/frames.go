@@ -2,8 +2,11 @@ package push
 
 import (
 	"strconv"
+	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/utf8x"
 )
 
 // Frames of the WebSocket protocol (docs/protocol.md). All are JSON text.
@@ -50,6 +53,24 @@ func encodeMsg(d herald.Delivery) []byte {
 		b = herald.AppendJSONString(b, d.Topic)
 	}
 	b = append(b, `,"payload":`...)
-	b = append(b, d.Payload...)
+	b = append(b, textPayload(d.Payload)...)
 	return append(b, '}')
+}
+
+// repairedPayloads counts payloads sent with invalid UTF-8 replaced
+// (herald_payloads_repaired_total).
+var repairedPayloads atomic.Uint64
+
+// textPayload is a stored payload as it may go out in a text frame. Collect
+// refuses a payload that is not UTF-8, but one stored by an older version,
+// or restored from a backup, may not be: a browser drops a connection over a
+// text frame that is not UTF-8 (RFC 6455 section 8.1), and the device would
+// be sent the same message again on every resume. So each invalid byte
+// becomes U+FFFD, as encoding/json would make it.
+func textPayload(p []byte) []byte {
+	if utf8.Valid(p) {
+		return p
+	}
+	repairedPayloads.Add(1)
+	return utf8x.Repair(p)
 }

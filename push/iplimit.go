@@ -78,6 +78,25 @@ func (l *ipLimits) clientIP(r *http.Request) string {
 	return host
 }
 
+// scheme is the scheme the client used: https over TLS; behind a trusted
+// proxy that terminates TLS, what its X-Forwarded-Proto says; else http.
+func (l *ipLimits) scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if peer, err := netip.ParseAddr(host); err == nil && l.trusted(peer) {
+		switch p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p {
+		case "http", "https":
+			return p
+		}
+	}
+	return "http"
+}
+
 // admit checks the connection count and rate of r's client address. It
 // returns the address (counted until release when the count is limited),
 // and "" to go ahead or the reason it is refused. With both limits off it

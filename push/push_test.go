@@ -211,11 +211,14 @@ func TestHelloReportsRetentionGap(t *testing.T) {
 	}
 }
 
-func dialStatus(t *testing.T, url, token, origin string) int {
+func dialStatus(t *testing.T, url, token, origin string, header ...string) int {
 	t.Helper()
 	h := http.Header{}
 	if origin != "" {
 		h.Set("Origin", origin)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		h.Set(header[i], header[i+1])
 	}
 	c, resp, err := websocket.DefaultDialer.Dial(url+"/ws?token="+token, h)
 	if err == nil {
@@ -267,11 +270,26 @@ func TestOrigins(t *testing.T) {
 		"https://app.example":   101, // listed
 		"https://evil.example":  403,
 		"https://app.example.x": 403,
+		"https://" + host:       403, // the same host over another scheme is another origin (RFC 6454)
+		"http://" + strings.Split(host, ":")[0] + ":1": 403, // another port
 	}
 	for origin, want := range cases {
 		if got := dialStatus(t, f.ws, f.token(t, "o"+strconv.Itoa(len(origin))), origin); got != want {
 			t.Errorf("origin %q: %d, want %d", origin, got, want)
 		}
+	}
+	// X-Forwarded-Proto counts only from a trusted proxy (one that
+	// terminates TLS in front of the node).
+	if got := dialStatus(t, f.ws, f.token(t, "xfp"), "https://"+host, "X-Forwarded-Proto", "https"); got != 403 {
+		t.Errorf("X-Forwarded-Proto from an untrusted peer: %d, want 403", got)
+	}
+	behind := newFixture(t, func(c *Config) { c.TrustedProxies = []string{"127.0.0.0/8"} })
+	bhost := strings.TrimPrefix(behind.ws, "ws://")
+	if got := dialStatus(t, behind.ws, behind.token(t, "xfp"), "https://"+bhost, "X-Forwarded-Proto", "https"); got != 101 {
+		t.Errorf("https page behind a trusted TLS proxy: %d, want 101", got)
+	}
+	if got := dialStatus(t, behind.ws, behind.token(t, "xfp2"), "http://"+bhost, "X-Forwarded-Proto", "https"); got != 403 {
+		t.Errorf("http page, the proxy says https: %d, want 403", got)
 	}
 }
 

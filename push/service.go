@@ -17,6 +17,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/egress"
+	"github.com/heraldpush/herald/internal/netpoll"
 )
 
 // Config holds the push service's settings.
@@ -393,6 +394,12 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	m.gapsSkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_seq_gaps_skipped_total",
 		Help: "Missing seqs a connection's stream moved past after --gap-wait: closed for good in MongoDB (a failed write's; a slower write then takes a later seq), or passed over with a store that has no holes in flight."})
 	reg.MustRegister(m.subscriptions, m.subRefused, m.gapsSkipped)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_payloads_repaired_total",
+		Help: "Message frames whose stored payload was not valid UTF-8 (stored by an older version, or restored from a backup), sent with each invalid byte replaced by U+FFFD."},
+		func() float64 { return float64(repairedPayloads.Load()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_netpoll_wait_errors_total",
+		Help: "Failed waits for connection readiness (epoll_wait), each logged and tried again."},
+		func() float64 { return float64(netpoll.WaitErrors()) }))
 	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
 	return m
 }

@@ -166,9 +166,12 @@ func seqParam(q url.Values, name string) (herald.Seq, bool, error) {
 }
 
 // originAllowed checks a browser's Origin header: requests without one (not
-// from a browser) pass; otherwise the origin must be the page's own host, or
-// listed in AllowedOrigins ("*" allows any), so that another site's page
-// cannot open connections with a user's token.
+// from a browser) pass; otherwise the origin must be listed in
+// AllowedOrigins ("*" allows any), or be the origin the request was sent to
+// (RFC 6454: scheme, host and port; the scheme from a trusted proxy's
+// X-Forwarded-Proto when it terminates TLS), so that another site's page,
+// or the same host's page over plain http, cannot open connections with a
+// user's token.
 func (s *Service) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -179,6 +182,5 @@ func (s *Service) originAllowed(r *http.Request) bool {
 			return true
 		}
 	}
-	u, err := url.Parse(origin)
-	return err == nil && strings.EqualFold(u.Host, r.Host)
+	return httpx.SameOrigin(r, origin, s.ips.scheme(r))
 }

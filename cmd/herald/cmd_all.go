@@ -101,7 +101,7 @@ func runAll(ctx context.Context, args []string) error {
 	web.RegisterAdmin(mux)
 	web.Register(mux, devAPI)
 
-	ln := &listener{name: "herald all", addr: listen, http: mux, lane: collect.LaneRoutes(), reg: reg}
+	ln := &listener{name: "herald all", addr: listen, http: mux, lane: csvc.LaneRoutes(keys), reg: reg}
 	printBanner(listen, keyFile, devMode)
 	return serve(ctx, []*listener{ln}, psvc, csvc)
 }

@@ -76,7 +76,7 @@ func runCollect(ctx context.Context, args []string) error {
 	web.RegisterAdmin(mux)
 	health(mux, reg, checks...)
 	mux.HandleFunc("/", httpx.NotFound)
-	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux, lane: collect.LaneRoutes(), reg: reg}}, svc)
+	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux, lane: svc.LaneRoutes(keys), reg: reg}}, svc)
 }
 
 // collectFlags registers the collect service's limits on f.

@@ -3,13 +3,18 @@ package httpx
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/json/jsontext"
 	jsonv2 "encoding/json/v2"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/utf8x"
 )
 
 // strict is encoding/json's (v1) decoding, names matched as v1 matches
@@ -40,10 +45,47 @@ func Decode(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 		}
 		return herald.Errorf(herald.EInvalid, "malformed JSON: reading the body: %v", err)
 	}
+	if i := utf8x.FirstInvalid(data); i >= 0 {
+		// JSON is UTF-8 (RFC 8259), and what Herald stores goes out in
+		// WebSocket text frames that must be (RFC 6455 section 8.1).
+		// encoding/json would quietly make each bad byte U+FFFD, or keep it
+		// in a json.RawMessage; refused instead, naming where it is.
+		return herald.Errorf(herald.EInvalid, "%s: not valid UTF-8 (byte %d of the body)", fieldAt(data, i), i)
+	}
 	if err := jsonv2.Unmarshal(data, v, strict); err != nil {
 		return herald.Errorf(herald.EInvalid, "malformed JSON: %v", err)
 	}
 	return nil
+}
+
+// fieldAt names the JSON value of data that holds byte i, the way the other
+// 400s name fields: "messages[1].payload.text". It is "body" when the value
+// cannot be found (the JSON is malformed before it).
+func fieldAt(data []byte, i int) string {
+	dec := jsontext.NewDecoder(bytes.NewReader(data), jsontext.AllowInvalidUTF8(true))
+	for {
+		if _, err := dec.ReadToken(); err != nil {
+			return "body"
+		}
+		if dec.InputOffset() > int64(i) {
+			break
+		}
+	}
+	var b strings.Builder
+	for tok := range dec.StackPointer().Tokens() {
+		if n, err := strconv.Atoi(tok); err == nil && n >= 0 {
+			fmt.Fprintf(&b, "[%d]", n)
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(strings.ToValidUTF8(tok, "\ufffd"))
+	}
+	if b.Len() == 0 {
+		return "body"
+	}
+	return b.String()
 }
 
 // Buffered is a request body already in memory (the send lane's): Decode

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/heraldpush/herald"
 )
 
 // body is a reusable request body.
@@ -28,6 +30,22 @@ func BenchmarkDecode(b *testing.B) {
 		r.Body, r.ContentLength = &rd, int64(len(send))
 		if err := Decode(w, r, 1<<20, &v); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+func TestDecodeRefusesInvalidUTF8NamingTheField(t *testing.T) {
+	for body, field := range map[string]string{
+		"{\"users\":[\"a\"],\"payload\":\"caf\xff\"}":                         "payload",
+		"{\"messages\":[{\"payload\":1},{\"payload\":{\"t\":[0,\"\xfe\"]}}]}": "messages[1].payload.t[1]",
+		"{\"r\xff\":1}": "r\uFFFD",
+		"\xff":          "body",
+	} {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+		var v any
+		err := Decode(httptest.NewRecorder(), r, 1<<20, &v)
+		if err == nil || herald.ErrorCode(err) != herald.EInvalid || !strings.HasPrefix(herald.ErrorMessage(err), field+": not valid UTF-8") {
+			t.Errorf("%q: %v, want a 400 naming %s", body, err, field)
 		}
 	}
 }

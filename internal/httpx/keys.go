@@ -199,14 +199,23 @@ func (k *Keys) allow(name string, rate float64, now time.Time) bool {
 // <key>" of a key that has scope.
 func RequireScope(keys *Keys, scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := keys.Check(BearerToken(r), scope); err != nil {
-			var he *herald.Error
-			if errors.As(err, &he) && he.Code == herald.ETooMany {
-				w.Header().Set("Retry-After", "1")
-			}
-			Error(w, r, err)
-			return
+		if Admit(keys, scope, w, r) {
+			next.ServeHTTP(w, r)
 		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// Admit checks r's API key for scope from its headers alone; false means it
+// has answered with the refusal (401, 403, or 429 with Retry-After). The
+// send lane calls it before reading a body.
+func Admit(keys *Keys, scope string, w http.ResponseWriter, r *http.Request) bool {
+	if _, err := keys.Check(BearerToken(r), scope); err != nil {
+		var he *herald.Error
+		if errors.As(err, &he) && he.Code == herald.ETooMany {
+			w.Header().Set("Retry-After", "1")
+		}
+		Error(w, r, err)
+		return false
+	}
+	return true
 }

@@ -144,6 +144,9 @@ func (c *conn) serve() {
 		if c.s.cfg.ReadTimeout > 0 {
 			c.nc.SetReadDeadline(start.Add(c.s.cfg.ReadTimeout))
 		}
+		if h.route.Admit != nil && !c.admit(h) {
+			return // refused from the head: answered, and the body left unread
+		}
 		if !c.readBody(br, h.length) {
 			return
 		}
@@ -188,29 +191,71 @@ func (c *conn) handOff(br *bufio.Reader) {
 	c.s.fallback.put(&prefixConn{Conn: c.nc, buf: buf})
 }
 
-// readBody reads the n bytes of the request's body.
+// readBody reads the n bytes of the request's body. The buffer grows with
+// what arrives (doubling, from what the connection kept), never to the
+// declared Content-Length ahead of the bytes: a client that declares a
+// megabyte and sends ten bytes costs ten bytes and a little, not a megabyte.
 func (c *conn) readBody(br *bufio.Reader, n int) bool {
-	if cap(c.buf) < n {
-		c.buf = make([]byte, n)
+	buf := c.buf[:0]
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(n, max(2*cap(buf), bodyChunk)))
+			copy(grown, buf)
+			buf = grown
+		}
+		m, err := br.Read(buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			c.buf = buf
+			return false
+		}
 	}
-	c.buf = c.buf[:n]
-	if _, err := io.ReadFull(br, c.buf); err != nil {
-		return false
-	}
+	c.buf = buf
 	c.body.unread = c.buf
 	return true
+}
+
+// bodyChunk is the least a body buffer grows by: a send request's body is
+// a few hundred bytes, read in one go.
+const bodyChunk = 4 << 10
+
+// admit runs the route's Admit on the head. A refusal is written at once,
+// with Connection: close (the body is never read, so the connection cannot
+// carry another request), and false returned.
+func (c *conn) admit(h head) bool {
+	r := c.request(h, http.NoBody)
+	c.w.reset()
+	if h.route.Admit(&c.w, r) {
+		return true
+	}
+	c.out = c.w.appendTo(c.out[:0], true)
+	if c.s.cfg.WriteTimeout > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	}
+	c.nc.Write(c.out)
+	return false
+}
+
+// request is the connection's request for head h, with body.
+func (c *conn) request(h head, body io.ReadCloser) *http.Request {
+	r := &c.req
+	*r = *c.tmpl
+	c.url = url.URL{Path: h.path}
+	r.Method, r.URL, r.RequestURI, r.Host = h.method, &c.url, h.path, h.host
+	r.Header, r.ContentLength, r.Body, r.Close = c.hdr, int64(h.length), body, h.closeAfter
+	return r
 }
 
 // answer runs the handler on the request and writes its answer in one
 // write; it reports whether the connection is to close after it.
 func (c *conn) answer(h head) bool {
-	r := &c.req
-	*r = *c.tmpl
-	c.url = url.URL{Path: h.path}
-	r.Method, r.URL, r.RequestURI, r.Host = h.method, &c.url, h.path, h.host
-	r.Header, r.ContentLength, r.Body, r.Close = c.hdr, int64(h.length), &c.body, h.closeAfter
+	r := c.request(h, &c.body)
 	c.w.reset()
-	c.s.cfg.Handler.ServeHTTP(&c.w, r)
+	handler := h.route.Handler
+	if handler == nil {
+		handler = c.s.cfg.Handler
+	}
+	handler.ServeHTTP(&c.w, r)
 	closeAfter := h.closeAfter || c.w.h.Get("Connection") == "close"
 	c.out = c.w.appendTo(c.out[:0], closeAfter)
 	if c.s.cfg.WriteTimeout > 0 {

@@ -26,7 +26,7 @@ func FuzzHead(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	srv := &Server{cfg: Config{Routes: []Route{{"POST", "/send"}}, MaxBody: 1 << 10, MaxHead: 16 << 10}}
+	srv := &Server{cfg: Config{Routes: []Route{{Method: "POST", Path: "/send"}}, MaxBody: 1 << 10, MaxHead: 16 << 10}}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c := &conn{s: srv, session: &session{hdr: http.Header{}, names: map[string]string{}, values: map[string]string{}}}
 		// A byte at a time, as a head may arrive over a socket: the read

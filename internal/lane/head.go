@@ -9,6 +9,7 @@ import (
 
 // head is what the lane needs of a request head it serves.
 type head struct {
+	route        *Route
 	method, path string // the route's own strings
 	host         string // interned: the bytes read are the buffer's, reused by the next read
 	length       int
@@ -29,9 +30,10 @@ func (c *conn) readHead(br *bufio.Reader) (head, error) {
 	if !ok1 || !ok2 || string(proto) != "HTTP/1.1" {
 		return h, errHandOff
 	}
-	if h.method, h.path = c.s.route(method, target); h.path == "" {
+	if h.route = c.s.route(method, target); h.route == nil {
 		return h, errHandOff
 	}
+	h.method, h.path = h.route.Method, h.route.Path
 	c.serving()
 	hosts, lengths := 0, 0
 	h.length = -1

@@ -44,6 +44,17 @@ import (
 // Route is a method and path that the lane serves itself.
 type Route struct {
 	Method, Path string
+	// Admit, when set, decides from the head alone, before a byte of the
+	// body is read or a buffer made for it: false means it has written the
+	// refusal (a missing or wrong API key, a key without the scope), which
+	// goes out at once, and the connection closes with the body unread. So
+	// a client with no key holds no body buffer, however large the
+	// Content-Length it declares.
+	Admit func(w http.ResponseWriter, r *http.Request) bool
+	// Handler serves the request once admitted (default: Config.Handler).
+	// With Admit it is the handler without its own key check, which Admit
+	// has made.
+	Handler http.Handler
 }
 
 // Config is how a Server reads and answers.
@@ -184,13 +195,13 @@ func (s *Server) isClosing() bool { return s.closing.Load() }
 
 // route returns the route's path as the caller spelled it (so the request
 // holds no new string), or "" when the lane does not serve it.
-func (s *Server) route(method, path []byte) (string, string) {
-	for _, r := range s.cfg.Routes {
-		if string(method) == r.Method && string(path) == r.Path {
-			return r.Method, r.Path
+func (s *Server) route(method, path []byte) *Route {
+	for i := range s.cfg.Routes {
+		if r := &s.cfg.Routes[i]; string(method) == r.Method && string(path) == r.Path {
+			return r
 		}
 	}
-	return "", ""
+	return nil
 }
 
 // errHandOff says the request is not one for the lane: net/http gets the

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func start(t *testing.T, cfg Config) *testServer {
 	})
 	cfg.Handler = mux
 	if cfg.Routes == nil {
-		cfg.Routes = []Route{{"POST", "/send"}, {"POST", "/block"}, {"POST", "/panic"}, {"POST", "/evil"}}
+		cfg.Routes = []Route{{Method: "POST", Path: "/send"}, {Method: "POST", Path: "/block"}, {Method: "POST", Path: "/panic"}, {Method: "POST", Path: "/evil"}}
 	}
 	if cfg.MaxBody == 0 {
 		cfg.MaxBody = 1 << 10
@@ -389,7 +390,7 @@ func TestHijackedConnectionGivesItsDescriptor(t *testing.T) {
 		}
 		got <- fmt.Sprintf("ok, %d buffered", brw.Reader.Buffered())
 	})
-	s := New(ln, Config{Routes: []Route{{"POST", "/send"}}, Handler: mux, MaxBody: 1 << 10})
+	s := New(ln, Config{Routes: []Route{{Method: "POST", Path: "/send"}}, Handler: mux, MaxBody: 1 << 10})
 	hs := &http.Server{Handler: mux}
 	go s.Serve()
 	go hs.Serve(s.Fallback())
@@ -451,7 +452,7 @@ func TestAcceptErrorsAreRetried(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/send", echo)
-	s := New(&flakyListener{Listener: ln, fails: 3}, Config{Routes: []Route{{"POST", "/send"}}, Handler: mux, MaxBody: 1 << 10})
+	s := New(&flakyListener{Listener: ln, fails: 3}, Config{Routes: []Route{{Method: "POST", Path: "/send"}}, Handler: mux, MaxBody: 1 << 10})
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve() }()
 	defer func() {
@@ -537,5 +538,64 @@ func TestStats(t *testing.T) {
 	e.read()
 	if s := ts.lane.Stats(); s.Served.Load() != 2 || s.HandedOff.Load() != 1 {
 		t.Fatalf("served %d, handed off %d; want 2 and 1", s.Served.Load(), s.HandedOff.Load())
+	}
+}
+
+// A route's Admit decides from the head: a refused request is answered at
+// once, before its body is sent, with Connection: close, and the handler
+// never runs; an admitted one runs the route's own handler.
+func TestAdmitRefusesFromTheHead(t *testing.T) {
+	var handled atomic.Int32
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handled.Add(1)
+		echo(w, r)
+	})
+	admit := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") == "Bearer good" {
+			return true
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(401)
+		w.Write([]byte(`{"error":{"code":"unauthorized","message":"missing or wrong API key"}}`))
+		return false
+	}
+	ts := start(t, Config{Routes: []Route{{Method: "POST", Path: "/send", Admit: admit, Handler: inner}}, MaxBody: 1 << 20})
+	c := ts.dial(t)
+	// A megabyte declared, not one byte of it sent: the answer comes anyway.
+	c.send("POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+	resp, body := c.read()
+	if resp.StatusCode != 401 || !resp.Close || !strings.Contains(body, "unauthorized") {
+		t.Fatalf("%d close=%v %s", resp.StatusCode, resp.Close, body)
+	}
+	if _, err := c.br.ReadByte(); err == nil {
+		t.Fatal("the connection stayed open with an unread body")
+	}
+	ok := ts.dial(t)
+	ok.send("POST /send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Length: 2\r\n\r\nhi")
+	if resp, body := ok.read(); resp.StatusCode != 202 || !strings.Contains(body, `body="hi"`) || handled.Load() != 1 {
+		t.Fatalf("admitted: %d %q, handled %d", resp.StatusCode, body, handled.Load())
+	}
+	if ts.lane.Stats().HandedOff.Load() != 0 {
+		t.Fatal("handed off")
+	}
+}
+
+// The body buffer grows with what arrives, not with the declared length.
+func TestBodyBufferGrowsWithArrival(t *testing.T) {
+	server, client := net.Pipe()
+	defer client.Close()
+	c := newConn(&Server{cfg: Config{MaxBody: 1 << 20}}, server)
+	c.serving()
+	defer c.cancel()
+	done := make(chan bool)
+	go func() { done <- c.readBody(bufio.NewReaderSize(server, 4096), 1_000_000) }()
+	client.Write(make([]byte, 100)) // returns once the lane has read them
+	client.Write(make([]byte, 100))
+	client.Close()
+	if <-done {
+		t.Fatal("a body cut short was read whole")
+	}
+	if cap(c.buf) > 2*bodyChunk {
+		t.Fatalf("200 bytes arrived of 1,000,000 declared: a buffer of %d", cap(c.buf))
 	}
 }

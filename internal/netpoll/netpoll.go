@@ -49,6 +49,13 @@ func Watch(conn net.Conn, h Handler) (stop func(), err error) {
 	return watch(conn, raw, h)
 }
 
+// waitErrors counts failed waits for readiness (epoll_wait), each retried.
+var waitErrors atomic.Uint64
+
+// WaitErrors is how many waits for readiness have failed (and were tried
+// again) in this process: herald_netpoll_wait_errors_total.
+func WaitErrors() uint64 { return waitErrors.Load() }
+
 // readBufSize is one read's buffer: client frames are acks and pings, a
 // few dozen bytes; a bigger frame arrives over several reads.
 const readBufSize = 4096

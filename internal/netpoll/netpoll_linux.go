@@ -3,11 +3,13 @@ package netpoll
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,6 +35,7 @@ type poller struct {
 	epfd int
 	mu   sync.Mutex
 	byID map[uint64]*watcher
+	wait func(epfd int, events []unix.EpollEvent, msec int) (int, error) // unix.EpollWait
 }
 
 type watcher struct {
@@ -60,7 +63,7 @@ func get(id uint64) (*poller, error) {
 				initErr = fmt.Errorf("netpoll: epoll_create1: %w", err)
 				return
 			}
-			p := &poller{epfd: epfd, byID: map[uint64]*watcher{}}
+			p := &poller{epfd: epfd, byID: map[uint64]*watcher{}, wait: unix.EpollWait}
 			pollers = append(pollers, p)
 			go p.loop()
 		}
@@ -79,6 +82,11 @@ func watch(_ net.Conn, raw syscall.RawConn, h Handler) (func(), error) {
 	if err != nil {
 		return nil, err
 	}
+	return p.add(id, raw, h)
+}
+
+// add watches the connection of raw on p, under id.
+func (p *poller) add(id uint64, raw syscall.RawConn, h Handler) (func(), error) {
 	w := &watcher{p: p, id: id, h: h, fd: -1}
 	// The fd stays valid while the connection is open, and the connection
 	// is closed only after stop: stop removes it from epoll first, and waits
@@ -173,14 +181,25 @@ func (p *poller) loop() {
 	evs := make([]unix.EpollEvent, 256)
 	ready := make([]*watcher, 0, len(evs))
 	buf := make([]byte, readBufSize)
+	var delay time.Duration
 	for {
-		n, err := unix.EpollWait(p.epfd, evs, -1)
+		n, err := p.wait(p.epfd, evs, -1)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
 			}
-			panic(fmt.Sprintf("netpoll: epoll_wait: %v", err))
+			// Every idle connection of the node waits on this loop: it
+			// must not end, and a panic took the node down with it. An
+			// error here (EFAULT, EINVAL: a bug, or the kernel out of
+			// something) is logged, counted, and tried again after a
+			// growing pause, so a lasting one neither spins nor floods the log.
+			delay = min(max(2*delay, time.Millisecond), time.Second)
+			waitErrors.Add(1)
+			slog.Error("netpoll: epoll_wait failed; retrying", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
 		}
+		delay = 0
 		ready = ready[:0]
 		p.mu.Lock()
 		for i := range evs[:n] {

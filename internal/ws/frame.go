@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/heraldpush/herald/internal/utf8x"
 )
 
 // Opcode is a frame's type.
@@ -155,22 +157,79 @@ func (p *Parser) frame(b []byte, fn func(Opcode, []byte) error) (int, error) {
 	}
 	n := int(total)
 	switch {
-	case op >= OpClose:
+	case op == OpClose:
+		if err := checkClose(payload); err != nil {
+			return 0, err
+		}
+		return n, fn(op, payload)
+	case op > OpClose:
 		return n, fn(op, payload)
 	case fin && op != OpContinuation:
+		if op == OpText && !utf8.Valid(payload) {
+			return 0, errInvalidText
+		}
 		return n, fn(op, payload)
 	case op != OpContinuation: // first fragment
 		p.msgOp = op
 		p.msg = append(p.msg[:0], payload...)
-		return n, nil
+		return n, p.checkFragment()
 	case !fin:
 		p.msg = append(p.msg, payload...)
-		return n, nil
+		return n, p.checkFragment()
 	default: // last fragment
 		msg, mop := append(p.msg, payload...), p.msgOp
 		p.msg, p.msgOp = nil, 0
+		if mop == OpText && !utf8.Valid(msg) {
+			return 0, errInvalidText
+		}
 		return n, fn(mop, msg)
 	}
+}
+
+var errInvalidText = &ProtocolError{CloseInvalidData, "text message is not valid UTF-8"}
+
+// checkFragment fails a fragmented text message as soon as its bytes so far
+// can no longer become valid UTF-8 (RFC 6455 section 8.1: fail fast, as
+// Autobahn's cases 6.x expect), rather than after its last fragment.
+func (p *Parser) checkFragment() error {
+	if p.msgOp == OpText && !utf8x.ValidPrefix(p.msg) {
+		return errInvalidText
+	}
+	return nil
+}
+
+// checkClose checks a close frame's body (RFC 6455 sections 5.5.1 and
+// 7.4): empty, or a status code that may be sent on the wire followed by a
+// UTF-8 reason.
+func checkClose(payload []byte) error {
+	switch {
+	case len(payload) == 0:
+		return nil
+	case len(payload) == 1:
+		return &ProtocolError{CloseProtocol, "close frame with a 1-byte body (a status code is 2 bytes)"}
+	}
+	if code := int(binary.BigEndian.Uint16(payload)); !ValidCloseCode(code) {
+		return &ProtocolError{CloseProtocol, "close code " + strconv.Itoa(code) + " may not be sent"}
+	}
+	if !utf8.Valid(payload[2:]) {
+		return &ProtocolError{CloseInvalidData, "close reason is not valid UTF-8"}
+	}
+	return nil
+}
+
+// ValidCloseCode reports whether a close frame may carry code (RFC 6455
+// section 7.4 and IANA's registry): 1000-1003 and 1007-1014 of the protocol's
+// own, 3000-3999 registered for libraries and frameworks, 4000-4999 private.
+// 1004 is reserved, 1005, 1006 and 1015 must never be sent, and 0-999,
+// 1016-2999 and 5000 up are not assigned.
+func ValidCloseCode(code int) bool {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1007 && code <= 1014:
+		return true
+	case code >= 3000 && code <= 4999:
+		return true
+	}
+	return false
 }
 
 // AppendFrame appends one unmasked, unfragmented server frame to dst.

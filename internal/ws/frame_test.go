@@ -148,3 +148,57 @@ func TestAppendFrameAndClose(t *testing.T) {
 		t.Errorf("empty close: %d", code)
 	}
 }
+
+// RFC 6455 sections 5.5.1, 7.4 and 8.1: what an incoming text message and
+// close frame must be, and the close code each violation gets.
+func TestParserChecksTextAndClose(t *testing.T) {
+	closeBody := func(code int, reason string) []byte {
+		return append(binary.BigEndian.AppendUint16(nil, uint16(code)), reason...)
+	}
+	for _, c := range []struct {
+		name   string
+		frames [][]byte
+		code   int // 0: accepted
+	}{
+		{"valid text", [][]byte{clientFrame(true, OpText, []byte("κόσμε"))}, 0},
+		{"invalid text", [][]byte{clientFrame(true, OpText, []byte("caf\xff"))}, CloseInvalidData},
+		{"binary is not checked", [][]byte{clientFrame(true, OpBinary, []byte{0xff})}, 0},
+		{"fragmented valid, split in a character", [][]byte{clientFrame(false, OpText, []byte("κ\xcf")), clientFrame(true, OpContinuation, []byte("\x8cσμε"))}, 0},
+		{"fragmented invalid, last fragment", [][]byte{clientFrame(false, OpText, []byte("ab")), clientFrame(true, OpContinuation, []byte("\xff"))}, CloseInvalidData},
+		{"fragmented, cut off at the end", [][]byte{clientFrame(false, OpText, []byte("a\xce")), clientFrame(true, OpContinuation, nil)}, CloseInvalidData},
+		{"close, empty", [][]byte{clientFrame(true, OpClose, nil)}, 0},
+		{"close 1000 with a reason", [][]byte{clientFrame(true, OpClose, closeBody(1000, "bye κ"))}, 0},
+		{"close 4001", [][]byte{clientFrame(true, OpClose, closeBody(4001, ""))}, 0},
+		{"close, 1-byte body", [][]byte{clientFrame(true, OpClose, []byte{0x03})}, CloseProtocol},
+		{"close 1005", [][]byte{clientFrame(true, OpClose, closeBody(1005, ""))}, CloseProtocol},
+		{"close 999", [][]byte{clientFrame(true, OpClose, closeBody(999, ""))}, CloseProtocol},
+		{"close 5000", [][]byte{clientFrame(true, OpClose, closeBody(5000, ""))}, CloseProtocol},
+		{"close, reason not UTF-8", [][]byte{clientFrame(true, OpClose, closeBody(1000, "\xff"))}, CloseInvalidData},
+	} {
+		_, err := feedAll(t, &Parser{MaxMessage: 1 << 20}, c.frames)
+		var pe *ProtocolError
+		switch {
+		case c.code == 0 && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.code != 0 && (!errors.As(err, &pe) || pe.Code != c.code):
+			t.Errorf("%s: %v, want close %d", c.name, err, c.code)
+		}
+	}
+	// Fail fast: a fragmented text is refused at the first fragment that
+	// cannot become UTF-8, before its last has come.
+	_, err := feedAll(t, &Parser{MaxMessage: 1 << 20}, [][]byte{clientFrame(false, OpText, []byte("a\xffb"))})
+	var pe *ProtocolError
+	if !errors.As(err, &pe) || pe.Code != CloseInvalidData {
+		t.Fatalf("first fragment: %v", err)
+	}
+}
+
+func TestValidCloseCode(t *testing.T) {
+	for code, want := range map[int]bool{0: false, 999: false, 1000: true, 1001: true, 1003: true, 1004: false,
+		1005: false, 1006: false, 1007: true, 1011: true, 1012: true, 1014: true, 1015: false, 1016: false,
+		2999: false, 3000: true, 4999: true, 5000: false, 65535: false} {
+		if ValidCloseCode(code) != want {
+			t.Errorf("%d: %v", code, !want)
+		}
+	}
+}

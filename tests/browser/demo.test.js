@@ -81,3 +81,32 @@ test("two users on the demo page, a message between them, and the admin page", a
     await ctx.close();
   }
 });
+
+// A message stored with invalid UTF-8 (by an older version, or restored from
+// a backup; the API refuses such a payload now) for POISON_USER: the push
+// node replaces the bad bytes with U+FFFD, so Chromium keeps the connection
+// instead of failing it ("Could not decode a text frame as UTF-8") and
+// reconnecting to the same message again and again.
+test("a stored message with invalid UTF-8 does not wedge the page", async () => {
+  const user = process.env.POISON_USER;
+  if (!user) throw new Error("set POISON_USER (e2e TestBrowserDemo does)");
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "herald-chromium-")), {
+    executablePath: "/usr/bin/chromium", headless: true, args, viewport: { width: 1200, height: 820 },
+  });
+  try {
+    const page = await ctx.newPage();
+    let sockets = 0;
+    page.on("websocket", () => sockets++);
+    await page.goto(base + "/");
+    await page.fill("#user", user);
+    await page.click("#connect");
+    await page.waitForSelector(".badge.on", { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelector("#messages").textContent.includes("caf\uFFFD\uFFFD"), null, { timeout: 10000 });
+    await page.waitForTimeout(3000); // a wedged page reconnected about 5 times a second
+    assert.equal(sockets, 1, `${sockets} WebSocket connections: the page reconnected`);
+    assert.equal(await page.locator(".badge.on").count(), 1, "still connected");
+    await page.screenshot({ path: join(shots, "demo-repaired-utf8.png"), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});

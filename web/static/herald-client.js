@@ -39,7 +39,7 @@ export class HeraldClient {
             throw new Error("herald-client: url is required");
         if (!options.token && !options.getToken)
             throw new Error("herald-client: token or getToken is required");
-        this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, pingIntervalMs: 20_000, ...options };
+        this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, stableAfterMs: 5_000, pingIntervalMs: 20_000, ...options };
         const WS = options.WebSocket ?? globalThis.WebSocket;
         if (!WS)
             throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
@@ -144,7 +144,7 @@ export class HeraldClient {
             q.set("broadcast_since", String(b));
         const ws = new this.WS(`${this.opts.url}/ws?${q}`);
         this.socket = ws;
-        let helloSeen = false;
+        let helloAt = 0; // when this connection's hello came; 0: not yet
         ws.onmessage = (ev) => {
             let f;
             try {
@@ -154,8 +154,7 @@ export class HeraldClient {
                 return; // not ours to judge: ignore what this version cannot read
             }
             if (f.type === "hello") {
-                helloSeen = true;
-                this.backoff = this.opts.minBackoffMs;
+                helloAt = Date.now();
                 this.startPing(ws);
                 if (this.topics.get(BROADCAST) === undefined)
                     this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
@@ -189,8 +188,11 @@ export class HeraldClient {
             if (this.socket === ws)
                 this.socket = null;
             this.emit("disconnected", { code: ev.code, reason: ev.reason });
-            if (!helloSeen)
-                this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+            // Only a connection that stayed up a while starts the backoff over;
+            // one closed soon after it opened (a proxy that cuts WebSockets, a
+            // frame the browser refuses) or never opened keeps it growing.
+            if (helloAt > 0 && Date.now() - helloAt >= this.opts.stableAfterMs)
+                this.backoff = this.opts.minBackoffMs;
             this.retry();
         };
     }

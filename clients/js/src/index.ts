@@ -77,8 +77,14 @@ export interface Options {
   topics?: string[];
   /** WebSocket implementation; defaults to globalThis.WebSocket. */
   WebSocket?: SocketConstructor;
+  /** First reconnect delay (default 250 ms); each reconnect doubles it (with
+   * full jitter) up to maxBackoffMs (default 30 s). */
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** A connection that ends within this long of its hello (default 5 s) does
+   * not reset the backoff: a server, proxy or message that ends every
+   * connection at once must not become a reconnect loop. */
+  stableAfterMs?: number;
   pingIntervalMs?: number;
 }
 
@@ -111,7 +117,7 @@ export const CLOSE_TOKEN_EXPIRED = 4001;
 export const CLOSE_REVOKED = 4003;
 
 export class HeraldClient {
-  private readonly opts: Required<Pick<Options, "minBackoffMs" | "maxBackoffMs" | "pingIntervalMs">> & Options;
+  private readonly opts: Required<Pick<Options, "minBackoffMs" | "maxBackoffMs" | "stableAfterMs" | "pingIntervalMs">> & Options;
   private readonly WS: SocketConstructor;
   private listeners: { [K in keyof Events]?: Array<(e: Events[K]) => void> } = {};
   private socket: SocketLike | null = null;
@@ -127,7 +133,7 @@ export class HeraldClient {
   constructor(options: Options) {
     if (!options.url) throw new Error("herald-client: url is required");
     if (!options.token && !options.getToken) throw new Error("herald-client: token or getToken is required");
-    this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, pingIntervalMs: 20_000, ...options };
+    this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, stableAfterMs: 5_000, pingIntervalMs: 20_000, ...options };
     const WS = options.WebSocket ?? (globalThis as any).WebSocket;
     if (!WS) throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
     this.WS = WS;
@@ -223,7 +229,7 @@ export class HeraldClient {
     if (b !== undefined) q.set("broadcast_since", String(b));
     const ws = new this.WS(`${this.opts.url}/ws?${q}`);
     this.socket = ws;
-    let helloSeen = false;
+    let helloAt = 0; // when this connection's hello came; 0: not yet
     ws.onmessage = (ev) => {
       let f: any;
       try {
@@ -232,8 +238,7 @@ export class HeraldClient {
         return; // not ours to judge: ignore what this version cannot read
       }
       if (f.type === "hello") {
-        helloSeen = true;
-        this.backoff = this.opts.minBackoffMs;
+        helloAt = Date.now();
         this.startPing(ws);
         if (this.topics.get(BROADCAST) === undefined) this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
         this.emit("connected", f as Hello);
@@ -258,7 +263,10 @@ export class HeraldClient {
       this.stopPing();
       if (this.socket === ws) this.socket = null;
       this.emit("disconnected", { code: ev.code, reason: ev.reason });
-      if (!helloSeen) this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+      // Only a connection that stayed up a while starts the backoff over;
+      // one closed soon after it opened (a proxy that cuts WebSockets, a
+      // frame the browser refuses) or never opened keeps it growing.
+      if (helloAt > 0 && Date.now() - helloAt >= this.opts.stableAfterMs) this.backoff = this.opts.minBackoffMs;
       this.retry();
     };
   }

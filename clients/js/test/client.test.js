@@ -155,3 +155,39 @@ test("topics: subscribe, refusals reported, each topic resumed after a dropped c
   c.close();
   assert.deepEqual(got, [1, 2, 3, 4, 5, 6]);
 });
+
+test("a connection that closes soon after it opens backs off instead of looping", async () => {
+  // A server that says hello and closes at once, as a browser does over a
+  // text frame that is not UTF-8: the client must not reconnect flat out.
+  const { WebSocketServer } = await import("ws");
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((r) => wss.on("listening", r));
+  let connections = 0;
+  wss.on("connection", (sock) => {
+    connections++;
+    sock.send(JSON.stringify({ type: "hello", user: "u", conn: "c", node: "n", seq: 0, broadcast_seq: 0 }));
+    sock.close(1007, "invalid UTF-8");
+  });
+  const c = new HeraldClient({
+    url: `ws://127.0.0.1:${wss.address().port}`,
+    token: "t",
+    WebSocket,
+    minBackoffMs: 50,
+    maxBackoffMs: 10_000,
+  });
+  const gaps = [];
+  let last = 0;
+  c.on("connected", () => {
+    const now = Date.now();
+    if (last) gaps.push(now - last);
+    last = now;
+  });
+  c.connect();
+  await new Promise((r) => setTimeout(r, 2000));
+  c.close();
+  wss.close();
+  // Delays drawn from 50, 100, 200, 400, 800 ms (full jitter) add up to at
+  // most 1.55 s: a handful of connections in 2 s, where resetting the
+  // backoff at each hello made about 80.
+  assert.ok(connections >= 2 && connections <= 8, `${connections} connections in 2 s`);
+});

@@ -31,7 +31,8 @@ test: test-deps lint
 
 ## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request
 ## decoder, the token parser, the WebSocket frame parser, the lane's request heads against
-## net/http's); new interesting inputs land in testdata/fuzz
+## net/http's, the lane's whole answers against net/http's for the same bytes);
+## failing inputs land in testdata/fuzz
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClientFrame$$' -fuzztime $(FUZZTIME) ./push/
@@ -39,6 +40,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) ./internal/ws/
 	$(GO) test -run '^$$' -fuzz '^FuzzHead$$' -fuzztime $(FUZZTIME) ./internal/lane/
+	$(GO) test -run '^$$' -fuzz '^FuzzDifferential$$' -fuzztime $(FUZZTIME) ./internal/lane/
 
 ## unit: the quick tests only (no cluster)
 unit:

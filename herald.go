@@ -117,8 +117,9 @@ type Store interface {
 	Append(ctx context.Context, msgs []*Message) error
 	// Messages returns up to limit of user's messages with seq > after, in seq order.
 	Messages(ctx context.Context, user string, after Seq, limit int) ([]Delivery, error)
-	// LastSeq returns the seq of the user's newest message, 0 if none.
-	LastSeq(ctx context.Context, user string) (Seq, error)
+	// LastSeq returns the position of the user's newest message: its seq (0
+	// if none) and the stream's epoch.
+	LastSeq(ctx context.Context, user string) (StreamPos, error)
 	// LastSeqs returns, in one round trip, an upper bound of each user's newest
 	// seq: at least the newest stored, possibly one still being written. Users
 	// without messages are absent. Push nodes use it to catch up connections

@@ -48,6 +48,7 @@ type Hello struct {
 	Conn         string `json:"conn"`
 	Node         string `json:"node"`
 	Seq          uint64 `json:"seq"`
+	Epoch        string `json:"epoch"`         // the stream Seq counts in: when it changes, the store was wiped
 	Gap          bool   `json:"gap"`           // messages asked for were removed by retention
 	Oldest       uint64 `json:"oldest"`        // with Gap: the oldest seq still kept
 	BroadcastSeq uint64 `json:"broadcast_seq"` // the newest broadcast's seq
@@ -107,6 +108,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	lastSeq uint64
+	epoch   string                 // the epoch lastSeq counts in, from the last hello; "" unknown
 	topics  map[string]*topicState // subscribed topics, and Broadcast
 	ws      *websocket.Conn        // the open connection, nil between connections
 	wmu     sync.Mutex             // one writer at a time (acks and pings)
@@ -263,10 +265,13 @@ func (c *Client) session(ctx context.Context) error {
 	}
 	// After the first message (or with Since), resume exactly after the last
 	// one processed; otherwise let the server pick (device ack, or now).
-	if last := c.LastSeq(); last > 0 {
-		q.Set("since", strconv.FormatUint(last, 10))
-	}
 	c.mu.Lock()
+	if c.lastSeq > 0 {
+		q.Set("since", strconv.FormatUint(c.lastSeq, 10))
+		if c.epoch != "" {
+			q.Set("epoch", c.epoch) // another epoch's since: the server replays the new stream whole
+		}
+	}
 	if b := c.topics[Broadcast]; b.known {
 		q.Set("broadcast_since", strconv.FormatUint(b.last, 10))
 	}
@@ -325,6 +330,7 @@ func (c *Client) session(ctx context.Context) error {
 			var h Hello
 			json.Unmarshal(data, &h)
 			c.mu.Lock()
+			c.restart(h)
 			if b := c.topics[Broadcast]; !b.known {
 				b.last, b.known = h.BroadcastSeq, true
 			}
@@ -340,8 +346,11 @@ func (c *Client) session(ctx context.Context) error {
 			c.handlePub(Pub{Topic: f.Topic, ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Payload: f.Payload})
 		case "subscribed":
 			c.mu.Lock()
-			if st := c.topics[f.Topic]; st != nil && !st.known && !f.Already {
-				st.last, st.known = f.Seq, true // the topic's stream starts here
+			if st := c.topics[f.Topic]; st != nil && !f.Already && (!st.known || f.Seq < st.last) {
+				// The topic's stream starts here; or its newest seq is below
+				// the last one handed over: the store was wiped and its seqs
+				// began again, and the old position would drop every new one.
+				st.last, st.known = f.Seq, true
 			}
 			c.mu.Unlock()
 		case "sub_refused":
@@ -360,6 +369,24 @@ func (c *Client) session(ctx context.Context) error {
 				go c.refresh(ctx, ws)
 			}
 		}
+	}
+}
+
+// restart forgets the positions of a stream the store no longer has (c.mu
+// held): a hello in another epoch than the last one, or whose newest seq is
+// below the last message handed over (the store was wiped, or restored from
+// a backup), starts the user's stream over, else every new message would be
+// dropped as a repeat until its seqs passed the old ones. The server replays
+// the new stream from its start (docs/protocol.md, "Epochs").
+func (c *Client) restart(h Hello) {
+	if (h.Epoch != "" && c.epoch != "" && h.Epoch != c.epoch) || h.Seq < c.lastSeq {
+		c.lastSeq = 0
+	}
+	if h.Epoch != "" {
+		c.epoch = h.Epoch
+	}
+	if b := c.topics[Broadcast]; b.known && h.BroadcastSeq < b.last {
+		b.last = h.BroadcastSeq
 	}
 }
 

@@ -56,6 +56,7 @@ type MessagesResponse struct {
 	User     string          `json:"user"`
 	Messages []StoredMessage `json:"messages"`
 	LastSeq  herald.Seq      `json:"last_seq"`
+	Epoch    string          `json:"epoch,omitempty"` // the stream's (herald.StreamPos)
 }
 
 // PresenceResponse is the answer of GET /v1/users/{user}/presence.
@@ -263,33 +264,33 @@ func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	httpx.JSON(w, http.StatusOK, MessagesResponse{User: user, Messages: ds, LastSeq: last})
+	httpx.JSON(w, http.StatusOK, MessagesResponse{User: user, Messages: ds, LastSeq: last.Seq, Epoch: last.Epoch})
 }
 
 // history reads a page of key's stored messages (a user's, or a topic's)
 // after ?since=, at most ?limit=, and the newest seq; false when it has
 // already answered with an error.
-func (s *Service) history(w http.ResponseWriter, r *http.Request, key string) ([]StoredMessage, herald.Seq, bool) {
+func (s *Service) history(w http.ResponseWriter, r *http.Request, key string) ([]StoredMessage, herald.StreamPos, bool) {
 	q := r.URL.Query()
 	since, err := parseUint(q.Get("since"), 0)
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: %v", err))
-		return nil, 0, false
+		return nil, herald.StreamPos{}, false
 	}
 	limit, err := parseUint(q.Get("limit"), 100)
 	if err != nil || limit < 1 || limit > 1000 {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "limit: a number from 1 to 1000"))
-		return nil, 0, false
+		return nil, herald.StreamPos{}, false
 	}
 	ds, err := s.store.Messages(r.Context(), key, since, int(limit))
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
-		return nil, 0, false
+		return nil, herald.StreamPos{}, false
 	}
 	last, err := s.store.LastSeq(r.Context(), key)
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
-		return nil, 0, false
+		return nil, herald.StreamPos{}, false
 	}
 	out := make([]StoredMessage, len(ds))
 	for i, d := range ds {

@@ -33,6 +33,7 @@ type TopicMessagesResponse struct {
 	Topic    string          `json:"topic"`
 	Messages []StoredMessage `json:"messages"`
 	LastSeq  herald.Seq      `json:"last_seq"`
+	Epoch    string          `json:"epoch,omitempty"` // the stream's (herald.StreamPos)
 }
 
 func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
@@ -95,6 +96,6 @@ func (s *Service) handleTopicMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	out := TopicMessagesResponse{Topic: topic, Messages: ds, LastSeq: last}
+	out := TopicMessagesResponse{Topic: topic, Messages: ds, LastSeq: last.Seq, Epoch: last.Epoch}
 	httpx.JSON(w, http.StatusOK, out)
 }

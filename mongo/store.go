@@ -5,7 +5,7 @@
 //
 //	messages  {_id: message id, t: time, topic, p: payload JSON text}   stored once
 //	inbox     {_id: "user/seq", u: user, s: seq, m: message id, t: time}  one per recipient
-//	counters  {_id: user, s: last seq}                                  seq allocation
+//	counters  {_id: user, s: last seq, e: epoch}                        seq allocation
 //	acks      {_id: "user\x00device", u, d, s: acked seq}
 //
 // An inbox entry's _id is the user and the seq as 16 hex digits ("alice/000000000000002a"),
@@ -459,7 +459,9 @@ func (s *Store) allocate(ctx context.Context, entries []entry) error {
 			for try := 0; try < 3; try++ {
 				err = s.counters.FindOneAndUpdate(gctx,
 					bson.D{{Key: "_id", Value: u}},
-					bson.D{{Key: "$inc", Value: bson.D{{Key: "s", Value: n}}}},
+					bson.D{{Key: "$inc", Value: bson.D{{Key: "s", Value: n}}},
+						// The stream's epoch is made with its counter (herald.StreamPos).
+						{Key: "$setOnInsert", Value: bson.D{{Key: "e", Value: herald.NewEpoch()}}}},
 					options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After),
 				).Decode(&doc)
 				if !driver.IsDuplicateKeyError(err) {
@@ -562,19 +564,21 @@ func (d *messageDoc) delivery(user string, seq herald.Seq) herald.Delivery {
 	return herald.Delivery{ID: d.ID, User: user, Seq: seq, Time: d.T, Topic: d.Topic, Payload: []byte(d.P)}
 }
 
-// counter returns the user's seq counter: an upper bound of the stored seqs.
-func (s *Store) counter(ctx context.Context, user string) (herald.Seq, error) {
+// counter returns the user's seq counter (an upper bound of the stored
+// seqs) and the stream's epoch.
+func (s *Store) counter(ctx context.Context, user string) (herald.Seq, string, error) {
 	var doc struct {
-		S int64 `bson:"s"`
+		S int64  `bson:"s"`
+		E string `bson:"e"`
 	}
 	err := s.counters.FindOne(ctx, bson.D{{Key: "_id", Value: user}}).Decode(&doc)
 	if errors.Is(err, driver.ErrNoDocuments) {
-		return 0, nil
+		return 0, "", nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("seq counter of %s: %w", user, err)
+		return 0, "", fmt.Errorf("seq counter of %s: %w", user, err)
 	}
-	return herald.Seq(doc.S), nil
+	return herald.Seq(doc.S), doc.E, nil
 }
 
 // pointReads is the most _ids read with one-document lookups (concurrently)
@@ -654,7 +658,7 @@ func (s *Store) entries(ctx context.Context, user string, from, to herald.Seq) (
 // failed writes), so the next limit seqs are asked for by _id, up to the
 // user's counter; a window that holds only holes moves on to the next.
 func (s *Store) Messages(ctx context.Context, user string, after herald.Seq, limit int) ([]herald.Delivery, error) {
-	upper, err := s.counter(ctx, user)
+	upper, _, err := s.counter(ctx, user)
 	if err != nil {
 		return nil, err
 	}
@@ -703,11 +707,17 @@ const lastWindow = 32
 // LastSeq implements herald.Store. It answers with the newest stored entry,
 // not the counter: the counter may already count a message whose insert is
 // still in flight (or failed), and hello must only announce stored messages.
-func (s *Store) LastSeq(ctx context.Context, user string) (herald.Seq, error) {
-	upper, err := s.counter(ctx, user)
+func (s *Store) LastSeq(ctx context.Context, user string) (herald.StreamPos, error) {
+	upper, epoch, err := s.counter(ctx, user)
 	if err != nil || upper == 0 {
-		return 0, err
+		return herald.StreamPos{Epoch: epoch}, err
 	}
+	seq, err := s.lastStored(ctx, user, upper)
+	return herald.StreamPos{Seq: seq, Epoch: epoch}, err
+}
+
+// lastStored is the newest stored seq at or below the counter, upper.
+func (s *Store) lastStored(ctx context.Context, user string, upper herald.Seq) (herald.Seq, error) {
 	// Usually the newest seq is stored: one point read. Else look below it.
 	got, err := s.entries(ctx, user, upper, upper)
 	if err != nil {

@@ -91,8 +91,8 @@ func TestRetentionByIDAndIndex(t *testing.T) {
 	if got := s.countKeys(t, 'i'); got != 2 {
 		t.Errorf("%d inbox entries left, want 2", got)
 	}
-	if n, err := s.LastSeq(ctx, "u"); err != nil || n != 5 {
-		t.Errorf("LastSeq = %d, %v; want 5", n, err)
+	if n, err := s.LastSeq(ctx, "u"); err != nil || n.Seq != 5 {
+		t.Errorf("LastSeq = %d, %v; want 5", n.Seq, err)
 	}
 }
 

@@ -19,6 +19,7 @@
 //	a <user> 0x00 <device>    -> acked seq (8)
 //	t <ms:8> <id>             -> nothing: retention's index by time
 //	r, k                      -> receipts (receipts.go)
+//	e                         -> the store's epoch (every stream's; herald.StreamPos)
 package pebble
 
 import (
@@ -61,6 +62,11 @@ type Store struct {
 	rmu sync.Mutex
 	// appends counts the successful Appends (herald.AppendCounter).
 	appends atomic.Uint64
+	// epoch is every stream's epoch: the store's own, made when the store
+	// is created (or first opened by a version that keeps one). The
+	// embedded store is wiped whole or not at all, so one epoch per store
+	// tells a client everything a per-stream one would.
+	epoch string
 }
 
 var (
@@ -99,7 +105,30 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w (is another herald using this data dir?)", dir, err)
 	}
-	return &Store{db: db, seqs: map[string]uint64{}}, nil
+	epoch, err := openEpoch(db)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store in %s: %w", dir, err)
+	}
+	return &Store{db: db, seqs: map[string]uint64{}, epoch: epoch}, nil
+}
+
+// openEpoch reads the store's epoch (key "e"), making and saving one for a
+// new store.
+func openEpoch(db *pdb.DB) (string, error) {
+	v, closer, err := db.Get([]byte("e"))
+	if err == nil {
+		defer closer.Close()
+		return string(v), nil
+	}
+	if !errors.Is(err, pdb.ErrNotFound) {
+		return "", fmt.Errorf("read epoch: %w", err)
+	}
+	epoch := herald.NewEpoch()
+	if err := db.Set([]byte("e"), []byte(epoch), pdb.Sync); err != nil {
+		return "", fmt.Errorf("save epoch: %w", err)
+	}
+	return epoch, nil
 }
 
 func key(prefix byte, parts ...string) []byte {
@@ -312,8 +341,9 @@ func (s *Store) Messages(_ context.Context, user string, after herald.Seq, limit
 
 // LastSeq implements herald.Store. It reads the disk rather than the cache,
 // without the writers' lock, which is held through every commit's fsync.
-func (s *Store) LastSeq(_ context.Context, user string) (herald.Seq, error) {
-	return s.storedLastSeq(user)
+func (s *Store) LastSeq(_ context.Context, user string) (herald.StreamPos, error) {
+	n, err := s.storedLastSeq(user)
+	return herald.StreamPos{Seq: n, Epoch: s.epoch}, err
 }
 
 // LastSeqs implements herald.Store, from the in-memory seq cache where it can:

@@ -86,8 +86,8 @@ func TestSeqsContinueAfterSweepAndReopen(t *testing.T) {
 	}
 	defer s.Close(ctx)
 	for user, want := range map[string]herald.Seq{"a": 3, "b": 4, "nobody": 0} {
-		if n, err := s.LastSeq(ctx, user); err != nil || n != want {
-			t.Errorf("LastSeq(%s) after reopen = %d, %v; want %d", user, n, err, want)
+		if n, err := s.LastSeq(ctx, user); err != nil || n.Seq != want {
+			t.Errorf("LastSeq(%s) after reopen = %d, %v; want %d", user, n.Seq, err, want)
 		}
 	}
 	next := &herald.Message{ID: "next", Time: time.Now(), Payload: []byte(`3`), Users: []string{"a", "b"}}

@@ -195,6 +195,7 @@ func (c *conn) peerEnded() { c.peerGone.Store(true) }
 type start struct {
 	since     herald.Seq
 	hasSince  bool
+	epoch     string // the epoch since counts in (the client's last hello's); "" unknown
 	bsince    herald.Seq
 	hasBSince bool
 }
@@ -211,6 +212,7 @@ func (c *conn) finish() {
 	c.peerEnded()
 	c.releaseBuf()
 	c.s.hub.remove(c)
+	c.s.acks.closed(c.user, c.device)
 	c.dropSubs()
 	c.bcast.gone.Store(true)
 	c.s.wheel.remove(c)

@@ -124,21 +124,28 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	var answer time.Duration // the store's latency, which sizes the gate
 	defer func() { c.s.resumes.release(answer) }()
 	start := time.Now()
-	last, err := c.s.store.LastSeq(ctx, c.user)
+	pos, err := c.s.store.LastSeq(ctx, c.user)
 	answer = time.Since(start)
 	if err != nil {
 		return 0, err
 	}
+	last := pos.Seq
 	from := last // no since and no device: only messages from now on
 	switch {
 	case st.hasSince:
 		from = st.since
+		if st.epoch != "" && st.epoch != pos.Epoch {
+			from = 0 // a position in a stream the store no longer has: all of this one
+		}
 	case c.device != "":
 		if from, err = c.s.store.AckedSeq(ctx, c.user, c.device); err != nil {
 			return 0, err
 		}
+		// An ack this node holds but has not saved yet (the device acked
+		// and closed within the last flush interval) counts too.
+		from = max(from, c.s.acks.unsaved(c.user, c.device))
 	}
-	from = min(from, last)
+	from = resumeFrom(from, last)
 	// The broadcast stream starts at its newest seq, or at broadcast_since.
 	// Every connection shares that stream, so its last seq comes from the
 	// node's cache (streamlast.go) rather than one store read each.
@@ -152,9 +159,9 @@ func (c *conn) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	}
 	bFrom := bLast
 	if st.hasBSince {
-		bFrom = min(st.bsince, bLast)
+		bFrom = resumeFrom(st.bsince, bLast)
 	}
-	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last, BroadcastSeq: bLast, Expires: c.expires.Load() / int64(time.Millisecond)}
+	h := helloFrame{Type: "hello", User: c.user, Conn: c.id, Node: c.s.node.ID, Seq: last, Epoch: pos.Epoch, BroadcastSeq: bLast, Expires: c.expires.Load() / int64(time.Millisecond)}
 	first, gap, err := c.firstPage(ctx, c.user, from, last)
 	if err != nil {
 		return 0, err
@@ -202,7 +209,7 @@ func (c *conn) startSub(st *subStart) error {
 	}
 	from := last
 	if st.hasSince {
-		from = min(st.since, last)
+		from = resumeFrom(st.since, last)
 	}
 	first, gap, err := c.firstPage(ctx, ts.key, from, last)
 	if err != nil {
@@ -216,6 +223,18 @@ func (c *conn) startSub(st *subStart) error {
 	ts.ready.Store(true)
 	_, err = c.writeFirst(ctx, first, from, last+1, ts)
 	return err
+}
+
+// resumeFrom is where a stream resumed after since starts, given its newest
+// seq. A since past the newest is a position no stored message ever had
+// here: the store was wiped (or restored from a backup) and its seqs began
+// again, so the client gets the whole stream as it now is, not nothing until
+// the new seqs pass its old position.
+func resumeFrom(since, last herald.Seq) herald.Seq {
+	if since > last {
+		return 0
+	}
+	return since
 }
 
 // retentionGap says that a resume asked for messages retention already

@@ -17,6 +17,10 @@ type helloFrame struct {
 	Conn string     `json:"conn"`
 	Node string     `json:"node"`
 	Seq  herald.Seq `json:"seq"`
+	// Epoch names the stream Seq counts in (herald.StreamPos): when it is
+	// not the one a client knew, the store was wiped and the client's last
+	// seq means nothing now.
+	Epoch string `json:"epoch,omitempty"`
 	// Gap says the resume asked for messages already removed by retention;
 	// Oldest is the oldest seq still kept. Both are absent otherwise.
 	Gap    bool       `json:"gap,omitempty"`

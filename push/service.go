@@ -56,6 +56,7 @@ type Config struct {
 	SubProxyTimeout   time.Duration // bound on one question to it
 	PrivateNetworks   []string      // CIDRs or addresses the webhook and subscribe proxy may reach although not public
 	DrainTimeout      time.Duration // graceful shutdown bound
+	AckFlushInterval  time.Duration // how often acks are saved (default 1 s); also soon after a device with unsaved acks closes
 }
 
 // DefaultConfig returns the defaults.
@@ -156,7 +157,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 			client: outbound.Client(cfg.SubProxyTimeout)}
 	}
 	s.ips, _ = newIPLimits(cfg.TrustedProxies, cfg.MaxIPConns, cfg.MaxIPRate) // checked by CheckTrustedProxies before New
-	s.acks = &acker{store: store, pending: map[ackKey]herald.Seq{}}
+	s.acks = newAcker(store, cfg.AckFlushInterval)
 	return s
 }
 

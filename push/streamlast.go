@@ -114,7 +114,8 @@ func (l *streamLast) get(ctx context.Context, key string, atLeast herald.Seq) (h
 // (or its connection's close) by a read it started for others.
 func (l *streamLast) read(key string, e *lastEntry, r *lastRead) {
 	ctx, cancel := context.WithTimeout(context.Background(), streamLastReadTimeout)
-	r.seq, r.err = l.store.LastSeq(ctx, key)
+	pos, err := l.store.LastSeq(ctx, key)
+	r.seq, r.err = pos.Seq, err
 	cancel()
 	l.mu.Lock()
 	if r.err == nil {

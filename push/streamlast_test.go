@@ -20,11 +20,11 @@ type slowLast struct {
 	fail    atomic.Bool
 }
 
-func (s *slowLast) LastSeq(ctx context.Context, key string) (herald.Seq, error) {
+func (s *slowLast) LastSeq(ctx context.Context, key string) (herald.StreamPos, error) {
 	s.reads.Add(1)
 	<-s.release
 	if s.fail.Load() {
-		return 0, errors.New("store unavailable")
+		return herald.StreamPos{}, errors.New("store unavailable")
 	}
 	return s.Store.LastSeq(ctx, key)
 }

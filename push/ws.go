@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
@@ -91,6 +92,10 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		httpx.Error(w, r, err)
+		return
+	}
+	if st.epoch = q.Get("epoch"); len(st.epoch) > 64 || !utf8.ValidString(st.epoch) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "epoch: the hello's epoch, as it came"))
 		return
 	}
 	if err := ws.CheckRequest(r); err != nil {

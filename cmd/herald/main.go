@@ -89,6 +89,7 @@ type logOptions struct {
 	// HTTP server timeouts: every command's public listener.
 	headerTimeout time.Duration
 	readTimeout   time.Duration
+	headerBytes   int
 	tlsCert       string
 	tlsKey        string
 }
@@ -102,6 +103,8 @@ func (o *logOptions) register(f *flags) {
 	o.headerTimeout, o.readTimeout = 10*time.Second, 30*time.Second
 	f.dur(&o.headerTimeout, "read-header-timeout", "an HTTP request (or WebSocket upgrade) must send its headers within this (slowloris)")
 	f.dur(&o.readTimeout, "read-timeout", "an HTTP request must be read whole, body included, within this")
+	o.headerBytes = 16 << 10
+	f.int(&o.headerBytes, "max-header-bytes", "largest HTTP request head (request line and headers) on every listener; larger ones get 431")
 	f.str(&o.tlsCert, "tls-cert", "PEM certificate (chain) file: serve HTTPS and WSS on the public listener (read again when it changes)")
 	f.str(&o.tlsKey, "tls-key", "PEM private key file for --tls-cert")
 }
@@ -141,6 +144,10 @@ func (o *logOptions) setup() error {
 		slog.Warn("/debug/pprof listens on every interface or a public address: anyone who reaches it sees the command line and can profile the process", "pprof_listen", pprofAddr)
 	}
 	headerTimeout, readTimeout = o.headerTimeout, o.readTimeout
+	if o.headerBytes < 8<<10 {
+		return fmt.Errorf("--max-header-bytes: %d is under 8 KiB, too small for browsers' request heads", o.headerBytes)
+	}
+	maxHeaderBytes = o.headerBytes
 	if (o.tlsCert == "") != (o.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together")
 	}

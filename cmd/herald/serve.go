@@ -28,6 +28,18 @@ var pprofAddr string
 // bound the request only.
 var headerTimeout, readTimeout = 10 * time.Second, 30 * time.Second
 
+// maxHeaderBytes bounds a request head on every listener (--max-header-bytes):
+// net/http's own default is a megabyte, which a push node holding 100,000
+// connections cannot grant each slow client. net/http answers a larger head
+// with 431, and the lane hands a larger head to net/http, so the answer is
+// the same on every path.
+var maxHeaderBytes = 16 << 10
+
+// netHTTPHeaderSlack is what net/http reads past its MaxHeaderBytes before
+// it answers 431 (its bufio slop): it is told that much less, so the limit
+// is the one --max-header-bytes says.
+const netHTTPHeaderSlack = 4096
+
 // tlsPair, when --tls-cert is set, makes the public HTTP listeners HTTPS
 // (and so WSS). Connections over TLS read on a goroutine each (netpoll
 // cannot see into TLS buffers): about 8 KiB more per idle connection than
@@ -128,6 +140,7 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 			ReadHeaderTimeout: headerTimeout,
 			ReadTimeout:       readTimeout,
 			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    maxHeaderBytes - netHTTPHeaderSlack,
 		}
 		https = append(https, srv)
 		if tlsPair != nil && !l.private {
@@ -139,7 +152,7 @@ func serve(ctx context.Context, ls []*listener, services ...runner) error {
 			go func() { errc <- srv.Serve(l.ln) }()
 			continue
 		}
-		ln := lane.New(l.ln, lane.Config{Routes: l.lane, Handler: l.http, MaxBody: laneMaxBody,
+		ln := lane.New(l.ln, lane.Config{Routes: l.lane, Handler: l.http, MaxBody: laneMaxBody, MaxHead: maxHeaderBytes,
 			ReadHeaderTimeout: srv.ReadHeaderTimeout, ReadTimeout: srv.ReadTimeout, IdleTimeout: srv.IdleTimeout,
 			WriteTimeout: laneWriteTimeout})
 		lanes = append(lanes, ln)

@@ -127,6 +127,13 @@ func (c *conn) serve() {
 		if !c.state.CompareAndSwap(idle, active) {
 			return // closed by Shutdown while idle
 		}
+		if c.session != nil { // a request was served on this connection: a POST
+			// After a POST, net/http skips the CR and LF bytes an old client
+			// may send after the body (RFC 9112, section 2.2); so does the
+			// lane, or the next request would be handed off as malformed.
+			peek, _ := br.Peek(4)
+			br.Discard(leadingCRLF(peek))
+		}
 		start := time.Now()
 		c.nc.SetReadDeadline(headDeadline(start, c.s.cfg.ReadHeaderTimeout, c.s.cfg.ReadTimeout))
 		h, err := c.readHead(br)
@@ -147,7 +154,16 @@ func (c *conn) serve() {
 		if h.route.Admit != nil && !c.admit(h) {
 			return // refused from the head: answered, and the body left unread
 		}
-		if !c.readBody(br, h.length) {
+		if ok, eof := c.readBody(br, h.length); !ok {
+			if eof {
+				// The client ended its side within the body: net/http would
+				// call the handler, which answers that the body is cut
+				// short. It gets the request, as read, to do just that.
+				c.head = append(c.head, c.buf...)
+				c.s.stats.HandedOff.Add(1)
+				handedOff = true
+				c.handOff(br)
+			}
 			return
 		}
 		// The read deadline stays: nothing reads the socket until the next
@@ -195,7 +211,10 @@ func (c *conn) handOff(br *bufio.Reader) {
 // what arrives (doubling, from what the connection kept), never to the
 // declared Content-Length ahead of the bytes: a client that declares a
 // megabyte and sends ten bytes costs ten bytes and a little, not a megabyte.
-func (c *conn) readBody(br *bufio.Reader, n int) bool {
+//
+// It reports whether the body came whole, and if not, whether that is
+// because the peer ended its side (eof) rather than a timeout or an error.
+func (c *conn) readBody(br *bufio.Reader, n int) (ok, eof bool) {
 	buf := c.buf[:0]
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
@@ -207,12 +226,21 @@ func (c *conn) readBody(br *bufio.Reader, n int) bool {
 		buf = buf[:len(buf)+m]
 		if err != nil && len(buf) < n {
 			c.buf = buf
-			return false
+			return false, errors.Is(err, io.EOF)
 		}
 	}
 	c.buf = buf
 	c.body.unread = c.buf
-	return true
+	return true, false
+}
+
+// leadingCRLF counts the CR and LF bytes that b begins with.
+func leadingCRLF(b []byte) int {
+	n := 0
+	for n < len(b) && (b[n] == '\r' || b[n] == '\n') {
+		n++
+	}
+	return n
 }
 
 // bodyChunk is the least a body buffer grows by: a send request's body is

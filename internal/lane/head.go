@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net/textproto"
 )
 
@@ -98,7 +99,10 @@ const maxHeaders = 64
 func (c *conn) line(br *bufio.Reader) ([]byte, error) {
 	b, err := br.ReadSlice('\n')
 	c.head = append(c.head, b...)
-	if errors.Is(err, bufio.ErrBufferFull) {
+	if errors.Is(err, bufio.ErrBufferFull) || (errors.Is(err, io.EOF) && len(c.head) > 0) {
+		// Too long a line; or the client ended its side within the head,
+		// which net/http answers (400) or not as it sees fit: it gets what
+		// was read.
 		return nil, errHandOff
 	}
 	if err != nil {

@@ -234,6 +234,11 @@ func statusLine(b []byte, code int) []byte {
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, ' ')
-	b = append(b, http.StatusText(code)...)
+	if text := http.StatusText(code); text != "" {
+		b = append(b, text...)
+	} else {
+		b = append(b, "status code "...) // as net/http says it
+		b = strconv.AppendInt(b, int64(code), 10)
+	}
 	return append(b, "\r\n"...)
 }

@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 		t.Run("GapClosesASeqForGood", func(t *testing.T) { testGap(t, open(t)) })
 	}
 	t.Run("SweepRemovesOldMessages", func(t *testing.T) { testSweep(t, open(t)) })
+	t.Run("StreamsHaveAnEpoch", func(t *testing.T) { testEpoch(t, open(t), open(t)) })
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 }
 
@@ -136,8 +137,8 @@ func testSweep(t *testing.T, s herald.Store) {
 	if n, _ := s.OldestSeq(ctx, "a"); n != 2 {
 		t.Errorf("oldest after sweep = %d, want 2", n)
 	}
-	if n, _ := s.LastSeq(ctx, "a"); n != 3 {
-		t.Errorf("last seq after sweep = %d, want 3", n)
+	if n, _ := s.LastSeq(ctx, "a"); n.Seq != 3 {
+		t.Errorf("last seq after sweep = %d, want 3", n.Seq)
 	}
 	last, err := s.LastSeqs(ctx, []string{"a", "b", "nobody"})
 	if err != nil || last["a"] != 3 || last["b"] != 1 || len(last) != 2 {
@@ -184,8 +185,8 @@ func testSeqs(t *testing.T, s herald.Store) {
 		t.Fatalf("bob's first message = %+v (payload %s)", got[0], got[1].Payload)
 	}
 	for user, want := range map[string]herald.Seq{"alice": 2, "bob": 2, "carol": 1, "nobody": 0} {
-		if n, err := s.LastSeq(ctx, user); err != nil || n != want {
-			t.Errorf("LastSeq(%s) = %d, %v; want %d", user, n, err, want)
+		if n, err := s.LastSeq(ctx, user); err != nil || n.Seq != want {
+			t.Errorf("LastSeq(%s) = %d, %v; want %d", user, n.Seq, err, want)
 		}
 	}
 	if got, _ := s.Messages(ctx, "nobody", 0, 10); len(got) != 0 {
@@ -281,5 +282,29 @@ func testConcurrent(t *testing.T, s herald.Store) {
 		if d.Seq != herald.Seq(i+1) {
 			t.Fatalf("message %d has seq %d: seqs must be 1..n with no gap or repeat", i, d.Seq)
 		}
+	}
+}
+
+// testEpoch: a stream's epoch is set with its first seq and stays; a store
+// made afresh (wiped) gives its streams another.
+func testEpoch(t *testing.T, s, wiped herald.Store) {
+	ctx := context.Background()
+	for _, st := range []herald.Store{s, wiped} {
+		if err := st.Append(ctx, []*herald.Message{{ID: "e1", Time: time.Now(), Payload: []byte(`1`), Users: []string{"u"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, err := s.LastSeq(ctx, "u")
+	if err != nil || first.Seq != 1 || first.Epoch == "" {
+		t.Fatalf("after the first message: %+v %v", first, err)
+	}
+	if err := s.Append(ctx, []*herald.Message{{ID: "e2", Time: time.Now(), Payload: []byte(`2`), Users: []string{"u"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if next, err := s.LastSeq(ctx, "u"); err != nil || next.Seq != 2 || next.Epoch != first.Epoch {
+		t.Fatalf("the epoch moved: %+v then %+v (%v)", first, next, err)
+	}
+	if other, err := wiped.LastSeq(ctx, "u"); err != nil || other.Epoch == "" || other.Epoch == first.Epoch {
+		t.Fatalf("a store made afresh has epoch %+v, the first %+v (%v)", other, first, err)
 	}
 }

@@ -31,6 +31,8 @@ export class HeraldClient {
     pingTimer = null;
     retryTimer = null;
     _lastSeq;
+    /** The epoch _lastSeq counts in, from the last hello; undefined: unknown. */
+    epoch;
     /** Subscribed topics (and the broadcasts): the last seq emitted, or
      * undefined until one is known. */
     topics = new Map([[BROADCAST, undefined]]);
@@ -137,8 +139,12 @@ export class HeraldClient {
         const q = new URLSearchParams({ token });
         if (this.opts.device)
             q.set("device", this.opts.device);
-        if (this._lastSeq > 0)
+        if (this._lastSeq > 0) {
             q.set("since", String(this._lastSeq));
+            // Another epoch's since: the server replays the new stream whole.
+            if (this.epoch)
+                q.set("epoch", this.epoch);
+        }
         const b = this.topics.get(BROADCAST);
         if (b !== undefined)
             q.set("broadcast_since", String(b));
@@ -155,6 +161,7 @@ export class HeraldClient {
             }
             if (f.type === "hello") {
                 helloAt = Date.now();
+                this.restart(f);
                 this.startPing(ws);
                 if (this.topics.get(BROADCAST) === undefined)
                     this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
@@ -171,7 +178,11 @@ export class HeraldClient {
             }
             else if (f.type === "subscribed") {
                 // The topic's stream starts at the server's seq when no since was given.
-                if (this.topics.has(f.topic) && this.topics.get(f.topic) === undefined && !f.already)
+                // Or its newest seq is below the last one emitted: the store was
+                // wiped and its seqs began again, and the old position would drop
+                // every new message.
+                const last = this.topics.get(f.topic);
+                if (this.topics.has(f.topic) && !f.already && (last === undefined || f.seq < last))
                     this.topics.set(f.topic, f.seq);
             }
             else if (f.type === "sub_refused") {
@@ -195,6 +206,22 @@ export class HeraldClient {
                 this.backoff = this.opts.minBackoffMs;
             this.retry();
         };
+    }
+    /** Forgets the positions of a stream the store no longer has: a hello in
+     * another epoch than the last one, or whose newest seq is below the last
+     * message emitted (the store was wiped, or restored from a backup), starts
+     * the user's stream over, else every new message would be dropped as a
+     * repeat until its seqs passed the old ones (docs/protocol.md, "Epochs"). */
+    restart(h) {
+        const epoch = typeof h.epoch === "string" && h.epoch !== "" ? h.epoch : undefined;
+        if ((epoch !== undefined && this.epoch !== undefined && epoch !== this.epoch) || (typeof h.seq === "number" && h.seq < this._lastSeq)) {
+            this._lastSeq = 0;
+        }
+        if (epoch !== undefined)
+            this.epoch = epoch;
+        const b = this.topics.get(BROADCAST);
+        if (b !== undefined && typeof h.broadcast_seq === "number" && h.broadcast_seq < b)
+            this.topics.set(BROADCAST, h.broadcast_seq);
     }
     /** The token expires soon: send a fresh one from getToken on the open
      * connection. With a fixed token there is none to send; the server closes

@@ -43,6 +43,8 @@ export interface Hello {
   conn: string;
   node: string;
   seq: number;
+  /** The stream seq counts in: when it changes, the store was wiped. */
+  epoch?: string;
   /** Set when messages the client asked for were removed by retention. */
   gap?: boolean;
   oldest?: number;
@@ -126,6 +128,8 @@ export class HeraldClient {
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private _lastSeq: number;
+  /** The epoch _lastSeq counts in, from the last hello; undefined: unknown. */
+  private epoch: string | undefined;
   /** Subscribed topics (and the broadcasts): the last seq emitted, or
    * undefined until one is known. */
   private topics = new Map<string, number | undefined>([[BROADCAST, undefined]]);
@@ -224,7 +228,11 @@ export class HeraldClient {
     if (this.closed) return;
     const q = new URLSearchParams({ token });
     if (this.opts.device) q.set("device", this.opts.device);
-    if (this._lastSeq > 0) q.set("since", String(this._lastSeq));
+    if (this._lastSeq > 0) {
+      q.set("since", String(this._lastSeq));
+      // Another epoch's since: the server replays the new stream whole.
+      if (this.epoch) q.set("epoch", this.epoch);
+    }
     const b = this.topics.get(BROADCAST);
     if (b !== undefined) q.set("broadcast_since", String(b));
     const ws = new this.WS(`${this.opts.url}/ws?${q}`);
@@ -239,6 +247,7 @@ export class HeraldClient {
       }
       if (f.type === "hello") {
         helloAt = Date.now();
+        this.restart(f);
         this.startPing(ws);
         if (this.topics.get(BROADCAST) === undefined) this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
         this.emit("connected", f as Hello);
@@ -250,7 +259,11 @@ export class HeraldClient {
         this.handlePub(f);
       } else if (f.type === "subscribed") {
         // The topic's stream starts at the server's seq when no since was given.
-        if (this.topics.has(f.topic) && this.topics.get(f.topic) === undefined && !f.already) this.topics.set(f.topic, f.seq);
+        // Or its newest seq is below the last one emitted: the store was
+        // wiped and its seqs began again, and the old position would drop
+        // every new message.
+        const last = this.topics.get(f.topic);
+        if (this.topics.has(f.topic) && !f.already && (last === undefined || f.seq < last)) this.topics.set(f.topic, f.seq);
       } else if (f.type === "sub_refused") {
         this.topics.delete(f.topic);
         this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
@@ -269,6 +282,21 @@ export class HeraldClient {
       if (helloAt > 0 && Date.now() - helloAt >= this.opts.stableAfterMs) this.backoff = this.opts.minBackoffMs;
       this.retry();
     };
+  }
+
+  /** Forgets the positions of a stream the store no longer has: a hello in
+   * another epoch than the last one, or whose newest seq is below the last
+   * message emitted (the store was wiped, or restored from a backup), starts
+   * the user's stream over, else every new message would be dropped as a
+   * repeat until its seqs passed the old ones (docs/protocol.md, "Epochs"). */
+  private restart(h: any): void {
+    const epoch = typeof h.epoch === "string" && h.epoch !== "" ? h.epoch : undefined;
+    if ((epoch !== undefined && this.epoch !== undefined && epoch !== this.epoch) || (typeof h.seq === "number" && h.seq < this._lastSeq)) {
+      this._lastSeq = 0;
+    }
+    if (epoch !== undefined) this.epoch = epoch;
+    const b = this.topics.get(BROADCAST);
+    if (b !== undefined && typeof h.broadcast_seq === "number" && h.broadcast_seq < b) this.topics.set(BROADCAST, h.broadcast_seq);
   }
 
   /** The token expires soon: send a fresh one from getToken on the open

@@ -191,3 +191,37 @@ test("a connection that closes soon after it opens backs off instead of looping"
   // backoff at each hello made about 80.
   assert.ok(connections >= 2 && connections <= 8, `${connections} connections in 2 s`);
 });
+
+test("a store wiped under the client: a new epoch starts the stream over", async () => {
+  // The first server has seqs 1-3 in epoch A; the second (the store wiped)
+  // is at seq 1 in epoch B. The client must resume with its epoch, and take
+  // the new seq 1 rather than drop it as a repeat of the old one.
+  const { WebSocketServer } = await import("ws");
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise((r) => wss.on("listening", r));
+  const urls = [];
+  wss.on("connection", (sock, req) => {
+    urls.push(req.url);
+    const hello = (seq, epoch) => sock.send(JSON.stringify({ type: "hello", user: "u", conn: "c", node: "n", seq, epoch, broadcast_seq: 0 }));
+    const msg = (seq) => sock.send(JSON.stringify({ type: "msg", id: "m" + seq, seq, ts: 1, payload: seq }));
+    if (urls.length === 1) {
+      hello(0, "A");
+      for (const s of [1, 2, 3]) msg(s);
+      setTimeout(() => sock.close(1012, "restart"), 100);
+    } else {
+      hello(1, "B");
+      msg(1);
+    }
+  });
+  const got = [];
+  const c = new HeraldClient({ url: `ws://127.0.0.1:${wss.address().port}`, token: "t", WebSocket, minBackoffMs: 20 });
+  c.on("message", (m) => got.push(m.seq));
+  c.connect();
+  await waitFor(() => got.length === 4);
+  c.close();
+  wss.close();
+  assert.deepEqual(got, [1, 2, 3, 1]);
+  const second = new URLSearchParams(urls[1].split("?")[1]);
+  assert.equal(second.get("since"), "3");
+  assert.equal(second.get("epoch"), "A");
+});

@@ -3,9 +3,31 @@
 // (Authenticator, Store, Router, Dispatcher, Forwarder).
 //
 // The services live in their own packages (auth, collect, dispatch, push) and depend
-// only on these interfaces; the implementations (redis, mongo, memory, bolt, rpc) are
-// chosen in cmd/herald. That is what lets `herald all` run the same services on
+// only on these interfaces; the implementations (redis, mongo, memory, pebble, rpc)
+// are chosen in cmd/herald. That is what lets `herald all` run the same services on
 // embedded defaults and a cluster run them on Redis and MongoDB.
+//
+// A message's hops, named the same way in the code and in docs/architecture.md:
+//
+//   - the lane (internal/lane): collect reads a plain send request without
+//     net/http (anything else goes to net/http), checks the key, decodes;
+//   - the committer (collect/committer.go): every request that queued while
+//     the last write ran goes into the next one, one durable write (one
+//     fsync; MongoDB write concern majority), and only then its 202;
+//   - the dispatch queue (collect): committed batches wait here for dispatch.
+//     When it is full a batch is dropped and counted, not waited for: it is
+//     stored, and each push node's catch-up replays it to the connections
+//     that missed it, so ingest never blocks on delivery;
+//   - dispatch's per-node calls (dispatch, rpc): the recipients' nodes looked
+//     up in the Router in one round trip, dead nodes skipped, one call per
+//     push node with its share of the batch;
+//   - the hub (push/hub.go): the node's user -> connections binding;
+//   - the connection's writer (push/conn_write.go): the frame, encoded once,
+//     queued on each of the user's connections and written by its writer,
+//     after the replay from the Store that a new connection starts with.
+//
+// A connection's own hops come before: the token (Authenticator), the hub,
+// and the route (Router: user -> node, kept alive by the node's heartbeat).
 package herald
 
 import (
@@ -152,19 +174,22 @@ type Identity struct {
 	Topics []string
 }
 
-// Authenticator turns a token into an identity (step 2 of the design).
+// Authenticator turns a token into an identity: the first thing a push node
+// asks of a new connection.
 type Authenticator interface {
 	// Verify returns ErrUnauthorized (wrapped) for a bad, expired or missing token.
 	Verify(ctx context.Context, token string) (Identity, error)
 }
 
-// Dispatcher takes stored messages and routes them to push nodes (steps 5-6).
+// Dispatcher takes stored messages off the dispatch queue and routes them to
+// push nodes (dispatch's per-node calls).
 type Dispatcher interface {
 	Dispatch(ctx context.Context, msgs []*Message) error
 }
 
 // Deliverer hands messages to the local WebSocket connections of their
-// recipients (step 7). Messages may name users that have no connection here.
+// recipients, through the hub to each connection's writer. Messages may name
+// users that have no connection here.
 type Deliverer interface {
 	Deliver(ctx context.Context, msgs []*Message) error
 }

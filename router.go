@@ -41,7 +41,7 @@ type Presence struct {
 	Conn
 }
 
-// Router is the routing table (steps 4 and 6): which push nodes hold which
+// Router is the routing table (written by push nodes, read by dispatch's per-node calls): which push nodes hold which
 // users' connections, and which push nodes are alive.
 //
 // Keep-alive costs O(nodes): each node heartbeats its own key, and a user's

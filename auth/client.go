@@ -14,8 +14,8 @@ import (
 )
 
 // Client is a herald.Authenticator that asks a remote auth service (cluster
-// mode, step 2), with a short-lived cache in front: a reconnect storm after a
-// push node dies must not become a storm on the auth service.
+// mode), with a short-lived cache in front: a reconnect storm after a push
+// node dies must not become a storm on the auth service.
 //
 // Only good answers are cached, for at most CacheTTL and never past the token's
 // own expiry; refusals are not cached, so a just-minted token works at once.

@@ -1,5 +1,5 @@
-// Package auth is the auth service: it turns a token into a user ID (step 2 of the
-// design). Tokens are JWTs signed with HS256; JWT verifies them locally, Handler
+// Package auth is the auth service: it turns a token into a user ID, the first
+// thing a push node asks of a new connection. Tokens are JWTs signed with HS256; JWT verifies them locally, Handler
 // serves them over HTTP, and Client asks a remote auth service, with a cache.
 package auth
 

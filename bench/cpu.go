@@ -9,7 +9,7 @@ import (
 // cpuWindow measures the CPU that the measured servers (summed from their
 // /metrics) and this load generator spend over the sending. On two cores
 // shared by both, a message rate means little without what it cost each
-// side: the comparison with Centrifugo in docs/benchmarks.md turned on it
+// side: the comparison with Centrifugo in docs/design/performance-log.md turned on it
 // (the same CPU a message, but one server left a quarter of the machine
 // idle).
 type cpuWindow struct {

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,13 +42,12 @@ func (in *inbox) count() int           { in.mu.Lock(); defer in.mu.Unlock(); ret
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		if !cond() {
+			return fmt.Errorf("timed out waiting for %s", what)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // The client receives in order, survives a server restart, resumes where it

@@ -1,4 +1,4 @@
-// Package collect is the collect service (step 5): it takes messages from
+// Package collect is the collect service (the lane, the committer, the dispatch queue): it takes messages from
 // business systems over HTTP, stores them durably with group commit, answers 202
 // only once they are stored, and hands them to dispatch.
 package collect

@@ -1,4 +1,4 @@
-// Package dispatch is the dispatch service (step 6): for each stored message it
+// Package dispatch is the dispatch service (dispatch's per-node calls): for each stored message it
 // looks up which push nodes hold its recipients' connections and forwards each
 // node the part of the batch it needs, one call per node per batch.
 package dispatch

@@ -7,7 +7,7 @@
 // random users touches pages all over the tree, so on this project's 2-core
 // test machine ingest topped out near 3,500 messages/s with 32 single-request
 // senders (4,600 with 128) and 9,200/s through the batch API, however the commits were grouped
-// (docs/benchmarks.md). Pebble commits a batch as one append to its
+// (docs/design/performance-log.md). Pebble commits a batch as one append to its
 // write-ahead log and one fsync, and sorts keys in the background, which is
 // what an ingest-heavy, read-by-range workload wants.
 //

@@ -11,7 +11,7 @@ import (
 // never waits on a lock held for another (Centrifuge's hub does the same).
 const hubShards = 64
 
-// hub is the local binding of user to connections (step 3).
+// hub is the local binding of user to connections: the hub.
 type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]shard

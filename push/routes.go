@@ -13,7 +13,7 @@ import (
 // routeChunk bounds the routes in one SetRoutes call (one Redis pipeline).
 const routeChunk = 1000
 
-// routeWriter writes user -> node routes (step 4). Connects and disconnects
+// routeWriter writes user -> node routes (the Router). Connects and disconnects
 // mark a user dirty; one goroutine writes all dirty users in one pipeline, so a
 // connect storm costs few round trips. A connection waits for the write that
 // covers it before it reads the store for replay: from then on dispatch finds

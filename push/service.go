@@ -1,4 +1,4 @@
-// Package push is the push service (steps 1-4 and 7): it holds the WebSocket
+// Package push is the push service (the hub and the connection's writer): it holds the WebSocket
 // connections, binds user -> connections in memory, registers user -> node in
 // the routing table, replays stored messages on connect, and writes each
 // message to every connection of its user.
@@ -195,7 +195,7 @@ func CheckConfig(cfg Config) error {
 // Node returns this node's identity in the routing table.
 func (s *Service) Node() herald.Node { return s.node }
 
-// Deliver implements herald.Deliverer (step 7).
+// Deliver implements herald.Deliverer: the hub, then each connection's writer.
 func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 	n, in := 0, 0
 	for _, m := range msgs {
@@ -350,10 +350,27 @@ func (s *Service) drain(by time.Time) {
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
 	case <-done:
+		return
 	case <-ctx.Done():
-		slog.Warn("drain deadline passed with connections still open", "node", s.node.ID)
+	}
+	// Clients that did not take their close in time (a socket that does
+	// not drain) lose the socket: every writer then ends at once, and so
+	// does the goroutine above, which must not outlive the node's Run.
+	left := s.hub.all()
+	slog.Warn("drain deadline passed with connections still open; closing their sockets", "node", s.node.ID, "connections", len(left))
+	for _, c := range left {
+		c.nc.Close()
+	}
+	select {
+	case <-done:
+	case <-time.After(drainForceWait):
+		slog.Error("connections still finishing after their sockets were closed", "node", s.node.ID)
 	}
 }
+
+// drainForceWait bounds the wait for connections whose sockets the drain
+// closed: their writers fail at once, so this is only a guard.
+const drainForceWait = 5 * time.Second
 
 type metrics struct {
 	connections prometheus.Gauge

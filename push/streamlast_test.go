@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/pebble"
 )
 
@@ -59,7 +60,14 @@ func TestStreamLastOneReadForAStorm(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The first caller's read has begun; the others join it or, once it is
+	// answered, find its answer fresh: one read either way.
+	testenv.CheckFor(t, 5*time.Second, time.Millisecond, func() error {
+		if st.reads.Load() == 0 {
+			return errors.New("no store read yet")
+		}
+		return nil
+	})
 	close(st.release)
 	wg.Wait()
 	if n := st.reads.Load(); n != 1 {
@@ -104,8 +112,8 @@ func TestStreamLastWaiterGivesUp(t *testing.T) {
 		t.Fatalf("the reader past its deadline: %v", err)
 	}
 	done := make(chan herald.Seq)
+	// It joins the read under way, or finds its answer fresh: one read.
 	go func() { s, _ := l.get(context.Background(), "topic:news", 0); done <- s }()
-	time.Sleep(20 * time.Millisecond)
 	close(st.release)
 	if s := <-done; s != 0 {
 		t.Fatalf("waiter got %d, want 0 (nothing stored)", s)

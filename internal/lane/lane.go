@@ -7,7 +7,7 @@
 // request and header maps, the response's header copy, the background read
 // it starts after every body), against 28 µs and 50 µs for everything else
 // a bare send path does (bench/floor, --server raw against nethttp;
-// docs/benchmarks.md). Herald spends that on every message sent one per
+// docs/design/performance-log.md). Herald spends that on every message sent one per
 // request, its most common use.
 //
 // What it takes and what it leaves: a request is served here only when it

@@ -40,11 +40,12 @@ func echo(w http.ResponseWriter, r *http.Request) {
 }
 
 type testServer struct {
-	addr  string
-	lane  *Server
-	http  *http.Server
-	errc  chan error
-	block chan struct{} // /block waits on it
+	addr    string
+	lane    *Server
+	http    *http.Server
+	errc    chan error
+	block   chan struct{} // /block waits on it
+	blocked chan struct{} // /block says it has begun
 }
 
 func start(t *testing.T, cfg Config) *testServer {
@@ -53,11 +54,12 @@ func start(t *testing.T, cfg Config) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{addr: ln.Addr().String(), errc: make(chan error, 2), block: make(chan struct{})}
+	ts := &testServer{addr: ln.Addr().String(), errc: make(chan error, 2), block: make(chan struct{}), blocked: make(chan struct{}, 16)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/send", echo)
 	mux.HandleFunc("/other", echo)
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
+		ts.blocked <- struct{}{}
 		<-ts.block
 		echo(w, r)
 	})
@@ -301,7 +303,7 @@ func TestShutdown(t *testing.T) {
 	idleC.read()
 	busy := ts.dial(t)
 	busy.send(post("/block", "y"))
-	time.Sleep(100 * time.Millisecond) // the handler is waiting on ts.block
+	<-ts.blocked // the handler is waiting on ts.block
 
 	done := make(chan error, 1)
 	go func() {

@@ -5,7 +5,7 @@
 // and no buffer per idle connection, which is the point: gorilla/websocket
 // keeps a reader goroutine blocked and buffers per connection, four to five
 // times the memory of everything else a connection needs
-// (docs/benchmarks.md). Compression and subprotocols are not offered.
+// (docs/design/performance-log.md). Compression and subprotocols are not offered.
 package ws
 
 import (

@@ -41,8 +41,9 @@ type Presence struct {
 	Conn
 }
 
-// Router is the routing table (written by push nodes, read by dispatch's per-node calls): which push nodes hold which
-// users' connections, and which push nodes are alive.
+// Router is the routing table: which push nodes hold which users'
+// connections, and which push nodes are alive. Push nodes write it;
+// dispatch's per-node calls read it.
 //
 // Keep-alive costs O(nodes): each node heartbeats its own key, and a user's
 // route counts only while the node it names (with the same epoch) is alive.
@@ -58,6 +59,11 @@ type Router interface {
 	SetRoutes(ctx context.Context, node Node, routes []UserConns, ttl time.Duration) error
 	// Lookup returns, for each user with a route, the live nodes holding it.
 	Lookup(ctx context.Context, users []string) (map[string][]Node, error)
+}
+
+// Directory answers who is connected where, from the routing table: the
+// presence API and the admin page (collect).
+type Directory interface {
 	// Presence returns the user's live connections across the cluster.
 	Presence(ctx context.Context, user string) ([]Presence, error)
 	// Nodes returns the live push nodes with their last reported stats.
@@ -65,8 +71,12 @@ type Router interface {
 	// Online returns up to limit users with at least one live connection
 	// (for operators: it scans, so it is not for a hot path).
 	Online(ctx context.Context, limit int) ([]string, error)
-	// Ping checks that the routing store can be reached.
-	Ping(ctx context.Context) error
+}
+
+// Revocations are the users cut off by the application: collect records
+// them (POST /v1/users/{user}/disconnect), push nodes refuse the tokens
+// issued before, at connect and at refresh.
+type Revocations interface {
 	// Revoke records that the user's tokens issued at or before at open no
 	// connection any more, for ttl (longer than any token lives).
 	Revoke(ctx context.Context, user string, at time.Time, ttl time.Duration) error

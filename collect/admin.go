@@ -41,7 +41,7 @@ func (s *Service) RegisterAdmin(mux *http.ServeMux, keys *httpx.Keys) {
 }
 
 func (s *Service) needRouter(w http.ResponseWriter, r *http.Request) bool {
-	if s.router == nil {
+	if s.directory == nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "needs the routing store (set --redis-addrs)"))
 		return false
 	}
@@ -52,7 +52,7 @@ func (s *Service) handleNodes(w http.ResponseWriter, r *http.Request) {
 	if !s.needRouter(w, r) {
 		return
 	}
-	nodes, err := s.router.Nodes(r.Context())
+	nodes, err := s.directory.Nodes(r.Context())
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "routing store unavailable"))
 		return
@@ -72,14 +72,14 @@ func (s *Service) handleOnline(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "limit: a number from 1 to 1000"))
 		return
 	}
-	users, err := s.router.Online(r.Context(), int(limit))
+	users, err := s.directory.Online(r.Context(), int(limit))
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "routing store unavailable"))
 		return
 	}
 	out := OnlineResponse{Users: make([]OnlineUser, 0, len(users))}
 	for _, u := range users {
-		ps, err := s.router.Presence(r.Context(), u)
+		ps, err := s.directory.Presence(r.Context(), u)
 		if err != nil {
 			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "routing store unavailable"))
 			return

@@ -15,7 +15,7 @@ import (
 
 // BenchmarkValidate is the per-message cost of checking a send request.
 func BenchmarkValidate(b *testing.B) {
-	s := New(DefaultConfig(), nil, nil, nil, prometheus.NewRegistry())
+	s := New(DefaultConfig(), Deps{Registry: prometheus.NewRegistry()})
 	req := SendRequest{Users: []string{"alice", "bob"}, Payload: json.RawMessage(`{"text": "hello", "n": [1, 2, 3]}`), Topic: "news"}
 	now := time.Now()
 	b.ReportAllocs()

@@ -68,7 +68,7 @@ func newService(t *testing.T) (*Service, *slowStore, *dispatched) {
 	d := &dispatched{}
 	cfg := DefaultConfig()
 	cfg.MaxPayload = 100
-	s := New(cfg, st, d, nil, prometheus.NewRegistry())
+	s := New(cfg, Deps{Store: st, Dispatcher: d, Registry: prometheus.NewRegistry()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()

@@ -45,12 +45,12 @@ func (s *Service) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "reason: at most 100 bytes (it travels in a close frame)"))
 		return
 	}
-	if s.router == nil {
+	if s.revocations == nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "disconnect needs the routing store (set --redis-addrs)"))
 		return
 	}
 	now := time.Now()
-	if err := s.router.Revoke(r.Context(), user, now, s.cfg.RevokeTTL); err != nil {
+	if err := s.revocations.Revoke(r.Context(), user, now, s.cfg.RevokeTTL); err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "routing store unavailable, retry"))
 		return
 	}

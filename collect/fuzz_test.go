@@ -25,7 +25,7 @@ func FuzzSendRequest(f *testing.F) {
 	}
 	cfg := DefaultConfig()
 	cfg.MaxPayload = 256
-	s := New(cfg, nil, nil, nil, prometheus.NewRegistry())
+	s := New(cfg, Deps{Registry: prometheus.NewRegistry()})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest("POST", "/v1/messages", bytes.NewReader(body))
 		var req SendRequest

@@ -304,11 +304,11 @@ func (s *Service) handlePresence(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s.router == nil {
+	if s.directory == nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "presence needs the routing store (set --redis-addrs)"))
 		return
 	}
-	ps, err := s.router.Presence(r.Context(), user)
+	ps, err := s.directory.Presence(r.Context(), user)
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "routing store unavailable"))
 		return

@@ -41,8 +41,8 @@ type DeviceStatus struct {
 }
 
 func (s *Service) handleMessageStatus(w http.ResponseWriter, r *http.Request) {
-	rs, ok := s.store.(herald.ReceiptStore)
-	if !ok {
+	rs := s.receipts
+	if rs == nil {
 		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "this store keeps no receipts"))
 		return
 	}

@@ -40,15 +40,29 @@ func DefaultConfig() Config {
 		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour}
 }
 
+// Deps are what a collect instance works with. The optional ones may be
+// nil; the store's receipts are given by name rather than found by a type
+// assertion, so that a wrapper around the store cannot silently drop them.
+type Deps struct {
+	Store       herald.Store
+	Dispatcher  herald.Dispatcher
+	Directory   herald.Directory      // presence and the admin API; nil: they answer 503
+	Revocations herald.Revocations    // disconnect; nil: it answers 503
+	Receipts    herald.ReceiptStore   // GET /v1/messages/{id}; nil: 404, this store keeps none
+	Registry    prometheus.Registerer // where the metrics go
+}
+
 // Service is the collect service.
 type Service struct {
-	cfg        Config
-	store      herald.Store
-	dispatcher herald.Dispatcher
-	router     herald.Router // for presence; nil when not configured
-	commit     *committer
-	forward    chan []*herald.Message
-	m          metrics
+	cfg         Config
+	store       herald.Store
+	dispatcher  herald.Dispatcher
+	directory   herald.Directory
+	revocations herald.Revocations
+	receipts    herald.ReceiptStore
+	commit      *committer
+	forward     chan []*herald.Message
+	m           metrics
 }
 
 type metrics struct {
@@ -63,9 +77,11 @@ type metrics struct {
 	queueDrops     prometheus.Counter
 }
 
-// New returns a collect service. router may be nil (presence then answers 503).
-func New(cfg Config, store herald.Store, d herald.Dispatcher, router herald.Router, reg prometheus.Registerer) *Service {
-	s := &Service{cfg: cfg, store: store, dispatcher: d, router: router,
+// New returns a collect service.
+func New(cfg Config, d Deps) *Service {
+	store, reg := d.Store, d.Registry
+	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
+		revocations: d.Revocations, receipts: d.Receipts,
 		forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),

@@ -35,7 +35,11 @@ type routeEntry struct {
 	conns   []herald.Conn
 }
 
-var _ herald.Router = (*Router)(nil)
+var (
+	_ herald.Router      = (*Router)(nil)
+	_ herald.Directory   = (*Router)(nil)
+	_ herald.Revocations = (*Router)(nil)
+)
 
 // NewRouter returns an empty Router.
 func NewRouter() *Router {

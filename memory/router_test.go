@@ -3,10 +3,9 @@ package memory
 import (
 	"testing"
 
-	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/routertest"
 )
 
 func TestRouter(t *testing.T) {
-	routertest.Run(t, func(*testing.T) herald.Router { return NewRouter() })
+	routertest.Run(t, func(*testing.T) routertest.Table { return NewRouter() })
 }

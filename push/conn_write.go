@@ -458,7 +458,7 @@ func (c *conn) fillGap(last, next herald.Seq, ts *topicSub) (herald.Seq, error) 
 // dead writer's run of seqs costs GapWait once, not once each.
 func (c *conn) settle(ctx context.Context, seq herald.Seq, ts *topicSub) (herald.Seq, error) {
 	key := c.streamKey(ts)
-	closer, _ := c.s.store.(herald.GapCloser)
+	closer := c.s.gaps
 	if c.holeSince == 0 {
 		c.holeSince = time.Now().UnixNano()
 	}

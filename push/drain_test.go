@@ -5,11 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/auth"
-	"github.com/heraldpush/herald/memory"
 	"github.com/heraldpush/herald/pebble"
 )
 
@@ -41,7 +38,7 @@ func TestDrainBoundsFlushesOnAJammedStore(t *testing.T) {
 	j, _ := auth.NewJWT("0123456789abcdef0123456789abcdef")
 	cfg := DefaultConfig()
 	cfg.DrainTimeout = 300 * time.Millisecond
-	svc := New(cfg, j, st, memory.NewRouter(), prometheus.NewRegistry())
+	svc := New(cfg, testDeps(j, st))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()

@@ -54,7 +54,7 @@ func newFixtureStore(t *testing.T, tune func(*Config), wrap func(herald.Store) h
 	if tune != nil {
 		tune(&cfg)
 	}
-	svc := New(cfg, j, st, memory.NewRouter(), prometheus.NewRegistry())
+	svc := New(cfg, testDeps(j, st))
 	srv := httptest.NewServer(http.HandlerFunc(svc.ServeWS))
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -62,6 +62,17 @@ func newFixtureStore(t *testing.T, tune func(*Config), wrap func(herald.Store) h
 	go func() { svc.Run(ctx); close(f.done) }()
 	t.Cleanup(func() { cancel(); <-f.done })
 	return f
+}
+
+// testDeps are a node's dependencies on st and an in-memory routing table,
+// with whichever of the optional store capabilities st has.
+func testDeps(auth herald.Authenticator, st herald.Store) Deps {
+	r := memory.NewRouter()
+	d := Deps{Auth: auth, Store: st, Router: r, Revocations: r, Registry: prometheus.NewRegistry()}
+	d.Receipts, _ = st.(herald.ReceiptStore)
+	d.Gaps, _ = st.(herald.GapCloser)
+	d.Appends, _ = st.(herald.AppendCounter)
+	return d
 }
 
 func (f *fixture) token(t *testing.T, user string) string {

@@ -89,19 +89,37 @@ func DefaultConfig() Config {
 	}
 }
 
+// Deps are what a push node works with. The optional ones are the store's
+// capabilities beyond herald.Store, given by name rather than found by a
+// type assertion, so that a wrapper around the store cannot silently drop
+// one: cmd/herald passes the concrete store for each it has.
+type Deps struct {
+	Auth        herald.Authenticator
+	Store       herald.Store
+	Router      herald.Router
+	Revocations herald.Revocations    // nil: no revocation checks
+	Receipts    herald.ReceiptStore   // nil: no delivery receipts, whatever Config.Receipts says
+	Gaps        herald.GapCloser      // nil: a missing seq is passed over after GapWait
+	Appends     herald.AppendCounter  // nil: every catch-up round reads the store
+	Registry    prometheus.Registerer // where the node's metrics go
+}
+
 // Service is the push service.
 type Service struct {
-	cfg    Config
-	auth   herald.Authenticator
-	store  herald.Store
-	router herald.Router
-	node   herald.Node
-	hub    *hub
-	wheel  *wheel
-	ips    *ipLimits
-	routes *routeWriter
-	acks   *acker
-	m      metrics
+	cfg         Config
+	auth        herald.Authenticator
+	store       herald.Store
+	router      herald.Router
+	revocations herald.Revocations
+	gaps        herald.GapCloser
+	appends     herald.AppendCounter
+	node        herald.Node
+	hub         *hub
+	wheel       *wheel
+	ips         *ipLimits
+	routes      *routeWriter
+	acks        *acker
+	m           metrics
 
 	subProxy *SubProxy
 	receipts *recorder // nil: receipts off
@@ -126,19 +144,23 @@ type Service struct {
 var _ herald.Deliverer = (*Service)(nil)
 
 // New returns a push service.
-func New(cfg Config, auth herald.Authenticator, store herald.Store, router herald.Router, reg prometheus.Registerer) *Service {
+func New(cfg Config, d Deps) *Service {
+	store, reg := d.Store, d.Registry
 	s := &Service{
-		cfg:      cfg,
-		auth:     auth,
-		store:    store,
-		router:   router,
-		node:     herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
-		hub:      newHub(),
-		wheel:    newWheel(cfg.PingInterval),
-		draining: make(chan struct{}),
-		resumes:  newResumeGate(cfg.ResumeConcurrency),
-		lasts:    newStreamLast(store),
-		m:        newMetrics(reg),
+		cfg:         cfg,
+		auth:        d.Auth,
+		store:       store,
+		router:      d.Router,
+		revocations: d.Revocations,
+		gaps:        d.Gaps,
+		appends:     d.Appends,
+		node:        herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
+		hub:         newHub(),
+		wheel:       newWheel(cfg.PingInterval),
+		draining:    make(chan struct{}),
+		resumes:     newResumeGate(cfg.ResumeConcurrency),
+		lasts:       newStreamLast(store),
+		m:           newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_resume_concurrency",
@@ -146,7 +168,7 @@ func New(cfg Config, auth herald.Authenticator, store herald.Store, router heral
 		func() float64 { return float64(s.resumes.bound()) }))
 	allow, _ := egress.ParseAllow(cfg.PrivateNetworks) // checked by CheckConfig before New
 	outbound := egress.NewPolicy(allow)
-	if rs, ok := store.(herald.ReceiptStore); ok && cfg.Receipts {
+	if rs := d.Receipts; rs != nil && cfg.Receipts {
 		if cfg.WebhookURL != "" {
 			s.hook = newWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
 		}

@@ -109,7 +109,7 @@ func TestDisconnectAndRevocation(t *testing.T) {
 	bystander := testenv.MustDialWS(t, f.ws, f.token(t, "w"), "", nil)
 
 	now := time.Now()
-	if err := f.svc.router.Revoke(context.Background(), "v", now, time.Hour); err != nil {
+	if err := f.svc.revocations.Revoke(context.Background(), "v", now, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	reason, _ := json.Marshal("account suspended")

@@ -53,7 +53,11 @@ type Router struct {
 	cacheTime time.Duration
 }
 
-var _ herald.Router = (*Router)(nil)
+var (
+	_ herald.Router      = (*Router)(nil)
+	_ herald.Directory   = (*Router)(nil)
+	_ herald.Revocations = (*Router)(nil)
+)
 
 // Options selects the Redis deployment.
 type Options struct {

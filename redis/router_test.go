@@ -14,7 +14,7 @@ import (
 
 func TestRouter(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	routertest.Run(t, func(t *testing.T) herald.Router {
+	routertest.Run(t, func(t *testing.T) routertest.Table {
 		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
 		if err != nil {
 			t.Fatal(err)
@@ -71,7 +71,7 @@ func TestUnreachableNamesTheAddress(t *testing.T) {
 // touches one key, so no cross-slot command exists to fail.
 func TestRouterOnRedisCluster(t *testing.T) {
 	addrs := testenv.StartRedisCluster(t)
-	routertest.Run(t, func(t *testing.T) herald.Router {
+	routertest.Run(t, func(t *testing.T) routertest.Table {
 		r, err := Open(context.Background(), Options{Addrs: addrs})
 		if err != nil {
 			t.Fatal(err)

@@ -38,7 +38,7 @@ func newServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close(context.Background()) })
-	svc := collect.New(collect.DefaultConfig(), st, nopDispatcher{}, nil, prometheus.NewRegistry())
+	svc := collect.New(collect.DefaultConfig(), collect.Deps{Store: st, Dispatcher: nopDispatcher{}, Receipts: st, Registry: prometheus.NewRegistry()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()

@@ -80,9 +80,11 @@ func runAll(ctx context.Context, args []string) error {
 	if err := push.CheckConfig(pcfg); err != nil {
 		return err
 	}
-	psvc := push.New(pcfg, verifier, store, router, reg)
+	psvc := push.New(pcfg, push.Deps{Auth: verifier, Store: store, Router: router, Revocations: router,
+		Receipts: store, Appends: store, Registry: reg})
 	dsvc := dispatch.New(router, psvc, reg)
-	csvc := collect.New(ccfg, store, dsvc, router, reg)
+	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
+		Receipts: store, Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/rpc"
@@ -50,15 +49,16 @@ func runCollect(ctx context.Context, args []string) error {
 	}
 	defer closeStore(store)
 	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
-	// Redis is optional for collect: it only answers presence.
-	var router herald.Router
+	// Redis is optional for collect: it answers presence, the admin API and
+	// disconnects (their revocations), and nothing else.
+	deps := collect.Deps{Store: store, Receipts: store}
 	if len(ro.addrs) > 0 {
 		r, err := ro.open(ctx)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		router = r
+		deps.Directory, deps.Revocations = r, r
 		checks = append(checks, httpx.Check{Name: "redis", Fn: r.Ping})
 	}
 	dc, err := rpc.NewDispatchClient(dispatch, cluster)
@@ -69,7 +69,8 @@ func runCollect(ctx context.Context, args []string) error {
 
 	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "collect", "mongo")
-	svc := collect.New(cfg, store, dc, router, reg)
+	deps.Dispatcher, deps.Registry = dc, reg
+	svc := collect.New(cfg, deps)
 	mux := http.NewServeMux()
 	svc.Register(mux, keys)
 	svc.RegisterAdmin(mux, keys)

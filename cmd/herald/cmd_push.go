@@ -117,7 +117,8 @@ func runPush(ctx context.Context, args []string) error {
 	if err := push.CheckConfig(cfg); err != nil {
 		return err
 	}
-	svc := push.New(cfg, auth.NewClient(authURLs, authCache), store, router, reg)
+	svc := push.New(cfg, push.Deps{Auth: auth.NewClient(authURLs, authCache), Store: store, Router: router, Revocations: router,
+		Receipts: store, Gaps: store, Registry: reg})
 	gs := rpc.NewServer(cluster)
 	rpc.RegisterPush(gs, svc)
 	mux := http.NewServeMux()

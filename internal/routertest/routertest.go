@@ -1,4 +1,4 @@
-// Package routertest is the conformance suite every herald.Router passes: the
+// Package routertest is the conformance suite every routing adapter passes: the
 // same tests run against the memory router and against real Redis.
 package routertest
 
@@ -12,7 +12,15 @@ import (
 )
 
 // Run runs the suite; open returns a fresh, empty router.
-func Run(t *testing.T, open func(t *testing.T) herald.Router) {
+// Table is what a routing adapter implements: the routing table, the
+// directory of who is where, and revocations.
+type Table interface {
+	herald.Router
+	herald.Directory
+	herald.Revocations
+}
+
+func Run(t *testing.T, open func(t *testing.T) Table) {
 	t.Run("RoutesToLiveNodes", func(t *testing.T) { testRoutes(t, open(t)) })
 	t.Run("DeadNodeIsSkipped", func(t *testing.T) { testDeadNode(t, open(t)) })
 	t.Run("RestartedNodeDropsOldRoutes", func(t *testing.T) { testEpoch(t, open(t)) })
@@ -21,7 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Router) {
 	t.Run("Revocation", func(t *testing.T) { testRevocation(t, open(t)) })
 }
 
-func testNodesOnline(t *testing.T, r herald.Router) {
+func testNodesOnline(t *testing.T, r Table) {
 	ctx := context.Background()
 	withStats := a
 	withStats.Stats = &herald.NodeStats{Beat: 42, Connections: 3, InPerSec: 1.5}
@@ -66,7 +74,7 @@ func nodeIDs(ns []herald.Node) []string {
 	return ids
 }
 
-func mustBeat(t *testing.T, r herald.Router, n herald.Node, ttl time.Duration) bool {
+func mustBeat(t *testing.T, r Table, n herald.Node, ttl time.Duration) bool {
 	t.Helper()
 	lost, err := r.Heartbeat(context.Background(), n, ttl)
 	if err != nil {
@@ -75,7 +83,7 @@ func mustBeat(t *testing.T, r herald.Router, n herald.Node, ttl time.Duration) b
 	return lost
 }
 
-func testRoutes(t *testing.T, r herald.Router) {
+func testRoutes(t *testing.T, r Table) {
 	ctx := context.Background()
 	if !mustBeat(t, r, a, time.Minute) {
 		t.Error("first heartbeat must report lost=true (nothing registered yet)")
@@ -117,7 +125,7 @@ func testRoutes(t *testing.T, r herald.Router) {
 	}
 }
 
-func testDeadNode(t *testing.T, r herald.Router) {
+func testDeadNode(t *testing.T, r Table) {
 	ctx := context.Background()
 	mustBeat(t, r, a, time.Minute)
 	mustBeat(t, r, b, 300*time.Millisecond)
@@ -133,7 +141,7 @@ func testDeadNode(t *testing.T, r herald.Router) {
 	}
 }
 
-func testEpoch(t *testing.T, r herald.Router) {
+func testEpoch(t *testing.T, r Table) {
 	ctx := context.Background()
 	mustBeat(t, r, a, time.Minute)
 	r.SetRoutes(ctx, a, []herald.UserConns{{User: "u", Conns: conns("1")}}, time.Hour)
@@ -143,7 +151,7 @@ func testEpoch(t *testing.T, r herald.Router) {
 	waitUnrouted(t, r, "u", "a route from the node's former life is still used")
 }
 
-func testRouteExpiry(t *testing.T, r herald.Router) {
+func testRouteExpiry(t *testing.T, r Table) {
 	ctx := context.Background()
 	mustBeat(t, r, a, time.Minute)
 	r.SetRoutes(ctx, a, []herald.UserConns{{User: "u", Conns: conns("1")}}, 200*time.Millisecond)
@@ -151,7 +159,7 @@ func testRouteExpiry(t *testing.T, r herald.Router) {
 }
 
 // waitUnrouted polls until user has no route, failing with msg after 5 s.
-func waitUnrouted(t *testing.T, r herald.Router, user, msg string) {
+func waitUnrouted(t *testing.T, r Table, user, msg string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -169,7 +177,7 @@ func waitUnrouted(t *testing.T, r herald.Router, user, msg string) {
 	}
 }
 
-func testRevocation(t *testing.T, r herald.Router) {
+func testRevocation(t *testing.T, r Table) {
 	ctx := context.Background()
 	if at, err := r.RevokedAt(ctx, "rv"); err != nil || !at.IsZero() {
 		t.Fatalf("never revoked: %v %v", at, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/bucket"
 	"github.com/heraldpush/herald/internal/ws"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // Close codes the server uses (docs/protocol.md lists them with their meaning).
@@ -74,10 +75,10 @@ type conn struct {
 	reason   string
 	opCancel context.CancelFunc
 
-	writing atomic.Bool // a writer goroutine runs (stays set once the connection is finished)
-	wbuf    *[]byte     // frames waiting for one write; only while a writer runs
-	wframes int         // message frames in wbuf
-	notes   []noted     // user messages in wbuf, for their receipts (receipts.go)
+	writing atomic.Bool      // a writer goroutine runs (stays set once the connection is finished)
+	wbuf    *[]byte          // frames waiting for one write; only while a writer runs
+	wframes int              // message frames in wbuf
+	notes   []receipts.Noted // user messages in wbuf, for their receipts (conn_receipts.go)
 
 	// Reader state: the poller never runs two readers of one connection at once.
 	parser ws.Parser

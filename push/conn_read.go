@@ -129,7 +129,7 @@ func (c *conn) handleFrame(data []byte) (int, string) {
 			c.s.acks.add(c.user, c.device, seq)
 		}
 		if c.s.receipts != nil {
-			c.s.receipts.ack(c.user, c.deviceKey(), seq, time.Now())
+			c.s.receipts.Ack(c.user, c.deviceKey(), seq, time.Now())
 		}
 	}
 	return 0, ""

@@ -541,7 +541,7 @@ func (c *conn) flush() error {
 		return nil
 	}
 	if len(c.notes) > 0 && c.s.hook != nil {
-		c.s.receipts.sending(c.user, c.deviceKey(), c.notes, time.Now())
+		c.s.receipts.Sending(c.user, c.deviceKey(), c.notes, time.Now())
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
 	_, err := c.nc.Write(*c.wbuf)

@@ -3,8 +3,6 @@ package push
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,24 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
-	"github.com/heraldpush/herald/pebble"
+	"github.com/heraldpush/herald/receipts"
 )
 
 func TestReceiptsAndWebhook(t *testing.T) {
 	const secret = "0123456789abcdef-webhook"
 	var mu sync.Mutex
-	var events []Event
+	var events []receipts.Event
 	calls := 0
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		ts, _ := strconv.ParseInt(r.Header.Get(TimestampHeader), 10, 64)
-		if r.Header.Get(SignatureHeader) != Sign(secret, ts, body) {
-			t.Errorf("bad signature %q", r.Header.Get(SignatureHeader))
+		ts, _ := strconv.ParseInt(r.Header.Get(receipts.TimestampHeader), 10, 64)
+		if r.Header.Get(receipts.SignatureHeader) != receipts.Sign(secret, ts, body) {
+			t.Errorf("bad signature %q", r.Header.Get(receipts.SignatureHeader))
 			w.WriteHeader(400)
 			return
 		}
@@ -41,7 +36,7 @@ func TestReceiptsAndWebhook(t *testing.T) {
 			w.WriteHeader(503) // the first try fails: the batch comes again
 			return
 		}
-		var b WebhookBody
+		var b receipts.WebhookBody
 		json.Unmarshal(body, &b)
 		events = append(events, b.Events...)
 	}))
@@ -50,7 +45,7 @@ func TestReceiptsAndWebhook(t *testing.T) {
 		c.WebhookURL, c.WebhookSecret, c.AckTimeout = hook.URL, secret, 500*time.Millisecond
 		c.PrivateNetworks = []string{"127.0.0.0/8"} // the test's receiver is on loopback
 	})
-	f.svc.hook.baseDelay = 10 * time.Millisecond
+	f.svc.hook.BaseDelay = 10 * time.Millisecond
 	ctx := context.Background()
 	rs := f.store.(herald.ReceiptStore)
 	phone := testenv.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
@@ -82,7 +77,7 @@ func TestReceiptsAndWebhook(t *testing.T) {
 	wait("two webhook events", func() bool { mu.Lock(); defer mu.Unlock(); return len(events) >= 2 })
 	mu.Lock()
 	defer mu.Unlock()
-	byType := map[string]Event{}
+	byType := map[string]receipts.Event{}
 	for _, e := range events {
 		byType[e.Type] = e
 	}
@@ -106,100 +101,4 @@ func TestReceiptsOff(t *testing.T) {
 	m := f.storeMsg(t, "1", "u")
 	f.svc.Deliver(context.Background(), []*herald.Message{m})
 	c.Msgs(1, 5*time.Second)
-}
-
-// failingReceipts fails the next fails writes of each kind, then writes.
-type failingReceipts struct {
-	herald.ReceiptStore
-	mu                       sync.Mutex
-	failDelivered, failAcked int
-}
-
-// failNext reports whether this call is to fail, counting *n down.
-func (f *failingReceipts) failNext(n *int) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	*n--
-	return *n >= 0
-}
-
-func (f *failingReceipts) SaveDelivered(ctx context.Context, rs []herald.Receipt) error {
-	if f.failNext(&f.failDelivered) {
-		return errors.New("database is locked")
-	}
-	return f.ReceiptStore.SaveDelivered(ctx, rs)
-}
-
-func (f *failingReceipts) SaveAcked(ctx context.Context, as []herald.AckAt) error {
-	if f.failNext(&f.failAcked) {
-		return errors.New("database is locked")
-	}
-	return f.ReceiptStore.SaveAcked(ctx, as)
-}
-
-// A flush that the store refuses loses nothing: the receipts and acks wait
-// for the next flush (an election or a busy lock lasts moments).
-func TestReceiptsSurviveAFailedFlush(t *testing.T) {
-	st, err := pebble.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close(context.Background())
-	ctx := context.Background()
-	m := &herald.Message{ID: "0123456789abcdef0123456789abcdef", Time: time.Now(), Payload: []byte(`1`), Users: []string{"alice"}}
-	if err := st.Append(ctx, []*herald.Message{m}); err != nil {
-		t.Fatal(err)
-	}
-	store := &failingReceipts{ReceiptStore: st, failDelivered: 2, failAcked: 1}
-	reg := prometheus.NewRegistry()
-	r := newRecorder(store, st, nil, time.Minute, reg)
-	now := time.Now()
-	r.delivered("alice", "phone", []noted{{m.ID, m.Seqs[0]}}, now)
-	r.ack("alice", "phone", m.Seqs[0], now)
-	r.flush(ctx) // both writes fail
-	r.flush(ctx) // the receipt fails again; the ack lands
-	if got, _ := st.Receipts(ctx, m.ID); len(got) != 0 {
-		t.Fatalf("receipts before the store took them: %+v", got)
-	}
-	r.flush(ctx)
-	got, err := st.Receipts(ctx, m.ID)
-	if err != nil || len(got) != 1 || got[0].Device != "phone" || got[0].Delivered.IsZero() || got[0].Acked.IsZero() {
-		t.Fatalf("receipts %+v (%v); want phone's, delivered and acked", got, err)
-	}
-	if d := testutil.ToFloat64(r.dropped); d != 0 {
-		t.Fatalf("%v receipts dropped", d)
-	}
-}
-
-// sizes records the size of each SaveDelivered.
-type sizes struct {
-	herald.ReceiptStore
-	got []int
-}
-
-func (s *sizes) SaveDelivered(_ context.Context, rs []herald.Receipt) error {
-	s.got = append(s.got, len(rs))
-	return nil
-}
-
-func (s *sizes) SaveAcked(context.Context, []herald.AckAt) error { return nil }
-
-// A node that fell behind (its store was down) writes its backlog in bounded
-// parts, one a flush, so that the store coming back gets no single huge write.
-func TestReceiptsFlushInBoundedParts(t *testing.T) {
-	st := &sizes{}
-	r := newRecorder(st, nil, nil, time.Minute, prometheus.NewRegistry())
-	notes := make([]noted, 1000)
-	for i := range notes {
-		notes[i] = noted{"m", herald.Seq(i + 1)}
-	}
-	for range 60 {
-		r.delivered("alice", "phone", notes, time.Now())
-	}
-	r.flush(context.Background())
-	r.flush(context.Background())
-	r.flush(context.Background())
-	if fmt.Sprint(st.got) != fmt.Sprint([]int{maxFlushReceipts, 60000 - maxFlushReceipts}) {
-		t.Fatalf("writes of %v receipts; want %d then the rest", st.got, maxFlushReceipts)
-	}
 }

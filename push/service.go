@@ -18,6 +18,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/egress"
 	"github.com/heraldpush/herald/internal/netpoll"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // Config holds the push service's settings.
@@ -122,8 +123,8 @@ type Service struct {
 	m           metrics
 
 	subProxy *SubProxy
-	receipts *recorder // nil: receipts off
-	hook     *webhook  // nil: no receipt webhook
+	receipts receiptLog        // nil: receipts off
+	hook     *receipts.Webhook // nil: no receipt webhook
 
 	resumes  *resumeGate    // handshakes reading the store at once (resumes.go)
 	lasts    *streamLast    // last seqs of the broadcast stream and topics (streamlast.go)
@@ -170,9 +171,9 @@ func New(cfg Config, d Deps) *Service {
 	outbound := egress.NewPolicy(allow)
 	if rs := d.Receipts; rs != nil && cfg.Receipts {
 		if cfg.WebhookURL != "" {
-			s.hook = newWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
+			s.hook = receipts.NewWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
 		}
-		s.receipts = newRecorder(rs, store, s.hook, cfg.AckTimeout, reg)
+		s.receipts = receipts.New(rs, store, s.hook, cfg.AckTimeout, reg)
 	}
 	if cfg.SubProxyURL != "" {
 		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout,
@@ -258,11 +259,11 @@ func (s *Service) Run(ctx context.Context) error {
 	wg.Add(4)
 	if s.receipts != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.receipts.run(bg, flushes, s.finalCtx) }()
+		go func() { defer wg.Done(); s.receipts.Run(bg, flushes, s.finalCtx) }()
 	}
 	if s.hook != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); s.hook.run(bg) }()
+		go func() { defer wg.Done(); s.hook.Run(bg) }()
 	}
 	go func() { defer wg.Done(); s.routes.run(bg) }()
 	go func() { defer wg.Done(); s.keepAlive(bg) }()

@@ -1,4 +1,9 @@
-package push
+// Package receipts records what became of each message for each device:
+// delivered (written to its socket) and acked, in the store for GET
+// /v1/messages/{id}, and as signed webhook events (acked, not_acked) when a
+// webhook is configured. Push nodes feed it; collect reads the store. It is
+// off the delivery path: nothing a message does waits for a receipt.
+package receipts
 
 import (
 	"context"
@@ -11,9 +16,9 @@ import (
 	"github.com/heraldpush/herald"
 )
 
-// Delivery receipts. The writer notes each user message it writes (not topic
-// messages or broadcasts) and, once the write succeeded, hands the notes to
-// the node's recorder with the device and the time; acks come from the
+// How receipts come in. A connection's writer notes each user message it
+// writes (not topic messages or broadcasts) and, once the write succeeded,
+// hands the notes to the node's Recorder with the device and the time; acks come from the
 // reader. Every receiptFlush the recorder writes what gathered in two
 // batched store calls (deliveries first, so an ack in the same window finds
 // them). Nothing on the delivery path waits for receipts: when the store
@@ -32,11 +37,14 @@ const receiptFlush = 200 * time.Millisecond
 // memory on a node.
 const maxPendingReceipts = 200_000
 
-// noted is one user message the writer wrote, before the write is confirmed.
-type noted struct {
-	id  string
-	seq herald.Seq
+// Noted is one user message a connection's writer wrote.
+type Noted struct {
+	ID  string
+	Seq herald.Seq
 }
+
+// key is a device of a user.
+type key struct{ user, device string }
 
 // sentEntry is a delivery waiting for its ack (webhook only).
 type sentEntry struct {
@@ -45,10 +53,11 @@ type sentEntry struct {
 	delivered time.Time
 }
 
-type recorder struct {
+// Recorder gathers a node's receipts and writes them in batches.
+type Recorder struct {
 	store herald.ReceiptStore
 	acks  herald.Store // the cumulative acks of devices, saved by every node
-	hook  *webhook     // nil: no events
+	hook  *Webhook     // nil: no events
 	wait  time.Duration
 
 	mu      sync.Mutex
@@ -58,52 +67,24 @@ type recorder struct {
 	// a steady rate (it was 240 B a message, the slice regrowing from nil
 	// after each flush).
 	spare []herald.Receipt
-	acked map[ackKey]herald.AckAt
-	sent  map[ackKey][]sentEntry // webhook: delivered, not acked yet
+	acked map[key]herald.AckAt
+	sent  map[key][]sentEntry // webhook: delivered, not acked yet
 	nSent int
 
 	saved, dropped prometheus.Counter
 }
 
-func newRecorder(store herald.ReceiptStore, acks herald.Store, hook *webhook, wait time.Duration, reg prometheus.Registerer) *recorder {
-	r := &recorder{store: store, acks: acks, hook: hook, wait: wait,
-		acked: map[ackKey]herald.AckAt{}, sent: map[ackKey][]sentEntry{},
+// New returns a Recorder that writes to store; with hook it also sends
+// events, not_acked after wait without an ack (acks, the devices' saved
+// acks, tell of one made on another node).
+func New(store herald.ReceiptStore, acks herald.Store, hook *Webhook, wait time.Duration, reg prometheus.Registerer) *Recorder {
+	r := &Recorder{store: store, acks: acks, hook: hook, wait: wait,
+		acked: map[key]herald.AckAt{}, sent: map[key][]sentEntry{},
 		saved:   prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_receipts_saved_total", Help: "Delivery receipts written to the store."}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_receipts_dropped_total", Help: "Delivery receipts not recorded because the store fell behind."}),
 	}
 	reg.MustRegister(r.saved, r.dropped)
 	return r
-}
-
-// deviceKey is the device a receipt is for: the device ID, or the
-// connection's ID for a connection without one.
-func (c *conn) deviceKey() string {
-	if c.device != "" {
-		return c.device
-	}
-	return c.id
-}
-
-// note records that the writer wrote user message id (seq); flush confirms it.
-func (c *conn) note(id string, seq herald.Seq) {
-	if c.s.receipts != nil && id != "" {
-		c.notes = append(c.notes, noted{id, seq})
-	}
-}
-
-// confirmNotes hands the written messages to the recorder.
-func (c *conn) confirmNotes(ok bool) {
-	if len(c.notes) == 0 {
-		return
-	}
-	if ok {
-		c.s.receipts.delivered(c.user, c.deviceKey(), c.notes, time.Now())
-	}
-	clear(c.notes)
-	c.notes = c.notes[:0]
-	if cap(c.notes) > 64 {
-		c.notes = nil // an idle connection keeps no burst-sized buffer
-	}
 }
 
 // maxFlushReceipts bounds the receipts one flush writes: five flushes a
@@ -115,7 +96,8 @@ const maxFlushReceipts = 50000
 // burst's larger one goes to the collector.
 const maxSpareReceipts = 16384
 
-func (r *recorder) delivered(user, device string, ns []noted, at time.Time) {
+// Delivered records that ns were written to the device's socket at at.
+func (r *Recorder) Delivered(user, device string, ns []Noted, at time.Time) {
 	at = at.Truncate(time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -124,17 +106,17 @@ func (r *recorder) delivered(user, device string, ns []noted, at time.Time) {
 		return
 	}
 	for _, n := range ns {
-		r.pending = append(r.pending, herald.Receipt{MsgID: n.id, User: user, Device: device, Seq: n.seq, Delivered: at})
+		r.pending = append(r.pending, herald.Receipt{MsgID: n.ID, User: user, Device: device, Seq: n.Seq, Delivered: at})
 	}
 }
 
-// sending tracks, for the webhook, messages about to be written: before the
+// Sending tracks, for the webhook, messages about to be written: before the
 // write, because the client's ack may be read before the writer gets back
 // from it. A write that fails leaves them waiting, and they become
 // not_acked events, which they are.
-func (r *recorder) sending(user, device string, ns []noted, at time.Time) {
+func (r *Recorder) Sending(user, device string, ns []Noted, at time.Time) {
 	at = at.Truncate(time.Millisecond)
-	k := ackKey{user, device}
+	k := key{user, device}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, n := range ns {
@@ -142,8 +124,8 @@ func (r *recorder) sending(user, device string, ns []noted, at time.Time) {
 			return
 		}
 		list := r.sent[k]
-		if len(list) == 0 || list[len(list)-1].seq < n.seq {
-			r.sent[k] = append(list, sentEntry{n.id, n.seq, at})
+		if len(list) == 0 || list[len(list)-1].seq < n.Seq {
+			r.sent[k] = append(list, sentEntry{n.ID, n.Seq, at})
 			r.nSent++
 		}
 	}
@@ -151,15 +133,16 @@ func (r *recorder) sending(user, device string, ns []noted, at time.Time) {
 
 // keepAck makes a its device's ack to save unless a later one waits
 // already; r.mu is held.
-func (r *recorder) keepAck(a herald.AckAt) {
-	k := ackKey{a.User, a.Device}
+func (r *Recorder) keepAck(a herald.AckAt) {
+	k := key{a.User, a.Device}
 	if cur, ok := r.acked[k]; !ok || a.Seq > cur.Seq {
 		r.acked[k] = a
 	}
 }
 
-func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
-	k := ackKey{user, device}
+// Ack records the device's cumulative ack of seq.
+func (r *Recorder) Ack(user, device string, seq herald.Seq, at time.Time) {
+	k := key{user, device}
 	at = at.Truncate(time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -171,7 +154,7 @@ func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
 	i := 0
 	for i < len(list) && list[i].seq <= seq {
 		e := list[i]
-		r.hook.add(Event{Type: "acked", ID: e.id, User: user, Device: device, Seq: e.seq,
+		r.hook.Add(Event{Type: "acked", ID: e.id, User: user, Device: device, Seq: e.seq,
 			DeliveredAt: e.delivered.UnixMilli(), AckedAt: at.UnixMilli()})
 		i++
 	}
@@ -183,7 +166,8 @@ func (r *recorder) ack(user, device string, seq herald.Seq, at time.Time) {
 	}
 }
 
-func (r *recorder) run(ctx, flushes context.Context, final func() (context.Context, context.CancelFunc)) {
+// Run flushes until ctx ends, then once more within final.
+func (r *Recorder) Run(ctx, flushes context.Context, final func() (context.Context, context.CancelFunc)) {
 	t := time.NewTicker(receiptFlush)
 	defer t.Stop()
 	for tick := 0; ; tick++ {
@@ -209,7 +193,7 @@ func (r *recorder) run(ctx, flushes context.Context, final func() (context.Conte
 }
 
 // flush writes the gathered deliveries, then the acks.
-func (r *recorder) flush(ctx context.Context) {
+func (r *Recorder) flush(ctx context.Context) {
 	r.mu.Lock()
 	ds := r.pending
 	if len(ds) > maxFlushReceipts {
@@ -260,7 +244,7 @@ func (r *recorder) flush(ctx context.Context) {
 // requeue puts receipts that a flush could not write back in front of those
 // gathered since, as many as maxPendingReceipts allows (the rest are counted
 // as dropped).
-func (r *recorder) requeue(ds []herald.Receipt) {
+func (r *Recorder) requeue(ds []herald.Receipt) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	keep := min(len(ds), max(maxPendingReceipts-len(r.pending), 0))
@@ -270,12 +254,12 @@ func (r *recorder) requeue(ds []herald.Receipt) {
 
 // expire turns deliveries not acked within the wait into not_acked events,
 // unless the store's acks show the device acked them (on another node).
-func (r *recorder) expire(now time.Time) {
+func (r *Recorder) expire(now time.Time) {
 	if r.hook == nil {
 		return
 	}
 	type due struct {
-		k  ackKey
+		k  key
 		es []sentEntry
 	}
 	var dues []due
@@ -308,7 +292,7 @@ func (r *recorder) expire(now time.Time) {
 			if e.seq <= acked {
 				continue // acked elsewhere; that node sent the event
 			}
-			r.hook.add(Event{Type: "not_acked", ID: e.id, User: d.k.user, Device: d.k.device, Seq: e.seq, DeliveredAt: e.delivered.UnixMilli()})
+			r.hook.Add(Event{Type: "not_acked", ID: e.id, User: d.k.user, Device: d.k.device, Seq: e.seq, DeliveredAt: e.delivered.UnixMilli()})
 		}
 	}
 }

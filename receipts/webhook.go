@@ -1,4 +1,4 @@
-package push
+package receipts
 
 import (
 	"bytes"
@@ -63,10 +63,12 @@ const (
 	webhookMaxDelay = 30 * time.Second // cap of the backoff
 )
 
-type webhook struct {
+// Webhook sends receipt events to the business system's URL.
+type Webhook struct {
 	url, secret string
 	client      *http.Client
-	baseDelay   time.Duration
+	// BaseDelay is the first retry's delay (500 ms), doubled up to a cap.
+	BaseDelay time.Duration
 
 	mu     sync.Mutex
 	queue  []Event
@@ -75,8 +77,10 @@ type webhook struct {
 	failed *prometheus.CounterVec
 }
 
-func newWebhook(url, secret string, client *http.Client, reg prometheus.Registerer) *webhook {
-	w := &webhook{url: url, secret: secret, client: client, baseDelay: 500 * time.Millisecond,
+// NewWebhook returns a Webhook that posts to url, signed with secret,
+// through client (the caller's outbound policy: internal/egress).
+func NewWebhook(url, secret string, client *http.Client, reg prometheus.Registerer) *Webhook {
+	w := &Webhook{url: url, secret: secret, client: client, BaseDelay: 500 * time.Millisecond,
 		wake:   make(chan struct{}, 1),
 		sent:   prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_receipt_events_sent_total", Help: "Receipt events the webhook accepted."}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_receipt_events_dropped_total", Help: "Receipt events given up on: queue_full, refused (a 4xx), retries (all attempts failed)."}, []string{"reason"}),
@@ -85,7 +89,8 @@ func newWebhook(url, secret string, client *http.Client, reg prometheus.Register
 	return w
 }
 
-func (w *webhook) add(e Event) {
+// Add queues an event.
+func (w *Webhook) Add(e Event) {
 	w.mu.Lock()
 	if len(w.queue) >= webhookQueue {
 		w.mu.Unlock()
@@ -102,7 +107,8 @@ func (w *webhook) add(e Event) {
 
 // run sends batches until ctx ends; then what is queued gets one last try,
 // bounded by a few seconds (a node shutting down must not hang on it).
-func (w *webhook) run(ctx context.Context) {
+// Run sends what is queued until ctx ends.
+func (w *Webhook) Run(ctx context.Context) {
 	for {
 		select {
 		case <-w.wake:
@@ -117,7 +123,7 @@ func (w *webhook) run(ctx context.Context) {
 }
 
 // sendQueued sends what is queued, a batch at a time.
-func (w *webhook) sendQueued(ctx context.Context) {
+func (w *Webhook) sendQueued(ctx context.Context) {
 	for ctx.Err() == nil {
 		w.mu.Lock()
 		n := min(len(w.queue), webhookBatch)
@@ -136,9 +142,9 @@ func (w *webhook) sendQueued(ctx context.Context) {
 
 // send posts one batch, retrying with jittered exponential backoff on
 // network errors, 408, 429 and 5xx.
-func (w *webhook) send(ctx context.Context, events []Event) {
+func (w *Webhook) send(ctx context.Context, events []Event) {
 	body, _ := json.Marshal(WebhookBody{Events: events})
-	delay := w.baseDelay
+	delay := w.BaseDelay
 	for attempt := 1; ; attempt++ {
 		status, err := w.post(ctx, body)
 		switch {
@@ -164,7 +170,7 @@ func (w *webhook) send(ctx context.Context, events []Event) {
 	}
 }
 
-func (w *webhook) post(ctx context.Context, body []byte) (int, error) {
+func (w *Webhook) post(ctx context.Context, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err

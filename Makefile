@@ -10,13 +10,17 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster bench-floor generate web clean
+.PHONY: all build build-bench run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster bench-floor generate web clean
 
 all: build
 
 ## build: the herald binary in bin/
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/herald ./cmd/herald
+
+## build-bench: the load generator, bin/herald-bench (bench/, its own Go module)
+build-bench:
+	cd bench && $(GO) build -o ../bin/herald-bench ./cmd/herald-bench
 
 ## run: herald all on embedded defaults, demo page on http://127.0.0.1:8080/
 run: build
@@ -28,6 +32,7 @@ run: build
 test: test-deps lint
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) test -race -count=1 -timeout 12m ./...
+	cd bench && $(GO) test -race -count=1 -timeout 6m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request
 ## decoder, the token parser, the WebSocket frame parser, the lane's request heads against
@@ -60,7 +65,7 @@ chaos: test-deps
 	HERALD_CHAOS_REPORT=$(CURDIR)/chaos-report.md \
 	  $(GO) test -count=1 -timeout 3m -run TestChaos -v ./e2e/ | grep -v ' level='
 
-## bench: every herald bench mode against a fresh herald all (bench/results/)
+## bench: every herald-bench mode against a fresh herald all (bench/results/)
 bench:
 	bench/run-all.sh
 
@@ -82,7 +87,7 @@ bench-centrifugo:
 ## 5,000/s (also with each request on disk before its 202: --durable), and
 ## the CPU of 18,000 connections' pings alone
 bench-floor:
-	$(GO) build -o bin/floor ./bench/floor
+	cd bench && $(GO) build -o ../bin/floor ./floor
 	./bin/floor frames --conns 10000 --writers 8 --duration 10s
 	./bin/floor http --conns 10000 --senders 32 --duration 10s
 	./bin/floor http --conns 10000 --senders 16 --rate 5000 --duration 15s
@@ -96,7 +101,7 @@ bench-floor:
 bench-cluster: test-deps
 	mkdir -p bench/results
 	HERALD_FIGURES=1 HERALD_FIGURES_REPORT=$(CURDIR)/bench/results/cluster.md \
-	  $(GO) test -count=1 -timeout 20m -run TestClusterFigures -v ./e2e/ | grep -v ' level='
+	  sh -c 'cd bench && $(GO) test -count=1 -timeout 20m -run TestClusterFigures -v ./e2e/' | grep -v ' level='
 
 ## test-deps: installs redis-server from Debian's packages when missing
 test-deps:
@@ -106,8 +111,10 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
 	  if [ -n "$$unformatted" ]; then echo "not gofmt-formatted:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 	cd bench/wslib && $(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+	cd bench && $(GO) run $(STATICCHECK) ./...
 
 ## generate: regenerates the gRPC code from rpc/heraldpb/herald.proto (needs protoc)
 generate:

@@ -1,4 +1,4 @@
-// Package bench is `herald bench`: a load generator that a user points at any
+// Package bench is `herald-bench`: a load generator that a user points at any
 // Herald deployment (`herald all` or a cluster) to measure connections held,
 // memory and CPU per connection, ingest throughput and end-to-end latency.
 //
@@ -48,7 +48,7 @@ type Config struct {
 
 	// Connect mode past one process's open-file limit: at most
 	// ConnsPerProcess connections in a process; more are opened by worker
-	// processes running Exe (the herald binary) as `bench connect --worker`.
+	// processes running Exe (herald-bench) as `herald-bench connect --worker`.
 	ConnsPerProcess int
 	Exe             string
 	Worker          bool      // this process is such a worker: read tokens, connect, report, hold until In ends
@@ -124,7 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 // header prints what the run is against, so numbers can be compared.
 func header(ctx context.Context, cfg Config, extra string) {
 	info := scrapeInfo(ctx, cfg.Metrics)
-	fmt.Fprintf(cfg.Out, "herald bench %s\n", cfg.Mode)
+	fmt.Fprintf(cfg.Out, "herald-bench %s\n", cfg.Mode)
 	server := "Herald"
 	if cfg.centrifugo() {
 		server = "Centrifugo"

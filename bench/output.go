@@ -58,7 +58,7 @@ func plotLatency(cfg Config, lat []time.Duration) error {
 		}
 	}
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("herald bench %s: end-to-end latency (p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms)",
+	p.Title.Text = fmt.Sprintf("herald-bench %s: end-to-end latency (p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms)",
 		cfg.Mode, float64(Percentile(lat, .5))/1e6, float64(Percentile(lat, .99))/1e6, float64(cut)/1e6)
 	p.X.Label.Text = "latency (ms), up to p99.9"
 	p.Y.Label.Text = "messages"

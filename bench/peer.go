@@ -24,7 +24,7 @@ import (
 // frames, and the publish API. Modes that are Herald's own (topic, --ack)
 // refuse --peer centrifugo.
 
-// Peers: the servers `herald bench --peer` speaks to.
+// Peers: the servers `herald-bench --peer` speaks to.
 const (
 	PeerHerald     = "herald"
 	PeerCentrifugo = "centrifugo"

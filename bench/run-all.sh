@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Runs every `herald bench` mode against a fresh `herald all` on this machine
+# Runs every `herald-bench` mode against a fresh `herald all` on this machine
 # and leaves the tables and plots in bench/results/. Used for docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=go1.27.3
-make build >/dev/null
+make build build-bench >/dev/null
 out=bench/results
 mkdir -p "$out"
 data=$(mktemp -d)
@@ -13,7 +13,7 @@ addr=127.0.0.1:18080
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 50); do curl -sf http://$addr/readyz >/dev/null && break; sleep 0.1; done
-b() { ./bin/herald bench "$@" --target http://$addr --data-dir "$data"; }
+b() { ./bin/herald-bench "$@" --target http://$addr --data-dir "$data"; }
 
 b connect --conns 18000 --duration 30s                              | tee "$out/connect.txt"
 b unicast --users 10000 --senders 32 --duration 15s \

@@ -198,7 +198,7 @@ func (s *sender) close() {
 }
 
 // Poster is the load generator's sender for the other measuring tools
-// (bench/floor), so that they pay for a request what `herald bench` pays.
+// (bench/floor), so that they pay for a request what `herald-bench` pays.
 type Poster struct{ s *sender }
 
 // NewPoster returns a sender to base (http or https) that sends key as a

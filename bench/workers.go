@@ -16,7 +16,7 @@ import (
 
 // A process may hold only so many sockets (20,000 open files on the
 // machine the figures come from, a hard limit), so connect mode past
-// ConnsPerProcess runs worker processes: each is `herald bench connect
+// ConnsPerProcess runs worker processes: each is `herald-bench connect
 // --worker` for its share of the connections. The parent mints every token
 // first (so the server's memory is read before and after exactly what a
 // single-process run measures) and writes each worker its share on stdin,
@@ -116,7 +116,7 @@ func startWorkers(ctx context.Context, cfg Config, toks []string, n int) (*worke
 }
 
 func (w *workers) start(cfg Config, offset int, toks []string, reports chan<- workerReport) (*workerProc, error) {
-	args := []string{"bench", "connect", "--worker",
+	args := []string{"connect", "--worker",
 		"--offset", strconv.Itoa(offset), "--conns", strconv.Itoa(len(toks)),
 		"--ws", strings.Join(cfg.WS, ",")}
 	if cfg.Peer != "" {

@@ -47,4 +47,3 @@ func (c *conn) confirmNotes(ok bool) {
 		c.notes = nil // an idle connection keeps no burst-sized buffer
 	}
 }
-

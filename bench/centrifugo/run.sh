@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures Centrifugo v6.9.1 and herald all with the same load generator
-# (`herald bench`, with --peer centrifugo for Centrifugo), figure by figure,
+# (`herald-bench`, with --peer centrifugo for Centrifugo), figure by figure,
 # each run on a fresh server, the two servers alternating: the comparison
 # in docs/benchmarks.md ("Herald and Centrifugo, same load generator").
 # Centrifugo runs as issue 4 describes its figures: memory engine, each
@@ -15,7 +15,7 @@ export GOTOOLCHAIN=go1.27.3
 rounds=${ROUNDS:-1} figures=${FIGURES:-connect unicast batch steady multicast multicast-paced} dur=${DURATION:-15s}
 out=bench/results
 mkdir -p "$out"
-make build >/dev/null
+make build build-bench >/dev/null
 (cd bench/centrifugo && go build -ldflags "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=6.9.1" \
   -o ../../bin/centrifugo github.com/centrifugal/centrifugo/v6)
 cfg=bench/centrifugo/config.json
@@ -50,7 +50,7 @@ run() { # server figure round
     server=$!
     wait_up http://$cfaddr/health
     # shellcheck disable=SC2046
-    ./bin/herald bench $(args "$2") --peer centrifugo --peer-secret "$secret" --api-key "$cfkey" \
+    ./bin/herald-bench $(args "$2") --peer centrifugo --peer-secret "$secret" --api-key "$cfkey" \
       --target http://$cfaddr >"$f"
   else
     data=$(mktemp -d)
@@ -58,7 +58,7 @@ run() { # server figure round
     server=$!
     wait_up http://$haddr/readyz
     # shellcheck disable=SC2046
-    ./bin/herald bench $(args "$2") --target http://$haddr --data-dir "$data" >"$f"
+    ./bin/herald-bench $(args "$2") --target http://$haddr --data-dir "$data" >"$f"
   fi
   stop
   local cpu

@@ -48,7 +48,7 @@ func (l *latencies) note(now int64, msg []byte) {
 }
 
 // percentiles returns p50, p90, p99, p99.9 and max in milliseconds, computed
-// as `herald bench` computes them, or nil when nothing was recorded.
+// as `herald-bench` computes them, or nil when nothing was recorded.
 func (l *latencies) percentiles() []float64 {
 	l.mu.Lock()
 	ds := slices.Clone(l.ds)

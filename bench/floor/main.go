@@ -28,7 +28,7 @@
 // connection (--poller goroutines): the CPU that keep-alive pings alone cost
 // a server.
 //
-// Both processes run on this machine, like `herald bench` and the server, so
+// Both processes run on this machine, like `herald-bench` and the server, so
 // every figure includes both sides. It prints each process's CPU over the
 // measured window.
 package main

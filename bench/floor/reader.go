@@ -113,7 +113,7 @@ func runReader(cfg config) error {
 // send posts messages to random recipients until stop, with the load
 // generator's own sender (bench.Poster: each request one write, its answer
 // read on the same goroutine), so that the floor's clients cost what
-// `herald bench`'s do.
+// `herald-bench`'s do.
 func send(cfg config, k int, stop <-chan struct{}, requests, errs *atomic.Int64) {
 	p, err := bench.NewPoster("http://"+cfg.httpAddr, "floor")
 	if err != nil {

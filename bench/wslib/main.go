@@ -96,7 +96,7 @@ func (k *keepAlive) loop() {
 	}
 }
 
-// metrics writes the figures `herald bench connect` reads.
+// metrics writes the figures `herald-bench connect` reads.
 func metrics(k *keepAlive) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		rss, cpu := procStats()

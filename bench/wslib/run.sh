@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Holds the same idle connections with each WebSocket library (bench/wslib)
-# and with herald all, and measures each with `herald bench connect`: the
+# and with herald all, and measures each with `herald-bench connect`: the
 # table in docs/benchmarks.md ("Choosing the WebSocket layer").
 # CONNS and HOLD override the size (default 18000 connections, 60 s), LIBS
 # the libraries (default all five; herald all is always measured last).
@@ -10,7 +10,7 @@ export GOTOOLCHAIN=go1.27.3
 conns=${CONNS:-18000} hold=${HOLD:-60s} libs=${LIBS:-gorilla gws gobwas nbio herald}
 out=bench/results
 mkdir -p "$out"
-make build >/dev/null
+make build build-bench >/dev/null
 (cd bench/wslib && go build -o ../../bin/wslib .)
 addr=127.0.0.1:18090
 data=$(mktemp -d)
@@ -21,7 +21,7 @@ measure() { # name, then the server's command line
   "$@" >"$out/wslib-$name.log" 2>&1 &
   server=$!
   for _ in $(seq 100); do curl -sf http://$addr/metrics >/dev/null && break; sleep 0.1; done
-  ./bin/herald bench connect --conns "$conns" --duration "$hold" --source-ips 127.0.0.2,127.0.0.3 \
+  ./bin/herald-bench connect --conns "$conns" --duration "$hold" --source-ips 127.0.0.2,127.0.0.3 \
     --target http://$addr --api-key "${key:-any}" >"$out/wslib-$name.txt"
   kill $server; wait $server 2>/dev/null || true
   server=

@@ -31,7 +31,6 @@ Commands:
   collect   the collect service: HTTP ingest, stored in MongoDB, handed to dispatch
   dispatch  the dispatch service: routes messages to push nodes through Redis
   push      the push service: holds WebSocket connections
-  bench     load-test a running Herald (connect, unicast, multicast)
   version   print the version
 
 Run 'herald <command> --help' for a command's flags; every flag is also an
@@ -44,7 +43,6 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"collect":  runCollect,
 	"dispatch": runDispatch,
 	"push":     runPush,
-	"bench":    runBench,
 }
 
 func main() {

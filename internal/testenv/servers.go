@@ -193,3 +193,10 @@ func CentrifugoBinary(t testing.TB) string {
 	t.Helper()
 	return build(t, filepath.Join(repoRoot(), "bench", "centrifugo"), "github.com/centrifugal/centrifugo/v6", filepath.Join(t.TempDir(), "centrifugo"))
 }
+
+// BenchBinary builds the load generator, herald-bench (bench/, its own Go
+// module), into the test's temp dir: connect runs start worker processes of it.
+func BenchBinary(t testing.TB) string {
+	t.Helper()
+	return build(t, filepath.Join(repoRoot(), "bench"), "./cmd/herald-bench", filepath.Join(t.TempDir(), "herald-bench"))
+}

@@ -14,7 +14,7 @@ import (
 	"github.com/heraldpush/herald/internal/testenv"
 )
 
-// TestBenchAgainstCentrifugo runs `herald bench --peer centrifugo` against
+// TestBenchAgainstCentrifugo runs `herald-bench --peer centrifugo` against
 // a real Centrifugo v6.9.1 set up as `make bench-centrifugo` sets it up
 // (bench/centrifugo/config.json): every mode it supports must deliver every
 // message it published, in offset order. Building Centrifugo takes minutes
@@ -25,7 +25,7 @@ func TestBenchAgainstCentrifugo(t *testing.T) {
 		t.Skip("builds Centrifugo (minutes); run with HERALD_CENTRIFUGO=1")
 	}
 	bin := testenv.CentrifugoBinary(t)
-	raw, err := os.ReadFile(filepath.Join("..", "bench", "centrifugo", "config.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "centrifugo", "config.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func TestBenchAgainstCentrifugo(t *testing.T) {
 		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 100, 6*time.Second }},
 		// Past one process's share: worker processes, handed their tokens.
 		{"connect-workers", func(c *bench.Config) {
-			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 100, 6*time.Second, 40, testenv.HeraldBinary(t)
+			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 100, 6*time.Second, 40, testenv.BenchBinary(t)
 		}},
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},

@@ -3,6 +3,8 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,7 +14,7 @@ import (
 	"github.com/heraldpush/herald/internal/testenv"
 )
 
-// TestBenchModesAgainstAll runs every `herald bench` mode, small and short,
+// TestBenchModesAgainstAll runs every `herald-bench` mode, small and short,
 // against a real herald all: each must finish, and the delivery modes must
 // report nothing lost and nothing out of order. Speed is not checked (the
 // figures are docs/benchmarks.md's business). The server pings every
@@ -23,23 +25,23 @@ func TestBenchModesAgainstAll(t *testing.T) {
 		t.Skip("starts herald all")
 	}
 	addr := testenv.FreePort(t, "127.0.0.1")
-	n := startAll(t, t.TempDir(), addr, "--ping-interval", "1s", "--pong-timeout", "3s")
+	api := startAll(t, t.TempDir(), addr, "--ping-interval", "1s", "--pong-timeout", "3s")
 	runBenchModes(t, []benchRun{
 		{"connect", func(c *bench.Config) { c.Mode, c.Conns, c.Duration = "connect", 300, 4*time.Second }},
 		// Past one process's share: three worker processes of the built
 		// binary hold 100 connections each.
 		{"connect-workers", func(c *bench.Config) {
-			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 300, 4*time.Second, 100, testenv.HeraldBinary(t)
+			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 300, 4*time.Second, 100, testenv.BenchBinary(t)
 		}},
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
 		{"steady", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate = "unicast", 300, 4, 200 }},
 		{"multicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Recipients = "multicast", 300, 2, 50 }},
 		{"topic", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate, c.Topic = "topic", 300, 1, 10, "benchtest" }},
-	}, func(c *bench.Config) { c.API, c.APIKey = []string{n.api.Base}, n.api.Key }, nil)
+	}, func(c *bench.Config) { c.API, c.APIKey = []string{api.Base}, api.Key }, nil)
 }
 
-// benchRun is one `herald bench` run of an e2e test: the defaults, tuned.
+// benchRun is one `herald-bench` run of an e2e test: the defaults, tuned.
 type benchRun struct {
 	name string
 	tune func(*bench.Config)
@@ -92,11 +94,11 @@ func TestBenchWorkersFailFast(t *testing.T) {
 		t.Skip("starts herald all")
 	}
 	addr := testenv.FreePort(t, "127.0.0.1")
-	n := startAll(t, t.TempDir(), addr)
+	api := startAll(t, t.TempDir(), addr)
 	var out bytes.Buffer
 	cfg := bench.DefaultConfig()
-	cfg.Mode, cfg.Conns, cfg.ConnsPerProcess, cfg.Exe = "connect", 40, 20, testenv.HeraldBinary(t)
-	cfg.API, cfg.APIKey, cfg.Out = []string{n.api.Base}, n.api.Key, &out
+	cfg.Mode, cfg.Conns, cfg.ConnsPerProcess, cfg.Exe = "connect", 40, 20, testenv.BenchBinary(t)
+	cfg.API, cfg.APIKey, cfg.Out = []string{api.Base}, api.Key, &out
 	cfg.WS = []string{"ws://" + testenv.FreePort(t, "127.0.0.1")} // nothing listens there
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -132,4 +134,19 @@ func lastRow(report string) []string {
 		cells = append(cells, strings.TrimSpace(c))
 	}
 	return cells
+}
+
+// startAll runs the real herald binary (`herald all`) on addr with its data
+// in dir, and returns its API.
+func startAll(t *testing.T, dir, addr string, extra ...string) testenv.API {
+	t.Helper()
+	p := testenv.Start(t, "herald all", testenv.HeraldBinary(t), nil, append([]string{"all", "--listen", addr, "--data-dir", dir}, extra...)...)
+	if err := testenv.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.Log.String())
+	}
+	key, err := os.ReadFile(filepath.Join(dir, "api-key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testenv.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func TestClusterFigures(t *testing.T) {
 	}
 
 	// 1. Redis commands in a quiet minute with 1,000 idle connections.
-	f := newFleet(t, c, 500) // 500 users x 2 devices = 1,000 connections over 3 nodes
+	stopIdle := idleDevices(t, c, 500) // 500 users x 2 devices = 1,000 connections over 3 nodes
 	cli := func(args ...string) string {
 		host, port, _ := strings.Cut(c.Redis.Addr, ":")
 		b, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...).Output()
@@ -67,7 +68,7 @@ func TestClusterFigures(t *testing.T) {
 	perMin := float64(total) / quiet.Minutes()
 	fmt.Fprintf(&out, "\nRedis in a quiet %s, 1,000 idle connections on 3 push nodes: %d commands (%s), %.0f per minute, %.0f per minute per 1,000 connections\n\n",
 		quiet, total, strings.Join(lines, ", "), perMin, perMin)
-	f.stop()
+	stopIdle()
 
 	// 2. Collect: one instance, then two, on the same store.
 	for _, n := range []int{1, 2} {
@@ -142,4 +143,44 @@ func topicFigures(t *testing.T, c *testenv.Cluster, base bench.Config) {
 	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
 		os.WriteFile(strings.TrimSuffix(path, ".md")+"-topic.md", out.Bytes(), 0o644)
 	}
+}
+
+// envInt is the environment variable name as a positive number, else def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// idleDevices connects users with two devices each, spread over the
+// cluster's push nodes, waits until every one is connected, and returns
+// what disconnects them.
+func idleDevices(t *testing.T, c *testenv.Cluster, users int) func() {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var devices []*testenv.Device
+	auth := c.AuthAPI()
+	for u := range users {
+		user := fmt.Sprintf("user%d", u)
+		tok := auth.Token(t, user)
+		for dev := range 2 {
+			node := c.Push[(u*2+dev)%len(c.Push)]
+			d := testenv.NewDevice(user, fmt.Sprintf("dev%d", dev), tok, node.WS)
+			devices = append(devices, d)
+			wg.Go(func() { d.Run(ctx) })
+		}
+	}
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	for _, d := range devices {
+		testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+			if d.Stats().Connects == 0 {
+				return fmt.Errorf("device %s/%s never connected: %v", d.User, d.Name, d.Stats().LastErr)
+			}
+			return nil
+		})
+	}
+	return stop
 }

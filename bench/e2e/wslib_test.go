@@ -10,7 +10,7 @@ import (
 	"github.com/heraldpush/herald/internal/testenv"
 )
 
-// TestWSLibServersHoldConnections runs `herald bench connect` against each
+// TestWSLibServersHoldConnections runs `herald-bench connect` against each
 // server of the WebSocket-library comparison (bench/wslib, `make
 // bench-wslib`): each must take the load generator's connections, answer
 // its token requests and report them in /metrics, so the comparison runs

@@ -63,14 +63,13 @@ func newFleet(t *testing.T, c *testenv.Cluster, users int) *fleet {
 	}
 	t.Cleanup(f.stop)
 	// Wait until every device is connected (presence would do too).
-	deadline := time.Now().Add(15 * time.Second)
 	for _, d := range f.devices {
-		for d.Stats().Connects == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("device %s/%s never connected: %v", d.User, d.Name, d.Stats().LastErr)
+		testenv.CheckFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+			if d.Stats().Connects == 0 {
+				return fmt.Errorf("device %s/%s never connected: %v", d.User, d.Name, d.Stats().LastErr)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	return f
 }

@@ -26,17 +26,14 @@ func status(t *testing.T, api testenv.API, id string) collect.MessageStatus {
 // written in batches, a moment after the fact).
 func waitReceipt(t *testing.T, api testenv.API, id string, what string, cond func(collect.MessageStatus) bool) collect.MessageStatus {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := status(t, api, id)
-		if cond(s) {
-			return s
+	var s collect.MessageStatus
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if s = status(t, api, id); !cond(s) {
+			return fmt.Errorf("%s: status %+v", what, s)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: status %+v", what, s)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
+	return s
 }
 
 func recipient(s collect.MessageStatus, user string) collect.RecipientStatus {

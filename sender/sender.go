@@ -48,8 +48,13 @@ type Client struct {
 	// Attempts is how many times a call is tried in all (default 6).
 	Attempts int
 	// Backoff is the first pause between attempts; it doubles, with jitter,
-	// up to 5 s (default 100 ms). A 429's or 503's Retry-After is honoured.
-	Backoff time.Duration
+	// up to MaxBackoff (default 100 ms, up to 5 s). A 429's or 503's
+	// Retry-After is honoured.
+	Backoff    time.Duration
+	MaxBackoff time.Duration
+	// OnRetry, when set, is told of each failed attempt that will be tried
+	// again (for a retry counter or a log line).
+	OnRetry func(err error)
 	// MaxBatch is how many messages SendBatch puts in one request (default
 	// 1,000, the server's default --max-batch-messages).
 	MaxBatch int
@@ -188,6 +193,10 @@ func (c *Client) call(ctx context.Context, path string, body, out any, opts []Op
 	if pause <= 0 {
 		pause = 100 * time.Millisecond
 	}
+	maxPause := c.MaxBackoff
+	if maxPause <= 0 {
+		maxPause = 5 * time.Second
+	}
 	start := rand.IntN(len(c.BaseURLs))
 	var last error
 	for i := range attempts {
@@ -201,13 +210,16 @@ func (c *Client) call(ctx context.Context, path string, body, out any, opts []Op
 			case <-ctx.Done():
 				return fmt.Errorf("herald: %w (last error: %v)", ctx.Err(), last)
 			}
-			pause = min(pause*2, 5*time.Second)
+			pause = min(pause*2, maxPause)
 		}
 		base := c.BaseURLs[(start+i)%len(c.BaseURLs)]
 		var retry bool
 		retry, last = c.once(ctx, base+path, key, raw, out)
 		if last == nil || !retry {
 			return last
+		}
+		if c.OnRetry != nil && i+1 < attempts {
+			c.OnRetry(last)
 		}
 	}
 	return last

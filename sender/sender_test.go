@@ -145,9 +145,15 @@ func TestRetriesAndRefusals(t *testing.T) {
 		next.ServeHTTP(w, r)
 	}
 	c := s.client()
+	var retried []error
+	c.OnRetry = func(err error) { retried = append(retried, err) }
 	if _, err := c.Send(context.Background(), Message{Users: []string{"dan"}, Payload: 1}); err != nil || s.calls.Load() != 3 {
 		t.Fatalf("after two 503s: %v, %d calls", err, s.calls.Load())
 	}
+	if len(retried) != 2 {
+		t.Fatalf("OnRetry told of %d retries, want 2: %v", len(retried), retried)
+	}
+	c.OnRetry = nil
 	_, err := c.Send(context.Background(), Message{Users: []string{"bad user"}, Payload: 1})
 	var e *Error
 	if !errors.As(err, &e) || e.Status != 400 || e.Code != "invalid_request" || s.calls.Load() != 4 {

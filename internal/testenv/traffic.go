@@ -1,31 +1,26 @@
 package testenv
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/heraldpush/herald/sender"
 )
 
-// Sender posts messages the way a careful business system does: each with an
-// Idempotency-Key, retried (on another collect instance) until it gets a 202,
-// so that a crash mid-request neither loses nor duplicates a message. It
-// records, per user, the IDs that were accepted.
+// Sender posts messages the way a careful business system does, through
+// the Go sender SDK (sender/): each with an Idempotency-Key, retried (on
+// another collect instance) until it gets a 202 or the context ends, so that
+// a crash mid-request neither loses nor duplicates a message. It records, per
+// user, the IDs that were accepted.
 type Sender struct {
-	Bases []string // collect base URLs
-	Key   string   // API key
+	c *sender.Client
 
-	next     atomic.Uint64
-	client   http.Client
 	mu       sync.Mutex
 	expected map[string][]string // user -> accepted message IDs
 	accepted int
@@ -34,66 +29,40 @@ type Sender struct {
 
 // NewSender returns a sender over the collect instances at bases.
 func NewSender(key string, bases ...string) *Sender {
-	return &Sender{Bases: bases, Key: key, client: http.Client{Timeout: 10 * time.Second}, expected: map[string][]string{}}
+	s := &Sender{c: sender.New(key, bases...), expected: map[string][]string{}}
+	s.c.HTTP = &http.Client{Timeout: 10 * time.Second}
+	s.c.Attempts = math.MaxInt // until the context ends: the tests kill nodes under it
+	s.c.Backoff, s.c.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+	s.c.OnRetry = func(error) {
+		s.mu.Lock()
+		s.retries++
+		s.mu.Unlock()
+	}
+	return s
 }
 
-// Send posts one message to users and retries until it is accepted or ctx ends.
+// Send posts one message to users and retries until it is accepted or ctx
+// ends; a 4xx answer is not retried.
 func (s *Sender) Send(ctx context.Context, users []string, extra map[string]any) (string, error) {
-	var kb [12]byte
-	rand.Read(kb[:])
-	key := hex.EncodeToString(kb[:])
 	payload := map[string]any{"sent_ms": time.Now().UnixMilli()}
 	for k, v := range extra {
 		payload[k] = v
 	}
-	body, _ := json.Marshal(map[string]any{"users": users, "payload": payload})
-	for attempt := 0; ; attempt++ {
-		base := s.Bases[int(s.next.Add(1))%len(s.Bases)]
-		id, status, err := s.post(ctx, base, key, body)
-		if err == nil && status == http.StatusAccepted {
-			s.mu.Lock()
-			s.accepted++
-			seen := map[string]bool{}
-			for _, u := range users {
-				if !seen[u] { // Herald sends one copy to a user named twice
-					seen[u] = true
-					s.expected[u] = append(s.expected[u], id)
-				}
-			}
-			s.mu.Unlock()
-			return id, nil
-		}
-		if err == nil && status >= 400 && status < 500 {
-			return "", fmt.Errorf("refused with %d", status)
-		}
-		s.mu.Lock()
-		s.retries++
-		s.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(time.Duration(min(attempt+1, 10)) * 50 * time.Millisecond):
-		}
-	}
-}
-
-func (s *Sender) post(ctx context.Context, base, key string, body []byte) (string, int, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", base+"/v1/messages", bytes.NewReader(body))
+	id, err := s.c.Send(ctx, sender.Message{Users: users, Payload: payload})
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+s.Key)
-	req.Header.Set("Idempotency-Key", key)
-	resp, err := s.client.Do(req)
-	if err != nil {
-		return "", 0, err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accepted++
+	seen := map[string]bool{}
+	for _, u := range users {
+		if !seen[u] { // Herald sends one copy to a user named twice
+			seen[u] = true
+			s.expected[u] = append(s.expected[u], id)
+		}
 	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var r struct{ ID string }
-	json.Unmarshal(raw, &r)
-	return r.ID, resp.StatusCode, nil
+	return id, nil
 }
 
 // Expected returns the IDs accepted for user, in acceptance order.

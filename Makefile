@@ -35,7 +35,8 @@ test: test-deps lint
 	cd bench && $(GO) test -race -count=1 -timeout 6m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request
-## decoder, the token parser, the WebSocket frame parser, the lane's request heads against
+## decoder, the token parser, the WebSocket frame parser and its UTF-8 check of
+## fragments, the lane's request heads against
 ## net/http's, the lane's whole answers against net/http's for the same bytes);
 ## failing inputs land in testdata/fuzz
 FUZZTIME ?= 30s
@@ -44,6 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSendRequest$$' -fuzztime $(FUZZTIME) ./collect/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./auth/
 	$(GO) test -run '^$$' -fuzz '^FuzzParser$$' -fuzztime $(FUZZTIME) ./internal/ws/
+	$(GO) test -run '^$$' -fuzz '^FuzzValidPrefix$$' -fuzztime $(FUZZTIME) ./internal/utf8x/
 	$(GO) test -run '^$$' -fuzz '^FuzzHead$$' -fuzztime $(FUZZTIME) ./internal/lane/
 	$(GO) test -run '^$$' -fuzz '^FuzzDifferential$$' -fuzztime $(FUZZTIME) ./internal/lane/
 

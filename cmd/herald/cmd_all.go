@@ -39,7 +39,8 @@ func runAll(ctx context.Context, args []string) error {
 	f.str(&secret, "jwt-secret", "HS256 token secret, at least 32 bytes (default: generated once into DATA_DIR/jwt-secret)")
 	f.str(&apiKey, "api-key", "API key (default: generated once into DATA_DIR/api-key)")
 	f.str(&keysF, "api-keys-file", "YAML file of more API keys, named, with scopes (send, read, admin); read again when it changes")
-	f.bool(&dev, "dev", "serve the demo page and its token and send endpoints under /dev/ (default: on only when --listen is loopback; given on another address, Herald warns loudly)")
+	f.bool(&dev, "dev", "serve the demo page and its token and send endpoints under /dev/ (given on an address that is not loopback, Herald warns loudly)")
+	f.fs.Lookup("dev").DefValue = "on only when --listen is loopback" // decideDev
 	tokenFlags(f, &topts)
 	collectFlags(f, &ccfg)
 	pushFlags(f, &pcfg)

@@ -152,7 +152,8 @@ func (c *conn) serve() {
 			c.nc.SetReadDeadline(start.Add(c.s.cfg.ReadTimeout))
 		}
 		if h.route.Admit != nil && !c.admit(h) {
-			return // refused from the head: answered, and the body left unread
+			c.linger(br) // refused from the head: answered, the body never buffered
+			return
 		}
 		if ok, eof := c.readBody(br, h.length); !ok {
 			if eof {
@@ -232,6 +233,32 @@ func (c *conn) readBody(br *bufio.Reader, n int) (ok, eof bool) {
 	c.buf = buf
 	c.body.unread = c.buf
 	return true, false
+}
+
+// Closing a socket with unread bytes in it makes the kernel send a reset,
+// which can destroy the refusal just written before the client reads it
+// (a client sends its head and body together). So, as net/http does, the
+// lane ends its side first and reads what the client still sends, into
+// the connection's small read buffer, for a bounded time and amount.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 256 << 10
+)
+
+// linger half-closes the connection and discards what the client still
+// sends, until it closes too or the bound is reached.
+func (c *conn) linger(br *bufio.Reader) {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	for drained := 0; drained < lingerBytes; {
+		n, err := br.Discard(min(max(br.Buffered(), 1), lingerBytes-drained))
+		drained += n
+		if err != nil {
+			return // the client closed too, or the time is up
+		}
+	}
 }
 
 // leadingCRLF counts the CR and LF bytes that b begins with.

@@ -572,6 +572,16 @@ func TestAdmitRefusesFromTheHead(t *testing.T) {
 	if _, err := c.br.ReadByte(); err == nil {
 		t.Fatal("the connection stayed open with an unread body")
 	}
+	// Head and body sent together, as clients do: the refusal arrives, and
+	// the lane lingers (half-closed, reading) rather than reset the
+	// connection with the body unread, which can destroy the answer.
+	for range 20 {
+		both := ts.dial(t)
+		both.send("POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("x", 100000))
+		if resp, _ := both.read(); resp.StatusCode != 401 {
+			t.Fatalf("with the body sent: %d", resp.StatusCode)
+		}
+	}
 	ok := ts.dial(t)
 	ok.send("POST /send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer good\r\nContent-Length: 2\r\n\r\nhi")
 	if resp, body := ok.read(); resp.StatusCode != 202 || !strings.Contains(body, `body="hi"`) || handled.Load() != 1 {

@@ -131,7 +131,12 @@ func (c *conn) serve() {
 			// After a POST, net/http skips the CR and LF bytes an old client
 			// may send after the body (RFC 9112, section 2.2); so does the
 			// lane, or the next request would be handed off as malformed.
-			peek, _ := br.Peek(4)
+			// Fewer than four bytes before the client's EOF end the
+			// connection there without an answer, as in net/http.
+			peek, err := br.Peek(4)
+			if err != nil {
+				return
+			}
 			br.Discard(leadingCRLF(peek))
 		}
 		start := time.Now()

@@ -121,6 +121,8 @@ func FuzzDifferential(f *testing.F) {
 		"POST /send HTTP/1.1\r\nHost: h\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n",
 		"POST /send HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nhi\r\n",
 		"POST /send HTTP/1.1\nHost: h\nContent-Length: 0\n\n",
+		"POST /send HTTP/1.1\r\nHost:\r\nContent-Length:00\r\n\r\n000",
+		"POST /send HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n\r\n000",
 	} {
 		f.Add([]byte(s))
 	}

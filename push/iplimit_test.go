@@ -1,6 +1,7 @@
 package push
 
 import (
+	"errors"
 	"net/http"
 	"testing"
 	"time"
@@ -48,13 +49,12 @@ func TestIPLimits(t *testing.T) {
 		t.Fatalf("4th connection from one address: %d, want 429", got)
 	}
 	open[0].Conn.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for dialStatus(t, f.ws, f.token(t, "ipd"), "") != 101 {
-		if time.Now().After(deadline) {
-			t.Fatal("the closed connection's place was not freed")
+	testenv.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
+		if dialStatus(t, f.ws, f.token(t, "ipd"), "") != 101 {
+			return errors.New("the closed connection's place was not freed")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 
 	g := newFixture(t, func(c *Config) { c.MaxIPRate = 5 })
 	ok := 0

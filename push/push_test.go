@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -170,17 +171,16 @@ func TestAckIsClampedAndSaved(t *testing.T) {
 	if err := c.Ack(99); err != nil { // more than was sent
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testenv.CheckFor(t, 5*time.Second, 50*time.Millisecond, func() error {
 		n, _ := f.store.AckedSeq(context.Background(), "a", "dev1")
-		if n == 2 {
-			break
-		}
-		if n > 2 || time.Now().After(deadline) {
+		if n > 2 {
 			t.Fatalf("stored ack = %d, want 2 (clamped to what was sent)", n)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		if n != 2 {
+			return fmt.Errorf("stored ack = %d, want 2", n)
+		}
+		return nil
+	})
 }
 
 // A message stored but never delivered live (dispatch was down) reaches a
@@ -254,10 +254,12 @@ func TestConnectionLimits(t *testing.T) {
 		t.Fatalf("first connection: %d", got)
 	}
 	waitConns := func(n int64) {
-		deadline := time.Now().Add(5 * time.Second)
-		for f.svc.conns.Load() != n && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-		}
+		testenv.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+			if got := f.svc.conns.Load(); got != n {
+				return fmt.Errorf("%d connections, want %d", got, n)
+			}
+			return nil
+		})
 	}
 	waitConns(1)
 	if got := dialStatus(t, f.ws, a, ""); got != 429 {

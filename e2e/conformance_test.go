@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,14 +241,14 @@ func conformanceCases() []wsCase {
 		"continuation after ASCII":       "a\x80b",
 	}
 	i := 0
-	for _, name := range sortedKeys(valid) {
+	for _, name := range slices.Sorted(maps.Keys(valid)) {
 		i++
 		p := pingJSON(valid[name])
 		add(fmt.Sprintf("6.1.%d", i), "valid "+name+", whole", serves, text(p))
 		add(fmt.Sprintf("6.2.%d", i), "valid "+name+", 1-byte fragments", serves, bytewise(p)...)
 	}
 	i = 0
-	for _, name := range sortedKeys(invalid) {
+	for _, name := range slices.Sorted(maps.Keys(invalid)) {
 		i++
 		p := pingJSON(invalid[name])
 		add(fmt.Sprintf("6.3.%d", i), "invalid: "+name+", whole", closes(1007), text(p))
@@ -302,19 +304,6 @@ func bytewise(p string) []wsFrame {
 		fs = append(fs, frag(opCont, p[i:i+1]))
 	}
 	return append(fs, final(opCont, p[len(p)-1:]))
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
-	return keys
 }
 
 // wsConn is the suite's raw client.

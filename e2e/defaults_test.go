@@ -96,7 +96,7 @@ func TestDevModeOnlyOnLoopbackUnlessGiven(t *testing.T) {
 // is run as a process, its port moved to a free one and its data directory to
 // a temporary one.
 func TestContainerDefaultCommandHasNoDevMode(t *testing.T) {
-	args := dockerfileCommand(t, filepath.Join(repoRoot(t), "Dockerfile"))
+	args := dockerfileCommand(t, filepath.Join(testenv.RepoRoot(), "Dockerfile"))
 	if len(args) == 0 || args[0] != "all" {
 		t.Fatalf("the image's default command is %q; this test expects herald all", args)
 	}
@@ -163,31 +163,4 @@ func portOf(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return port
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return filepath.Dir(dir) // the e2e package is one level down
-}
-
-// --metrics-listen moves /metrics off the public listener onto its own.
-func TestMetricsOnTheirOwnListener(t *testing.T) {
-	addr := testenv.FreePort(t, "127.0.0.1")
-	metrics := testenv.FreePort(t, "127.0.0.1")
-	startAllAt(t, addr, "all", "--listen", addr, "--data-dir", t.TempDir(), "--metrics-listen", metrics)
-	if code := devStatus(t, "http://"+addr, "GET", "/metrics", ""); code != 404 {
-		t.Errorf("/metrics on the public listener: %d, want 404", code)
-	}
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("/metrics on --metrics-listen: %d", resp.StatusCode)
-	}
 }

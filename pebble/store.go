@@ -105,30 +105,30 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store in %s: %w (is another herald using this data dir?)", dir, err)
 	}
-	epoch, err := openEpoch(db)
-	if err != nil {
+	s := &Store{db: db, seqs: map[string]uint64{}}
+	if err := s.openEpoch(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store in %s: %w", dir, err)
 	}
-	return &Store{db: db, seqs: map[string]uint64{}, epoch: epoch}, nil
+	return s, nil
 }
 
 // openEpoch reads the store's epoch (key "e"), making and saving one for a
 // new store.
-func openEpoch(db *pdb.DB) (string, error) {
-	v, closer, err := db.Get([]byte("e"))
-	if err == nil {
-		defer closer.Close()
-		return string(v), nil
+func (s *Store) openEpoch() error {
+	v, err := s.get([]byte("e"))
+	if err != nil {
+		return fmt.Errorf("read epoch: %w", err)
 	}
-	if !errors.Is(err, pdb.ErrNotFound) {
-		return "", fmt.Errorf("read epoch: %w", err)
+	if v != nil {
+		s.epoch = string(v)
+		return nil
 	}
-	epoch := herald.NewEpoch()
-	if err := db.Set([]byte("e"), []byte(epoch), pdb.Sync); err != nil {
-		return "", fmt.Errorf("save epoch: %w", err)
+	s.epoch = herald.NewEpoch()
+	if err := s.db.Set([]byte("e"), []byte(s.epoch), pdb.Sync); err != nil {
+		return fmt.Errorf("save epoch: %w", err)
 	}
-	return epoch, nil
+	return nil
 }
 
 func key(prefix byte, parts ...string) []byte {

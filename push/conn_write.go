@@ -349,6 +349,7 @@ func (c *conn) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topic
 		if ts == nil {
 			c.note(d.ID, d.Seq)
 		}
+		d.Payload = textPayload(d.Payload)
 		if err := c.write(encodeFor(ts, d)); err != nil {
 			return after, false, err
 		}

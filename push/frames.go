@@ -57,12 +57,13 @@ func encodeMsg(d herald.Delivery) []byte {
 		b = herald.AppendJSONString(b, d.Topic)
 	}
 	b = append(b, `,"payload":`...)
-	b = append(b, textPayload(d.Payload)...)
+	b = append(b, d.Payload...)
 	return append(b, '}')
 }
 
 // repairedPayloads counts payloads sent with invalid UTF-8 replaced
-// (herald_payloads_repaired_total).
+// (herald_payloads_repaired_total): once per live message, whatever its
+// recipients, and once per replayed delivery.
 var repairedPayloads atomic.Uint64
 
 // textPayload is a stored payload as it may go out in a text frame. Collect
@@ -70,7 +71,9 @@ var repairedPayloads atomic.Uint64
 // or restored from a backup, may not be: a browser drops a connection over a
 // text frame that is not UTF-8 (RFC 6455 section 8.1), and the device would
 // be sent the same message again on every resume. So each invalid byte
-// becomes U+FFFD, as encoding/json would make it.
+// becomes U+FFFD, as encoding/json would make it. Frames are encoded from
+// payloads that went through it: a live message's once in Deliver, before
+// it fans out; a replayed one's in writeAll.
 func textPayload(p []byte) []byte {
 	if utf8.Valid(p) {
 		return p

@@ -11,7 +11,7 @@ import (
 // never waits on a lock held for another (Centrifuge's hub does the same).
 const hubShards = 64
 
-// hub is the local binding of user to connections: the hub.
+// hub is the node's binding of each user to their local connections.
 type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]shard

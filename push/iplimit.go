@@ -57,12 +57,8 @@ func (l *ipLimits) trusted(a netip.Addr) bool {
 // X-Forwarded-For (read from the right: entries to the left of it are the
 // client's own word and can be forged).
 func (l *ipLimits) clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil || !l.trusted(peer) {
+	host, viaProxy := l.peer(r)
+	if !viaProxy {
 		return host
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
@@ -84,17 +80,24 @@ func (l *ipLimits) scheme(r *http.Request) string {
 	if r.TLS != nil {
 		return "https"
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	if peer, err := netip.ParseAddr(host); err == nil && l.trusted(peer) {
+	if _, viaProxy := l.peer(r); viaProxy {
 		switch p := strings.ToLower(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto"))); p {
 		case "http", "https":
 			return p
 		}
 	}
 	return "http"
+}
+
+// peer is the address the request came from, and whether it is a trusted
+// proxy (whose forwarding headers then count).
+func (l *ipLimits) peer(r *http.Request) (host string, trusted bool) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, err := netip.ParseAddr(host)
+	return host, err == nil && l.trusted(a)
 }
 
 // admit checks the connection count and rate of r's client address. It

@@ -1,7 +1,7 @@
-// Package push is the push service (the hub and the connection's writer): it holds the WebSocket
-// connections, binds user -> connections in memory, registers user -> node in
-// the routing table, replays stored messages on connect, and writes each
-// message to every connection of its user.
+// Package push is the push service (the hub and the connection's writer): it
+// holds the WebSocket connections, binds user -> connections in memory,
+// registers user -> node in the routing table, replays stored messages on
+// connect, and writes each message to every connection of its user.
 package push
 
 import (
@@ -227,16 +227,19 @@ func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 			continue
 		}
 		in += len(m.Users)
+		payload := textPayload(m.Payload) // once, for every recipient's frame
 		for i, u := range m.Users {
+			d := m.For(i)
+			d.Payload = payload
 			switch topic, ok := herald.IsTopicKey(u); {
 			case !ok:
-				n += s.hub.deliver(m.For(i))
+				n += s.hub.deliver(d)
 			case u == herald.BroadcastKey:
 				s.lasts.saw(u, m.Seqs[i])
-				n += s.hub.broadcast(m.For(i))
+				n += s.hub.broadcast(d)
 			default:
 				s.lasts.saw(u, m.Seqs[i])
-				n += s.hub.deliverTopic(topic, m.For(i))
+				n += s.hub.deliverTopic(topic, d)
 			}
 		}
 	}
@@ -436,7 +439,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		Help: "Missing seqs a connection's stream moved past after --gap-wait: closed for good in MongoDB (a failed write's; a slower write then takes a later seq), or passed over with a store that has no holes in flight."})
 	reg.MustRegister(m.subscriptions, m.subRefused, m.gapsSkipped)
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_payloads_repaired_total",
-		Help: "Message frames whose stored payload was not valid UTF-8 (stored by an older version, or restored from a backup), sent with each invalid byte replaced by U+FFFD."},
+		Help: "Messages whose stored payload was not valid UTF-8 (stored by an older version, or restored from a backup), sent with each invalid byte replaced by U+FFFD: once per live message, once per replayed delivery."},
 		func() float64 { return float64(repairedPayloads.Load()) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_netpoll_wait_errors_total",
 		Help: "Failed waits for connection readiness (epoll_wait), each logged and tried again."},

@@ -218,7 +218,7 @@ func encodePub(topic string, d herald.Delivery) []byte {
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, d.Time.UnixMilli(), 10)
 	b = append(b, `,"payload":`...)
-	b = append(b, textPayload(d.Payload)...)
+	b = append(b, d.Payload...)
 	return append(b, '}')
 }
 

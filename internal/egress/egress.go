@@ -32,7 +32,6 @@ var ErrRefused = errors.New("address not allowed")
 
 // Policy is which non-public networks outbound requests may reach.
 type Policy struct {
-	allow []netip.Prefix
 	guard *ssrf.Guardian
 }
 
@@ -46,7 +45,7 @@ func NewPolicy(allow []netip.Prefix) *Policy {
 			v6 = append(v6, p)
 		}
 	}
-	return &Policy{allow: allow, guard: ssrf.New(ssrf.WithAnyPort(),
+	return &Policy{guard: ssrf.New(ssrf.WithAnyPort(),
 		ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...))}
 }
 
@@ -106,9 +105,9 @@ func (p *Policy) Client(timeout time.Duration) *http.Client {
 	}
 }
 
-// CheckURL checks a configured URL at start: http or https, a host, no
-// credentials in it, and, where the host is an address or resolves now, an
-// address the policy allows. A name is checked again at every connection
+// CheckURL checks a configured URL at start: http or https, a host, and,
+// where the host is an address or resolves now, an address the policy
+// allows. A name is checked again at every connection
 // (what it resolves to may change), so this is only the early, clear error.
 func (p *Policy) CheckURL(ctx context.Context, raw string) error {
 	u, err := url.Parse(raw)

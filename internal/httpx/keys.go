@@ -85,16 +85,16 @@ func NewKeys(single, file string) (*Keys, error) {
 		return nil, fmt.Errorf("no API key: set --api-key or --api-keys-file")
 	}
 	if file != "" {
-		WarnIfShared(file)
+		warnIfShared(file)
 	}
 	return k, nil
 }
 
-// WarnIfShared logs a warning when a file of secrets can be read by users
+// warnIfShared logs a warning when a file of secrets can be read by users
 // other than its owner (a Kubernetes secret volume mounts files 0644 unless
 // its defaultMode says otherwise). It only warns: refusing would stop a
 // deployment whose filesystem or mount cannot express 0600.
-func WarnIfShared(path string) {
+func warnIfShared(path string) {
 	st, err := os.Stat(path)
 	if err == nil && st.Mode().Perm()&0o077 != 0 {
 		slog.Warn("secrets file is readable by other users of this machine; chmod 600 it (or defaultMode: 0400 on a Kubernetes secret volume)",

@@ -73,7 +73,7 @@ var (
 func FerretBinary(t testing.TB) string {
 	t.Helper()
 	ferretOnce.Do(func() {
-		dir := filepath.Join(repoRoot(), "internal", "testenv", "ferretdb")
+		dir := filepath.Join(RepoRoot(), "internal", "testenv", "ferretdb")
 		out := filepath.Join(binDir(), "ferretdb")
 		// FerretDB takes a minute to build from scratch; reuse the binary while
 		// its sources are older than it.
@@ -183,7 +183,7 @@ func StartRedisCluster(t testing.TB) []string {
 // its own Go module) into the test's temp dir.
 func WSLibBinary(t testing.TB) string {
 	t.Helper()
-	return build(t, filepath.Join(repoRoot(), "bench", "wslib"), ".", filepath.Join(t.TempDir(), "wslib"))
+	return build(t, filepath.Join(RepoRoot(), "bench", "wslib"), ".", filepath.Join(t.TempDir(), "wslib"))
 }
 
 // CentrifugoBinary builds Centrifugo v6.9.1 from bench/centrifugo (its own
@@ -191,12 +191,12 @@ func WSLibBinary(t testing.TB) string {
 // A first build downloads and compiles Centrifugo's dependencies (minutes).
 func CentrifugoBinary(t testing.TB) string {
 	t.Helper()
-	return build(t, filepath.Join(repoRoot(), "bench", "centrifugo"), "github.com/centrifugal/centrifugo/v6", filepath.Join(t.TempDir(), "centrifugo"))
+	return build(t, filepath.Join(RepoRoot(), "bench", "centrifugo"), "github.com/centrifugal/centrifugo/v6", filepath.Join(t.TempDir(), "centrifugo"))
 }
 
 // BenchBinary builds the load generator, herald-bench (bench/, its own Go
 // module), into the test's temp dir: connect runs start worker processes of it.
 func BenchBinary(t testing.TB) string {
 	t.Helper()
-	return build(t, filepath.Join(repoRoot(), "bench"), "./cmd/herald-bench", filepath.Join(t.TempDir(), "herald-bench"))
+	return build(t, filepath.Join(RepoRoot(), "bench"), "./cmd/herald-bench", filepath.Join(t.TempDir(), "herald-bench"))
 }

@@ -74,7 +74,8 @@ func WaitTCP(addr string, timeout time.Duration) error {
 }
 
 // repoRoot finds the module root from this source file's location.
-func repoRoot() string {
+// RepoRoot is the repository's top directory.
+func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
@@ -85,7 +86,7 @@ func binDir() string {
 	if d := os.Getenv("HERALD_TEST_BIN"); d != "" {
 		return d
 	}
-	return filepath.Join(repoRoot(), ".testbin")
+	return filepath.Join(RepoRoot(), ".testbin")
 }
 
 var buildMu sync.Mutex
@@ -124,7 +125,7 @@ func HeraldBinary(t testing.TB) string {
 	t.Helper()
 	heraldOnce.Do(func() {
 		pruneHeraldBinaries()
-		heraldBin = build(t, repoRoot(), "./cmd/herald", filepath.Join(binDir(), fmt.Sprintf("herald-%d", os.Getpid())))
+		heraldBin = build(t, RepoRoot(), "./cmd/herald", filepath.Join(binDir(), fmt.Sprintf("herald-%d", os.Getpid())))
 	})
 	if heraldBin == "" {
 		t.Fatal("herald binary was not built")

@@ -22,9 +22,10 @@
 //     up in the Router in one round trip, dead nodes skipped, one call per
 //     push node with its share of the batch;
 //   - the hub (push/hub.go): the node's user -> connections binding;
-//   - the connection's writer (push/conn_write.go): the frame, encoded once,
-//     queued on each of the user's connections and written by its writer,
-//     after the replay from the Store that a new connection starts with.
+//   - the session's writer (push/session_writer.go): the frame, encoded once,
+//     queued on each of the user's sessions and written by its writer
+//     through the session's transport (WebSocket: push/transport_ws.go),
+//     after the replay from the Store that a new session starts with.
 //
 // A connection's own hops come before: the token (Authenticator), the hub,
 // and the route (Router: user -> node, kept alive by the node's heartbeat).

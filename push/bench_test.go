@@ -25,7 +25,7 @@ func BenchmarkHubDeliver(b *testing.B) {
 	h := newHub()
 	for u := range 10000 {
 		for range 2 {
-			c := &conn{user: "u" + strconv.Itoa(u), send: newQueue(1 << 30)}
+			c := &session{user: "u" + strconv.Itoa(u), send: newQueue(1 << 30)}
 			c.writing.Store(true) // no writer: the benchmark drains the queues itself
 			h.add(c)
 		}

@@ -36,7 +36,7 @@ func (s *Service) catchUp(ctx context.Context) {
 }
 
 type catchUpper struct {
-	conns []*conn
+	conns []*session
 	users []string
 	// appends is the store's append count (herald.AppendCounter) at the
 	// start of the last two rounds: [0] the one before the last.
@@ -130,7 +130,7 @@ func (cu *catchUpper) behind(s *Service, ts *topicSub, seq herald.Seq) {
 	}
 }
 
-func (cu *catchUpper) check(ctx context.Context, s *Service, conns []*conn) {
+func (cu *catchUpper) check(ctx context.Context, s *Service, conns []*session) {
 	cu.users = cu.users[:0]
 	for _, c := range conns {
 		cu.users = append(cu.users, c.user) // a user's devices repeat it; LastSeqs dedupes

@@ -22,14 +22,14 @@ type hub struct {
 // one-entry slice on every connection of the node.
 type shard struct {
 	mu     sync.RWMutex
-	users  map[string][]*conn
+	users  map[string][]*session
 	topics map[string][]*topicSub // hub_topics.go; nil until a topic hashes here
 }
 
 func newHub() *hub {
 	h := &hub{seed: maphash.MakeSeed()}
 	for i := range h.shards {
-		h.shards[i].users = make(map[string][]*conn)
+		h.shards[i].users = make(map[string][]*session)
 	}
 	return h
 }
@@ -38,14 +38,14 @@ func (h *hub) shard(user string) *shard {
 	return &h.shards[maphash.String(h.seed, user)%hubShards]
 }
 
-func (h *hub) add(c *conn) {
+func (h *hub) add(c *session) {
 	s := h.shard(c.user)
 	s.mu.Lock()
 	s.users[c.user] = append(s.users[c.user], c)
 	s.mu.Unlock()
 }
 
-func (h *hub) remove(c *conn) {
+func (h *hub) remove(c *session) {
 	s := h.shard(c.user)
 	s.mu.Lock()
 	cs := s.users[c.user]
@@ -79,11 +79,11 @@ func (h *hub) conns(user string) []herald.Conn {
 }
 
 // userConns returns a copy of the user's connections.
-func (h *hub) userConns(user string) []*conn {
+func (h *hub) userConns(user string) []*session {
 	s := h.shard(user)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return append([]*conn(nil), s.users[user]...)
+	return append([]*session(nil), s.users[user]...)
 }
 
 // count returns how many connections user has on this node.
@@ -113,8 +113,8 @@ func (h *hub) each(fn func(user string, conns []herald.Conn)) {
 }
 
 // all returns every connection.
-func (h *hub) all() []*conn {
-	var out []*conn
+func (h *hub) all() []*session {
+	var out []*session
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.RLock()

@@ -3,9 +3,6 @@ package push
 import (
 	"context"
 	"time"
-
-	"github.com/heraldpush/herald/internal/netpoll"
-	"github.com/heraldpush/herald/internal/ws"
 )
 
 // keepAlive is the one loop that pings every connection every PingInterval
@@ -38,7 +35,7 @@ func (s *Service) keepAliveSlot(slot int, now time.Time) {
 	// next round.
 	quiet := now.Add(-s.cfg.PingInterval * 9 / 10).UnixNano()
 	dead := now.Add(-s.cfg.PongTimeout).UnixNano()
-	s.wheel.visit(slot, func(c *conn) {
+	s.wheel.visit(slot, func(c *session) {
 		if c.closing() {
 			return
 		}
@@ -50,49 +47,43 @@ func (s *Service) keepAliveSlot(slot int, now time.Time) {
 		if !c.closing() && c.lastPing.Load() < quiet && (c.lastRead.Load() < quiet || c.lastWrite.Load() < quiet) {
 			c.lastPing.Store(now.UnixNano())
 			if !c.pingNow() {
-				c.enqueue(outItem{control: ws.OpPing})
+				c.enqueue(outItem{ctl: ctlPing})
 			}
 		}
 	})
 }
 
-// pingFrame is an empty ping.
-var pingFrame = ws.AppendFrame(nil, ws.OpPing, nil)
-
-// pingNow writes a ping from the keep-alive loop itself when no writer runs
-// and the socket takes the two bytes at once: no goroutine, no deadline. It
-// reports false when the ping must be queued instead.
-func (c *conn) pingNow() bool {
-	if c.raw == nil || !c.writing.CompareAndSwap(false, true) {
+// pingNow has the transport write a ping from the keep-alive loop itself
+// when no writer runs and the socket takes it at once: no goroutine, no
+// deadline. It reports false when the ping must be queued instead.
+func (c *session) pingNow() bool {
+	if !c.writing.CompareAndSwap(false, true) {
 		return false
 	}
-	n, err := netpoll.TryWrite(c.raw, pingFrame)
-	switch {
-	case err != nil:
+	r := c.t.ping()
+	switch r {
+	case pingFailed:
 		c.writing.Store(false)
 		c.close(CloseGoingAway, "ping failed")
 		return true
-	case n > 0 && n < len(pingFrame):
-		// Half a frame is out: the writer must finish it before anything
-		// else, so it goes to a writer that still holds the flag.
+	case pingPart:
+		// Half a frame is out: a writer that still holds the flag must
+		// finish it before anything else.
 		go func() {
-			c.wbuf = writeBufs.Get().(*[]byte)
-			*c.wbuf = append(*c.wbuf, pingFrame[n:]...)
 			if err := c.flush(); err != nil {
 				c.close(CloseGoingAway, "write failed")
 			}
 			c.writeLoop()
 		}()
 		return true
-	}
-	c.writing.Store(false)
-	if n > 0 {
+	case pingWritten:
 		c.lastWrite.Store(time.Now().UnixNano())
 	}
+	c.writing.Store(false)
 	// Something queued or a close while the flag was held found a writer
 	// running and started none.
 	if !c.send.empty() || c.closing() {
 		c.kick()
 	}
-	return n > 0
+	return r == pingWritten
 }

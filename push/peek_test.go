@@ -10,8 +10,8 @@ import (
 // parser while a message is half-read (ws.OnlyPongs has the frame checks).
 func TestOnPeek(t *testing.T) {
 	pong := []byte{0x8A, 0x80, 0, 0, 0, 0}
-	c := &conn{parser: ws.Parser{MaxMessage: 1 << 10}}
-	if !c.onPeek(pong) || c.lastRead.Load() == 0 {
+	c := &wsTransport{c: &session{}, parser: ws.Parser{MaxMessage: 1 << 10}}
+	if !c.onPeek(pong) || c.c.lastRead.Load() == 0 {
 		t.Fatal("a pong was not taken as a frame read")
 	}
 	if c.onPeek([]byte{0x81, 0x82, 0, 0, 0, 0, '{', '}'}) {

@@ -1,7 +1,11 @@
-// Package push is the push service (the hub and the connection's writer): it
-// holds the WebSocket connections, binds user -> connections in memory,
-// registers user -> node in the routing table, replays stored messages on
-// connect, and writes each message to every connection of its user.
+// Package push is the push service: it holds the clients' connections,
+// binds user -> sessions in memory (hub.go), registers user -> node in the
+// routing table (routes.go), replays stored messages on connect, and
+// writes each message to every session of its user.
+//
+// A connection is a session (session*.go: Herald's protocol, its streams,
+// acks and topics) on a transport (transport.go: the wire; WebSocket in
+// transport_ws*.go, opened by handler_ws.go).
 package push
 
 import (
@@ -385,7 +389,7 @@ func (s *Service) drain(by time.Time) {
 	left := s.hub.all()
 	slog.Warn("drain deadline passed with connections still open; closing their sockets", "node", s.node.ID, "connections", len(left))
 	for _, c := range left {
-		c.nc.Close()
+		c.t.cut()
 	}
 	select {
 	case <-done:

@@ -61,7 +61,7 @@ func (s *Service) disconnect(m *herald.Message) int {
 // checkToken runs on each keep-alive visit: ask for a new token when the
 // current one expires before the next visit, close the connection once it
 // is past its expiry by more than TokenGrace.
-func (c *conn) checkToken(now time.Time) {
+func (c *session) checkToken(now time.Time) {
 	exp := c.expires.Load()
 	switch {
 	case exp == 0:
@@ -82,7 +82,7 @@ func expiryFrame(typ string, exp int64) []byte {
 // refresh handles the client's new token. It runs on the connection's
 // reader: the connection reads nothing else while the token is checked
 // (with the auth service, for a cluster).
-func (c *conn) refresh(token string) (int, string) {
+func (c *session) refresh(token string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	id, err := c.s.auth.Verify(ctx, token)

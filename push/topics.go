@@ -20,12 +20,12 @@ import (
 // from the store.
 //
 // Broadcast is a subscription every connection has from its handshake on
-// (conn.bcast), under the topic "*".
+// (session.bcast), under the topic "*".
 
 // topicSub is one connection's subscription to one topic. It is small:
 // every connection embeds one (the broadcast stream).
 type topicSub struct {
-	c   *conn
+	c   *session
 	key string // herald.TopicKey(topic): where the topic is stored and routed
 	pos int    // index in the hub's subscriber list; guarded by the hub shard's lock
 
@@ -59,7 +59,7 @@ type clientSub struct {
 const maxTopicsPerFrame = 100
 
 // subscribe handles a sub frame on the reader.
-func (c *conn) subscribe(f clientFrame) (int, string) {
+func (c *session) subscribe(f clientFrame) (int, string) {
 	if len(f.Topics) == 0 || len(f.Topics) > maxTopicsPerFrame {
 		return ClosePolicy, "sub needs 1 to " + strconv.Itoa(maxTopicsPerFrame) + " topics"
 	}
@@ -101,13 +101,13 @@ func (c *conn) subscribe(f clientFrame) (int, string) {
 	return 0, ""
 }
 
-func (c *conn) refuseTopic(id json.RawMessage, topic, code, msg string) {
+func (c *session) refuseTopic(id json.RawMessage, topic, code, msg string) {
 	c.s.m.subRefused.WithLabelValues(code).Inc()
 	c.enqueue(outItem{frame: subRefusedFrame(id, topic, code, msg)})
 }
 
 // addSub binds a new subscription and queues its start for the writer.
-func (c *conn) addSub(f clientFrame, topic string) {
+func (c *session) addSub(f clientFrame, topic string) {
 	c.mu.Lock()
 	if max := c.s.cfg.MaxTopics; max > 0 && len(c.subs) >= max {
 		c.mu.Unlock()
@@ -141,7 +141,7 @@ func (c *conn) addSub(f clientFrame, topic string) {
 }
 
 // unsubscribe handles an unsub frame on the reader.
-func (c *conn) unsubscribe(f clientFrame) (int, string) {
+func (c *session) unsubscribe(f clientFrame) (int, string) {
 	if len(f.Topics) == 0 || len(f.Topics) > maxTopicsPerFrame {
 		return ClosePolicy, "unsub needs 1 to " + strconv.Itoa(maxTopicsPerFrame) + " topics"
 	}
@@ -168,7 +168,7 @@ func (c *conn) unsubscribe(f clientFrame) (int, string) {
 
 // dropSub ends a subscription: no more of its messages are written, and the
 // node's route for the topic goes when its last local subscriber does.
-func (c *conn) dropSub(ts *topicSub) {
+func (c *session) dropSub(ts *topicSub) {
 	ts.gone.Store(true)
 	if c.s.hub.removeSub(ts) {
 		c.s.routes.mark(ts.key) // the last one here: the node's route for the topic goes
@@ -177,7 +177,7 @@ func (c *conn) dropSub(ts *topicSub) {
 }
 
 // dropSubs ends every subscription of a finished connection.
-func (c *conn) dropSubs() {
+func (c *session) dropSubs() {
 	c.mu.Lock()
 	subs := c.subs
 	c.subs = nil
@@ -188,7 +188,7 @@ func (c *conn) dropSubs() {
 }
 
 // findSub returns the connection's subscription to topic, nil if none.
-func (c *conn) findSub(topic string) *topicSub {
+func (c *session) findSub(topic string) *topicSub {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, s := range c.subs {
@@ -200,7 +200,7 @@ func (c *conn) findSub(topic string) *topicSub {
 }
 
 // topicClaims returns the token's topics claim (the newest token's, after a refresh).
-func (c *conn) topicClaims() []string {
+func (c *session) topicClaims() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.claims

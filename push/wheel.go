@@ -19,7 +19,7 @@ type wheel struct {
 
 type wheelSlot struct {
 	mu    sync.Mutex
-	conns []*conn
+	conns []*session
 }
 
 // newWheel sizes the wheel so that one slot is visited about once a second
@@ -29,7 +29,7 @@ func newWheel(interval time.Duration) *wheel {
 	return &wheel{slots: make([]wheelSlot, n)}
 }
 
-func (w *wheel) add(c *conn) {
+func (w *wheel) add(c *session) {
 	i := int(w.next.Add(1) % uint64(len(w.slots)))
 	s := &w.slots[i]
 	s.mu.Lock()
@@ -38,7 +38,7 @@ func (w *wheel) add(c *conn) {
 	s.mu.Unlock()
 }
 
-func (w *wheel) remove(c *conn) {
+func (w *wheel) remove(c *session) {
 	s := &w.slots[c.slot]
 	s.mu.Lock()
 	last := len(s.conns) - 1
@@ -53,7 +53,7 @@ func (w *wheel) remove(c *conn) {
 
 // visit calls fn with each connection of slot i, under the slot's lock: fn
 // must be quick and must not add or remove connections.
-func (w *wheel) visit(i int, fn func(*conn)) {
+func (w *wheel) visit(i int, fn func(*session)) {
 	s := &w.slots[i%len(w.slots)]
 	s.mu.Lock()
 	for _, c := range s.conns {
@@ -63,7 +63,7 @@ func (w *wheel) visit(i int, fn func(*conn)) {
 }
 
 // snapshot appends slot i's connections to buf.
-func (w *wheel) snapshot(i int, buf []*conn) []*conn {
+func (w *wheel) snapshot(i int, buf []*session) []*session {
 	s := &w.slots[i]
 	s.mu.Lock()
 	buf = append(buf, s.conns...)

@@ -78,7 +78,7 @@ func (c *heraldConn) onData(b []byte, err error) bool {
 }
 
 // onPeek takes a read of whole pongs on the poller's goroutine, as the push
-// node does (push/conn_read.go).
+// node does (push/transport_ws_read.go).
 func (c *heraldConn) onPeek(b []byte) bool {
 	if !c.parser.Idle() || !ws.OnlyPongs(b) {
 		return false

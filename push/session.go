@@ -3,16 +3,12 @@ package push
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/bucket"
-	"github.com/heraldpush/herald/internal/ws"
 	"github.com/heraldpush/herald/receipts"
 )
 
@@ -33,114 +29,110 @@ const (
 // outItem is one frame waiting to be written. seq is the message's seq, or 0
 // for a frame that is always written (a pong). A catch-up item has no frame:
 // it asks the writer to send whatever the store has past the last seq sent,
-// up to seq. control, when set, makes frame the payload of a WebSocket
-// control frame (ping, pong) rather than a text frame.
+// up to seq. ctl, when set, makes frame the payload of the transport's
+// keep-alive frame (a ping, or a pong) rather than a message.
 //
 // sub, when set, names the topic stream the item belongs to (the
-// connection's own stream otherwise); start makes the item a new
+// session's own stream otherwise); start makes the item a new
 // subscription's start (topics.go).
 type outItem struct {
 	seq     herald.Seq
 	id      string // the message's ID, for its receipt (user messages)
 	frame   []byte
 	catchUp bool
-	control ws.Opcode
+	ctl     controlKind
 	sub     *topicSub
 	start   *subStart
 }
 
-// conn is one WebSocket connection. An idle connection has no goroutine: the
-// node's poller starts a reader when the client sends something
-// (conn_read.go), and a writer starts when something is queued for it and
-// ends when the queue is empty (conn_write.go). The keep-alive loop
-// (keepalive.go) pings it and closes it when the client has gone quiet.
-type conn struct {
+// session is one client's connection, as Herald's protocol sees it
+// (transport.go): its streams, acks, token and topics, and the writer that
+// sends them through its transport. An idle session has no goroutine: the
+// transport's reader runs when the client sends something, and a writer
+// starts when something is queued for it and ends when the queue is empty
+// (session_writer.go). The keep-alive loop (keepalive.go) pings it and
+// closes it when the client has gone quiet.
+type session struct {
 	s      *Service
-	nc     net.Conn
+	t      transport
 	id     string
 	user   string
 	device string
 	since  time.Time
+	ip     string // client address, counted in the node's per-address limits
 
 	send     queue
 	lastSent atomic.Uint64 // highest seq written; acks above it are clamped
 
-	// close state: no context per connection (a cancelCtx and the map of
+	// close state: no context per session (a cancelCtx and the map of
 	// children it keeps cost ~400 bytes on each of 200,000 connections);
 	// the writer's store reads get a context of their own (op) that close
 	// cancels.
-	mu       sync.Mutex // guards code, reason and opCancel
+	mu       sync.Mutex // guards code, reason, opCancel, subs and claims
 	closed   atomic.Bool
 	code     int
 	reason   string
 	opCancel context.CancelFunc
 
-	writing atomic.Bool      // a writer goroutine runs (stays set once the connection is finished)
-	wbuf    *[]byte          // frames waiting for one write; only while a writer runs
-	wframes int              // message frames in wbuf
-	notes   []receipts.Noted // user messages in wbuf, for their receipts (conn_receipts.go)
+	// The writer's state: only the goroutine holding writing touches the rest.
+	writing atomic.Bool      // a writer goroutine runs (stays set once the session is finished)
+	wframes int              // message frames buffered in the transport
+	notes   []receipts.Noted // user messages buffered, for their receipts (session_receipts.go)
+	// holeSince is when the writer met the hole it is settling, unix
+	// nanoseconds (0: none) (settle).
+	holeSince int64
 
-	// Reader state: the poller never runs two readers of one connection at once.
-	parser ws.Parser
-	rate   bucket.Bucket // client frames per second: a client that acks every message and pings sends a few; a flood is cut off (1008)
-	// discarding: the framing is broken, so bytes are dropped until the
-	// client goes (the close frame already sent is not lost to a reset).
-	// Once close is called, frames are still parsed, for the client's close.
-	discarding bool
-	stopWatch  func()
+	// Liveness, for the keep-alive loop: unix nanoseconds.
+	lastRead  atomic.Int64 // the client's last frame
+	lastPing  atomic.Int64 // the last ping queued
+	lastWrite atomic.Int64 // the last write to the transport
 
-	peerGone     atomic.Bool     // the client's side has ended (its close frame, or EOF)
-	lastRead     atomic.Int64    // unix nanoseconds of the client's last frame
-	lastPing     atomic.Int64    // unix nanoseconds of the last ping queued
-	lastWrite    atomic.Int64    // unix nanoseconds of the last write to the socket
-	expires      atomic.Int64    // unix nanoseconds when the token expires; 0: never
-	refreshAsked atomic.Bool     // a refresh frame was sent for the current token
-	raw          syscall.RawConn // for pings written without a writer; nil without a file descriptor
+	// The token's life (token.go).
+	expires      atomic.Int64 // unix nanoseconds when the token expires; 0: never
+	refreshAsked atomic.Bool  // a refresh frame was sent for the current token
 
 	slot, slotPos int // place in the service's wheel
 	// catchUpSeen is the user's newest stored seq at the previous catch-up
 	// round; only the catch-up loop touches it (catchup.go).
 	catchUpSeen herald.Seq
-	// holeSince is when the writer met the hole it is settling, unix
-	// nanoseconds (0: none); only the writer touches it (settle).
-	holeSince int64
-	ip        string // client address, counted in the node's per-address limits
 
 	// Topics (topics.go): subs and claims are guarded by mu; bcast is the
-	// broadcast stream every connection is on.
+	// broadcast stream every session is on.
 	subs   []*topicSub
 	claims []string // the token's topics claim
 	bcast  topicSub
 }
 
-var connSeq atomic.Uint64
+var sessionSeq atomic.Uint64
 
-func (s *Service) newConn(nc net.Conn, user, device string) *conn {
+// newSession is a session for an admitted client; its transport is set
+// before it is opened (Service.open).
+func (s *Service) newSession(a *admission) *session {
 	now := time.Now()
-	c := &conn{
+	c := &session{
 		s:      s,
-		nc:     nc,
-		id:     s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-" + strconv.FormatUint(connSeq.Add(1), 36),
-		user:   user,
-		device: device,
+		id:     s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-" + strconv.FormatUint(sessionSeq.Add(1), 36),
+		user:   a.id.User,
+		device: a.device,
+		ip:     a.ip,
 		since:  now,
 		send:   newQueue(s.cfg.SendQueue),
+		claims: a.id.Topics,
+	}
+	if !a.id.ExpiresAt.IsZero() {
+		c.expires.Store(a.id.ExpiresAt.UnixNano())
 	}
 	c.bcast = topicSub{c: c, key: herald.BroadcastKey}
-	c.parser.MaxMessage = s.cfg.MaxFrame
 	c.lastRead.Store(now.UnixNano())
 	c.lastPing.Store(now.UnixNano())
 	c.lastWrite.Store(now.UnixNano())
-	if sc, ok := nc.(syscall.Conn); ok {
-		c.raw, _ = sc.SyscallConn()
-	}
 	return c
 }
 
 // enqueue never blocks: a client that lets its queue fill is disconnected
 // (close 4000) and resumes from the store, instead of growing memory or
 // stalling delivery to everyone else.
-func (c *conn) enqueue(it outItem) {
+func (c *session) enqueue(it outItem) {
 	if !c.send.push(it) {
 		c.close(CloseSlowConsumer, "send queue full: client too slow")
 		return
@@ -150,7 +142,7 @@ func (c *conn) enqueue(it outItem) {
 
 // close asks the writer to close the connection with code and reason; the
 // first call wins.
-func (c *conn) close(code int, reason string) {
+func (c *session) close(code int, reason string) {
 	c.mu.Lock()
 	if c.closed.Load() {
 		c.mu.Unlock()
@@ -167,11 +159,11 @@ func (c *conn) close(code int, reason string) {
 }
 
 // closing reports whether close has been called.
-func (c *conn) closing() bool { return c.closed.Load() }
+func (c *session) closing() bool { return c.closed.Load() }
 
 // op returns the context for one store operation of the writer: it ends
 // after timeout, or when the connection is closed. Call done when finished.
-func (c *conn) op(timeout time.Duration) (ctx context.Context, done func()) {
+func (c *session) op(timeout time.Duration) (ctx context.Context, done func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	c.mu.Lock()
 	prev := c.opCancel
@@ -189,9 +181,6 @@ func (c *conn) op(timeout time.Duration) (ctx context.Context, done func()) {
 	}
 }
 
-// peerEnded records that the client will send nothing more.
-func (c *conn) peerEnded() { c.peerGone.Store(true) }
-
 // start is where a connection's streams begin: its own, and the broadcasts.
 type start struct {
 	since     herald.Seq
@@ -201,17 +190,10 @@ type start struct {
 	hasBSince bool
 }
 
-// finish runs once (the last writer keeps the writing flag for good), when
-// the connection is over: the socket is
-// closed, the local binding removed and the route rewritten.
-func (c *conn) finish() {
-	c.close(CloseNormal, "")
-	if c.stopWatch != nil {
-		c.stopWatch()
-	}
-	c.nc.Close()
-	c.peerEnded()
-	c.releaseBuf()
+// finish runs once, when the transport has ended (the last writer keeps
+// the writing flag for good): the local binding is removed and the route
+// rewritten.
+func (c *session) finish() {
 	c.s.hub.remove(c)
 	c.s.acks.closed(c.user, c.device)
 	c.dropSubs()

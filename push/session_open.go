@@ -12,49 +12,65 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
-	"github.com/heraldpush/herald/internal/netpoll"
-	"github.com/heraldpush/herald/internal/ws"
 )
 
-// ServeWS is GET /ws: authenticate (401 with a JSON body before any upgrade),
-// upgrade, bind the connection, register its route, then hello, replay, live.
-func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
-	select {
-	case <-s.draining:
-		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node shutting down, connect to another"))
-		return
-	default:
+// Opening a session, whatever its transport: a handler admits the client
+// (admit), reserves its place against a drain (reserve), makes its
+// transport, and opens the session on it (open).
+
+// admission is a client admitted to open a session: who, from where, and
+// where its streams start.
+type admission struct {
+	s      *Service
+	id     herald.Identity
+	device string
+	ip     string
+	start  start
+	opened bool
+}
+
+// release gives back the address's count unless a session took it over.
+func (a *admission) release() {
+	if !a.opened {
+		a.s.ips.release(a.ip)
 	}
-	if r.Method != http.MethodGet {
-		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET with a WebSocket upgrade"))
-		return
-	}
+}
+
+// admit runs the checks every transport's handshake makes before it
+// answers, once the handler has refused a draining node (refuseDraining)
+// and a request its transport cannot serve: the node is not full, the origin and the client's
+// address are allowed, the token is valid and not revoked, the user is under
+// its limit, and the device and resume parameters are well formed. A client
+// refused gets its error (4xx or 503, JSON) here; false means it was sent.
+// Call release on the admission when the handler ends.
+func (s *Service) admit(w http.ResponseWriter, r *http.Request) (*admission, bool) {
 	if !s.originAllowed(r) {
 		s.m.refused.WithLabelValues("origin").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed to connect", r.Header.Get("Origin")))
-		return
+		return nil, false
 	}
 	if max := s.cfg.MaxConnections; max > 0 && s.conns.Load() >= int64(max) {
 		s.m.refused.WithLabelValues("node_full").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node full (%d connections), connect to another", max))
-		return
+		return nil, false
 	}
 	ip, refused := s.ips.admit(r, time.Now())
 	switch refused {
 	case "ip_connections":
 		s.m.refused.WithLabelValues("ip_connections").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "your address has %d connections on this node, the limit", s.cfg.MaxIPConns))
-		return
+		return nil, false
 	case "ip_rate":
 		s.m.refused.WithLabelValues("ip_rate").Inc()
 		w.Header().Set("Retry-After", "1")
 		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "more than %d new connections a second from your address; retry later", s.cfg.MaxIPRate))
-		return
+		return nil, false
 	}
-	upgraded := false
+	a := &admission{s: s, ip: ip}
+	ok := false
 	defer func() {
-		if !upgraded {
-			s.ips.release(ip)
+		if !ok {
+			a.release()
 		}
 	}()
 	q := r.URL.Query()
@@ -69,21 +85,21 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 		} else {
 			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
 		}
-		return
+		return nil, false
 	}
 	if s.revoked(r.Context(), id) {
 		httpx.Error(w, r, herald.Errorf(herald.EUnauthorized, "token revoked: ask the application for a new one"))
-		return
+		return nil, false
 	}
 	if max := s.cfg.MaxUserConns; max > 0 && s.hub.count(id.User) >= max {
 		s.m.refused.WithLabelValues("user_connections").Inc()
 		httpx.Error(w, r, herald.Errorf(herald.ETooMany, "user has %d connections on this node, the limit", max))
-		return
+		return nil, false
 	}
 	device := q.Get("device")
 	if device != "" && !herald.ValidID(device) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "device: 1-128 bytes of A-Z a-z 0-9 _ - . @ :"))
-		return
+		return nil, false
 	}
 	var st start
 	st.since, st.hasSince, err = seqParam(q, "since")
@@ -92,41 +108,48 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		httpx.Error(w, r, err)
-		return
+		return nil, false
 	}
 	if st.epoch = q.Get("epoch"); len(st.epoch) > 64 || !utf8.ValidString(st.epoch) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "epoch: the hello's epoch, as it came"))
-		return
+		return nil, false
 	}
-	if err := ws.CheckRequest(r); err != nil {
-		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s", err.Error()))
-		return
-	}
-	// Count the connection before the upgrade, under the lock drain takes to
-	// start, so drain never waits while a new connection is being added.
+	a.id, a.device, a.start, ok = id, device, st, true
+	return a, true
+}
+
+// reserve counts a session about to open in the drain's wait group, under
+// the lock the drain takes to start, so that a drain never waits while a
+// session is being added, nor misses one. False: the node began draining,
+// and the client was told so. Once it returns true, the handler must call
+// open, or connWG.Done if it fails before.
+func (s *Service) reserve(w http.ResponseWriter, r *http.Request) bool {
 	s.drainMu.Lock()
-	select {
-	case <-s.draining:
-		s.drainMu.Unlock()
-		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node shutting down, connect to another"))
-		return
-	default:
+	defer s.drainMu.Unlock()
+	if s.refuseDraining(w, r) {
+		return false
 	}
 	s.connWG.Add(1)
-	s.drainMu.Unlock()
-	nc, rest, err := ws.Upgrade(w, r)
-	if err != nil {
-		s.connWG.Done()
-		return // the connection is gone; nothing can be answered
+	return true
+}
+
+// refuseDraining tells a client that a draining node opens no session (503,
+// connect to another) and reports whether it did.
+func (s *Service) refuseDraining(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case <-s.draining:
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "node shutting down, connect to another"))
+		return true
+	default:
+		return false
 	}
-	c := s.newConn(nc, id.User, device)
-	c.ip, upgraded = ip, true // finish releases the address's count
-	if !id.ExpiresAt.IsZero() {
-		c.expires.Store(id.ExpiresAt.UnixNano())
-	}
-	c.claims = id.Topics
-	// The first writer (serve, below) holds the writing flag through hello
-	// and replay: live frames queue up behind them.
+}
+
+// open binds session c, its transport set, on this node: the hub and the
+// keep-alive wheel have it from here on. Its first writer (serve) holds the
+// writing flag through hello and replay: live frames queue up behind them.
+func (s *Service) open(c *session, a *admission) {
+	a.opened = true // finish releases the address's count
 	c.writing.Store(true)
 	s.hub.add(c)
 	s.wheel.add(c)
@@ -140,21 +163,6 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	s.conns.Add(1)
 	s.m.opened.Inc()
 	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
-	// Frames the client sent right behind its request came with it.
-	if len(rest) > 0 && !c.consume(rest) {
-		c.peerEnded()
-	}
-	stop, err := netpoll.Watch(nc, netpoll.Handler{Peek: c.onPeek, Data: c.onData})
-	if err != nil {
-		slog.Warn("cannot watch connection", "conn", c.id, "err", err)
-		c.close(CloseInternal, "server error, retry")
-		stop = func() {}
-	}
-	c.stopWatch = stop
-	// The handler returns, so the HTTP server's per-connection state (and
-	// its 8 KiB of buffers) is freed; the connection keeps no goroutine
-	// once its handshake is written.
-	go c.serve(s.routes.mark(c.user), s.routes.mark(herald.BroadcastKey), st)
 }
 
 // seqParam reads an optional seq query parameter.

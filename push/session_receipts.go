@@ -19,7 +19,7 @@ type receiptLog interface {
 
 // deviceKey is the device a receipt is for: the device ID, or the
 // connection's ID for a connection without one.
-func (c *conn) deviceKey() string {
+func (c *session) deviceKey() string {
 	if c.device != "" {
 		return c.device
 	}
@@ -27,14 +27,14 @@ func (c *conn) deviceKey() string {
 }
 
 // note records that the writer wrote user message id (seq); flush confirms it.
-func (c *conn) note(id string, seq herald.Seq) {
+func (c *session) note(id string, seq herald.Seq) {
 	if c.s.receipts != nil && id != "" {
 		c.notes = append(c.notes, receipts.Noted{ID: id, Seq: seq})
 	}
 }
 
 // confirmNotes hands the written messages to the recorder.
-func (c *conn) confirmNotes(ok bool) {
+func (c *session) confirmNotes(ok bool) {
 	if len(c.notes) == 0 {
 		return
 	}

@@ -1,0 +1,52 @@
+package push
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/internal/ws"
+)
+
+// ServeWS is GET /ws: admit the client (a 4xx or 503 with a JSON body
+// before any upgrade), upgrade, open its session on a WebSocket transport,
+// then hello, replay, live.
+func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
+	if s.refuseDraining(w, r) {
+		return
+	}
+	if r.Method != http.MethodGet {
+		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET with a WebSocket upgrade"))
+		return
+	}
+	a, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	defer a.release()
+	if err := ws.CheckRequest(r); err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s", err.Error()))
+		return
+	}
+	if !s.reserve(w, r) {
+		return
+	}
+	nc, rest, err := ws.Upgrade(w, r)
+	if err != nil {
+		s.connWG.Done()
+		return // the connection is gone; nothing can be answered
+	}
+	c := s.newSession(a)
+	t := newWSTransport(c, nc)
+	c.t = t
+	s.open(c, a)
+	if err := t.start(rest); err != nil {
+		slog.Warn("cannot watch connection", "conn", c.id, "err", err)
+		c.close(CloseInternal, "server error, retry")
+	}
+	// The handler returns, so the HTTP server's per-connection state (and
+	// its 8 KiB of buffers) is freed; the connection keeps no goroutine
+	// once its handshake is written.
+	go c.serve(s.routes.mark(c.user), s.routes.mark(herald.BroadcastKey), a.start)
+}

@@ -1,0 +1,65 @@
+package push
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// What a session does with each frame its client sends, whatever the
+// transport brought it: ping, ack, refresh, sub and unsub.
+
+// handleFrame acts on one client text frame; a non-zero code closes the connection.
+func (c *session) handleFrame(data []byte) (int, string) {
+	f, code, reason := parseClientFrame(data)
+	if code != 0 {
+		return code, reason
+	}
+	switch f.Type {
+	case "ping":
+		c.enqueue(outItem{frame: pongFrame})
+	case "refresh":
+		return c.refresh(f.Token)
+	case "sub":
+		return c.subscribe(f)
+	case "unsub":
+		return c.unsubscribe(f)
+	case "ack":
+		// An ack cannot cover what was never sent: clamping keeps a buggy
+		// client from skipping messages on its next resume.
+		seq := min(*f.Seq, c.lastSent.Load())
+		if c.device != "" {
+			c.s.acks.add(c.user, c.device, seq)
+		}
+		if c.s.receipts != nil {
+			c.s.receipts.Ack(c.user, c.deviceKey(), seq, time.Now())
+		}
+	}
+	return 0, ""
+}
+
+// parseClientFrame decodes and checks one client frame. A non-zero code is
+// the close code for a frame the server will not accept, with its reason.
+func parseClientFrame(data []byte) (clientFrame, int, string) {
+	var f clientFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return f, CloseInvalidPayload, "frame is not a JSON object"
+	}
+	switch f.Type {
+	case "ping":
+	case "ack":
+		if f.Seq == nil {
+			return f, ClosePolicy, "ack needs a seq"
+		}
+	case "refresh":
+		if f.Token == "" {
+			return f, ClosePolicy, "refresh needs a token"
+		}
+	case "sub", "unsub":
+		if len(f.Topics) == 0 {
+			return f, ClosePolicy, f.Type + " needs topics"
+		}
+	default:
+		return f, ClosePolicy, "unknown frame type"
+	}
+	return f, 0, ""
+}

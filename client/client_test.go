@@ -13,17 +13,18 @@ import (
 
 	"github.com/heraldpush/herald/client"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // startAll runs the real herald binary (`herald all`) and returns its API.
-func startAll(t *testing.T, dir, addr string, extra ...string) (*testenv.Process, testenv.API) {
+func startAll(t *testing.T, dir, addr string, extra ...string) (*testenv.Process, probe.API) {
 	t.Helper()
 	p := testenv.Start(t, "herald all", testenv.HeraldBinary(t), nil, append([]string{"all", "--listen", addr, "--data-dir", dir}, extra...)...)
-	if err := testenv.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
+	if err := probe.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	key, _ := os.ReadFile(filepath.Join(dir, "api-key"))
-	return p, testenv.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}
+	return p, probe.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}
 }
 
 type inbox struct {
@@ -122,11 +123,11 @@ func TestRefusedTokenStops(t *testing.T) {
 
 // mintToken asks POST /v1/tokens, returning errors instead of failing the
 // test: it runs on the client's goroutine, and the server may be down.
-func mintToken(ctx context.Context, api testenv.API, user string) (string, error) {
+func mintToken(ctx context.Context, api probe.API, user string) (string, error) {
 	return mintTokenTTL(ctx, api, user, 0)
 }
 
-func mintTokenTTL(ctx context.Context, api testenv.API, user string, ttlSeconds int) (string, error) {
+func mintTokenTTL(ctx context.Context, api probe.API, user string, ttlSeconds int) (string, error) {
 	return api.MintCtx(ctx, user, ttlSeconds)
 }
 

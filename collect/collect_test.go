@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/pebble"
 )
 
@@ -101,10 +103,12 @@ func TestGroupCommit(t *testing.T) {
 	if writes >= n/2 {
 		t.Errorf("%d requests took %d writes; group commit should need far fewer", n, writes)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for d.count() < n && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if got := d.count(); got < n {
+			return fmt.Errorf("dispatched %d of %d", got, n)
+		}
+		return nil
+	})
 	if d.count() != n {
 		t.Errorf("dispatched %d of %d", d.count(), n)
 	}
@@ -264,10 +268,12 @@ func TestBatchAPI(t *testing.T) {
 	if rec = post(`{"messages":[]}`); rec.Code != 400 {
 		t.Fatalf("empty batch: %d", rec.Code)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for d.count() < 3 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.CheckFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+		if got := d.count(); got < 3 {
+			return fmt.Errorf("dispatched %d of %d", got, 3)
+		}
+		return nil
+	})
 	if d.count() != 3 {
 		t.Fatalf("dispatched %d, want 3", d.count())
 	}

@@ -11,12 +11,14 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
+	"github.com/heraldpush/herald/internal/testenv/traffic"
 )
 
 // allNode is a running `herald all`.
 type allNode struct {
 	proc *testenv.Process
-	api  testenv.API
+	api  probe.API
 	ws   string
 	dir  string
 	addr string
@@ -27,7 +29,7 @@ func startAll(t *testing.T, dir, addr string, extra ...string) *allNode {
 	bin := testenv.HeraldBinary(t)
 	args := append([]string{"all", "--listen", addr, "--data-dir", dir}, extra...)
 	p := testenv.Start(t, "herald all", bin, nil, args...)
-	if err := testenv.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
+	if err := probe.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, p.Log.String())
 	}
 	key, err := os.ReadFile(filepath.Join(dir, "api-key"))
@@ -35,7 +37,7 @@ func startAll(t *testing.T, dir, addr string, extra ...string) *allNode {
 		t.Fatal(err)
 	}
 	return &allNode{proc: p, dir: dir, addr: addr, ws: "ws://" + addr,
-		api: testenv.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}}
+		api: probe.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}}
 }
 
 func (n *allNode) stop(t *testing.T) {
@@ -45,7 +47,7 @@ func (n *allNode) stop(t *testing.T) {
 	}
 }
 
-func seqs(fs []testenv.Frame) []uint64 {
+func seqs(fs []probe.Frame) []uint64 {
 	var out []uint64
 	for _, f := range fs {
 		out = append(out, f.Seq)
@@ -63,9 +65,9 @@ func TestAllEndToEnd(t *testing.T) {
 	alice := n.api.Token(t, "alice")
 	bob := n.api.Token(t, "bob")
 
-	phone := testenv.MustDialWS(t, n.ws, alice, "phone", nil)
-	laptop := testenv.MustDialWS(t, n.ws, alice, "laptop", nil)
-	bobWS := testenv.MustDialWS(t, n.ws, bob, "", nil)
+	phone := probe.MustDialWS(t, n.ws, alice, "phone", nil)
+	laptop := probe.MustDialWS(t, n.ws, alice, "laptop", nil)
+	bobWS := probe.MustDialWS(t, n.ws, bob, "", nil)
 	if phone.Hello.User != "alice" || phone.Hello.Seq != 0 || phone.Hello.Conn == "" || phone.Hello.Node == "" {
 		t.Fatalf("hello = %+v", phone.Hello)
 	}
@@ -75,7 +77,7 @@ func TestAllEndToEnd(t *testing.T) {
 		n.api.Send(t, []string{"alice"}, map[string]int{"n": i})
 	}
 	n.api.Send(t, []string{"bob"}, "for bob")
-	for _, c := range []*testenv.WS{phone, laptop} {
+	for _, c := range []*probe.WS{phone, laptop} {
 		got := c.Msgs(3, 5*time.Second)
 		if fmt.Sprint(seqs(got)) != "[1 2 3]" || string(got[0].Payload) != `{"n":1}` || got[0].ID == "" || got[0].TS == 0 {
 			t.Fatalf("alice's device got %+v", got)
@@ -98,7 +100,7 @@ func TestAllEndToEnd(t *testing.T) {
 		n.api.Send(t, []string{"alice"}, i)
 	}
 	phone.Msgs(3, 5*time.Second)
-	laptop = testenv.MustDialWS(t, n.ws, alice, "laptop", nil)
+	laptop = probe.MustDialWS(t, n.ws, alice, "laptop", nil)
 	if laptop.Hello.Seq != 6 {
 		t.Errorf("hello seq = %d, want 6", laptop.Hello.Seq)
 	}
@@ -136,7 +138,7 @@ func TestAllEndToEnd(t *testing.T) {
 	n.stop(t)
 	n = startAll(t, dir, addr)
 	since := uint64(2)
-	c := testenv.MustDialWS(t, n.ws, alice, "", &since)
+	c := probe.MustDialWS(t, n.ws, alice, "", &since)
 	if got := c.Msgs(5, 5*time.Second); fmt.Sprint(seqs(got)) != "[3 4 5 6 7]" {
 		t.Fatalf("after restart, since=2 got %v", seqs(got))
 	}
@@ -160,13 +162,13 @@ func TestAllBadInput(t *testing.T) {
 	addr := testenv.FreePort(t, "127.0.0.1")
 	n := startAll(t, dir, addr, "--max-payload", "1024")
 	good := n.api.Token(t, "carol")
-	watcher := testenv.MustDialWS(t, n.ws, good, "w", nil)
+	watcher := probe.MustDialWS(t, n.ws, good, "w", nil)
 
-	noKey := testenv.API{Base: n.api.Base}
-	wrongKey := testenv.API{Base: n.api.Base, Key: "wrong"}
+	noKey := probe.API{Base: n.api.Base}
+	wrongKey := probe.API{Base: n.api.Base, Key: "wrong"}
 	cases := []struct {
 		name   string
-		api    testenv.API
+		api    probe.API
 		method string
 		path   string
 		body   any
@@ -217,27 +219,27 @@ func TestAllBadInput(t *testing.T) {
 
 	// WebSocket: a bad token is refused with 401 and a JSON body before any upgrade.
 	for _, tok := range []string{"", "garbage", good + "x"} {
-		if _, err := testenv.DialWS(t, n.ws, tok, "", nil); err == nil || !strings.Contains(err.Error(), "status 401") || !strings.Contains(err.Error(), `"unauthorized"`) {
+		if _, err := probe.DialWS(t, n.ws, tok, "", nil); err == nil || !strings.Contains(err.Error(), "status 401") || !strings.Contains(err.Error(), `"unauthorized"`) {
 			t.Errorf("token %q: %v", tok, err)
 		}
 	}
 	// Bad frames close that connection only, with a code and a reason.
 	frames := []struct {
 		name string
-		send func(w *testenv.WS) error
+		send func(w *probe.WS) error
 		code int
 	}{
-		{"not JSON", func(w *testenv.WS) error { return w.Conn.WriteMessage(1, []byte("hello?")) }, 1007},
-		{"binary", func(w *testenv.WS) error { return w.Conn.WriteMessage(2, []byte{1, 2}) }, 1003},
-		{"unknown type", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "hack"}) }, 1008},
-		{"too big", func(w *testenv.WS) error { return w.Conn.WriteMessage(1, []byte(`"`+strings.Repeat("x", 10000)+`"`)) }, 1009},
-		{"sub without topics", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "sub"}) }, 1008},
-		{"sub with topics of the wrong type", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "sub", "topics": "news"}) }, 1007},
-		{"sub with 101 topics", func(w *testenv.WS) error { return w.Send(map[string]any{"type": "sub", "topics": make([]string, 101)}) }, 1008},
+		{"not JSON", func(w *probe.WS) error { return w.Conn.WriteMessage(1, []byte("hello?")) }, 1007},
+		{"binary", func(w *probe.WS) error { return w.Conn.WriteMessage(2, []byte{1, 2}) }, 1003},
+		{"unknown type", func(w *probe.WS) error { return w.Send(map[string]any{"type": "hack"}) }, 1008},
+		{"too big", func(w *probe.WS) error { return w.Conn.WriteMessage(1, []byte(`"`+strings.Repeat("x", 10000)+`"`)) }, 1009},
+		{"sub without topics", func(w *probe.WS) error { return w.Send(map[string]any{"type": "sub"}) }, 1008},
+		{"sub with topics of the wrong type", func(w *probe.WS) error { return w.Send(map[string]any{"type": "sub", "topics": "news"}) }, 1007},
+		{"sub with 101 topics", func(w *probe.WS) error { return w.Send(map[string]any{"type": "sub", "topics": make([]string, 101)}) }, 1008},
 	}
 	for _, f := range frames {
 		t.Run("frame "+f.name, func(t *testing.T) {
-			w := testenv.MustDialWS(t, n.ws, good, "", nil)
+			w := probe.MustDialWS(t, n.ws, good, "", nil)
 			if err := f.send(w); err != nil {
 				t.Fatal(err)
 			}
@@ -266,13 +268,13 @@ func TestSlowConsumer(t *testing.T) {
 	dir := t.TempDir()
 	addr := testenv.FreePort(t, "127.0.0.1")
 	n := startAll(t, dir, addr, "--send-queue", "32")
-	slow := testenv.MustDialWS(t, n.ws, n.api.Token(t, "slow"), "tablet", nil)
-	fast := testenv.NewDevice("fast", "phone", n.api.Token(t, "fast"), func() string { return n.ws })
+	slow := probe.MustDialWS(t, n.ws, n.api.Token(t, "slow"), "tablet", nil)
+	fast := traffic.NewDevice("fast", "phone", n.api.Token(t, "fast"), func() string { return n.ws })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go fast.Run(ctx)
 
-	sender := testenv.NewSender(n.api.Key, n.api.Base)
+	sender := traffic.NewSender(n.api.Key, n.api.Base)
 	big := strings.Repeat("x", 16<<10)
 	const total = 300 // 300 x 16 KiB: far more than socket buffers and the queue hold
 	for i := range total {
@@ -280,14 +282,14 @@ func TestSlowConsumer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r := testenv.Check(sender, []*testenv.Device{fast}, 20*time.Second); !r.OK() {
+	if r := traffic.Check(sender, []*traffic.Device{fast}, 20*time.Second); !r.OK() {
 		t.Fatalf("the fast client suffered: %+v", r)
 	}
 	if code, reason := slow.CloseCode(20 * time.Second); code != 4000 || reason == "" {
 		t.Fatalf("slow client closed with %d %q, want 4000", code, reason)
 	}
 	// It comes back (having acked nothing) and gets everything, in order.
-	again := testenv.MustDialWS(t, n.ws, n.api.Token(t, "slow"), "tablet", nil)
+	again := probe.MustDialWS(t, n.ws, n.api.Token(t, "slow"), "tablet", nil)
 	got := again.Msgs(total, 20*time.Second)
 	for i, f := range got {
 		if f.Seq != uint64(i+1) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/traffic"
 )
 
 // killAndRestart SIGKILLs a node and starts it again after 0.5-1.5 s.
@@ -45,7 +46,7 @@ func TestChaos(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 2, Push: 3})
 	f := newFleet(t, c, users)
 	ctx, cancel := context.WithCancel(context.Background())
-	traffic := f.traffic(ctx, users, senders)
+	sending := f.traffic(ctx, users, senders)
 
 	var mu sync.Mutex // one fault at a time, so at least one of each service stays up
 	var events []string
@@ -87,8 +88,8 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	cancel()
-	traffic.Wait()
-	r := testenv.Check(f.sender, f.devices, 60*time.Second)
+	sending.Wait()
+	r := traffic.Check(f.sender, f.devices, 60*time.Second)
 	table := r.Table()
 	t.Logf("chaos: %d users x 2 devices, %s, %d faults: %v\n%s", users, duration, len(events), events, table)
 	if path := os.Getenv("HERALD_CHAOS_REPORT"); path != "" {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/certs"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // TestClusterEndToEnd runs Redis, FerretDB, 1 auth, 2 collect, 2 dispatch and
@@ -22,10 +24,10 @@ func TestClusterEndToEnd(t *testing.T) {
 
 	// alice on both push nodes (two devices), bob on node 1, carol on node 2.
 	alice := authAPI.Token(t, "alice")
-	alicePhone := testenv.MustDialWS(t, p1.WS(), alice, "phone", nil)
-	aliceLaptop := testenv.MustDialWS(t, p2.WS(), alice, "laptop", nil)
-	bob := testenv.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", nil)
-	carol := testenv.MustDialWS(t, p2.WS(), authAPI.Token(t, "carol"), "", nil)
+	alicePhone := probe.MustDialWS(t, p1.WS(), alice, "phone", nil)
+	aliceLaptop := probe.MustDialWS(t, p2.WS(), alice, "laptop", nil)
+	bob := probe.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", nil)
+	carol := probe.MustDialWS(t, p2.WS(), authAPI.Token(t, "carol"), "", nil)
 	if alicePhone.Hello.Node == aliceLaptop.Hello.Node {
 		t.Fatalf("both alice connections on %s", alicePhone.Hello.Node)
 	}
@@ -44,7 +46,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		send(i+1, []string{"bob"}, fmt.Sprintf("b%d", i))
 		send(i, []string{"carol", "alice"}, fmt.Sprintf("ca%d", i))
 	}
-	check := func(name string, ws *testenv.WS, user string) {
+	check := func(name string, ws *probe.WS, user string) {
 		t.Helper()
 		got := ws.Msgs(len(want[user]), 10*time.Second)
 		var texts []string
@@ -75,13 +77,13 @@ func TestClusterEndToEnd(t *testing.T) {
 	// Resume on the other node: the phone reconnects to push 2 from seq 15.
 	alicePhone.Conn.Close()
 	since := uint64(15)
-	moved := testenv.MustDialWS(t, p2.WS(), alice, "phone", &since)
+	moved := probe.MustDialWS(t, p2.WS(), alice, "phone", &since)
 	if got := moved.Msgs(5, 10*time.Second); got[0].Seq != 16 || got[4].Seq != 20 {
 		t.Fatalf("resume from 15 got seqs %v", seqs(got))
 	}
 
 	// Push-service auth goes through the auth service: a bad token is refused.
-	if _, err := testenv.DialWS(t, p1.WS(), "bad-token", "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := probe.DialWS(t, p1.WS(), "bad-token", "", nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("bad token on push node: %v", err)
 	}
 
@@ -91,23 +93,23 @@ func TestClusterEndToEnd(t *testing.T) {
 	// (Fresh connections: a gorilla connection that has timed out a read,
 	// as Quiet does, reads nothing more.)
 	now := uint64(30)
-	a1 := testenv.MustDialWS(t, p1.WS(), alice, "tablet", &now)
-	a2 := testenv.MustDialWS(t, p2.WS(), alice, "watch", &now)
+	a1 := probe.MustDialWS(t, p1.WS(), alice, "tablet", &now)
+	a2 := probe.MustDialWS(t, p2.WS(), alice, "watch", &now)
 	bobSeen := uint64(10)
-	bob2 := testenv.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", &bobSeen)
+	bob2 := probe.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", &bobSeen)
 	start := time.Now()
 	code, body = c.API(1).Do(t, "POST", "/v1/users/alice/disconnect", map[string]string{"reason": "logged out everywhere"})
 	if code != 200 || !strings.Contains(string(body), `"revoked_at"`) {
 		t.Fatalf("disconnect: %d %s", code, body)
 	}
-	for name, ws := range map[string]*testenv.WS{"tablet (push 1)": a1, "watch (push 2)": a2, "phone (push 2)": moved} {
+	for name, ws := range map[string]*probe.WS{"tablet (push 1)": a1, "watch (push 2)": a2, "phone (push 2)": moved} {
 		if code, reason := ws.CloseCode(3 * time.Second); code != 4003 || reason != "logged out everywhere" {
 			t.Fatalf("%s: close %d %q", name, code, reason)
 		}
 	}
 	t.Logf("alice cut off on 2 nodes %v after the request", time.Since(start).Round(time.Millisecond))
 	for _, p := range []*testenv.Node{p1, p2} {
-		if _, err := testenv.DialWS(t, p.WS(), alice, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+		if _, err := probe.DialWS(t, p.WS(), alice, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
 			t.Fatalf("revoked token on %s: %v", p.WS(), err)
 		}
 	}
@@ -124,12 +126,12 @@ func TestClusterWithMutualTLS(t *testing.T) {
 		t.Skip("starts a whole cluster")
 	}
 	dir := t.TempDir()
-	ca := testenv.NewCA(t, dir+"/ca.pem", "herald cluster")
+	ca := certs.NewCA(t, dir+"/ca.pem", "herald cluster")
 	ca.Issue(t, dir+"/node.pem", dir+"/node.key", "herald node")
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 1, Env: []string{
 		"HERALD_CLUSTER_TLS_CERT=" + dir + "/node.pem", "HERALD_CLUSTER_TLS_KEY=" + dir + "/node.key", "HERALD_CLUSTER_TLS_CA=" + dir + "/ca.pem",
 	}})
-	ws := testenv.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "tls-user"), "", nil)
+	ws := probe.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "tls-user"), "", nil)
 	c.API(0).Send(t, []string{"tls-user"}, "over mTLS")
 	if got := ws.Msgs(1, 10*time.Second); string(got[0].Payload) != `"over mTLS"` {
 		t.Fatalf("got %s", got[0].Payload)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // devPaths are every path dev mode adds: the demo page and its endpoints.
@@ -30,7 +31,7 @@ var devPaths = []struct{ method, path, body string }{
 func startAllAt(t *testing.T, reach string, args ...string) *testenv.Process {
 	t.Helper()
 	p := testenv.Start(t, "herald all", testenv.HeraldBinary(t), nil, args...)
-	if err := testenv.WaitHTTP("http://"+reach+"/readyz", 15*time.Second); err != nil {
+	if err := probe.WaitHTTP("http://"+reach+"/readyz", 15*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, p.Log.String())
 	}
 	return p
@@ -71,7 +72,7 @@ func TestDevModeOnlyOnLoopbackUnlessGiven(t *testing.T) {
 		t.Errorf("the banner must say dev mode is off:\n%s", p.Log.String())
 	}
 	key, _ := os.ReadFile(filepath.Join(dir, "api-key"))
-	api := testenv.API{Base: "http://" + reach, Key: strings.TrimSpace(string(key))}
+	api := probe.API{Base: "http://" + reach, Key: strings.TrimSpace(string(key))}
 	if tok := api.Token(t, "alice"); tok == "" {
 		t.Fatal("no token through the API")
 	}

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/traffic"
 )
 
 // fleet is devices spread over push nodes plus a sender, for failure tests.
 type fleet struct {
 	c       *testenv.Cluster
-	sender  *testenv.Sender
-	devices []*testenv.Device
+	sender  *traffic.Sender
+	devices []*traffic.Device
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	mu      sync.Mutex
@@ -31,7 +32,7 @@ func newFleet(t *testing.T, c *testenv.Cluster, users int) *fleet {
 	for _, n := range c.Collect {
 		bases = append(bases, n.URL())
 	}
-	f := &fleet{c: c, sender: testenv.NewSender(testenv.ClusterAPIKey, bases...), alive: make([]bool, len(c.Push))}
+	f := &fleet{c: c, sender: traffic.NewSender(testenv.ClusterAPIKey, bases...), alive: make([]bool, len(c.Push))}
 	for i := range f.alive {
 		f.alive[i] = true
 	}
@@ -44,7 +45,7 @@ func newFleet(t *testing.T, c *testenv.Cluster, users int) *fleet {
 		for dev := range 2 {
 			first := (u*2 + dev) % len(c.Push)
 			connected := false
-			d := testenv.NewDevice(user, fmt.Sprintf("dev%d", dev), tok, func() string {
+			d := traffic.NewDevice(user, fmt.Sprintf("dev%d", dev), tok, func() string {
 				if !connected {
 					connected = true
 					return c.Push[first].WS()
@@ -126,9 +127,9 @@ func (f *fleet) traffic(ctx context.Context, users, senders int) *sync.WaitGroup
 	return &wg
 }
 
-func (f *fleet) check(t *testing.T) testenv.Report {
+func (f *fleet) check(t *testing.T) traffic.Report {
 	t.Helper()
-	r := testenv.Check(f.sender, f.devices, 30*time.Second)
+	r := traffic.Check(f.sender, f.devices, 30*time.Second)
 	t.Logf("\n%s", r.Table())
 	if !r.OK() || r.Accepted == 0 {
 		t.Fatalf("delivery broken: %+v", r)
@@ -136,21 +137,38 @@ func (f *fleet) check(t *testing.T) testenv.Report {
 	return r
 }
 
-// runFailure runs traffic for a while, calls fail in the middle, keeps the
-// traffic going, then checks every device got every accepted message.
+// runFailure runs traffic until some messages are accepted, calls fail in
+// the middle, keeps the traffic going until as many again are accepted,
+// then checks every device got every accepted message.
 func runFailure(t *testing.T, f *fleet, users int, fail func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	wg := f.traffic(ctx, users, 4)
-	time.Sleep(time.Second)
+	f.waitAccepted(t, failureSends)
 	fail()
-	time.Sleep(2 * time.Second)
+	f.waitAccepted(t, failureSends)
 	cancel()
 	wg.Wait()
 	f.check(t)
 }
 
 const failureUsers = 20
+
+// failureSends is how many accepted messages the traffic runs for before a
+// failure, and again after it.
+const failureSends = 100
+
+// waitAccepted waits until n more messages than now are accepted.
+func (f *fleet) waitAccepted(t *testing.T, n int) {
+	t.Helper()
+	from, _ := f.sender.Counts()
+	testenv.CheckFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+		if got, _ := f.sender.Counts(); got < from+n {
+			return fmt.Errorf("%d of %d messages accepted", got-from, n)
+		}
+		return nil
+	})
+}
 
 // failureSetup starts a cluster of the given size with a fleet of
 // failureUsers users on it; the test is skipped in -short runs.
@@ -171,17 +189,20 @@ func TestPushNodeKill(t *testing.T) {
 		// Dispatch stops routing to the dead node within the heartbeat TTL
 		// (2 s in tests) plus its one-second node cache.
 		start := time.Now()
-		for {
-			code, body := c.API(0).Do(t, "GET", "/v1/users/user0/presence", nil)
-			if code == 200 && !strings.Contains(string(body), `"push-1"`) {
-				break
-			}
-			if time.Since(start) > 5*time.Second {
-				t.Fatalf("dead node still routed after %s: %s", time.Since(start), body)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		waitUnrouted(t, c, 5*time.Second)
 		t.Logf("dead node unrouted after %s", time.Since(start).Round(100*time.Millisecond))
+	})
+}
+
+// waitUnrouted waits until push-1 (c.Push[0]) is no longer a route of
+// user0's: dispatch finds it dead.
+func waitUnrouted(t *testing.T, c *testenv.Cluster, within time.Duration) {
+	t.Helper()
+	testenv.CheckFor(t, within, 100*time.Millisecond, func() error {
+		if code, body := c.API(0).Do(t, "GET", "/v1/users/user0/presence", nil); code != 200 || strings.Contains(string(body), `"push-1"`) {
+			return fmt.Errorf("push-1 still routed: %d %s", code, body)
+		}
+		return nil
 	})
 }
 
@@ -264,7 +285,7 @@ func TestPushNodePause(t *testing.T) {
 		if err := c.Push[0].Pause(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(4 * time.Second) // twice the test heartbeat TTL
+		waitUnrouted(t, c, 10*time.Second) // frozen past the heartbeat TTL
 		if err := c.Push[0].Resume(); err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // spec is docs/openapi.yaml, decoded as plain maps.
@@ -156,7 +157,7 @@ func asList(v any) []any {
 }
 
 // check sends a request and validates the answer against the spec.
-func (s spec) check(t *testing.T, api testenv.API, method, path string, body any, wantStatus int) {
+func (s spec) check(t *testing.T, api probe.API, method, path string, body any, wantStatus int) {
 	t.Helper()
 	route := strings.SplitN(path, "?", 2)[0]
 	item, ok := s.pathItem(route)
@@ -211,9 +212,9 @@ func TestOpenAPI(t *testing.T) {
 		t.Fatal("the schema check accepts answers it should refuse")
 	}
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
-	api, anon := n.api, testenv.API{Base: n.api.Base}
+	api, anon := n.api, probe.API{Base: n.api.Base}
 	tok := api.Token(t, "alice")
-	ws := testenv.MustDialWS(t, n.ws, tok, "phone", nil)
+	ws := probe.MustDialWS(t, n.ws, tok, "phone", nil)
 	api.Send(t, []string{"alice"}, map[string]string{"text": "hi"})
 	ws.Msgs(1, 5e9)
 

@@ -8,10 +8,11 @@ import (
 
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // status reads GET /v1/messages/{id}.
-func status(t *testing.T, api testenv.API, id string) collect.MessageStatus {
+func status(t *testing.T, api probe.API, id string) collect.MessageStatus {
 	t.Helper()
 	code, body := api.Do(t, "GET", "/v1/messages/"+id, nil)
 	if code != 200 {
@@ -24,7 +25,7 @@ func status(t *testing.T, api testenv.API, id string) collect.MessageStatus {
 
 // waitReceipt polls until cond holds for the message's status (receipts are
 // written in batches, a moment after the fact).
-func waitReceipt(t *testing.T, api testenv.API, id string, what string, cond func(collect.MessageStatus) bool) collect.MessageStatus {
+func waitReceipt(t *testing.T, api probe.API, id string, what string, cond func(collect.MessageStatus) bool) collect.MessageStatus {
 	t.Helper()
 	var s collect.MessageStatus
 	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
@@ -53,7 +54,7 @@ func recipient(s collect.MessageStatus, user string) collect.RecipientStatus {
 func TestReceiptsAcrossDisconnectAndResume(t *testing.T) {
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
 	tok := n.api.Token(t, "alice")
-	phone := testenv.MustDialWS(t, n.ws, tok, "phone", nil)
+	phone := probe.MustDialWS(t, n.ws, tok, "phone", nil)
 	m1 := n.api.Send(t, []string{"alice", "bob"}, "one")
 	m2 := n.api.Send(t, []string{"alice"}, "two")
 	phone.Msgs(2, 5*time.Second)
@@ -72,14 +73,19 @@ func TestReceiptsAcrossDisconnectAndResume(t *testing.T) {
 
 	// The phone goes away without acking m2; m3 is sent meanwhile.
 	phone.Conn.Close()
-	m3 := n.api.Send(t, []string{"alice"}, "three")
-	time.Sleep(300 * time.Millisecond) // m3 is stored: nothing to deliver it to
+	testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if open := metric(t, n.api.Base, "herald_connections"); open != 0 {
+			return fmt.Errorf("%v connections open", open)
+		}
+		return nil
+	})
+	m3 := n.api.Send(t, []string{"alice"}, "three") // stored, with nothing to deliver it to
 	if got := recipient(status(t, n.api, m3), "alice"); got.Status != "stored" {
 		t.Fatalf("m3 while away: %+v", got)
 	}
 	// It comes back: the resume (from its last ack saved, 1, or 0 when
 	// the phone left within the second acks take to be saved) sends m2 and m3.
-	back := testenv.MustDialWS(t, n.ws, tok, "phone", nil)
+	back := probe.MustDialWS(t, n.ws, tok, "phone", nil)
 	var ids []string
 	for len(ids) == 0 || ids[len(ids)-1] != m3 {
 		f := back.Msgs(1, 5*time.Second)[0]
@@ -124,15 +130,22 @@ func TestClusterReceipts(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 2})
 	api := c.API(0)
 	tok := c.AuthAPI().Token(t, "alice")
-	phone := testenv.MustDialWS(t, c.Push[0].WS(), tok, "phone", nil)
+	phone := probe.MustDialWS(t, c.Push[0].WS(), tok, "phone", nil)
 	m1 := api.Send(t, []string{"alice"}, "one")
 	phone.Msgs(1, 10*time.Second)
 	phone.Ack(1)
 	waitReceipt(t, api, m1, "m1 acked", func(s collect.MessageStatus) bool { return recipient(s, "alice").Status == "acked" })
-	time.Sleep(1200 * time.Millisecond) // the device's ack is saved (every second)
+	// The device's ack is saved (every second, or as the device leaves):
+	// the other node reads it from the store.
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if n := metric(t, c.Push[0].URL(), "herald_acks_saved_total"); n < 1 {
+			return fmt.Errorf("the phone's ack is not saved yet")
+		}
+		return nil
+	})
 	phone.Conn.Close()
 	m2 := api.Send(t, []string{"alice"}, "two")
-	back := testenv.MustDialWS(t, c.Push[1].WS(), tok, "phone", nil)
+	back := probe.MustDialWS(t, c.Push[1].WS(), tok, "phone", nil)
 	if f := back.Msgs(1, 10*time.Second)[0]; f.ID != m2 {
 		t.Fatalf("resume on the other node sent %s, want m2", f.ID)
 	}

@@ -1,43 +1,42 @@
 package e2e
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 func waitStatus(t *testing.T, url string, want int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	c := http.Client{Timeout: 3 * time.Second}
-	for {
+	testenv.CheckFor(t, timeout, 100*time.Millisecond, func() error {
 		resp, err := c.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer %d within %s", url, want, timeout)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			return fmt.Errorf("%s answers %d, want %d", url, resp.StatusCode, want)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // aliceOnSmallCluster starts a cluster with one of each service and alice
 // connected, with one message received; the test is skipped in -short runs.
-func aliceOnSmallCluster(t *testing.T) (*testenv.Cluster, testenv.API, *testenv.WS) {
+func aliceOnSmallCluster(t *testing.T) (*testenv.Cluster, probe.API, *probe.WS) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a whole cluster")
 	}
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 1})
 	api := c.API(0)
-	ws := testenv.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "alice"), "phone", nil)
+	ws := probe.MustDialWS(t, c.Push[0].WS(), c.AuthAPI().Token(t, "alice"), "phone", nil)
 	api.Send(t, []string{"alice"}, 1)
 	ws.Msgs(1, 5*time.Second)
 	return c, api, ws
@@ -60,17 +59,12 @@ func TestClusterRedisOutage(t *testing.T) {
 	// The push node noticed its heartbeat key was gone and wrote its routes
 	// again (presence shows it); a new message reaches the same, still open
 	// connection, after the one sent during the outage.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		code, body := api.Do(t, "GET", "/v1/users/alice/presence", nil)
-		if code == 200 && strings.Contains(string(body), `"online":true`) {
-			break
+	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		if code, body := api.Do(t, "GET", "/v1/users/alice/presence", nil); code != 200 || !strings.Contains(string(body), `"online":true`) {
+			return fmt.Errorf("routes not registered again after Redis came back: %d %s", code, body)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("routes not registered again after Redis came back: %d %s", code, body)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	api.Send(t, []string{"alice"}, 3)
 	if got := ws.Msgs(2, 10*time.Second); got[0].Seq != 2 || got[1].Seq != 3 {
 		t.Fatalf("after the outage got seqs %d, %d; want 2, 3", got[0].Seq, got[1].Seq)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/certs"
 )
 
 // herald all over TLS: WSS and HTTPS with the configured certificate, and a
@@ -21,7 +23,7 @@ import (
 func TestAllOverTLS(t *testing.T) {
 	dir := t.TempDir()
 	cf, kf := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	first := testenv.WriteSelfSigned(t, cf, kf, "first")
+	first := certs.WriteSelfSigned(t, cf, kf, "first")
 	addr := testenv.FreePort(t, "127.0.0.1")
 	bin := testenv.HeraldBinary(t)
 	testenv.Start(t, "herald all (tls)", bin, nil, "all", "--listen", addr, "--data-dir", filepath.Join(dir, "data"),
@@ -33,18 +35,17 @@ func TestAllOverTLS(t *testing.T) {
 		return &tls.Config{RootCAs: pool}
 	}
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: trust(first)}}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testenv.CheckFor(t, 15*time.Second, 100*time.Millisecond, func() error {
 		resp, err := client.Get("https://" + addr + "/readyz")
-		if err == nil && resp.StatusCode == 200 {
-			resp.Body.Close()
-			break
+		if err != nil {
+			return fmt.Errorf("no HTTPS: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no HTTPS: %v", err)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	key, err := os.ReadFile(filepath.Join(dir, "data", "api-key"))
 	if err != nil {
 		t.Fatal(err)
@@ -85,17 +86,13 @@ func TestAllOverTLS(t *testing.T) {
 
 	// Renewal: the files are replaced; within the check interval new
 	// handshakes get the new certificate.
-	second := testenv.WriteSelfSigned(t, cf, kf, "second")
-	deadline = time.Now().Add(15 * time.Second)
-	for {
+	second := certs.WriteSelfSigned(t, cf, kf, "second")
+	testenv.CheckFor(t, 15*time.Second, 250*time.Millisecond, func() error {
 		conn, err := tls.Dial("tcp", addr, trust(second))
-		if err == nil {
-			conn.Close()
-			break
+		if err != nil {
+			return fmt.Errorf("renewed certificate not served: %w", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("renewed certificate not served: %v", err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		conn.Close()
+		return nil
+	})
 }

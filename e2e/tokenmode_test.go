@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // herald all in ES256 mode with a key file, iss and aud: the business
@@ -38,11 +39,11 @@ func TestAllWithPublicKey(t *testing.T) {
 		}
 		return tok
 	}
-	ws := testenv.MustDialWS(t, n.ws, mint("shop"), "", nil)
+	ws := probe.MustDialWS(t, n.ws, mint("shop"), "", nil)
 	if ws.Hello.User != "alice" || ws.Hello.Expires == 0 {
 		t.Fatalf("hello %+v", ws.Hello)
 	}
-	if _, err := testenv.DialWS(t, n.ws, mint("elsewhere"), "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := probe.DialWS(t, n.ws, mint("elsewhere"), "", nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong issuer: %v", err)
 	}
 	if code, _ := n.api.Do(t, "POST", "/v1/tokens", map[string]string{"user": "alice"}); code != 404 {
@@ -50,7 +51,7 @@ func TestAllWithPublicKey(t *testing.T) {
 	}
 	hs, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "alice", "exp": time.Now().Add(time.Hour).Unix()}).
 		SignedString([]byte(strings.Repeat("s", 32)))
-	if _, err := testenv.DialWS(t, n.ws, hs, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := probe.DialWS(t, n.ws, hs, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("HS256 token in ES256 mode: %v", err)
 	}
 }
@@ -62,7 +63,7 @@ func TestAllWithNamedKeys(t *testing.T) {
 	keys := filepath.Join(dir, "keys.yaml")
 	os.WriteFile(keys, []byte("keys:\n  - {name: shop, key: shop-send-only-key-1, scopes: [send]}\n"), 0o600)
 	n := startAll(t, filepath.Join(dir, "data"), testenv.FreePort(t, "127.0.0.1"), "--api-keys-file", keys)
-	shop := testenv.API{Base: n.api.Base, Key: "shop-send-only-key-1"}
+	shop := probe.API{Base: n.api.Base, Key: "shop-send-only-key-1"}
 	if code, body := shop.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{"alice"}, "payload": 1}); code != 202 {
 		t.Fatalf("send: %d %s", code, body)
 	}

@@ -11,10 +11,11 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // sendTopic posts one message to a topic and returns its topic seq.
-func sendTopic(t *testing.T, api testenv.API, topic string, payload any) uint64 {
+func sendTopic(t *testing.T, api probe.API, topic string, payload any) uint64 {
 	t.Helper()
 	code, body := api.Do(t, "POST", "/v1/topics/"+topic+"/messages", map[string]any{"payload": payload})
 	if code != 202 {
@@ -27,8 +28,8 @@ func sendTopic(t *testing.T, api testenv.API, topic string, payload any) uint64 
 
 func TestAllTopicsAndBroadcast(t *testing.T) {
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
-	sub := testenv.MustDialWS(t, n.ws, n.api.TokenTopics(t, "alice", "news"), "", nil)
-	other := testenv.MustDialWS(t, n.ws, n.api.Token(t, "bob"), "", nil)
+	sub := probe.MustDialWS(t, n.ws, n.api.TokenTopics(t, "alice", "news"), "", nil)
+	other := probe.MustDialWS(t, n.ws, n.api.Token(t, "bob"), "", nil)
 	if got := sub.Subscribe([]string{"news"}, nil); got["news"].Type != "subscribed" {
 		t.Fatalf("sub: %+v", got)
 	}
@@ -69,16 +70,16 @@ func TestClusterTopics(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 2, Push: 3})
 	authAPI := c.AuthAPI()
 	api := c.API(0)
-	subs := make([]*testenv.WS, 3)
+	subs := make([]*probe.WS, 3)
 	for i := range subs {
-		subs[i] = testenv.MustDialWS(t, c.Push[i].WS(), authAPI.TokenTopics(t, fmt.Sprintf("s%d", i), "news", "sport"), "", nil)
+		subs[i] = probe.MustDialWS(t, c.Push[i].WS(), authAPI.TokenTopics(t, fmt.Sprintf("s%d", i), "news", "sport"), "", nil)
 		if got := subs[i].Subscribe([]string{"news"}, nil); got["news"].Type != "subscribed" {
 			t.Fatalf("sub on node %d: %+v", i, got)
 		}
 	}
 	// sport has a subscriber on node 0 only; node 2 holds a plain user.
 	subs[0].Subscribe([]string{"sport"}, nil)
-	plain := testenv.MustDialWS(t, c.Push[2].WS(), authAPI.Token(t, "plain"), "", nil)
+	plain := probe.MustDialWS(t, c.Push[2].WS(), authAPI.Token(t, "plain"), "", nil)
 
 	rdb := goredis.NewClient(&goredis.Options{Addr: c.Redis.Addr})
 	defer rdb.Close()
@@ -122,7 +123,7 @@ func TestClusterTopics(t *testing.T) {
 	for i := 21; i <= 30; i++ {
 		sendTopic(t, api, "news", i)
 	}
-	again := testenv.MustDialWS(t, c.Push[1].WS(), authAPI.TokenTopics(t, "s0", "news"), "", nil)
+	again := probe.MustDialWS(t, c.Push[1].WS(), authAPI.TokenTopics(t, "s0", "news"), "", nil)
 	got := again.Subscribe([]string{"news"}, map[string]uint64{"news": 20})
 	if got["news"].Seq != 30 {
 		t.Fatalf("resume answer: %+v", got["news"])
@@ -157,16 +158,11 @@ func TestClusterTopics(t *testing.T) {
 	}
 	rdb2 := goredis.NewClient(&goredis.Options{Addr: c.Redis.Addr})
 	defer rdb2.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		nodes, _ := rdb2.HKeys(context.Background(), "herald:user:#news").Result()
-		if len(nodes) == 2 { // nodes 1 and 2; node 0 is dead
-			break
+	testenv.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		if nodes, _ := rdb2.HKeys(context.Background(), "herald:user:#news").Result(); len(nodes) != 2 { // nodes 1 and 2; node 0 is dead
+			return fmt.Errorf("news's route after the Redis restart: %v", nodes)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("news's route after the Redis restart: %v", nodes)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 	again.NoPub(300 * time.Millisecond)
 }

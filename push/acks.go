@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -28,6 +29,7 @@ type acker struct {
 	mu       sync.Mutex
 	pending  map[ackKey]herald.Seq // not yet handed to the store
 	inflight map[ackKey]herald.Seq // handed to the store, not yet answered
+	saved    atomic.Uint64         // acks the store took (herald_acks_saved_total)
 }
 
 func newAcker(store herald.Store, every time.Duration) *acker {
@@ -119,5 +121,7 @@ func (a *acker) flush(ctx context.Context) {
 	a.mu.Unlock()
 	if err != nil {
 		slog.Warn("save acks; they will be retried", "acks", len(batch), "err", err)
+		return
 	}
+	a.saved.Add(uint64(len(batch)))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // A device that acked and closed cleanly is not replayed what it acked when
@@ -17,7 +18,7 @@ import (
 func TestAckedThenClosedIsNotReplayed(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.AckFlushInterval = time.Hour })
 	ctx := context.Background()
-	phone := testenv.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
+	phone := probe.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
 	f.svc.Deliver(ctx, []*herald.Message{f.storeMsg(t, "1", "alice"), f.storeMsg(t, "2", "alice")})
 	phone.Msgs(2, 5*time.Second)
 	if err := phone.Ack(2); err != nil {
@@ -30,7 +31,7 @@ func TestAckedThenClosedIsNotReplayed(t *testing.T) {
 		return nil
 	})
 	phone.Conn.Close()
-	again := testenv.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
+	again := probe.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
 	again.NoPub(300 * time.Millisecond)
 	if fr, err := again.Next(300 * time.Millisecond); err == nil {
 		t.Fatalf("replayed after an ack: %+v", fr)

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // The webhook and subscribe-proxy URLs reach only public addresses unless
@@ -50,7 +50,7 @@ func TestSubscribeProxyNeverReachesARefusedAddress(t *testing.T) {
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer proxy.Close()
 	f := newFixture(t, func(c *Config) { c.SubProxyURL = proxy.URL }) // no PrivateNetworks
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	if got := c.Subscribe([]string{"x"}, nil); got["x"].Code != "unavailable" {
 		t.Fatalf("answer %+v", got["x"])
 	}

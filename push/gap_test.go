@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // inFlight is a store with a hole that a write still in flight will fill,
@@ -97,7 +97,7 @@ func TestResumeWaitsForASeqStillBeingWritten(t *testing.T) {
 	f, st := inFlightFixture(t, 10*time.Second)
 	time.AfterFunc(300*time.Millisecond, st.release)
 	since := uint64(0)
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", &since)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", &since)
 	got := c.Msgs(3, 5*time.Second)
 	if got[0].Seq != 1 || got[1].Seq != 2 || got[2].Seq != 3 {
 		t.Fatalf("got seqs %d %d %d, want 1 2 3", got[0].Seq, got[1].Seq, got[2].Seq)
@@ -112,7 +112,7 @@ func TestResumeWaitsForASeqStillBeingWritten(t *testing.T) {
 func TestDeadSeqIsClosedAndPassed(t *testing.T) {
 	f, st := inFlightFixture(t, 300*time.Millisecond)
 	since := uint64(0)
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", &since)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", &since)
 	got := c.Msgs(2, 5*time.Second)
 	if got[0].Seq != 1 || got[1].Seq != 3 {
 		t.Fatalf("got seqs %d %d, want 1 3", got[0].Seq, got[1].Seq)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // The client address: the peer, or behind a trusted proxy the nearest
@@ -41,9 +42,9 @@ func TestClientIP(t *testing.T) {
 // close, and the rate refuses a burst with 429.
 func TestIPLimits(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxIPConns = 3 })
-	var open []*testenv.WS
+	var open []*probe.WS
 	for i := range 3 {
-		open = append(open, testenv.MustDialWS(t, f.ws, f.token(t, "ip"+string(rune('a'+i))), "", nil))
+		open = append(open, probe.MustDialWS(t, f.ws, f.token(t, "ip"+string(rune('a'+i))), "", nil))
 	}
 	if got := dialStatus(t, f.ws, f.token(t, "ipd"), ""); got != 429 {
 		t.Fatalf("4th connection from one address: %d, want 429", got)

@@ -19,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/internal/bucket"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 	"github.com/heraldpush/herald/memory"
 	"github.com/heraldpush/herald/pebble"
 )
@@ -111,7 +112,7 @@ func TestEncodeMsg(t *testing.T) {
 
 func TestLiveDedupeAndGapFill(t *testing.T) {
 	f := newFixture(t, nil)
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	// Three messages are stored but only the third reaches the node live
 	// (the first two were lost in flight): the client still gets 1, 2, 3.
 	f.storeMsg(t, "1", "u")
@@ -130,7 +131,7 @@ func TestLiveDedupeAndGapFill(t *testing.T) {
 
 func TestSlowConsumerIsDisconnected(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.SendQueue = 4 })
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "slow"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "slow"), "", nil)
 	// The client does not read; flood its queue.
 	for i := 0; i < 5000; i++ {
 		m := &herald.Message{ID: "x", Time: time.Now(), Payload: json.RawMessage(`"` + strings.Repeat("y", 1000) + `"`), Users: []string{"slow"}, Seqs: []herald.Seq{herald.Seq(i + 1)}}
@@ -150,7 +151,7 @@ func TestSlowConsumerIsDisconnected(t *testing.T) {
 
 func TestDrainClosesWith1012AndLeaves(t *testing.T) {
 	f := newFixture(t, nil)
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "d"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "d"), "", nil)
 	f.cancel()
 	if code, reason := c.CloseCode(10 * time.Second); code != CloseServiceRestart || reason == "" {
 		t.Fatalf("close %d %q, want 1012 with a reason", code, reason)
@@ -166,7 +167,7 @@ func TestAckIsClampedAndSaved(t *testing.T) {
 	f.storeMsg(t, "1", "a")
 	f.storeMsg(t, "2", "a")
 	since := uint64(0)
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "a"), "dev1", &since)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "a"), "dev1", &since)
 	c.Msgs(2, 5*time.Second)
 	if err := c.Ack(99); err != nil { // more than was sent
 		t.Fatal(err)
@@ -187,7 +188,7 @@ func TestAckIsClampedAndSaved(t *testing.T) {
 // connection that stays open within the catch-up interval.
 func TestCatchUpDeliversWhatMissedLiveDelivery(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.CatchUpInterval = 100 * time.Millisecond })
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	f.storeMsg(t, "1", "u")
 	f.storeMsg(t, "2", "u")
 	if got := c.Msgs(2, 5*time.Second); got[0].Seq != 1 || got[1].Seq != 2 {
@@ -207,7 +208,7 @@ func TestHelloReportsRetentionGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := uint64(0)
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
 	if h := c.Hello; h.Seq != 2 || !h.Gap || h.Oldest != 2 {
 		t.Fatalf("hello %+v, want seq 2 with gap and oldest 2", h)
 	}
@@ -216,7 +217,7 @@ func TestHelloReportsRetentionGap(t *testing.T) {
 	}
 	// No gap when nothing asked for is gone.
 	since = 1
-	c2 := testenv.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
+	c2 := probe.MustDialWS(t, f.ws, f.token(t, "g"), "", &since)
 	if c2.Hello.Gap {
 		t.Fatalf("gap reported for since=1: %+v", c2.Hello)
 	}
@@ -326,7 +327,7 @@ func TestFrameRate(t *testing.T) {
 // A ping flood closes that connection with 1008; the server keeps serving.
 func TestPingFloodIsCutOff(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.MaxFrameRate = 20 })
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "flood"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "flood"), "", nil)
 	go func() {
 		for range 500 {
 			if c.Send(map[string]string{"type": "ping"}) != nil {
@@ -344,7 +345,7 @@ func TestPingFloodIsCutOff(t *testing.T) {
 		}
 		break
 	}
-	other := testenv.MustDialWS(t, f.ws, f.token(t, "calm"), "", nil)
+	other := probe.MustDialWS(t, f.ws, f.token(t, "calm"), "", nil)
 	if err := other.Send(map[string]string{"type": "ping"}); err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +375,7 @@ func TestCatchUpIdlesWhileNothingIsStored(t *testing.T) {
 		cs = &countingStore{Store: s}
 		return cs
 	})
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	f.storeMsg(t, "1", "u") // not delivered live: catch-up brings it
 	if got := c.Msgs(1, 5*time.Second); got[0].Seq != 1 {
 		t.Fatalf("got seq %d", got[0].Seq)

@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 	"github.com/heraldpush/herald/receipts"
 )
 
@@ -48,7 +50,7 @@ func TestReceiptsAndWebhook(t *testing.T) {
 	f.svc.hook.BaseDelay = 10 * time.Millisecond
 	ctx := context.Background()
 	rs := f.store.(herald.ReceiptStore)
-	phone := testenv.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
+	phone := probe.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
 	m1 := f.storeMsg(t, "1", "alice", "bob")
 	m2 := f.storeMsg(t, "2", "alice")
 	f.svc.Deliver(ctx, []*herald.Message{m1, m2})
@@ -58,13 +60,12 @@ func TestReceiptsAndWebhook(t *testing.T) {
 	}
 	wait := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
+		testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			if !cond() {
+				return fmt.Errorf("waiting for %s", what)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	wait("m1 acked in the store", func() bool {
 		got, _ := rs.Receipts(ctx, m1.ID)
@@ -97,7 +98,7 @@ func TestReceiptsOff(t *testing.T) {
 	if f.svc.receipts != nil {
 		t.Fatal("receipts recorder with --receipts=false")
 	}
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	m := f.storeMsg(t, "1", "u")
 	f.svc.Deliver(context.Background(), []*herald.Message{m})
 	c.Msgs(1, 5*time.Second)

@@ -185,6 +185,9 @@ func New(cfg Config, d Deps) *Service {
 	}
 	s.ips, _ = newIPLimits(cfg.TrustedProxies, cfg.MaxIPConns, cfg.MaxIPRate) // checked by CheckTrustedProxies before New
 	s.acks = newAcker(store, cfg.AckFlushInterval)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_acks_saved_total",
+		Help: "Device acks written to the store (each device's newest per flush; flushed every second and soon after a device with unsaved acks closes)."},
+		func() float64 { return float64(s.acks.saved.Load()) }))
 	return s
 }
 

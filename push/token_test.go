@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // A connection whose token is about to expire is asked for a new one; the
@@ -26,8 +26,8 @@ func TestTokenRefresh(t *testing.T) {
 		}
 		return tok
 	}
-	good := testenv.MustDialWS(t, f.ws, short("r"), "", nil)
-	lazy := testenv.MustDialWS(t, f.ws, short("r"), "", nil)
+	good := probe.MustDialWS(t, f.ws, short("r"), "", nil)
+	lazy := probe.MustDialWS(t, f.ws, short("r"), "", nil)
 	if good.Hello.Expires == 0 {
 		t.Fatal("hello has no expires")
 	}
@@ -86,12 +86,12 @@ func TestTokenRefresh(t *testing.T) {
 	}
 
 	// A refresh with another user's token is refused.
-	other := testenv.MustDialWS(t, f.ws, f.token(t, "s"), "", nil)
+	other := probe.MustDialWS(t, f.ws, f.token(t, "s"), "", nil)
 	other.Send(map[string]string{"type": "refresh", "token": f.token(t, "mallory")})
 	if code, _ := other.CloseCode(2 * time.Second); code != ClosePolicy {
 		t.Fatalf("refresh for another user: close %d", code)
 	}
-	forged := testenv.MustDialWS(t, f.ws, f.token(t, "s"), "", nil)
+	forged := probe.MustDialWS(t, f.ws, f.token(t, "s"), "", nil)
 	forged.Send(map[string]string{"type": "refresh", "token": "forged.token.here"})
 	if code, _ := forged.CloseCode(2 * time.Second); code != CloseTokenExpired {
 		t.Fatalf("forged refresh: close %d", code)
@@ -104,9 +104,9 @@ func TestTokenRefresh(t *testing.T) {
 func TestDisconnectAndRevocation(t *testing.T) {
 	f := newFixture(t, nil)
 	old := f.token(t, "v")
-	a := testenv.MustDialWS(t, f.ws, old, "phone", nil)
-	b := testenv.MustDialWS(t, f.ws, old, "laptop", nil)
-	bystander := testenv.MustDialWS(t, f.ws, f.token(t, "w"), "", nil)
+	a := probe.MustDialWS(t, f.ws, old, "phone", nil)
+	b := probe.MustDialWS(t, f.ws, old, "laptop", nil)
+	bystander := probe.MustDialWS(t, f.ws, f.token(t, "w"), "", nil)
 
 	now := time.Now()
 	if err := f.svc.revocations.Revoke(context.Background(), "v", now, time.Hour); err != nil {
@@ -114,16 +114,16 @@ func TestDisconnectAndRevocation(t *testing.T) {
 	}
 	reason, _ := json.Marshal("account suspended")
 	f.svc.Deliver(context.Background(), []*herald.Message{{Kind: herald.KindDisconnect, Users: []string{"v"}, Seqs: []herald.Seq{0}, Payload: reason}})
-	for _, ws := range []*testenv.WS{a, b} {
+	for _, ws := range []*probe.WS{a, b} {
 		if code, r := ws.CloseCode(2 * time.Second); code != CloseRevoked || r != "account suspended" {
 			t.Fatalf("close %d %q", code, r)
 		}
 	}
-	if _, err := testenv.DialWS(t, f.ws, old, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
+	if _, err := probe.DialWS(t, f.ws, old, "", nil); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("revoked token connected: %v", err)
 	}
 	time.Sleep(time.Until(now.Truncate(time.Second).Add(time.Second + 50*time.Millisecond)))
-	testenv.MustDialWS(t, f.ws, f.token(t, "v"), "", nil)
+	probe.MustDialWS(t, f.ws, f.token(t, "v"), "", nil)
 	if err := bystander.Send(map[string]string{"type": "ping"}); err != nil {
 		t.Fatal(err)
 	}

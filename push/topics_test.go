@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 func (f *fixture) topicToken(t *testing.T, user string, topics ...string) string {
@@ -35,7 +35,7 @@ func (f *fixture) storeTopic(t *testing.T, topic, payload string) *herald.Messag
 func TestTopicSubscribeDeliverResumeUnsubscribe(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "news", "team:*"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.topicToken(t, "u", "news", "team:*"), "", nil)
 	got := c.Subscribe([]string{"news", "secret", "team:1", "bad topic"}, nil)
 	if got["news"].Type != "subscribed" || got["news"].Seq != 0 || got["team:1"].Type != "subscribed" {
 		t.Fatalf("allowed topics: %+v", got)
@@ -55,7 +55,7 @@ func TestTopicSubscribeDeliverResumeUnsubscribe(t *testing.T) {
 		}
 	}
 	// A second connection resumes the topic after seq 1.
-	c2 := testenv.MustDialWS(t, f.ws, f.topicToken(t, "v", "news"), "", nil)
+	c2 := probe.MustDialWS(t, f.ws, f.topicToken(t, "v", "news"), "", nil)
 	got = c2.Subscribe([]string{"news"}, map[string]uint64{"news": 1})
 	if got["news"].Seq != 3 {
 		t.Fatalf("resume answer: %+v", got["news"])
@@ -90,10 +90,10 @@ func TestTopicSubscribeDeliverResumeUnsubscribe(t *testing.T) {
 func TestBroadcast(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	a := testenv.MustDialWS(t, f.ws, f.token(t, "a"), "", nil)
-	b := testenv.MustDialWS(t, f.ws, f.token(t, "b"), "", nil)
+	a := probe.MustDialWS(t, f.ws, f.token(t, "a"), "", nil)
+	b := probe.MustDialWS(t, f.ws, f.token(t, "b"), "", nil)
 	f.svc.Deliver(ctx, []*herald.Message{f.storeTopic(t, herald.Broadcast, `"one"`)})
-	for _, c := range []*testenv.WS{a, b} {
+	for _, c := range []*probe.WS{a, b} {
 		if p := c.Pubs(1, 5*time.Second)[0]; p.Topic != "*" || p.Seq != 1 || string(p.Payload) != `"one"` {
 			t.Fatalf("broadcast: %+v", p)
 		}
@@ -102,7 +102,7 @@ func TestBroadcast(t *testing.T) {
 	// broadcast stream's last seq (streamlast.go) learns it from there.
 	f.svc.Deliver(ctx, []*herald.Message{f.storeTopic(t, herald.Broadcast, `"two"`)})
 	// A client back after a disconnect resumes the broadcasts it missed.
-	c, err := testenv.DialWSQuery(t, f.ws, f.token(t, "a"), url.Values{"broadcast_since": {"0"}})
+	c, err := probe.DialWSQuery(t, f.ws, f.token(t, "a"), url.Values{"broadcast_since": {"0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func TestBroadcast(t *testing.T) {
 		t.Fatalf("broadcast replay: %+v", pubs)
 	}
 	// Without broadcast_since, a connection starts at the newest.
-	d := testenv.MustDialWS(t, f.ws, f.token(t, "d"), "", nil)
+	d := probe.MustDialWS(t, f.ws, f.token(t, "d"), "", nil)
 	if d.Hello.BroadcastSeq != 2 {
 		t.Fatalf("hello broadcast_seq %d", d.Hello.BroadcastSeq)
 	}
@@ -139,7 +139,7 @@ func TestSubscribeProxyAndTopicLimit(t *testing.T) {
 		c.SubProxyURL, c.SubProxySecret, c.MaxTopics = proxy.URL, "proxy-secret", 2
 		c.PrivateNetworks = []string{"127.0.0.0/8"} // the test's proxy is on loopback
 	})
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	got := c.Subscribe([]string{"vip", "nope"}, nil)
 	if got["vip"].Type != "subscribed" || got["nope"].Code != "forbidden" {
 		t.Fatalf("proxy answers: %+v", got)
@@ -152,7 +152,7 @@ func TestSubscribeProxyAndTopicLimit(t *testing.T) {
 		t.Fatalf("limit: %+v", got)
 	}
 	proxy.Close() // the proxy is down: refused as unavailable, the connection stays
-	c2 := testenv.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
+	c2 := probe.MustDialWS(t, f.ws, f.token(t, "u"), "", nil)
 	if got := c2.Subscribe([]string{"x"}, nil); got["x"].Code != "unavailable" {
 		t.Fatalf("proxy down: %+v", got)
 	}
@@ -163,7 +163,7 @@ func TestSubscribeProxyAndTopicLimit(t *testing.T) {
 
 func TestTopicCatchUp(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.CatchUpInterval = 100 * time.Millisecond })
-	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "*"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.topicToken(t, "u", "*"), "", nil)
 	c.Subscribe([]string{"news"}, nil)
 	// Stored, never delivered live (dispatch lost it): catch-up sends it.
 	f.storeTopic(t, "news", "1")
@@ -188,7 +188,7 @@ func TestTopicNamedTwiceIsOneSubscription(t *testing.T) {
 	}))
 	defer proxy.Close()
 	f := newFixture(t, func(c *Config) { c.SubProxyURL, c.PrivateNetworks = proxy.URL, []string{"127.0.0.1"} })
-	c := testenv.MustDialWS(t, f.ws, f.topicToken(t, "u", "a"), "", nil)
+	c := probe.MustDialWS(t, f.ws, f.topicToken(t, "u", "a"), "", nil)
 	if err := c.Send(map[string]any{"type": "sub", "topics": []string{"a", "a", "b", "b"}}); err != nil {
 		t.Fatal(err)
 	}

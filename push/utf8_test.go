@@ -8,7 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // A payload stored with invalid UTF-8 (by an older version, or restored from
@@ -26,7 +26,7 @@ func TestStoredInvalidUTF8IsRepairedOnTheWay(t *testing.T) {
 	}
 	before := repairedPayloads.Load()
 	bad("stored")
-	c := testenv.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
+	c := probe.MustDialWS(t, f.ws, f.token(t, "alice"), "phone", nil)
 	f.svc.Deliver(context.Background(), []*herald.Message{bad("live")})
 	for _, m := range c.Msgs(2, 5*time.Second) {
 		if !utf8.Valid(m.Payload) || string(m.Payload) != "{\"t\":\"caf\uFFFD\uFFFD\"}" {

@@ -2,6 +2,7 @@ package push
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // rawDial opens a WebSocket by hand, so a test can send what no library
@@ -77,7 +79,7 @@ func TestKeepAlive(t *testing.T) {
 		c.WriteTimeout = 100 * time.Millisecond
 	})
 	// gorilla answers pings with pongs while it reads.
-	live := testenv.MustDialWS(t, f.ws, f.token(t, "live"), "", nil)
+	live := probe.MustDialWS(t, f.ws, f.token(t, "live"), "", nil)
 	var pings atomic.Int32
 	live.Conn.SetPingHandler(func(data string) error {
 		pings.Add(1)
@@ -156,7 +158,7 @@ func TestFraming(t *testing.T) {
 // goroutines barely moves once their handshakes are written.
 func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 	f := newFixture(t, nil)
-	warm := testenv.MustDialWS(t, f.ws, f.token(t, "warm"), "", nil)
+	warm := probe.MustDialWS(t, f.ws, f.token(t, "warm"), "", nil)
 	warm.Quiet(100 * time.Millisecond)
 	before := runtime.NumGoroutine()
 	for i := range 200 {
@@ -166,12 +168,15 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(200 * time.Millisecond)
 	// The test's own side holds no goroutine per connection either (raw
-	// conns, not read): the difference is the server's.
-	if n := runtime.NumGoroutine() - before; n > 20 {
-		t.Fatalf("%d more goroutines with 200 idle connections", n)
-	}
+	// conns, not read): the difference is the server's, once the
+	// handshakes' writers have ended.
+	testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if n := runtime.NumGoroutine() - before; n > 20 {
+			return fmt.Errorf("%d more goroutines with 200 idle connections", n)
+		}
+		return nil
+	})
 	if got := f.svc.conns.Load(); got != 201 {
 		t.Fatalf("%d connections", got)
 	}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/certs"
 )
 
 // Cluster mTLS: a peer with a certificate from the cluster CA gets through;
@@ -17,10 +17,10 @@ import (
 func TestMutualTLS(t *testing.T) {
 	dir := t.TempDir()
 	f := func(n string) string { return filepath.Join(dir, n) }
-	ca := testenv.NewCA(t, f("ca.pem"), "herald cluster")
+	ca := certs.NewCA(t, f("ca.pem"), "herald cluster")
 	ca.Issue(t, f("push.pem"), f("push.key"), "push-1")
 	ca.Issue(t, f("dispatch.pem"), f("dispatch.key"), "dispatch-1")
-	other := testenv.NewCA(t, f("other-ca.pem"), "someone else")
+	other := certs.NewCA(t, f("other-ca.pem"), "someone else")
 	other.Issue(t, f("rogue.pem"), f("rogue.key"), "rogue")
 
 	load := func(cert, key, caFile string) *MTLS {

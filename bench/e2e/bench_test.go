@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // TestBenchModesAgainstAll runs every `herald-bench` mode, small and short,
@@ -138,15 +139,15 @@ func lastRow(report string) []string {
 
 // startAll runs the real herald binary (`herald all`) on addr with its data
 // in dir, and returns its API.
-func startAll(t *testing.T, dir, addr string, extra ...string) testenv.API {
+func startAll(t *testing.T, dir, addr string, extra ...string) probe.API {
 	t.Helper()
 	p := testenv.Start(t, "herald all", testenv.HeraldBinary(t), nil, append([]string{"all", "--listen", addr, "--data-dir", dir}, extra...)...)
-	if err := testenv.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
+	if err := probe.WaitHTTP("http://"+addr+"/readyz", 15*time.Second); err != nil {
 		t.Fatalf("%v\n%s", err, p.Log.String())
 	}
 	key, err := os.ReadFile(filepath.Join(dir, "api-key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return testenv.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}
+	return probe.API{Base: "http://" + addr, Key: strings.TrimSpace(string(key))}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // TestBenchAgainstCentrifugo runs `herald-bench --peer centrifugo` against
@@ -43,7 +44,7 @@ func TestBenchAgainstCentrifugo(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Start(t, "centrifugo", bin, nil, "-c", file)
-	if err := testenv.WaitHTTP("http://"+addr+"/health", 20*time.Second); err != nil {
+	if err := probe.WaitHTTP("http://"+addr+"/health", 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	client := conf["client"].(map[string]any)

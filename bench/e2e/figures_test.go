@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/traffic"
 )
 
 // TestClusterFigures measures what stands in for a large cluster on this
@@ -160,14 +161,14 @@ func idleDevices(t *testing.T, c *testenv.Cluster, users int) func() {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var devices []*testenv.Device
+	var devices []*traffic.Device
 	auth := c.AuthAPI()
 	for u := range users {
 		user := fmt.Sprintf("user%d", u)
 		tok := auth.Token(t, user)
 		for dev := range 2 {
 			node := c.Push[(u*2+dev)%len(c.Push)]
-			d := testenv.NewDevice(user, fmt.Sprintf("dev%d", dev), tok, node.WS)
+			d := traffic.NewDevice(user, fmt.Sprintf("dev%d", dev), tok, node.WS)
 			devices = append(devices, d)
 			wg.Go(func() { d.Run(ctx) })
 		}

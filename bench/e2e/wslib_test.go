@@ -8,6 +8,7 @@ import (
 
 	"github.com/heraldpush/herald/bench"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
 // TestWSLibServersHoldConnections runs `herald-bench connect` against each
@@ -25,7 +26,7 @@ func TestWSLibServersHoldConnections(t *testing.T) {
 			t.Parallel()
 			addr := testenv.FreePort(t, "127.0.0.1")
 			testenv.Start(t, "wslib "+lib, bin, nil, "-lib", lib, "-listen", addr)
-			if err := testenv.WaitHTTP("http://"+addr+"/metrics", 10*time.Second); err != nil {
+			if err := probe.WaitHTTP("http://"+addr+"/metrics", 10*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"github.com/heraldpush/herald/internal/testenv/probe"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func (n *Node) Restart() {
 
 func (n *Node) waitReady() {
 	n.t.Helper()
-	if err := WaitHTTP(n.URL()+"/readyz", 60*time.Second); err != nil {
+	if err := probe.WaitHTTP(n.URL()+"/readyz", 60*time.Second); err != nil {
 		n.t.Fatalf("%s: %v\n%s", n.Name, err, n.Log.String())
 	}
 }
@@ -127,7 +128,9 @@ func (c *Cluster) start(role string, env []string, grpc bool) *Node {
 }
 
 // API returns a client of the i-th collect instance.
-func (c *Cluster) API(i int) API { return API{Base: c.Collect[i].URL(), Key: ClusterAPIKey} }
+func (c *Cluster) API(i int) probe.API {
+	return probe.API{Base: c.Collect[i].URL(), Key: ClusterAPIKey}
+}
 
 // AuthAPI returns a client of the auth service.
-func (c *Cluster) AuthAPI() API { return API{Base: c.Auth.URL(), Key: ClusterAPIKey} }
+func (c *Cluster) AuthAPI() probe.API { return probe.API{Base: c.Auth.URL(), Key: ClusterAPIKey} }

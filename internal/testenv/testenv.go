@@ -1,6 +1,12 @@
 // Package testenv starts the real components Herald's tests talk to: redis-server,
 // FerretDB (a MongoDB-wire server, with SQLite storage) and the herald binary
-// itself, each as a child process on a free loopback port, stopped by t.Cleanup.
+// itself (one process, or a cluster of them), each as a child process on a
+// free loopback port, stopped by t.Cleanup; and it waits on conditions
+// (CheckFor) instead of sleeping.
+//
+// Its subpackages do the rest of a test's work: probe talks to Herald as a
+// client and as the application, traffic puts sustained load on it and
+// judges what arrived, certs makes TLS certificates.
 //
 // Nothing here is a fake: the Redis router is tested against redis-server and the
 // MongoDB store against FerretDB through the official driver.
@@ -73,7 +79,6 @@ func WaitTCP(addr string, timeout time.Duration) error {
 	}
 }
 
-// repoRoot finds the module root from this source file's location.
 // RepoRoot is the repository's top directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

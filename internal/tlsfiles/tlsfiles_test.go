@@ -7,13 +7,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/certs"
 )
 
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	cf, kf := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	testenv.WriteSelfSigned(t, cf, kf, "first")
+	certs.WriteSelfSigned(t, cf, kf, "first")
 	p, err := Load(cf, kf)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,7 @@ func TestReload(t *testing.T) {
 		t.Fatal(cn())
 	}
 	later := time.Now().Add(time.Minute)
-	testenv.WriteSelfSigned(t, cf, kf, "second")
+	certs.WriteSelfSigned(t, cf, kf, "second")
 	os.Chtimes(cf, later, later)
 	p.files.Now = func() time.Time { return later }
 	if cn() != "second" {

@@ -1,4 +1,8 @@
-package testenv
+// Package certs makes the TLS certificates tests need: a self-signed one
+// for a listener, or a CA and the certificates it issues, for mTLS between
+// nodes. Keys are ECDSA P-256, written to files as the herald binary reads
+// them.
+package certs
 
 import (
 	"crypto/ecdsa"

@@ -1,4 +1,9 @@
-package testenv
+// Package traffic is the load the failure and chaos tests put on a running
+// Herald, and their verdict: a Sender that posts as a careful business
+// system does (an idempotency key, retried until a 202), Devices that stay
+// connected through the Go SDK, and Check, which says what was lost,
+// duplicated or delivered out of order.
+package traffic
 
 import (
 	"context"

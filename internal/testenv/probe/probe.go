@@ -1,4 +1,7 @@
-package testenv
+// Package probe is a test's hands on a running Herald: a raw WebSocket
+// client written from docs/protocol.md that sees every frame and close code
+// (WS), and the HTTP API as the application calls it (API).
+package probe
 
 import (
 	"bytes"

@@ -77,7 +77,7 @@ bench:
 bench-wslib:
 	bench/wslib/run.sh
 
-## bench-centrifugo: Centrifugo v6.9.1 (the peer of issue 4's targets) and
+## bench-centrifugo: Centrifugo v6.9.1 (the peer Herald's targets are set against) and
 ## herald all measured by the same load generator, figure by figure
 ## (bench/centrifugo, its own Go module; tables in bench/results/centrifugo-vs-herald-*.txt)
 bench-centrifugo:

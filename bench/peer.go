@@ -16,7 +16,7 @@ import (
 )
 
 // The load generator speaks to Herald or to Centrifugo. Herald's targets
-// (issue 4, docs/design/performance-log.md) are set against Centrifugo's figures on the
+// (docs/design/performance-log.md) are set against Centrifugo's figures on the
 // same machine, but a figure depends on the load generator as much as on the
 // server when both share two cores: measuring Centrifugo with this same
 // generator (same senders, same readers, same clock) is what makes the two

@@ -42,6 +42,15 @@ type clientFrame struct {
 
 var pongFrame = []byte(`{"type":"pong"}`)
 
+// closeFrame tells a client of a transport without close frames (an event
+// stream) the code and reason a WebSocket client gets in its close frame.
+func closeFrame(code int, reason string) []byte {
+	b := append([]byte(`{"type":"close","code":`), strconv.Itoa(code)...)
+	b = append(b, `,"reason":`...)
+	b = herald.AppendJSONString(b, reason)
+	return append(b, '}')
+}
+
 // encodeMsg builds a msg frame by hand: it runs once per recipient per message
 // on the hot path, and the payload is already JSON, so it is copied in as is.
 func encodeMsg(d herald.Delivery) []byte {

@@ -39,7 +39,7 @@ func (s *Service) keepAliveSlot(slot int, now time.Time) {
 		if c.closing() {
 			return
 		}
-		if c.lastRead.Load() < dead {
+		if c.lastRead.Load() < dead && c.t.answersPings() {
 			c.close(CloseGoingAway, "no pong or frame within the timeout")
 			return
 		}

@@ -29,6 +29,7 @@ type fixture struct {
 	store  herald.Store
 	jwt    *auth.JWT
 	ws     string
+	http   string // the same server's http:// base
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -57,10 +58,14 @@ func newFixtureStore(t *testing.T, tune func(*Config), wrap func(herald.Store) h
 		tune(&cfg)
 	}
 	svc := New(cfg, testDeps(j, st))
-	srv := httptest.NewServer(http.HandlerFunc(svc.ServeWS))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", svc.ServeWS)
+	mux.HandleFunc("/sse", svc.ServeSSE)
+	mux.HandleFunc("/sse/frames", svc.ServeSSEFrames)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fixture{svc: svc, store: st, jwt: j, ws: "ws" + strings.TrimPrefix(srv.URL, "http"), cancel: cancel, done: make(chan struct{})}
+	f := &fixture{svc: svc, store: st, jwt: j, ws: "ws" + strings.TrimPrefix(srv.URL, "http"), http: srv.URL, cancel: cancel, done: make(chan struct{})}
 	go func() { svc.Run(ctx); close(f.done) }()
 	t.Cleanup(func() { cancel(); <-f.done })
 	return f

@@ -63,6 +63,7 @@ type session struct {
 
 	send     queue
 	lastSent atomic.Uint64 // highest seq written; acks above it are clamped
+	epoch    string        // the epoch the user's seqs count in (hello's), set by the handshake
 
 	// close state: no context per session (a cancelCtx and the map of
 	// children it keeps cost ~400 bytes on each of 200,000 connections);

@@ -80,6 +80,7 @@ func (c *session) handshake(ctx context.Context, st start) (herald.Seq, error) {
 		return 0, err
 	}
 	last := pos.Seq
+	c.epoch = pos.Epoch
 	from := last // no since and no device: only messages from now on
 	switch {
 	case st.hasSince:

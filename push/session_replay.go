@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -83,6 +84,19 @@ func (c *session) writeFirst(ctx context.Context, first []herald.Delivery, from,
 // The writer keeps one stream per connection for the user's own messages
 // (ts == nil: seqs in lastSent, msg frames) and one per topic (ts: seqs in
 // ts.last, pub frames). These read and set where a stream stands.
+
+// appendEventID appends where the session's streams stand, as an event id
+// a client hands back to resume (an event stream's Last-Event-ID): the
+// user's seq, the broadcast seq and the epoch, "12:3:9f2c4e1ab07d3365".
+// The writer sets a stream's position before it writes the frame, so the
+// id counts the frame it is written with.
+func (c *session) appendEventID(b []byte) []byte {
+	b = strconv.AppendUint(b, c.lastSent.Load(), 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, c.bcast.last.Load(), 10)
+	b = append(b, ':')
+	return append(b, c.epoch...)
+}
 
 func (c *session) streamKey(ts *topicSub) string {
 	if ts == nil {

@@ -38,6 +38,10 @@ type transport interface {
 	end(code int, reason string)
 	// cut closes the socket at once: a writer blocked on it fails and ends.
 	cut()
+	// answersPings says whether the client answers the transport's pings
+	// (WebSocket), so that a silent one is dead; a client that cannot
+	// (an event stream) is kept while its writes succeed.
+	answersPings() bool
 }
 
 // controlKind names a transport's keep-alive frames.

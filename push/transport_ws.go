@@ -152,5 +152,7 @@ const closeGrace = time.Second
 
 func (t *wsTransport) cut() { t.nc.Close() }
 
+func (t *wsTransport) answersPings() bool { return true }
+
 // peerEnded records that the client will send nothing more.
 func (t *wsTransport) peerEnded() { t.peerGone.Store(true) }

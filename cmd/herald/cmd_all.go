@@ -96,6 +96,8 @@ func runAll(ctx context.Context, args []string) error {
 	csvc.Register(mux, keys)
 	csvc.RegisterAdmin(mux, keys)
 	mux.HandleFunc("/ws", psvc.ServeWS)
+	mux.HandleFunc("/sse", psvc.ServeSSE)
+	mux.HandleFunc("/sse/frames", psvc.ServeSSEFrames)
 	health(mux, reg, httpx.Check{Name: "registered", Fn: psvc.Ready})
 	var devAPI *web.Dev
 	if devMode.on && minter != nil { // other token modes: your system mints, so no demo tokens

@@ -123,6 +123,8 @@ func runPush(ctx context.Context, args []string) error {
 	rpc.RegisterPush(gs, svc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", svc.ServeWS)
+	mux.HandleFunc("/sse", svc.ServeSSE)
+	mux.HandleFunc("/sse/frames", svc.ServeSSEFrames)
 	health(mux, reg, httpx.Check{Name: "store", Fn: store.Ping}, httpx.Check{Name: "redis", Fn: router.Ping}, httpx.Check{Name: "registered", Fn: svc.Ready})
 	mux.HandleFunc("/", httpx.NotFound)
 	return serve(ctx, []*listener{

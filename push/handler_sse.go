@@ -1,0 +1,239 @@
+package push
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// ServeSSE is GET /sse: the same session as GET /ws, over Server-Sent
+// Events (transport_sse.go). Admission answers as for WebSocket (a 4xx or
+// 503 with a JSON body); a Last-Event-ID header, which a browser sends
+// when it reconnects, resumes from the event it names, ahead of the since
+// parameters of the URL it reconnects to.
+func (s *Service) ServeSSE(w http.ResponseWriter, r *http.Request) {
+	if s.refuseDraining(w, r) {
+		return
+	}
+	if r.Method != http.MethodGet {
+		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET for the event stream; client frames go to POST /sse/frames"))
+		return
+	}
+	if r.ProtoMajor != 1 {
+		// Taking the socket from net/http is what lets an idle stream cost
+		// no goroutine; HTTP/2 has no socket per stream to take.
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "the event stream needs HTTP/1.1"))
+		return
+	}
+	a, ok := s.admit(w, r)
+	if !ok {
+		return
+	}
+	defer a.release()
+	if id := r.Header.Get("Last-Event-ID"); id != "" {
+		st, err := parseEventID(id)
+		if err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+		a.start = st
+	}
+	if !s.reserve(w, r) {
+		return
+	}
+	nc, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		s.connWG.Done()
+		httpx.Error(w, r, herald.Errorf(herald.EInternal, "cannot stream on this connection"))
+		return
+	}
+	chunked := r.ProtoAtLeast(1, 1)
+	nc.SetDeadline(time.Time{}) // net/http's read deadlines end with the request
+	nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	if _, err := nc.Write(sseHead(r, chunked)); err != nil {
+		nc.Close()
+		s.connWG.Done()
+		return
+	}
+	c := s.newSession(a)
+	t := newSSETransport(c, nc, chunked)
+	c.t = t
+	s.open(c, a)
+	if err := t.start(); err != nil {
+		slog.Warn("cannot watch connection", "conn", c.id, "err", err)
+		c.close(CloseInternal, "server error, retry")
+	}
+	go c.serve(s.routes.mark(c.user), s.routes.mark(herald.BroadcastKey), a.start)
+}
+
+// sseHead is the response head of an event stream. The stream is not to
+// be cached or buffered on the way (X-Accel-Buffering: nginx's switch); an
+// allowed cross-origin page gets its origin back, as EventSource needs.
+func sseHead(r *http.Request, chunked bool) []byte {
+	b := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache, no-store\r\nX-Accel-Buffering: no\r\nDate: ")
+	b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
+	if o := r.Header.Get("Origin"); o != "" {
+		b = append(b, "\r\nAccess-Control-Allow-Origin: "...)
+		b = append(b, o...)
+		b = append(b, "\r\nVary: Origin"...)
+	}
+	if chunked {
+		b = append(b, "\r\nTransfer-Encoding: chunked"...)
+	} else {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	return append(b, "\r\n\r\n"...)
+}
+
+// parseEventID reads an event id (session.appendEventID): the user's seq,
+// the broadcast seq and the epoch they count in.
+func parseEventID(id string) (start, error) {
+	bad := herald.Errorf(herald.EInvalid, "Last-Event-ID: an id of this stream's events, as it came")
+	parts := strings.SplitN(id, ":", 3)
+	if len(parts) != 3 || len(parts[2]) > 64 || !utf8.ValidString(parts[2]) {
+		return start{}, bad
+	}
+	seq, err1 := strconv.ParseUint(parts[0], 10, 64)
+	bseq, err2 := strconv.ParseUint(parts[1], 10, 64)
+	if err1 != nil || err2 != nil {
+		return start{}, bad
+	}
+	return start{since: seq, hasSince: true, epoch: parts[2], bsince: bseq, hasBSince: true}, nil
+}
+
+// ServeSSEFrames is POST /sse/frames?conn=ID: the frames a client sends on
+// WebSocket (ack, ping, refresh, sub, unsub), for its event stream. The
+// body is one frame or a JSON array of them, at most --max-frame bytes; the
+// token must be the stream's user's. Each frame is handled as on WebSocket:
+// one the server will not accept closes the stream with the code and reason
+// a WebSocket would get, and the request is answered 400 with that reason.
+// 204 means every frame was taken; answers (pong, subscribed) come on the
+// stream. The connection must be on this node.
+func (s *Service) ServeSSEFrames(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		s.preflight(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use POST"))
+		return
+	}
+	if !s.originAllowed(r) {
+		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	allowOrigin(w, r)
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		token = httpx.BearerToken(r)
+	}
+	id, err := s.auth.Verify(r.Context(), token)
+	if err != nil {
+		if errors.Is(err, herald.ErrUnauthorized) {
+			httpx.Error(w, r, herald.ErrUnauthorized)
+		} else {
+			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
+		}
+		return
+	}
+	conn := r.URL.Query().Get("conn")
+	var c *session
+	for _, uc := range s.hub.userConns(id.User) {
+		if uc.id == conn {
+			c = uc
+		}
+	}
+	t, ok := c.transport().(*sseTransport)
+	if !ok {
+		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "no event stream %q of this user on this node", conn))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxFrame)))
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.ETooLarge, "frames over %d bytes", s.cfg.MaxFrame))
+		return
+	}
+	frames, code, reason := splitFrames(body)
+	t.mu.Lock()
+	for _, f := range frames {
+		if code != 0 {
+			break
+		}
+		if c.closing() {
+			t.mu.Unlock()
+			httpx.Error(w, r, herald.Errorf(herald.ENotFound, "event stream %q is closing", conn))
+			return
+		}
+		now := time.Now()
+		c.lastRead.Store(now.UnixNano())
+		if !t.rate.Allow(now, float64(s.cfg.MaxFrameRate)) {
+			code, reason = ClosePolicy, "too many frames: at most "+strconv.Itoa(s.cfg.MaxFrameRate)+" a second"
+			break
+		}
+		code, reason = c.handleFrame(f)
+	}
+	t.mu.Unlock()
+	if code != 0 {
+		c.close(code, reason)
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s (close %d)", reason, code))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// transport is the session's transport; nil for no session.
+func (c *session) transport() transport {
+	if c == nil {
+		return nil
+	}
+	return c.t
+}
+
+// splitFrames reads a POSTed body: one frame, or an array of them. A body
+// that is neither gets the close code a WebSocket frame like it would.
+func splitFrames(body []byte) ([]json.RawMessage, int, string) {
+	if !utf8.Valid(body) {
+		return nil, CloseInvalidPayload, "frames are not valid UTF-8"
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		var fs []json.RawMessage
+		if json.Unmarshal(trimmed, &fs) != nil {
+			return nil, CloseInvalidPayload, "frames are not a JSON array of objects"
+		}
+		return fs, 0, ""
+	}
+	return []json.RawMessage{trimmed}, 0, ""
+}
+
+// preflight answers a browser's CORS preflight for POST /sse/frames from an
+// allowed origin (its frames are JSON, and its token may be a header).
+func (s *Service) preflight(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
+		return
+	}
+	allowOrigin(w, r)
+	w.Header().Set("Access-Control-Allow-Methods", "POST")
+	w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// allowOrigin lets an allowed cross-origin page read the answer.
+func allowOrigin(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" {
+		w.Header().Set("Access-Control-Allow-Origin", o)
+		w.Header().Add("Vary", "Origin")
+	}
+}

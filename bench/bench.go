@@ -24,6 +24,7 @@ import (
 type Config struct {
 	Mode       string        // connect, unicast, multicast or topic
 	Peer       string        // the server spoken to: herald (default) or centrifugo (peer.go)
+	Transport  string        // connect mode: ws (default) or sse (sse.go)
 	PeerSecret string        // centrifugo: the HMAC key its connection tokens are signed with
 	API        []string      // collect base URLs (http://host:port)
 	WS         []string      // push base URLs (ws://host:port)

@@ -23,7 +23,17 @@ func runConnect(ctx context.Context, cfg Config) error {
 	before := scrapeAll(ctx, cfg.Metrics)
 	var opened int
 	var took time.Duration
-	if procs == 1 {
+	if cfg.Transport == "sse" {
+		if procs > 1 {
+			return fmt.Errorf("--transport sse opens its streams from one process: --conns %d is over --conns-per-process", cfg.Conns)
+		}
+		streams, t, err := connectSSE(ctx, cfg, toks)
+		if err != nil {
+			return err
+		}
+		defer closeStreams(streams)
+		opened, took = len(streams), t
+	} else if procs == 1 {
 		conns, t, err := connectAll(ctx, cfg, toks)
 		if err != nil {
 			return err

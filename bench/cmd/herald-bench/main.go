@@ -55,6 +55,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.APIKey, "api-key", cfg.APIKey, "API key (default: HERALD_API_KEY, or DATA_DIR/api-key of a local herald all)")
 	fs.StringVar(&dataDir, "data-dir", dataDir, "data directory of a local herald all, to read its generated API key")
 	fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "connect mode: connections to open")
+	fs.StringVar(&cfg.Transport, "transport", "ws", "connect mode: ws (WebSocket /ws) or sse (Server-Sent Events /sse; one load-generator process)")
 	fs.IntVar(&cfg.Users, "users", cfg.Users, "unicast, multicast and topic: connected users")
 	fs.IntVar(&cfg.Senders, "senders", cfg.Senders, "concurrent HTTP senders")
 	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "messages per second in all, evenly spaced over the senders (0: as fast as they go)")

@@ -23,6 +23,11 @@ func runConnect(ctx context.Context, cfg Config) error {
 	before := scrapeAll(ctx, cfg.Metrics)
 	var opened int
 	var took time.Duration
+	switch cfg.Transport {
+	case "", "ws", "sse":
+	default:
+		return fmt.Errorf("--transport %q: ws or sse", cfg.Transport)
+	}
 	if cfg.Transport == "sse" {
 		if procs > 1 {
 			return fmt.Errorf("--transport sse opens its streams from one process: --conns %d is over --conns-per-process", cfg.Conns)

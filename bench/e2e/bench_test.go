@@ -34,6 +34,9 @@ func TestBenchModesAgainstAll(t *testing.T) {
 		{"connect-workers", func(c *bench.Config) {
 			c.Mode, c.Conns, c.Duration, c.ConnsPerProcess, c.Exe = "connect", 300, 4*time.Second, 100, testenv.BenchBinary(t)
 		}},
+		// Idle event streams: held past several pong timeouts, which a
+		// stream's client cannot answer.
+		{"connect-sse", func(c *bench.Config) { c.Mode, c.Conns, c.Duration, c.Transport = "connect", 300, 4*time.Second, "sse" }},
 		{"unicast", func(c *bench.Config) { c.Mode, c.Users, c.Senders = "unicast", 300, 4 }},
 		{"batch", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Batch = "unicast", 300, 2, 20 }},
 		{"steady", func(c *bench.Config) { c.Mode, c.Users, c.Senders, c.Rate = "unicast", 300, 4, 200 }},

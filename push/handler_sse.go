@@ -3,7 +3,6 @@ package push
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -133,17 +132,8 @@ func (s *Service) ServeSSEFrames(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allowOrigin(w, r)
-	token := r.URL.Query().Get("token")
-	if token == "" {
-		token = httpx.BearerToken(r)
-	}
-	id, err := s.auth.Verify(r.Context(), token)
-	if err != nil {
-		if errors.Is(err, herald.ErrUnauthorized) {
-			httpx.Error(w, r, herald.ErrUnauthorized)
-		} else {
-			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
-		}
+	id, ok := s.verify(w, r)
+	if !ok {
 		return
 	}
 	conn := r.URL.Query().Get("conn")

@@ -74,17 +74,8 @@ func (s *Service) admit(w http.ResponseWriter, r *http.Request) (*admission, boo
 		}
 	}()
 	q := r.URL.Query()
-	token := q.Get("token")
-	if token == "" {
-		token = httpx.BearerToken(r)
-	}
-	id, err := s.auth.Verify(r.Context(), token)
-	if err != nil {
-		if errors.Is(err, herald.ErrUnauthorized) {
-			httpx.Error(w, r, herald.ErrUnauthorized)
-		} else {
-			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
-		}
+	id, verified := s.verify(w, r)
+	if !verified {
 		return nil, false
 	}
 	if s.revoked(r.Context(), id) {
@@ -102,6 +93,7 @@ func (s *Service) admit(w http.ResponseWriter, r *http.Request) (*admission, boo
 		return nil, false
 	}
 	var st start
+	var err error
 	st.since, st.hasSince, err = seqParam(q, "since")
 	if err == nil {
 		st.bsince, st.hasBSince, err = seqParam(q, "broadcast_since")
@@ -116,6 +108,26 @@ func (s *Service) admit(w http.ResponseWriter, r *http.Request) (*admission, boo
 	}
 	a.id, a.device, a.start, ok = id, device, st, true
 	return a, true
+}
+
+// verify checks the request's token (the token parameter, or an
+// Authorization: Bearer header); a client refused gets its 401, or 503
+// when the auth service cannot answer, and false.
+func (s *Service) verify(w http.ResponseWriter, r *http.Request) (herald.Identity, bool) {
+	token := r.URL.Query().Get("token")
+	if token == "" {
+		token = httpx.BearerToken(r)
+	}
+	id, err := s.auth.Verify(r.Context(), token)
+	switch {
+	case errors.Is(err, herald.ErrUnauthorized):
+		httpx.Error(w, r, herald.ErrUnauthorized)
+	case err != nil:
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "auth service unavailable, retry"))
+	default:
+		return id, true
+	}
+	return herald.Identity{}, false
 }
 
 // reserve counts a session about to open in the drain's wait group, under

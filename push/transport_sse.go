@@ -150,16 +150,7 @@ func (t *sseTransport) frame(body []byte) net.Buffers {
 	return net.Buffers{append(head, "\r\n"...), body, []byte("\r\n")}
 }
 
-func (t *sseTransport) release() {
-	if t.wbuf == nil {
-		return
-	}
-	if cap(*t.wbuf) <= 4*flushAt {
-		*t.wbuf = (*t.wbuf)[:0]
-		writeBufs.Put(t.wbuf)
-	}
-	t.wbuf = nil
-}
+func (t *sseTransport) release() { releaseBuf(&t.wbuf) }
 
 // heartbeatChunk is a heartbeat as the keep-alive loop writes it.
 var heartbeatChunk, heartbeatRaw = []byte("2\r\n" + heartbeat + "\r\n"), []byte(heartbeat)

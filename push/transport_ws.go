@@ -92,15 +92,19 @@ func (t *wsTransport) flush(timeout time.Duration) (bool, error) {
 }
 
 // release returns the buffer to the pool, unless a burst grew it large.
-func (t *wsTransport) release() {
-	if t.wbuf == nil {
+func (t *wsTransport) release() { releaseBuf(&t.wbuf) }
+
+// releaseBuf returns a transport's write buffer to the pool, unless a
+// burst grew it large, and leaves the transport without one.
+func releaseBuf(b **[]byte) {
+	if *b == nil {
 		return
 	}
-	if cap(*t.wbuf) <= 4*flushAt {
-		*t.wbuf = (*t.wbuf)[:0]
-		writeBufs.Put(t.wbuf)
+	if cap(**b) <= 4*flushAt {
+		**b = (**b)[:0]
+		writeBufs.Put(*b)
 	}
-	t.wbuf = nil
+	*b = nil
 }
 
 // pingFrame is an empty ping.

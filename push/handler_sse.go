@@ -1,9 +1,6 @@
 package push
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -110,120 +107,10 @@ func parseEventID(id string) (start, error) {
 	return start{since: seq, hasSince: true, epoch: parts[2], bsince: bseq, hasBSince: true}, nil
 }
 
-// ServeSSEFrames is POST /sse/frames?conn=ID: the frames a client sends on
-// WebSocket (ack, ping, refresh, sub, unsub), for its event stream. The
-// body is one frame or a JSON array of them, at most --max-frame bytes; the
-// token must be the stream's user's. Each frame is handled as on WebSocket:
-// one the server will not accept closes the stream with the code and reason
-// a WebSocket would get, and the request is answered 400 with that reason.
-// 204 means every frame was taken; answers (pong, subscribed) come on the
-// stream. The connection must be on this node.
-func (s *Service) ServeSSEFrames(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodOptions {
-		s.preflight(w, r)
-		return
-	}
-	if r.Method != http.MethodPost {
-		httpx.Error(w, r, herald.Errorf(herald.EMethod, "use POST"))
-		return
-	}
-	if !s.originAllowed(r) {
-		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
-		return
-	}
-	allowOrigin(w, r)
-	id, ok := s.verify(w, r)
-	if !ok {
-		return
-	}
-	conn := r.URL.Query().Get("conn")
-	var c *session
-	for _, uc := range s.hub.userConns(id.User) {
-		if uc.id == conn {
-			c = uc
-		}
-	}
-	t, ok := c.transport().(*sseTransport)
-	if !ok {
-		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "no event stream %q of this user on this node", conn))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.cfg.MaxFrame)))
-	if err != nil {
-		httpx.Error(w, r, herald.Errorf(herald.ETooLarge, "frames over %d bytes", s.cfg.MaxFrame))
-		return
-	}
-	frames, code, reason := splitFrames(body)
-	t.mu.Lock()
-	for _, f := range frames {
-		if code != 0 {
-			break
-		}
-		if c.closing() {
-			t.mu.Unlock()
-			httpx.Error(w, r, herald.Errorf(herald.ENotFound, "event stream %q is closing", conn))
-			return
-		}
-		now := time.Now()
-		c.lastRead.Store(now.UnixNano())
-		if !t.rate.Allow(now, float64(s.cfg.MaxFrameRate)) {
-			code, reason = ClosePolicy, "too many frames: at most "+strconv.Itoa(s.cfg.MaxFrameRate)+" a second"
-			break
-		}
-		code, reason = c.handleFrame(f)
-	}
-	t.mu.Unlock()
-	if code != 0 {
-		c.close(code, reason)
-		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "%s (close %d)", reason, code))
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // transport is the session's transport; nil for no session.
 func (c *session) transport() transport {
 	if c == nil {
 		return nil
 	}
 	return c.t
-}
-
-// splitFrames reads a POSTed body: one frame, or an array of them. A body
-// that is neither gets the close code a WebSocket frame like it would.
-func splitFrames(body []byte) ([]json.RawMessage, int, string) {
-	if !utf8.Valid(body) {
-		return nil, CloseInvalidPayload, "frames are not valid UTF-8"
-	}
-	trimmed := bytes.TrimSpace(body)
-	if len(trimmed) > 0 && trimmed[0] == '[' {
-		var fs []json.RawMessage
-		if json.Unmarshal(trimmed, &fs) != nil {
-			return nil, CloseInvalidPayload, "frames are not a JSON array of objects"
-		}
-		return fs, 0, ""
-	}
-	return []json.RawMessage{trimmed}, 0, ""
-}
-
-// preflight answers a browser's CORS preflight for POST /sse/frames from an
-// allowed origin (its frames are JSON, and its token may be a header).
-func (s *Service) preflight(w http.ResponseWriter, r *http.Request) {
-	if !s.originAllowed(r) {
-		httpx.Error(w, r, herald.Errorf(herald.EForbidden, "origin %q is not allowed", r.Header.Get("Origin")))
-		return
-	}
-	allowOrigin(w, r)
-	w.Header().Set("Access-Control-Allow-Methods", "POST")
-	w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-	w.Header().Set("Access-Control-Max-Age", "600")
-	w.WriteHeader(http.StatusNoContent)
-}
-
-// allowOrigin lets an allowed cross-origin page read the answer.
-func allowOrigin(w http.ResponseWriter, r *http.Request) {
-	if o := r.Header.Get("Origin"); o != "" {
-		w.Header().Set("Access-Control-Allow-Origin", o)
-		w.Header().Add("Vary", "Origin")
-	}
 }

@@ -106,6 +106,7 @@ type Deps struct {
 	Receipts    herald.ReceiptStore   // nil: no delivery receipts, whatever Config.Receipts says
 	Gaps        herald.GapCloser      // nil: a missing seq is passed over after GapWait
 	Appends     herald.AppendCounter  // nil: every catch-up round reads the store
+	Relay       herald.FrameRelay     // nil: one push node; an event stream's POSTed frames must reach it
 	Registry    prometheus.Registerer // where the node's metrics go
 }
 
@@ -118,6 +119,7 @@ type Service struct {
 	revocations herald.Revocations
 	gaps        herald.GapCloser
 	appends     herald.AppendCounter
+	relay       herald.FrameRelay
 	node        herald.Node
 	hub         *hub
 	wheel       *wheel
@@ -159,6 +161,7 @@ func New(cfg Config, d Deps) *Service {
 		revocations: d.Revocations,
 		gaps:        d.Gaps,
 		appends:     d.Appends,
+		relay:       d.Relay,
 		node:        herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
 		hub:         newHub(),
 		wheel:       newWheel(cfg.PingInterval),

@@ -84,7 +84,8 @@ func (c *DispatchClient) Close() error {
 	return nil
 }
 
-// PushForwarder is a herald.Forwarder that calls push nodes over gRPC, keeping
+// PushForwarder is a herald.Forwarder (dispatch -> push) and a
+// herald.FrameRelay (push -> push) that calls push nodes over gRPC, keeping
 // one connection per node address.
 type PushForwarder struct {
 	cluster Cluster
@@ -123,6 +124,20 @@ func (f *PushForwarder) Forward(ctx context.Context, node herald.Node, msgs []*h
 		}
 	}
 	return nil
+}
+
+// RelayFrames implements herald.FrameRelay: a push node hands an event
+// stream's POSTed frames to the node holding the stream.
+func (f *PushForwarder) RelayFrames(ctx context.Context, node herald.Node, fr herald.ClientFrames) (herald.FramesResult, error) {
+	c, err := f.client(node.Addr)
+	if err != nil {
+		return herald.FramesResult{}, fmt.Errorf("push %s at %s: %w", node.ID, node.Addr, err)
+	}
+	r, err := c.Frames(ctx, &heraldpb.ClientFrames{User: fr.User, Conn: fr.Conn, Body: fr.Body})
+	if err != nil {
+		return herald.FramesResult{}, fmt.Errorf("push %s at %s: %w", node.ID, node.Addr, err)
+	}
+	return herald.FramesResult{Found: r.GetFound(), Code: int(r.GetCode()), Reason: r.GetReason()}, nil
 }
 
 // Close closes every connection.

@@ -33,7 +33,7 @@ func TestMutualTLS(t *testing.T) {
 	got := &sink{}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	s := NewServer(Cluster{Secret: testSecret, TLS: load("push.pem", "push.key", "ca.pem")})
-	RegisterPush(s, got)
+	RegisterPush(s, got, got)
 	go s.Serve(ln)
 	defer s.Stop()
 	node := herald.Node{ID: "p1", Addr: ln.Addr().String()}

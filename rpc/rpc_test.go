@@ -13,9 +13,24 @@ import (
 )
 
 type sink struct {
-	mu   sync.Mutex
-	msgs []*herald.Message
-	err  error
+	mu     sync.Mutex
+	msgs   []*herald.Message
+	err    error
+	frames []herald.ClientFrames
+}
+
+// TakeFrames finds only user u's stream "p1-1-1", and refuses a body "bad".
+func (s *sink) TakeFrames(_ context.Context, f herald.ClientFrames) (herald.FramesResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = append(s.frames, f)
+	switch {
+	case f.User != "u" || f.Conn != "p1-1-1":
+		return herald.FramesResult{}, nil
+	case string(f.Body) == "bad":
+		return herald.FramesResult{Found: true, Code: 1007, Reason: "not JSON"}, nil
+	}
+	return herald.FramesResult{Found: true}, nil
 }
 
 func (s *sink) Dispatch(_ context.Context, m []*herald.Message) error { return s.take(m) }
@@ -91,7 +106,7 @@ func TestPushForwarder(t *testing.T) {
 	got := &sink{}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	s := NewServer(Cluster{Secret: testSecret})
-	RegisterPush(s, got)
+	RegisterPush(s, got, got)
 	go s.Serve(ln)
 	defer s.Stop()
 	f := NewPushForwarder(Cluster{Secret: testSecret})
@@ -107,6 +122,35 @@ func TestPushForwarder(t *testing.T) {
 	bad := &herald.Message{ID: "m", Payload: []byte(`1`), Users: []string{"u"}}
 	if err := f.Forward(context.Background(), n, []*herald.Message{bad}); err == nil {
 		t.Fatal("a message with users and seqs of different lengths must be refused")
+	}
+}
+
+func TestRelayFrames(t *testing.T) {
+	got := &sink{}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := NewServer(Cluster{Secret: testSecret})
+	RegisterPush(s, got, got)
+	go s.Serve(ln)
+	defer s.Stop()
+	f := NewPushForwarder(Cluster{Secret: testSecret})
+	defer f.Close()
+	n := herald.Node{ID: "p1", Addr: ln.Addr().String()}
+	for _, c := range []struct {
+		user, conn, body string
+		want             herald.FramesResult
+	}{
+		{"u", "p1-1-1", `{"type":"ack","seq":1}`, herald.FramesResult{Found: true}},
+		{"v", "p1-1-1", `{"type":"ack","seq":1}`, herald.FramesResult{}},
+		{"u", "p1-1-2", `{"type":"ack","seq":1}`, herald.FramesResult{}},
+		{"u", "p1-1-1", "bad", herald.FramesResult{Found: true, Code: 1007, Reason: "not JSON"}},
+	} {
+		r, err := f.RelayFrames(context.Background(), n, herald.ClientFrames{User: c.user, Conn: c.conn, Body: []byte(c.body)})
+		if err != nil || r != c.want {
+			t.Errorf("%s %s %s: %+v %v, want %+v", c.user, c.conn, c.body, r, err, c.want)
+		}
+	}
+	if len(got.frames) != 4 || string(got.frames[0].Body) != `{"type":"ack","seq":1}` {
+		t.Fatalf("frames did not survive the trip: %+v", got.frames)
 	}
 }
 

@@ -23,9 +23,9 @@ func RegisterDispatch(s *grpc.Server, d herald.Dispatcher) {
 	heraldpb.RegisterDispatchServer(s, dispatchServer{d: d})
 }
 
-// RegisterPush serves d as the Push service.
-func RegisterPush(s *grpc.Server, d herald.Deliverer) {
-	heraldpb.RegisterPushServer(s, pushServer{d: d})
+// RegisterPush serves d and f as the Push service.
+func RegisterPush(s *grpc.Server, d herald.Deliverer, f herald.FrameTaker) {
+	heraldpb.RegisterPushServer(s, pushServer{d: d, f: f})
 }
 
 type dispatchServer struct {
@@ -49,6 +49,7 @@ func (s dispatchServer) Dispatch(ctx context.Context, b *heraldpb.Batch) (*heral
 type pushServer struct {
 	heraldpb.UnimplementedPushServer
 	d herald.Deliverer
+	f herald.FrameTaker
 }
 
 func (s pushServer) Deliver(ctx context.Context, b *heraldpb.Batch) (*heraldpb.BatchReply, error) {
@@ -60,4 +61,12 @@ func (s pushServer) Deliver(ctx context.Context, b *heraldpb.Batch) (*heraldpb.B
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return &heraldpb.BatchReply{}, nil
+}
+
+func (s pushServer) Frames(ctx context.Context, in *heraldpb.ClientFrames) (*heraldpb.FramesReply, error) {
+	r, err := s.f.TakeFrames(ctx, herald.ClientFrames{User: in.GetUser(), Conn: in.GetConn(), Body: in.GetBody()})
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	return &heraldpb.FramesReply{Found: r.Found, Code: int32(r.Code), Reason: r.Reason}, nil
 }

@@ -60,13 +60,13 @@ func runPush(ctx context.Context, args []string) error {
 	)
 	host, _ := os.Hostname()
 	cfg.NodeID = ""
-	f := newFlags("push", "The push service: holds WebSocket connections at GET /ws and writes each message to its user's connections.")
+	f := newFlags("push", "The push service: holds WebSocket connections at GET /ws and event streams at GET /sse, and writes each message to its user's connections.")
 	lo.register(f)
 	co.register(f)
 	ro.register(f, []string{"127.0.0.1:6379"})
 	mo.register(f)
-	f.str(&listen, "listen", "HTTP address for GET /ws and the health endpoints")
-	f.str(&grpcListen, "grpc-listen", `gRPC address dispatch sends to; "private:PORT" is this host's first private address (":PORT" for every interface)`)
+	f.str(&listen, "listen", "HTTP address for GET /ws, GET /sse, POST /sse/frames and the health endpoints")
+	f.str(&grpcListen, "grpc-listen", `gRPC address dispatch (and other push nodes, with event streams' frames) sends to; "private:PORT" is this host's first private address (":PORT" for every interface)`)
 	f.str(&cfg.Addr, "advertise-addr", "gRPC address other nodes reach this node at (default: --grpc-listen, with this host's name if it has no host)")
 	f.str(&cfg.NodeID, "node-id", "unique name of this node in the cluster (default: host name and gRPC port)")
 	f.list(&authURLs, "auth-urls", `base URLs of the auth service, comma-separated; the host "private" is this host's first private address (auth's default --listen)`)
@@ -117,10 +117,12 @@ func runPush(ctx context.Context, args []string) error {
 	if err := push.CheckConfig(cfg); err != nil {
 		return err
 	}
+	relay := rpc.NewPushForwarder(cluster)
+	defer relay.Close()
 	svc := push.New(cfg, push.Deps{Auth: auth.NewClient(authURLs, authCache), Store: store, Router: router, Revocations: router,
-		Receipts: store, Gaps: store, Registry: reg})
+		Receipts: store, Gaps: store, Relay: relay, Registry: reg})
 	gs := rpc.NewServer(cluster)
-	rpc.RegisterPush(gs, svc)
+	rpc.RegisterPush(gs, svc, svc)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", svc.ServeWS)
 	mux.HandleFunc("/sse", svc.ServeSSE)

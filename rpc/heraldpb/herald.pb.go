@@ -199,6 +199,129 @@ func (*BatchReply) Descriptor() ([]byte, []int) {
 	return file_herald_proto_rawDescGZIP(), []int{2}
 }
 
+// ClientFrames are frames a client POSTed for its event stream (SSE) to a
+// push node other than the one holding the stream.
+type ClientFrames struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Conn          string                 `protobuf:"bytes,2,opt,name=conn,proto3" json:"conn,omitempty"`
+	Body          []byte                 `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClientFrames) Reset() {
+	*x = ClientFrames{}
+	mi := &file_herald_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClientFrames) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClientFrames) ProtoMessage() {}
+
+func (x *ClientFrames) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClientFrames.ProtoReflect.Descriptor instead.
+func (*ClientFrames) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ClientFrames) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ClientFrames) GetConn() string {
+	if x != nil {
+		return x.Conn
+	}
+	return ""
+}
+
+func (x *ClientFrames) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// FramesReply says what became of them on the node holding the stream.
+type FramesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Found         bool                   `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"` // the user's stream is open there
+	Code          int32                  `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`   // non-zero: a frame was refused, the stream closed with this code
+	Reason        string                 `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FramesReply) Reset() {
+	*x = FramesReply{}
+	mi := &file_herald_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FramesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FramesReply) ProtoMessage() {}
+
+func (x *FramesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_herald_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FramesReply.ProtoReflect.Descriptor instead.
+func (*FramesReply) Descriptor() ([]byte, []int) {
+	return file_herald_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *FramesReply) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *FramesReply) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *FramesReply) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_herald_proto protoreflect.FileDescriptor
 
 const file_herald_proto_rawDesc = "" +
@@ -215,11 +338,20 @@ const file_herald_proto_rawDesc = "" +
 	"\x05Batch\x12.\n" +
 	"\bmessages\x18\x01 \x03(\v2\x12.herald.v1.MessageR\bmessages\"\f\n" +
 	"\n" +
-	"BatchReply2?\n" +
+	"BatchReply\"J\n" +
+	"\fClientFrames\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
+	"\x04conn\x18\x02 \x01(\tR\x04conn\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\"O\n" +
+	"\vFramesReply\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason2?\n" +
 	"\bDispatch\x123\n" +
-	"\bDispatch\x12\x10.herald.v1.Batch\x1a\x15.herald.v1.BatchReply2:\n" +
+	"\bDispatch\x12\x10.herald.v1.Batch\x1a\x15.herald.v1.BatchReply2u\n" +
 	"\x04Push\x122\n" +
-	"\aDeliver\x12\x10.herald.v1.Batch\x1a\x15.herald.v1.BatchReplyB+Z)github.com/heraldpush/herald/rpc/heraldpbb\x06proto3"
+	"\aDeliver\x12\x10.herald.v1.Batch\x1a\x15.herald.v1.BatchReply\x129\n" +
+	"\x06Frames\x12\x17.herald.v1.ClientFrames\x1a\x16.herald.v1.FramesReplyB+Z)github.com/heraldpush/herald/rpc/heraldpbb\x06proto3"
 
 var (
 	file_herald_proto_rawDescOnce sync.Once
@@ -233,20 +365,24 @@ func file_herald_proto_rawDescGZIP() []byte {
 	return file_herald_proto_rawDescData
 }
 
-var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_herald_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_herald_proto_goTypes = []any{
-	(*Message)(nil),    // 0: herald.v1.Message
-	(*Batch)(nil),      // 1: herald.v1.Batch
-	(*BatchReply)(nil), // 2: herald.v1.BatchReply
+	(*Message)(nil),      // 0: herald.v1.Message
+	(*Batch)(nil),        // 1: herald.v1.Batch
+	(*BatchReply)(nil),   // 2: herald.v1.BatchReply
+	(*ClientFrames)(nil), // 3: herald.v1.ClientFrames
+	(*FramesReply)(nil),  // 4: herald.v1.FramesReply
 }
 var file_herald_proto_depIdxs = []int32{
 	0, // 0: herald.v1.Batch.messages:type_name -> herald.v1.Message
 	1, // 1: herald.v1.Dispatch.Dispatch:input_type -> herald.v1.Batch
 	1, // 2: herald.v1.Push.Deliver:input_type -> herald.v1.Batch
-	2, // 3: herald.v1.Dispatch.Dispatch:output_type -> herald.v1.BatchReply
-	2, // 4: herald.v1.Push.Deliver:output_type -> herald.v1.BatchReply
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
+	3, // 3: herald.v1.Push.Frames:input_type -> herald.v1.ClientFrames
+	2, // 4: herald.v1.Dispatch.Dispatch:output_type -> herald.v1.BatchReply
+	2, // 5: herald.v1.Push.Deliver:output_type -> herald.v1.BatchReply
+	4, // 6: herald.v1.Push.Frames:output_type -> herald.v1.FramesReply
+	4, // [4:7] is the sub-list for method output_type
+	1, // [1:4] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -263,7 +399,7 @@ func file_herald_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_herald_proto_rawDesc), len(file_herald_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   3,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -129,15 +129,18 @@ var Dispatch_ServiceDesc = grpc.ServiceDesc{
 
 const (
 	Push_Deliver_FullMethodName = "/herald.v1.Push/Deliver"
+	Push_Frames_FullMethodName  = "/herald.v1.Push/Frames"
 )
 
 // PushClient is the client API for Push service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// Push is served by push nodes; dispatch calls it.
+// Push is served by push nodes; dispatch calls Deliver, other push nodes
+// call Frames.
 type PushClient interface {
 	Deliver(ctx context.Context, in *Batch, opts ...grpc.CallOption) (*BatchReply, error)
+	Frames(ctx context.Context, in *ClientFrames, opts ...grpc.CallOption) (*FramesReply, error)
 }
 
 type pushClient struct {
@@ -158,13 +161,25 @@ func (c *pushClient) Deliver(ctx context.Context, in *Batch, opts ...grpc.CallOp
 	return out, nil
 }
 
+func (c *pushClient) Frames(ctx context.Context, in *ClientFrames, opts ...grpc.CallOption) (*FramesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FramesReply)
+	err := c.cc.Invoke(ctx, Push_Frames_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PushServer is the server API for Push service.
 // All implementations must embed UnimplementedPushServer
 // for forward compatibility.
 //
-// Push is served by push nodes; dispatch calls it.
+// Push is served by push nodes; dispatch calls Deliver, other push nodes
+// call Frames.
 type PushServer interface {
 	Deliver(context.Context, *Batch) (*BatchReply, error)
+	Frames(context.Context, *ClientFrames) (*FramesReply, error)
 	mustEmbedUnimplementedPushServer()
 }
 
@@ -177,6 +192,9 @@ type UnimplementedPushServer struct{}
 
 func (UnimplementedPushServer) Deliver(context.Context, *Batch) (*BatchReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method Deliver not implemented")
+}
+func (UnimplementedPushServer) Frames(context.Context, *ClientFrames) (*FramesReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method Frames not implemented")
 }
 func (UnimplementedPushServer) mustEmbedUnimplementedPushServer() {}
 func (UnimplementedPushServer) testEmbeddedByValue()              {}
@@ -217,6 +235,24 @@ func _Push_Deliver_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Push_Frames_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClientFrames)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PushServer).Frames(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Push_Frames_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PushServer).Frames(ctx, req.(*ClientFrames))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Push_ServiceDesc is the grpc.ServiceDesc for Push service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -227,6 +263,10 @@ var Push_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Deliver",
 			Handler:    _Push_Deliver_Handler,
+		},
+		{
+			MethodName: "Frames",
+			Handler:    _Push_Frames_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

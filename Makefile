@@ -131,6 +131,7 @@ generate:
 web:
 	cd clients/js && npm install --no-audit --no-fund && npx tsc -p .
 	cp clients/js/dist/index.js web/static/herald-client.js
+	cp clients/js/dist/herald-eventstream.js web/static/herald-eventstream.js
 
 clean:
 	rm -rf bin .testbin

@@ -16,8 +16,9 @@ import (
 )
 
 // TestBrowserDemo drives the demo page of a real `herald all` in headless
-// Chromium (tests/browser, playwright-core). Screenshots go to
-// test-artifacts/ at the repository root.
+// Chromium (tests/browser, playwright-core), directly and through a proxy
+// that refuses WebSocket upgrades (the page falls back to Server-Sent
+// Events). Screenshots go to test-artifacts/ at the repository root.
 func TestBrowserDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs chromium")
@@ -33,7 +34,9 @@ func TestBrowserDemo(t *testing.T) {
 	data := t.TempDir()
 	storePoison(t, data, "poisoned")
 	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"))
-	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts, "POISON_USER=poisoned")
+	proxy := startWSRefusingProxy(t, n.api.Base)
+	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts, "POISON_USER=poisoned",
+		"PROXY_URL="+proxy.URL(), "PROXY_CONTROL="+proxy.control)
 }
 
 // storePoison writes a message whose payload is not valid UTF-8 for user

@@ -24,15 +24,17 @@ func TestJSClient(t *testing.T) {
 	runNode(t, dir, 2*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
 
 	// The demo page embeds the compiled SDK: it must be the SDK as built now.
-	built, err := os.ReadFile(filepath.Join(dir, "dist", "index.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	embedded, err := os.ReadFile(filepath.Join(dir, "..", "..", "web", "static", "herald-client.js"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(built) != string(embedded) {
-		t.Fatal("web/static/herald-client.js differs from the SDK's build: run make web")
+	for built, embedded := range map[string]string{"index.js": "herald-client.js", "herald-eventstream.js": "herald-eventstream.js"} {
+		b, err := os.ReadFile(filepath.Join(dir, "dist", built))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := os.ReadFile(filepath.Join(dir, "..", "..", "web", "static", embedded))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(b) != string(e) {
+			t.Fatalf("web/static/%s differs from the SDK's build: run make web", embedded)
+		}
 	}
 }

@@ -251,6 +251,10 @@ func TestOpenAPI(t *testing.T) {
 	s.check(t, api, "GET", "/v1/admin/errors", nil, 200)
 	s.check(t, anon, "GET", "/v1/admin/nodes", nil, 401)
 	s.check(t, anon, "GET", "/ws?token=bad", nil, 401)
+	s.check(t, anon, "GET", "/sse?token=bad", nil, 401)
+	s.check(t, anon, "POST", "/sse/frames?conn=x", map[string]any{"type": "ping"}, 401)
+	user := probe.API{Base: api.Base, Key: api.Token(t, "alice")}
+	s.check(t, user, "POST", "/sse/frames?conn=local-1-1", map[string]any{"type": "ping"}, 404)
 	s.check(t, anon, "GET", "/healthz", nil, 200)
 	s.check(t, anon, "GET", "/readyz", nil, 200)
 	s.check(t, anon, "POST", "/dev/token", map[string]any{"user": "carol"}, 200)

@@ -61,7 +61,8 @@ func pageHeaders(h http.Header) {
 }
 
 // RegisterAdmin serves the admin page at /admin, and the JavaScript SDK at
-// /herald-client.js (so a plain web page can import it without a bundler).
+// /herald-client.js and the module it imports, /herald-eventstream.js (so a
+// plain web page can import it without a bundler).
 // The page is static; the data it shows comes from the admin API, which needs
 // the API key the operator types into the page (kept in the tab's
 // sessionStorage only).
@@ -80,6 +81,7 @@ func RegisterAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin.js", serve("admin.js"))
 	mux.HandleFunc("GET /style.css", serve("style.css"))
 	mux.HandleFunc("GET /herald-client.js", serve("herald-client.js"))
+	mux.HandleFunc("GET /herald-eventstream.js", serve("herald-eventstream.js"))
 }
 
 // Register adds the demo page (dev mode only) and everything unknown as a JSON 404.
@@ -92,7 +94,7 @@ func Register(mux *http.ServeMux, dev *Dev) {
 	files := http.FileServerFS(sub)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/", "/app.js", "/style.css", "/herald-client.js":
+		case "/", "/app.js", "/style.css", "/herald-client.js", "/herald-eventstream.js":
 			pageHeaders(w.Header())
 			files.ServeHTTP(w, r)
 		default:

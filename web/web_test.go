@@ -55,7 +55,7 @@ func TestNoDevModeNoPage(t *testing.T) {
 func TestAdminAndSDKAreServed(t *testing.T) {
 	mux := http.NewServeMux()
 	RegisterAdmin(mux)
-	for path, want := range map[string]string{"/admin": "Herald admin", "/admin.js": "/v1/admin/nodes", "/herald-client.js": "class HeraldClient"} {
+	for path, want := range map[string]string{"/admin": "Herald admin", "/admin.js": "/v1/admin/nodes", "/herald-client.js": "class HeraldClient", "/herald-eventstream.js": "class EventStreamSocket"} {
 		w := httptest.NewRecorder()
 		mux.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
 		if w.Code != 200 || !strings.Contains(w.Body.String(), want) {

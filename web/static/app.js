@@ -41,7 +41,8 @@ function connect() {
   client = c;
   c.on("connected", (h) => {
     status("online", "on");
-    $("hello").textContent = `Connected as ${h.user} on node ${h.node}, connection ${h.conn}. Your latest seq: ${h.seq}.`;
+    const over = c.transport === "sse" ? "Server-Sent Events" : "WebSocket";
+    $("hello").textContent = `Connected as ${h.user} over ${over} on node ${h.node}, connection ${h.conn}. Your latest seq: ${h.seq}.`;
   });
   c.on("disconnected", (d) => {
     if (client !== c) return; // closed on purpose

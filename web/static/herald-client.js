@@ -5,10 +5,17 @@
 // Topics: subscribe() (or options.topics) subscribes on every connection,
 // each topic resumed from the last seq emitted; broadcasts come as "pub"
 // events of topic "*".
-// No runtime dependencies: in browsers it uses the global WebSocket; in Node
-// pass the `ws` package as options.WebSocket.
+// Transports: WebSocket first; where WebSocket upgrades fail twice without
+// ever opening (a proxy that breaks them), Server-Sent Events for the rest
+// of the page's life (herald-eventstream.ts), with the same guarantees.
+// No runtime dependencies: in browsers it uses the global WebSocket and
+// fetch; in Node pass the `ws` package as options.WebSocket.
+import { EventStreamSocket } from "./herald-eventstream.js";
 /** The topic of broadcasts. */
 export const BROADCAST = "*";
+/** Server URLs where WebSocket upgrades failed twice without opening: every
+ * client of the page goes straight to Server-Sent Events there. */
+const websocketBroken = new Set();
 /** Close codes worth knowing (docs/protocol.md lists them all). Both mean
  * "reconnect and resume", which the client does by itself. A refused token
  * never reaches the socket: the upgrade fails with HTTP 401, which browsers
@@ -24,6 +31,10 @@ export const CLOSE_REVOKED = 4003;
 export class HeraldClient {
     opts;
     WS;
+    transports;
+    _transport;
+    /** WebSocket attempts in a row that closed without opening. */
+    wsFailures = 0;
     listeners = {};
     socket = null;
     backoff;
@@ -42,10 +53,14 @@ export class HeraldClient {
         if (!options.token && !options.getToken)
             throw new Error("herald-client: token or getToken is required");
         this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, stableAfterMs: 5_000, pingIntervalMs: 20_000, ...options };
-        const WS = options.WebSocket ?? globalThis.WebSocket;
-        if (!WS)
+        this.transports = options.transports?.length ? options.transports : ["websocket", "sse"];
+        if (this.transports.some((t) => t !== "websocket" && t !== "sse"))
+            throw new Error('herald-client: transports are "websocket" and "sse"');
+        this.WS = options.WebSocket ?? globalThis.WebSocket;
+        if (!this.WS && !this.transports.includes("sse")) {
             throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
-        this.WS = WS;
+        }
+        this._transport = this.pickTransport();
         this.backoff = this.opts.minBackoffMs;
         this._lastSeq = options.since ?? 0;
         for (const t of options.topics ?? [])
@@ -92,6 +107,20 @@ export class HeraldClient {
             return; // a repeat: already processed
         this.topics.set(f.topic, f.seq);
         this.emit("pub", { topic: f.topic, id: f.id, seq: f.seq, ts: f.ts, payload: f.payload });
+    }
+    /** The transport of the current (or next) connection. */
+    get transport() {
+        return this._transport;
+    }
+    pickTransport() {
+        if (!this.transports.includes("sse"))
+            return "websocket";
+        if (!this.transports.includes("websocket") || !this.WS)
+            return "sse";
+        return websocketBroken.has(this.wsURL()) ? "sse" : this.transports[0];
+    }
+    wsURL() {
+        return this.opts.url.replace(/^http/, "ws");
     }
     /** The seq of the last message emitted. */
     get lastSeq() {
@@ -148,9 +177,16 @@ export class HeraldClient {
         const b = this.topics.get(BROADCAST);
         if (b !== undefined)
             q.set("broadcast_since", String(b));
-        const ws = new this.WS(`${this.opts.url}/ws?${q}`);
+        const transport = (this._transport = this.pickTransport());
+        const ws = transport === "sse"
+            ? new EventStreamSocket(this.wsURL().replace(/^ws/, "http"), q, token)
+            : new this.WS(`${this.wsURL()}/ws?${q}`);
         this.socket = ws;
         let helloAt = 0; // when this connection's hello came; 0: not yet
+        let opened = false;
+        ws.onopen = () => {
+            opened = true;
+        };
         ws.onmessage = (ev) => {
             let f;
             try {
@@ -195,6 +231,13 @@ export class HeraldClient {
         };
         ws.onerror = () => { };
         ws.onclose = (ev) => {
+            if (transport === "websocket") {
+                // Two upgrades in a row that never opened: something on the way
+                // breaks WebSocket; Server-Sent Events from now on.
+                this.wsFailures = opened ? 0 : this.wsFailures + 1;
+                if (this.wsFailures >= 2)
+                    websocketBroken.add(this.wsURL());
+            }
             this.stopPing();
             if (this.socket === ws)
                 this.socket = null;

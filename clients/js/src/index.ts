@@ -5,8 +5,13 @@
 // Topics: subscribe() (or options.topics) subscribes on every connection,
 // each topic resumed from the last seq emitted; broadcasts come as "pub"
 // events of topic "*".
-// No runtime dependencies: in browsers it uses the global WebSocket; in Node
-// pass the `ws` package as options.WebSocket.
+// Transports: WebSocket first; where WebSocket upgrades fail twice without
+// ever opening (a proxy that breaks them), Server-Sent Events for the rest
+// of the page's life (herald-eventstream.ts), with the same guarantees.
+// No runtime dependencies: in browsers it uses the global WebSocket and
+// fetch; in Node pass the `ws` package as options.WebSocket.
+
+import { EventStreamSocket } from "./herald-eventstream.js";
 
 /** A message as the application sees it. */
 export interface Message {
@@ -64,9 +69,23 @@ export interface SocketLike {
 }
 export type SocketConstructor = new (url: string) => SocketLike;
 
+/** How the client reaches the server: a WebSocket, or Server-Sent Events
+ * with the client's frames POSTed back. */
+export type Transport = "websocket" | "sse";
+
+/** Server URLs where WebSocket upgrades failed twice without opening: every
+ * client of the page goes straight to Server-Sent Events there. */
+const websocketBroken = new Set<string>();
+
 export interface Options {
-  /** Base URL of a push node or its load balancer: ws://host:port or wss://host:port. */
+  /** Base URL of a push node or its load balancer: ws://host:port or
+   * wss://host:port (http:// and https:// are taken as the same). */
   url: string;
+  /** The transports to use, in order of preference (default: both,
+   * WebSocket first). With both, the client moves to Server-Sent Events
+   * after two WebSocket upgrades in a row failed without opening, and
+   * stays there for the page's life. ["sse"] uses only Server-Sent Events. */
+  transports?: Transport[];
   /** A fixed token, or a function asked for a fresh one before every connection. */
   token?: string;
   getToken?: () => Promise<string> | string;
@@ -77,7 +96,8 @@ export interface Options {
   /** Topics to subscribe to on every connection (subscribe() adds more).
    * The token's topics claim, or the server's subscribe proxy, must allow them. */
   topics?: string[];
-  /** WebSocket implementation; defaults to globalThis.WebSocket. */
+  /** WebSocket implementation; defaults to globalThis.WebSocket. Not
+   * needed with transports: ["sse"]. */
   WebSocket?: SocketConstructor;
   /** First reconnect delay (default 250 ms); each reconnect doubles it (with
    * full jitter) up to maxBackoffMs (default 30 s). */
@@ -120,7 +140,11 @@ export const CLOSE_REVOKED = 4003;
 
 export class HeraldClient {
   private readonly opts: Required<Pick<Options, "minBackoffMs" | "maxBackoffMs" | "stableAfterMs" | "pingIntervalMs">> & Options;
-  private readonly WS: SocketConstructor;
+  private readonly WS: SocketConstructor | undefined;
+  private readonly transports: Transport[];
+  private _transport: Transport;
+  /** WebSocket attempts in a row that closed without opening. */
+  private wsFailures = 0;
   private listeners: { [K in keyof Events]?: Array<(e: Events[K]) => void> } = {};
   private socket: SocketLike | null = null;
   private backoff: number;
@@ -138,9 +162,13 @@ export class HeraldClient {
     if (!options.url) throw new Error("herald-client: url is required");
     if (!options.token && !options.getToken) throw new Error("herald-client: token or getToken is required");
     this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, stableAfterMs: 5_000, pingIntervalMs: 20_000, ...options };
-    const WS = options.WebSocket ?? (globalThis as any).WebSocket;
-    if (!WS) throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
-    this.WS = WS;
+    this.transports = options.transports?.length ? options.transports : ["websocket", "sse"];
+    if (this.transports.some((t) => t !== "websocket" && t !== "sse")) throw new Error('herald-client: transports are "websocket" and "sse"');
+    this.WS = options.WebSocket ?? (globalThis as any).WebSocket;
+    if (!this.WS && !this.transports.includes("sse")) {
+      throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
+    }
+    this._transport = this.pickTransport();
     this.backoff = this.opts.minBackoffMs;
     this._lastSeq = options.since ?? 0;
     for (const t of options.topics ?? []) this.topics.set(t, undefined);
@@ -181,6 +209,21 @@ export class HeraldClient {
     if (last !== undefined && f.seq <= last) return; // a repeat: already processed
     this.topics.set(f.topic, f.seq);
     this.emit("pub", { topic: f.topic, id: f.id, seq: f.seq, ts: f.ts, payload: f.payload });
+  }
+
+  /** The transport of the current (or next) connection. */
+  get transport(): Transport {
+    return this._transport;
+  }
+
+  private pickTransport(): Transport {
+    if (!this.transports.includes("sse")) return "websocket";
+    if (!this.transports.includes("websocket") || !this.WS) return "sse";
+    return websocketBroken.has(this.wsURL()) ? "sse" : this.transports[0];
+  }
+
+  private wsURL(): string {
+    return this.opts.url.replace(/^http/, "ws");
   }
 
   /** The seq of the last message emitted. */
@@ -235,9 +278,17 @@ export class HeraldClient {
     }
     const b = this.topics.get(BROADCAST);
     if (b !== undefined) q.set("broadcast_since", String(b));
-    const ws = new this.WS(`${this.opts.url}/ws?${q}`);
+    const transport = (this._transport = this.pickTransport());
+    const ws: SocketLike =
+      transport === "sse"
+        ? new EventStreamSocket(this.wsURL().replace(/^ws/, "http"), q, token)
+        : new this.WS!(`${this.wsURL()}/ws?${q}`);
     this.socket = ws;
     let helloAt = 0; // when this connection's hello came; 0: not yet
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+    };
     ws.onmessage = (ev) => {
       let f: any;
       try {
@@ -273,6 +324,12 @@ export class HeraldClient {
     };
     ws.onerror = () => {};
     ws.onclose = (ev) => {
+      if (transport === "websocket") {
+        // Two upgrades in a row that never opened: something on the way
+        // breaks WebSocket; Server-Sent Events from now on.
+        this.wsFailures = opened ? 0 : this.wsFailures + 1;
+        if (this.wsFailures >= 2) websocketBroken.add(this.wsURL());
+      }
       this.stopPing();
       if (this.socket === ws) this.socket = null;
       this.emit("disconnected", { code: ev.code, reason: ev.reason });

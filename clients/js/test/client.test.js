@@ -225,3 +225,94 @@ test("a store wiped under the client: a new epoch starts the stream over", async
   assert.equal(second.get("since"), "3");
   assert.equal(second.get("epoch"), "A");
 });
+
+test("over Server-Sent Events: order, acks, resume after a dropped stream, topics, refusals", async () => {
+  const user = "js-" + Math.random().toString(36).slice(2, 8);
+  const topic = "t-" + user;
+  const got = [];
+  const pubs = [];
+  const refused = [];
+  let connects = 0;
+  const opts = {
+    url: base, // http:// is taken as the server's base as ws:// is
+    getToken: async () => (await api("/v1/tokens", { user, topics: [topic] })).token,
+    device: "sse-tab",
+    transports: ["sse"],
+    topics: [topic],
+    minBackoffMs: 20,
+    maxBackoffMs: 200,
+  };
+  const c = new HeraldClient(opts); // no WebSocket implementation needed
+  assert.equal(c.transport, "sse");
+  c.on("message", (m) => got.push(m.seq));
+  c.on("pub", (p) => { if (p.topic === topic) pubs.push(p.seq); });
+  c.on("subRefused", (r) => refused.push(`${r.topic}:${r.code}`));
+  c.on("connected", () => connects++);
+  c.connect();
+  await waitFor(() => connects === 1);
+  c.subscribe("not-in-the-claim");
+  await waitFor(() => refused.length === 1);
+  assert.deepEqual(refused, ["not-in-the-claim:forbidden"]);
+  for (let i = 0; i < 5; i++) await send([user], { i });
+  for (let i = 0; i < 2; i++) await api(`/v1/topics/${topic}/messages`, { payload: i });
+  await waitFor(() => got.length === 5 && pubs.length === 2);
+
+  c.dropConnection();
+  for (let i = 5; i < 8; i++) await send([user], { i });
+  await api(`/v1/topics/${topic}/messages`, { payload: 2 });
+  await waitFor(() => got.length === 8 && pubs.length === 3 && connects >= 2);
+  await new Promise((r) => setTimeout(r, 1500)); // acks are saved about once a second
+  c.close();
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(pubs, [1, 2, 3]);
+
+  // The acks POSTed back were saved: the device's next stream starts after them.
+  await send([user], "nine");
+  const next = [];
+  const d = new HeraldClient({ ...opts, topics: [] });
+  d.on("message", (m) => next.push(m.seq));
+  d.connect();
+  await waitFor(() => next.length === 1);
+  d.close();
+  assert.deepEqual(next, [9]);
+});
+
+test("after two WebSocket upgrades that never open, Server-Sent Events for the page's life", async () => {
+  // A WebSocket that a proxy refuses: an error and a 1006 close, never open.
+  let attempts = 0;
+  class Refused {
+    constructor() {
+      attempts++;
+      this.readyState = 0;
+      setTimeout(() => { this.readyState = 3; this.onerror?.({}); this.onclose?.({ code: 1006, reason: "" }); }, 5);
+    }
+    send() {}
+    close() {}
+  }
+  const user = "js-" + Math.random().toString(36).slice(2, 8);
+  // Last in this file: the page (this process) remembers wsBase as broken.
+  const opts = { url: wsBase, getToken: () => token(user), WebSocket: Refused, minBackoffMs: 20, maxBackoffMs: 100 };
+  const got = [];
+  const c = new HeraldClient(opts);
+  assert.equal(c.transport, "websocket");
+  let up = false;
+  c.on("connected", () => (up = true));
+  c.on("message", (m) => got.push(m.payload));
+  c.connect();
+  await waitFor(() => up);
+  assert.equal(attempts, 2);
+  assert.equal(c.transport, "sse");
+  await send([user], "over sse");
+  await waitFor(() => got.length === 1);
+  c.close();
+
+  // Another client of the page for the same server goes straight to SSE.
+  const d = new HeraldClient(opts);
+  assert.equal(d.transport, "sse");
+  let dUp = false;
+  d.on("connected", () => (dUp = true));
+  d.connect();
+  await waitFor(() => dUp);
+  d.close();
+  assert.equal(attempts, 2, "no WebSocket tried again");
+});

@@ -99,7 +99,11 @@ type Options struct {
 	MinBackoff time.Duration // first reconnect delay (default 250 ms)
 	MaxBackoff time.Duration // cap of the exponential backoff (default 30 s)
 	PingEvery  time.Duration // application ping period (default 20 s)
-	Dialer     *websocket.Dialer
+	// Dialer defaults to one that offers permessage-deflate, which Herald
+	// agrees to unless it runs with --compression=false: its frames of 512
+	// bytes or more then come compressed. The client's own frames (acks,
+	// pings) are too short to gain from it and go uncompressed.
+	Dialer *websocket.Dialer
 }
 
 // Client is a long-lived connection to Herald. Run drives it.
@@ -139,7 +143,7 @@ func New(opts Options) (*Client, error) {
 		opts.PingEvery = 20 * time.Second
 	}
 	if opts.Dialer == nil {
-		opts.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+		opts.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second, EnableCompression: true}
 	}
 	c := &Client{opts: opts, lastSeq: opts.Since, topics: map[string]*topicState{Broadcast: {}}}
 	for _, t := range opts.Topics {
@@ -288,6 +292,7 @@ func (c *Client) session(ctx context.Context) error {
 		}
 		return fmt.Errorf("client: dial: %w", err)
 	}
+	ws.EnableWriteCompression(false)
 	defer ws.Close()
 	defer func() {
 		c.mu.Lock()

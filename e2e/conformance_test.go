@@ -101,6 +101,7 @@ type wsCase struct {
 	id, name string
 	send     []wsFrame
 	want     expect
+	offer    string // Sec-WebSocket-Extensions the client sends; empty: none
 }
 
 func TestWebSocketConformance(t *testing.T) {
@@ -308,13 +309,26 @@ func bytewise(p string) []wsFrame {
 
 // wsConn is the suite's raw client.
 type wsConn struct {
-	t  *testing.T
-	c  net.Conn
-	br *bufio.Reader
+	t       *testing.T
+	c       net.Conn
+	br      *bufio.Reader
+	deflate bool // permessage-deflate was agreed: server frames may have RSV1
 }
 
 func dialRaw(t *testing.T, addr, token string) *wsConn {
 	t.Helper()
+	w, _ := dialOffer(t, addr, token, "")
+	return w
+}
+
+// dialOffer connects with offer as Sec-WebSocket-Extensions (none if
+// empty) and returns the server's answer to it.
+func dialOffer(t *testing.T, addr, token, offer string) (*wsConn, string) {
+	t.Helper()
+	ext := ""
+	if offer != "" {
+		ext = "Sec-WebSocket-Extensions: " + offer + "\r\n"
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +336,7 @@ func dialRaw(t *testing.T, addr, token string) *wsConn {
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	fmt.Fprintf(c, "GET /ws?token=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", token, addr)
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n%s\r\n", token, addr, ext)
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -331,22 +345,26 @@ func dialRaw(t *testing.T, addr, token string) *wsConn {
 	if resp.StatusCode != 101 || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
 		t.Fatalf("upgrade: %d %v", resp.StatusCode, resp.Header)
 	}
-	w := &wsConn{t: t, c: c, br: br}
+	answer := resp.Header.Get("Sec-WebSocket-Extensions")
+	w := &wsConn{t: t, c: c, br: br, deflate: answer != ""}
 	if op, p := w.read(); op != opText || !bytes.Contains(p, []byte(`"type":"hello"`)) {
 		t.Fatalf("first frame: op %d %s", op, p)
 	}
-	return w
+	return w, answer
 }
 
-// read returns the next server frame. Server frames must be unmasked, FIN
-// (Herald does not fragment) and without RSV bits.
+// read returns the next server frame, inflated if it came compressed.
+// Server frames must be unmasked, FIN (Herald does not fragment) and
+// without RSV bits, but for RSV1 on a data frame once permessage-deflate
+// was agreed.
 func (w *wsConn) read() (byte, []byte) {
 	w.t.Helper()
 	var h [2]byte
 	if _, err := io.ReadFull(w.br, h[:]); err != nil {
 		return 0, nil // closed
 	}
-	if h[0]&0x70 != 0 || h[0]&0x80 == 0 || h[1]&0x80 != 0 {
+	compressed := h[0]&0x40 != 0 && w.deflate && h[0]&0x0f < opClose
+	if h[0]&0x70 != 0 && !compressed || h[0]&0x30 != 0 || h[0]&0x80 == 0 || h[1]&0x80 != 0 {
 		w.t.Fatalf("server frame header %08b %08b: RSV set, not FIN, or masked", h[0], h[1])
 	}
 	n := uint64(h[1] & 0x7f)
@@ -364,11 +382,14 @@ func (w *wsConn) read() (byte, []byte) {
 	if _, err := io.ReadFull(w.br, p); err != nil {
 		w.t.Fatalf("frame body: %v", err)
 	}
+	if compressed {
+		p = inflateFrame(w.t, p)
+	}
 	return h[0] & 0x0f, p
 }
 
 func runCase(t *testing.T, addr, token string, c wsCase) {
-	w := dialRaw(t, addr, token)
+	w, _ := dialOffer(t, addr, token, c.offer)
 	var out []byte
 	texts := 0 // whole text messages sent: each is answered with a JSON pong
 	for _, f := range c.send {

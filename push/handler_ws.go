@@ -32,13 +32,17 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if !s.reserve(w, r) {
 		return
 	}
-	nc, rest, err := ws.Upgrade(w, r)
+	var acc ws.Accepted
+	if s.cfg.Compression {
+		acc.Extensions = ws.NegotiateDeflate(r.Header)
+	}
+	nc, rest, err := ws.UpgradeWith(w, r, acc)
 	if err != nil {
 		s.connWG.Done()
 		return // the connection is gone; nothing can be answered
 	}
 	c := s.newSession(a)
-	t := newWSTransport(c, nc)
+	t := newWSTransport(c, nc, acc.Extensions != "")
 	c.t = t
 	s.open(c, a)
 	if err := t.start(rest); err != nil {

@@ -32,6 +32,8 @@ type Config struct {
 	SendQueue         int           // frames queued per connection before it counts as too slow
 	MaxFrame          int64         // largest frame a client may send, bytes
 	MaxFrameRate      int           // client frames a second per connection (burst: one second's worth)
+	Compression       bool          // offer permessage-deflate (RFC 7692, no context takeover) on WebSocket
+	CompressThreshold int           // server frames shorter than this many bytes go uncompressed
 	PingInterval      time.Duration // WebSocket ping period
 	PongTimeout       time.Duration // no frame or pong for this long: the connection is dead
 	WriteTimeout      time.Duration // one frame write
@@ -71,6 +73,8 @@ func DefaultConfig() Config {
 		SendQueue:         256,
 		MaxFrame:          4096,
 		MaxFrameRate:      100,
+		Compression:       true,
+		CompressThreshold: 512,
 		PingInterval:      25 * time.Second,
 		PongTimeout:       60 * time.Second,
 		WriteTimeout:      10 * time.Second,

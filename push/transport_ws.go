@@ -37,9 +37,10 @@ type wsTransport struct {
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-func newWSTransport(c *session, nc net.Conn) *wsTransport {
+func newWSTransport(c *session, nc net.Conn, deflate bool) *wsTransport {
 	t := &wsTransport{c: c, nc: nc}
 	t.parser.MaxMessage = c.s.cfg.MaxFrame
+	t.parser.Deflate = deflate
 	if sc, ok := nc.(syscall.Conn); ok {
 		t.raw, _ = sc.SyscallConn()
 	}
@@ -61,7 +62,16 @@ func (t *wsTransport) start(rest []byte) error {
 	return nil
 }
 
+// write appends a text frame, compressed when permessage-deflate was
+// negotiated and the frame is long enough to gain from it.
 func (t *wsTransport) write(frame []byte) int {
+	if t.parser.Deflate && len(frame) >= t.c.s.cfg.CompressThreshold {
+		if t.wbuf == nil {
+			t.wbuf = writeBufs.Get().(*[]byte)
+		}
+		*t.wbuf = ws.AppendDeflated(*t.wbuf, ws.OpText, frame)
+		return len(*t.wbuf)
+	}
 	t.appendFrame(ws.OpText, frame)
 	return len(*t.wbuf)
 }

@@ -18,6 +18,8 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.int(&cfg.SendQueue, "send-queue", "frames queued per connection before it is closed as too slow (close 4000)")
 	f.int64(&cfg.MaxFrame, "max-frame", "largest frame a client may send, in bytes (close 1009 above it)")
 	f.int(&cfg.MaxFrameRate, "max-frame-rate", "client frames a second per connection, acks and pings alike (close 1008 above it; 0: no limit)")
+	f.bool(&cfg.Compression, "compression", "offer permessage-deflate (RFC 7692) to WebSocket clients, with no context takeover so an idle connection keeps no compressor state")
+	f.int(&cfg.CompressThreshold, "compression-threshold", "server frames shorter than this many bytes go uncompressed even when compression was negotiated")
 	f.dur(&cfg.PingInterval, "ping-interval", "WebSocket ping period")
 	f.dur(&cfg.PongTimeout, "pong-timeout", "a connection with no frame or pong for this long is closed")
 	f.dur(&cfg.TokenGrace, "token-grace", "a connection stays this long past its token's expiry waiting for a refresh, then closes with 4001")

@@ -45,14 +45,24 @@ func (e *ProtocolError) Error() string {
 // control frames. It is fed what each read returns and keeps only an
 // incomplete frame (or fragmented message) between reads: nil when idle.
 type Parser struct {
-	// MaxMessage bounds a message's payload (all its fragments); a larger
-	// one is refused with 1009 as soon as its header says so.
+	// MaxMessage bounds a message's payload (all its fragments, and again
+	// once inflated); a larger one is refused with 1009 as soon as its
+	// header (or the inflater) says so.
 	MaxMessage int64
 
-	partial []byte // bytes of a frame not yet complete
-	msg     []byte // fragments so far of a message not yet complete
-	msgOp   Opcode // its opcode; 0 when no message is in progress
+	partial     []byte // bytes of a frame not yet complete
+	msg         []byte // fragments so far of a message not yet complete
+	msgOp       Opcode // its opcode; 0 when no message is in progress
+	msgDeflated bool   // the message in progress is compressed
+
+	// Deflate: permessage-deflate was negotiated (NegotiateDeflate), so a
+	// message's first frame may have RSV1 set: its payload is compressed.
+	// (Last, beside the other small fields: a parser is in every connection.)
+	Deflate bool
 }
+
+// rsv1 is the first header byte's bit that marks a compressed message.
+const rsv1 = 0x40
 
 // Idle reports whether the parser holds nothing between reads: no partial
 // frame and no message in progress, so the next byte starts a frame.
@@ -107,10 +117,14 @@ func (p *Parser) frame(b []byte, fn func(Opcode, []byte) error) (int, error) {
 		return 0, nil
 	}
 	fin := b[0]&0x80 != 0
-	if b[0]&0x70 != 0 {
-		return 0, &ProtocolError{CloseProtocol, "reserved bits set (no extension was negotiated)"}
-	}
 	op := Opcode(b[0] & 0x0f)
+	deflated := b[0]&rsv1 != 0
+	switch {
+	case b[0]&0x30 != 0, deflated && !p.Deflate:
+		return 0, &ProtocolError{CloseProtocol, "reserved bits set (no extension was negotiated that uses them)"}
+	case deflated && op != OpText && op != OpBinary:
+		return 0, &ProtocolError{CloseProtocol, "RSV1 set on a control or continuation frame"}
+	}
 	if b[1]&0x80 == 0 {
 		return 0, &ProtocolError{CloseProtocol, "client frames must be masked"}
 	}
@@ -165,25 +179,36 @@ func (p *Parser) frame(b []byte, fn func(Opcode, []byte) error) (int, error) {
 	case op > OpClose:
 		return n, fn(op, payload)
 	case fin && op != OpContinuation:
-		if op == OpText && !utf8.Valid(payload) {
-			return 0, errInvalidText
-		}
-		return n, fn(op, payload)
+		return n, p.deliver(op, deflated, payload, fn)
 	case op != OpContinuation: // first fragment
-		p.msgOp = op
+		p.msgOp, p.msgDeflated = op, deflated
 		p.msg = append(p.msg[:0], payload...)
 		return n, p.checkFragment()
 	case !fin:
 		p.msg = append(p.msg, payload...)
 		return n, p.checkFragment()
 	default: // last fragment
-		msg, mop := append(p.msg, payload...), p.msgOp
-		p.msg, p.msgOp = nil, 0
-		if mop == OpText && !utf8.Valid(msg) {
-			return 0, errInvalidText
-		}
-		return n, fn(mop, msg)
+		msg, mop, deflated := append(p.msg, payload...), p.msgOp, p.msgDeflated
+		p.msg, p.msgOp, p.msgDeflated = nil, 0, false
+		return n, p.deliver(mop, deflated, msg, fn)
 	}
+}
+
+// deliver hands a whole message to fn: inflated if it came compressed,
+// and checked as UTF-8 if it is text.
+func (p *Parser) deliver(op Opcode, deflated bool, msg []byte, fn func(Opcode, []byte) error) error {
+	if deflated {
+		out, err := inflate(msg, p.MaxMessage)
+		if err != nil {
+			return err
+		}
+		defer inflatedBufs.Put(out)
+		msg = *out
+	}
+	if op == OpText && !utf8.Valid(msg) {
+		return errInvalidText
+	}
+	return fn(op, msg)
 }
 
 var errInvalidText = &ProtocolError{CloseInvalidData, "text message is not valid UTF-8"}
@@ -191,8 +216,9 @@ var errInvalidText = &ProtocolError{CloseInvalidData, "text message is not valid
 // checkFragment fails a fragmented text message as soon as its bytes so far
 // can no longer become valid UTF-8 (RFC 6455 section 8.1: fail fast, as
 // Autobahn's cases 6.x expect), rather than after its last fragment.
+// A compressed message's bytes say nothing until inflated.
 func (p *Parser) checkFragment() error {
-	if p.msgOp == OpText && !utf8x.ValidPrefix(p.msg) {
+	if p.msgOp == OpText && !p.msgDeflated && !utf8x.ValidPrefix(p.msg) {
 		return errInvalidText
 	}
 	return nil
@@ -234,17 +260,20 @@ func ValidCloseCode(code int) bool {
 
 // AppendFrame appends one unmasked, unfragmented server frame to dst.
 func AppendFrame(dst []byte, op Opcode, payload []byte) []byte {
-	n := len(payload)
+	return append(appendHeader(dst, 0x80|byte(op), len(payload)), payload...)
+}
+
+// appendHeader appends a server frame's header: its first byte (FIN, RSV
+// bits, opcode) and the length of a payload of n bytes.
+func appendHeader(dst []byte, first byte, n int) []byte {
 	switch {
 	case n <= 125:
-		dst = append(dst, 0x80|byte(op), byte(n))
+		return append(dst, first, byte(n))
 	case n <= 0xffff:
-		dst = append(dst, 0x80|byte(op), 126, byte(n>>8), byte(n))
-	default:
-		dst = append(dst, 0x80|byte(op), 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+		return append(dst, first, 126, byte(n>>8), byte(n))
 	}
-	return append(dst, payload...)
+	dst = append(dst, first, 127)
+	return binary.BigEndian.AppendUint64(dst, uint64(n))
 }
 
 // ClosePayload is a close frame's body: the code, then the reason cut to

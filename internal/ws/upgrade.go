@@ -5,7 +5,9 @@
 // and no buffer per idle connection, which is the point: gorilla/websocket
 // keeps a reader goroutine blocked and buffers per connection, four to five
 // times the memory of everything else a connection needs
-// (docs/design/performance-log.md). Compression and subprotocols are not offered.
+// (docs/design/performance-log.md). permessage-deflate (deflate.go) is
+// offered with no context takeover, so it adds no state to an idle
+// connection either; a subprotocol is the caller's choice (Accepted).
 package ws
 
 import (
@@ -38,11 +40,26 @@ func CheckRequest(r *http.Request) error {
 	return nil
 }
 
-// Upgrade completes the handshake of a request CheckRequest accepted: it
-// takes the connection from the HTTP server, clears the server's deadlines
-// and writes the 101 answer. rest holds any bytes the client sent after its
-// request (its first frames), which the caller must parse before reading.
+// Accepted is what the server's 101 answer agrees to beyond RFC 6455: the
+// Sec-WebSocket-Extensions (NegotiateDeflate's answer) and the
+// Sec-WebSocket-Protocol, each empty for none.
+type Accepted struct {
+	Extensions string
+	Protocol   string
+}
+
+// Upgrade completes the handshake of a request CheckRequest accepted with
+// no extension or subprotocol.
 func Upgrade(w http.ResponseWriter, r *http.Request) (conn net.Conn, rest []byte, err error) {
+	return UpgradeWith(w, r, Accepted{})
+}
+
+// UpgradeWith completes the handshake of a request CheckRequest accepted:
+// it takes the connection from the HTTP server, clears the server's
+// deadlines and writes the 101 answer with what a agrees to. rest holds
+// any bytes the client sent after its request (its first frames), which
+// the caller must parse before reading.
+func UpgradeWith(w http.ResponseWriter, r *http.Request, a Accepted) (conn net.Conn, rest []byte, err error) {
 	if err := CheckRequest(r); err != nil {
 		return nil, nil, err
 	}
@@ -61,7 +78,14 @@ func Upgrade(w http.ResponseWriter, r *http.Request) (conn net.Conn, rest []byte
 	_ = conn.SetDeadline(time.Time{})
 	_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
-		acceptKey(r.Header.Get("Sec-WebSocket-Key")) + "\r\n\r\n"
+		acceptKey(r.Header.Get("Sec-WebSocket-Key"))
+	if a.Extensions != "" {
+		resp += "\r\nSec-WebSocket-Extensions: " + a.Extensions
+	}
+	if a.Protocol != "" {
+		resp += "\r\nSec-WebSocket-Protocol: " + a.Protocol
+	}
+	resp += "\r\n\r\n"
 	if _, err := conn.Write([]byte(resp)); err != nil {
 		conn.Close()
 		return nil, nil, fmt.Errorf("ws: write handshake: %w", err)

@@ -19,8 +19,18 @@ if (!base) throw new Error("set HERALD_URL (e2e TestBrowserDemo does)");
 const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 
+// open connects user on a new page; page.extensions collects the
+// Sec-WebSocket-Extensions of each WebSocket handshake's answer (through
+// the DevTools protocol: the page's own WebSocket does not say).
 async function open(ctx, user) {
   const page = await ctx.newPage();
+  page.extensions = [];
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send("Network.enable");
+  cdp.on("Network.webSocketHandshakeResponseReceived", (e) => {
+    const h = Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), v]));
+    page.extensions.push(h["sec-websocket-extensions"] || "");
+  });
   await page.goto(base + "/");
   await page.fill("#user", user);
   await page.click("#connect");
@@ -42,6 +52,16 @@ test("two users on the demo page, a message between them, and the admin page", a
     const row = await bob.textContent("#messages tr");
     assert.match(row, /hi bob, from alice/);
     assert.equal(await alice.locator("#messages tr").count(), 0, "alice gets nothing she was not sent");
+
+    // Chromium offers permessage-deflate and Herald agrees (no context
+    // takeover); a message over --compression-threshold comes compressed,
+    // and Chromium inflates it to the same text.
+    assert.match(bob.extensions[0], /^permessage-deflate; server_no_context_takeover; client_no_context_takeover$/);
+    const long = "compressed ".repeat(200).trim();
+    await alice.fill("#payload", JSON.stringify({ text: long }));
+    await alice.click("#send");
+    await bob.waitForFunction((t) => document.querySelector("#messages").textContent.includes(t), long, { timeout: 10000 });
+    assert.equal(bob.extensions.length, 1, "still the first connection");
 
 
     // Topics: bob subscribes to news; alice sends to the topic, then a

@@ -149,14 +149,33 @@ func (c *conn) read() {
 
 // dialer returns a dialer bound to the i-th source address (spreading client
 // connections over 127.0.0.x addresses multiplies the ephemeral ports available).
-func dialer(sources []string, i int) *websocket.Dialer {
-	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256}
+func dialer(sources []string, i int, compress bool) *websocket.Dialer {
+	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256, EnableCompression: compress}
+	nd := &net.Dialer{Timeout: 30 * time.Second}
 	if len(sources) > 0 {
-		local := &net.TCPAddr{IP: net.ParseIP(sources[i%len(sources)])}
-		nd := &net.Dialer{LocalAddr: local, Timeout: 30 * time.Second, Control: bindNoPort}
-		d.NetDialContext = nd.DialContext
+		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(sources[i%len(sources)])}
+		nd.Control = bindNoPort
+	}
+	d.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := nd.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countedConn{c}, nil
 	}
 	return d
+}
+
+// wireIn counts the bytes every client connection of this process read:
+// the server's frames as they crossed the wire (compressed or not).
+var wireIn atomic.Int64
+
+type countedConn struct{ net.Conn }
+
+func (c countedConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	wireIn.Add(int64(n))
+	return n, err
 }
 
 // connectAll opens one connection per token, spread over the push URLs and
@@ -169,7 +188,7 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 		// so that the processes together spread evenly too.
 		g := cfg.Offset + i
 		base := cfg.WS[g%len(cfg.WS)]
-		ws, err := cfg.dial(ctx, dialer(cfg.SourceIPs, g), base, toks[i])
+		ws, err := cfg.dial(ctx, dialer(cfg.SourceIPs, g, cfg.Compress), base, toks[i])
 		if err != nil {
 			return err
 		}

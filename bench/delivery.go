@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -73,6 +74,7 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	var r result
 	var delivered atomic.Int64
 	start := time.Now()
+	wireStart := wireIn.Load()
 	var lastNs atomic.Int64
 	// Each connection's reader (clients.go) hands its frames to a handler
 	// with the connection's own figures; they are gathered after closeAll,
@@ -197,6 +199,12 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	r.delivered = delivered.Load()
 	r.lastDelivery = time.Duration(lastNs.Load())
 	fmt.Fprint(cfg.Out, cpuLine)
+	if r.delivered > 0 {
+		// Everything the clients read over the run (frames with their
+		// headers, acks' answers, pings) over what they were delivered.
+		fmt.Fprintf(cfg.Out, "  wire     %.0f bytes read by clients a delivery (payload %d bytes, compression %v)\n",
+			float64(wireIn.Load()-wireStart)/float64(r.delivered), len(cfg.appendPayload(nil, time.Now())), cfg.Compress)
+	}
 	report(cfg, &r, k)
 	return writeOutputs(cfg, r.latencies, samples)
 }
@@ -209,7 +217,7 @@ func buildRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int, a
 	case cfg.centrifugo():
 		return centrifugoRequest(b, rnd, users, cfg, k, at)
 	case cfg.Mode == "topic":
-		b = appendPayload(append(b, `{"payload":`...), at)
+		b = cfg.appendPayload(append(b, `{"payload":`...), at)
 		return append(b, '}'), "/v1/topics/" + cfg.Topic + "/messages"
 	case cfg.Batch > 0:
 		b = append(b, `{"messages":[`...)
@@ -217,17 +225,17 @@ func buildRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k int, a
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendMessage(b, rnd, users, k, at)
+			b = cfg.appendMessage(b, rnd, users, k, at)
 		}
 		return append(b, "]}"...), "/v1/messages/batch"
 	default:
-		return appendMessage(b, rnd, users, k, at), "/v1/messages"
+		return cfg.appendMessage(b, rnd, users, k, at), "/v1/messages"
 	}
 }
 
 // appendMessage appends {"users":[...],"payload":{"t":<at, Unix ns>}} for k
 // random distinct users.
-func appendMessage(b []byte, rnd *rand.Rand, users []string, k int, at time.Time) []byte {
+func (cfg Config) appendMessage(b []byte, rnd *rand.Rand, users []string, k int, at time.Time) []byte {
 	b = append(b, `{"users":[`...)
 	if k == 1 {
 		b = strconv.AppendQuote(b, users[rnd.IntN(len(users))])
@@ -240,15 +248,41 @@ func appendMessage(b []byte, rnd *rand.Rand, users []string, k int, at time.Time
 		}
 	}
 	b = append(b, `],"payload":`...)
-	return append(appendPayload(b, at), '}')
+	return append(cfg.appendPayload(b, at), '}')
 }
 
 // appendPayload appends the payload every message carries: its send time,
-// which the receiving client subtracts from its own clock.
-func appendPayload(b []byte, now time.Time) []byte {
+// which the receiving client subtracts from its own clock, and with
+// --payload-bytes text up to that size.
+func (cfg Config) appendPayload(b []byte, now time.Time) []byte {
+	start := len(b)
 	b = append(b, `{"t":`...)
-	return append(strconv.AppendInt(b, now.UnixNano(), 10), '}')
+	b = strconv.AppendInt(b, now.UnixNano(), 10)
+	if room := cfg.Payload - (len(b) - start) - len(`,"text":""}`); room > 0 {
+		b = append(b, `,"text":"`...)
+		b = append(b, filler[:min(room, len(filler))]...)
+		b = append(b, '"')
+	}
+	return append(b, '}')
 }
+
+// filler is English-like text for --payload-bytes: words drawn from a
+// small vocabulary with a fixed seed, which compresses about as well as
+// the text of real notifications (a run of one letter would flatter
+// compression).
+var filler = func() string {
+	words := strings.Fields("the a an of to in for on with at by from your new message order shipped delivered " +
+		"payment received invoice account update reminder meeting tomorrow today team project review comment " +
+		"replied mentioned you assigned task due status changed price alert ticket opened closed resolved " +
+		"welcome back please confirm details available now limited offer friend request accepted photo shared")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	var b strings.Builder
+	for b.Len() < 1<<16 {
+		b.WriteString(words[rnd.IntN(len(words))])
+		b.WriteByte(' ')
+	}
+	return b.String()
+}()
 
 // readAll appends what r holds to b.
 func readAll(b []byte, r io.Reader) ([]byte, error) {

@@ -156,7 +156,7 @@ func centrifugoRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k i
 		b = append(b, `{"channel":`...)
 		b = strconv.AppendQuote(b, centrifugoNamespace+users[rnd.IntN(len(users))])
 		b = append(b, `,"data":`...)
-		return append(appendPayload(b, at), '}')
+		return append(cfg.appendPayload(b, at), '}')
 	}
 	switch {
 	case k > 1:
@@ -168,7 +168,7 @@ func centrifugoRequest(b []byte, rnd *rand.Rand, users []string, cfg Config, k i
 			b = strconv.AppendQuote(b, centrifugoNamespace+users[j])
 		}
 		b = append(b, `],"data":`...)
-		return append(appendPayload(b, at), '}'), "/api/broadcast"
+		return append(cfg.appendPayload(b, at), '}'), "/api/broadcast"
 	case cfg.Batch > 0:
 		b = append(b, `{"commands":[`...)
 		for i := range cfg.Batch {

@@ -112,7 +112,7 @@ func TestBuildRequestBodies(t *testing.T) {
 	if err := json.Unmarshal(b, &topic); err != nil || path != "/v1/topics/bench/messages" || topic.Payload.T == 0 {
 		t.Fatalf("topic %s %s: %v", path, b, err)
 	}
-	if _, sent, ok := parseMsg([]byte(`{"type":"msg","id":"x","seq":7,"payload":` + string(appendPayload(nil, time.Unix(0, 42))) + `}`)); !ok || sent != 42 {
+	if _, sent, ok := parseMsg([]byte(`{"type":"msg","id":"x","seq":7,"payload":` + string(Config{}.appendPayload(nil, time.Unix(0, 42))) + `}`)); !ok || sent != 42 {
 		t.Fatalf("parseMsg of the payload: %v %d", ok, sent)
 	}
 }

@@ -25,12 +25,7 @@ func connectSSE(ctx context.Context, cfg Config, toks []string) ([]net.Conn, tim
 		if err != nil {
 			return err
 		}
-		d := dialer(cfg.SourceIPs, g)
-		dial := d.NetDialContext
-		if dial == nil {
-			dial = (&net.Dialer{Timeout: 30 * time.Second}).DialContext
-		}
-		nc, err := dial(ctx, "tcp", u.Host)
+		nc, err := dialer(cfg.SourceIPs, g, false).NetDialContext(ctx, "tcp", u.Host)
 		if err != nil {
 			return err
 		}

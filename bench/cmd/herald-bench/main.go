@@ -62,6 +62,8 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per request through POST /v1/messages/batch (0: one message per request)")
 	fs.IntVar(&cfg.Recipients, "recipients", cfg.Recipients, "multicast: users per message")
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic mode: the topic every user subscribes to")
+	fs.IntVar(&cfg.Payload, "payload-bytes", cfg.Payload, "bytes of each message's JSON payload: its send time and words of English-like text up to this size (0: the send time alone)")
+	fs.BoolVar(&cfg.Compress, "compression", cfg.Compress, "clients offer permessage-deflate (Herald: with no context takeover; frames of 512 bytes or more come compressed)")
 	fs.BoolVar(&cfg.Ack, "ack", cfg.Ack, "clients ack every message, as the SDKs do (the server records the acks in its receipts)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to send (connect: to hold the connections)")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "how long to wait for deliveries after sending stops")

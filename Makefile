@@ -118,13 +118,15 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	cd bench && $(GO) run $(STATICCHECK) ./...
 
-## generate: regenerates the gRPC code from rpc/heraldpb/herald.proto (needs protoc)
+## generate: regenerates the gRPC code from rpc/heraldpb/herald.proto and the
+## client protocol's from clientpb/client.proto (needs protoc)
 generate:
 	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
 	PATH="$(TOOLS):$$PATH" protoc -I rpc/heraldpb \
 	  --go_out=paths=source_relative:rpc/heraldpb \
 	  --go-grpc_out=paths=source_relative:rpc/heraldpb rpc/heraldpb/herald.proto
+	PATH="$(TOOLS):$$PATH" protoc -I clientpb --go_out=paths=source_relative:clientpb clientpb/client.proto
 
 ## web: rebuilds the JavaScript SDK and copies it into the demo page's assets
 ## (embedded with go:embed, so herald all needs no build step)

@@ -10,8 +10,10 @@ import (
 )
 
 // ServeWS is GET /ws: admit the client (a 4xx or 503 with a JSON body
-// before any upgrade), upgrade, open its session on a WebSocket transport,
-// then hello, replay, live.
+// before any upgrade), upgrade (with permessage-deflate if offered and
+// allowed, and protobuf frames if the client lists herald.v1.protobuf in
+// Sec-WebSocket-Protocol), open its session on a WebSocket transport, then
+// hello, replay, live.
 func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if s.refuseDraining(w, r) {
 		return
@@ -36,12 +38,18 @@ func (s *Service) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.Compression {
 		acc.Extensions = ws.NegotiateDeflate(r.Header)
 	}
+	if ws.OffersProtocol(r.Header, ProtobufProtocol) {
+		acc.Protocol = ProtobufProtocol
+	}
 	nc, rest, err := ws.UpgradeWith(w, r, acc)
 	if err != nil {
 		s.connWG.Done()
 		return // the connection is gone; nothing can be answered
 	}
 	c := s.newSession(a)
+	if acc.Protocol == ProtobufProtocol {
+		c.enc = encProto
+	}
 	t := newWSTransport(c, nc, acc.Extensions != "")
 	c.t = t
 	s.open(c, a)

@@ -136,9 +136,9 @@ func (h *hub) deliver(d herald.Delivery) int {
 	if len(cs) == 0 {
 		return 0
 	}
-	frame := encodeMsg(d)
+	fs := frameSet{encode: func(e encoding) []byte { return e.msg(d) }}
 	for _, c := range cs {
-		c.enqueue(outItem{seq: d.Seq, id: d.ID, frame: frame})
+		c.enqueue(outItem{seq: d.Seq, id: d.ID, frame: fs.get(c.enc)})
 	}
 	return len(cs)
 }

@@ -61,9 +61,9 @@ func (h *hub) deliverTopic(topic string, d herald.Delivery) int {
 	if len(subs) == 0 {
 		return 0
 	}
-	frame := encodePub(topic, d)
+	fs := frameSet{encode: func(e encoding) []byte { return e.pub(topic, d) }}
 	for _, ts := range subs {
-		ts.c.enqueue(outItem{seq: d.Seq, frame: frame, sub: ts})
+		ts.c.enqueue(outItem{seq: d.Seq, frame: fs.get(ts.c.enc), sub: ts})
 	}
 	return len(subs)
 }
@@ -92,14 +92,14 @@ func (h *hub) subs(key string) []*topicSub {
 
 // broadcast queues d, a broadcast, on every local connection, encoded once.
 func (h *hub) broadcast(d herald.Delivery) int {
-	frame := encodePub(herald.Broadcast, d)
+	fs := frameSet{encode: func(e encoding) []byte { return e.pub(herald.Broadcast, d) }}
 	n := 0
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.RLock()
 		for _, cs := range s.users {
 			for _, c := range cs {
-				c.enqueue(outItem{seq: d.Seq, frame: frame, sub: &c.bcast})
+				c.enqueue(outItem{seq: d.Seq, frame: fs.get(c.enc), sub: &c.bcast})
 				n++
 			}
 		}

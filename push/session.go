@@ -91,6 +91,7 @@ type session struct {
 	// The token's life (token.go).
 	expires      atomic.Int64 // unix nanoseconds when the token expires; 0: never
 	refreshAsked atomic.Bool  // a refresh frame was sent for the current token
+	enc          encoding     // how frames are written and read (beside refreshAsked: no padding added)
 
 	slot, slotPos int // place in the service's wheel
 	// catchUpSeen is the user's newest stored seq at the previous catch-up

@@ -2,7 +2,6 @@ package push
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"time"
@@ -120,8 +119,7 @@ func (c *session) handshake(ctx context.Context, st start) (herald.Seq, error) {
 	// Say so, rather than let the client believe it has everything.
 	h.Gap, h.Oldest = gap.is, gap.oldest
 	from = gap.after(from, last)
-	hello, _ := json.Marshal(h)
-	if err := c.write(hello); err != nil {
+	if err := c.write(c.enc.hello(h)); err != nil {
 		return 0, err
 	}
 	sent, err := c.writeFirst(ctx, first, from, 0, nil)
@@ -166,7 +164,7 @@ func (c *session) startSub(st *subStart) error {
 	if err != nil {
 		return err
 	}
-	if err := c.write(subscribedFrame(st.reqID, ts.topic(), last, false, gap.is, gap.oldest)); err != nil {
+	if err := c.write(c.enc.subscribed(st.reqID, ts.topic(), last, false, gap.is, gap.oldest)); err != nil {
 		return err
 	}
 	from = gap.after(from, last)

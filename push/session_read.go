@@ -8,15 +8,16 @@ import (
 // What a session does with each frame its client sends, whatever the
 // transport brought it: ping, ack, refresh, sub and unsub.
 
-// handleFrame acts on one client text frame; a non-zero code closes the connection.
+// handleFrame acts on one client frame (JSON text, or protobuf binary on a
+// session of that encoding); a non-zero code closes the connection.
 func (c *session) handleFrame(data []byte) (int, string) {
-	f, code, reason := parseClientFrame(data)
+	f, code, reason := c.enc.parse(data)
 	if code != 0 {
 		return code, reason
 	}
 	switch f.Type {
 	case "ping":
-		c.enqueue(outItem{frame: pongFrame})
+		c.enqueue(outItem{frame: c.enc.pong()})
 	case "refresh":
 		return c.refresh(f.Token)
 	case "sub":
@@ -44,22 +45,28 @@ func parseClientFrame(data []byte) (clientFrame, int, string) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return f, CloseInvalidPayload, "frame is not a JSON object"
 	}
+	code, reason := checkClientFrame(f)
+	return f, code, reason
+}
+
+// checkClientFrame checks a decoded client frame, whatever its encoding.
+func checkClientFrame(f clientFrame) (int, string) {
 	switch f.Type {
 	case "ping":
 	case "ack":
 		if f.Seq == nil {
-			return f, ClosePolicy, "ack needs a seq"
+			return ClosePolicy, "ack needs a seq"
 		}
 	case "refresh":
 		if f.Token == "" {
-			return f, ClosePolicy, "refresh needs a token"
+			return ClosePolicy, "refresh needs a token"
 		}
 	case "sub", "unsub":
 		if len(f.Topics) == 0 {
-			return f, ClosePolicy, f.Type + " needs topics"
+			return ClosePolicy, f.Type + " needs topics"
 		}
 	default:
-		return f, ClosePolicy, "unknown frame type"
+		return ClosePolicy, "unknown frame type"
 	}
-	return f, 0, ""
+	return 0, ""
 }

@@ -120,11 +120,12 @@ func (c *session) setLast(ts *topicSub, seq herald.Seq) {
 	}
 }
 
-func encodeFor(ts *topicSub, d herald.Delivery) []byte {
+// encodeFor encodes a delivery of stream ts (nil: the user's) for this session.
+func (c *session) encodeFor(ts *topicSub, d herald.Delivery) []byte {
 	if ts == nil {
-		return encodeMsg(d)
+		return c.enc.msg(d)
 	}
-	return encodePub(ts.topic(), d)
+	return c.enc.pub(ts.topic(), d)
 }
 
 // writeAll writes the deliveries of stream ts that follow `after` without a
@@ -151,7 +152,7 @@ func (c *session) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *to
 			c.note(d.ID, d.Seq)
 		}
 		d.Payload = textPayload(d.Payload)
-		if err := c.write(encodeFor(ts, d)); err != nil {
+		if err := c.write(c.encodeFor(ts, d)); err != nil {
 			return after, false, err
 		}
 		c.s.m.replayed.Inc()

@@ -69,7 +69,7 @@ func (c *session) checkToken(now time.Time) {
 		c.close(CloseTokenExpired, "token expired: connect again with a new token")
 	case now.UnixNano() > exp-int64(c.s.cfg.PingInterval)-int64(time.Second) && !c.refreshAsked.Load():
 		c.refreshAsked.Store(true)
-		c.enqueue(outItem{frame: expiryFrame("refresh", exp)})
+		c.enqueue(outItem{frame: c.enc.expiry(false, exp)})
 	}
 }
 
@@ -109,6 +109,6 @@ func (c *session) refresh(token string) (int, string) {
 	c.claims = id.Topics // new subscriptions are checked against the new token; current ones stay
 	c.mu.Unlock()
 	c.refreshAsked.Store(false)
-	c.enqueue(outItem{frame: expiryFrame("refreshed", exp)})
+	c.enqueue(outItem{frame: c.enc.expiry(true, exp)})
 	return 0, ""
 }

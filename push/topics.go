@@ -69,7 +69,7 @@ func (c *session) subscribe(f clientFrame) (int, string) {
 		case !herald.ValidTopic(t):
 			c.refuseTopic(f.ID, t, "invalid", "a topic is 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 		case c.findSub(t) != nil:
-			c.enqueue(outItem{frame: subscribedFrame(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
+			c.enqueue(outItem{frame: c.enc.subscribed(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
 		case herald.TopicAllowed(c.topicClaims(), t):
 			c.addSub(f, t)
 		default:
@@ -91,7 +91,7 @@ func (c *session) subscribe(f clientFrame) (int, string) {
 		case err != nil:
 			c.refuseTopic(f.ID, t, "unavailable", "the subscribe proxy could not be asked; subscribe again later")
 		case allowed[t] && c.findSub(t) != nil: // named twice in the frame
-			c.enqueue(outItem{frame: subscribedFrame(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
+			c.enqueue(outItem{frame: c.enc.subscribed(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
 		case allowed[t]:
 			c.addSub(f, t)
 		default:
@@ -103,7 +103,7 @@ func (c *session) subscribe(f clientFrame) (int, string) {
 
 func (c *session) refuseTopic(id json.RawMessage, topic, code, msg string) {
 	c.s.m.subRefused.WithLabelValues(code).Inc()
-	c.enqueue(outItem{frame: subRefusedFrame(id, topic, code, msg)})
+	c.enqueue(outItem{frame: c.enc.subRefused(id, topic, code, msg)})
 }
 
 // addSub binds a new subscription and queues its start for the writer.
@@ -162,7 +162,7 @@ func (c *session) unsubscribe(f clientFrame) (int, string) {
 		}
 		done = append(done, t) // unsubscribing a topic one is not on is no error
 	}
-	c.enqueue(outItem{frame: unsubscribedFrame(f.ID, done)})
+	c.enqueue(outItem{frame: c.enc.unsubscribed(f.ID, done)})
 	return 0, ""
 }
 

@@ -64,15 +64,20 @@ func (t *wsTransport) start(rest []byte) error {
 
 // write appends a text frame, compressed when permessage-deflate was
 // negotiated and the frame is long enough to gain from it.
+// Frames of the protobuf encoding go as binary frames.
 func (t *wsTransport) write(frame []byte) int {
+	op := ws.OpText
+	if t.c.enc == encProto {
+		op = ws.OpBinary
+	}
 	if t.parser.Deflate && len(frame) >= t.c.s.cfg.CompressThreshold {
 		if t.wbuf == nil {
 			t.wbuf = writeBufs.Get().(*[]byte)
 		}
-		*t.wbuf = ws.AppendDeflated(*t.wbuf, ws.OpText, frame)
+		*t.wbuf = ws.AppendDeflated(*t.wbuf, op, frame)
 		return len(*t.wbuf)
 	}
-	t.appendFrame(ws.OpText, frame)
+	t.appendFrame(op, frame)
 	return len(*t.wbuf)
 }
 

@@ -90,7 +90,13 @@ func (t *wsTransport) onFrame(op ws.Opcode, payload []byte) error {
 		t.c.enqueue(outItem{ctl: ctlPong, frame: append([]byte(nil), payload...)})
 		return nil
 	case ws.OpBinary:
-		return t.refuse(CloseUnsupported, "binary frames are not supported; send JSON text")
+		if t.c.enc != encProto {
+			return t.refuse(CloseUnsupported, "binary frames are not supported; send JSON text (or choose the subprotocol "+ProtobufProtocol+")")
+		}
+	case ws.OpText:
+		if t.c.enc == encProto {
+			return t.refuse(CloseUnsupported, "this connection speaks "+ProtobufProtocol+": send binary frames")
+		}
 	}
 	if code, reason := t.c.handleFrame(payload); code != 0 {
 		return t.refuse(code, reason)

@@ -100,6 +100,19 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(h[:])
 }
 
+// OffersProtocol reports whether the handshake lists protocol in
+// Sec-WebSocket-Protocol (subprotocol names are case-sensitive).
+func OffersProtocol(h http.Header, protocol string) bool {
+	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.TrimSpace(t) == protocol {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // headerHasToken reports whether a comma-separated header lists token,
 // ignoring case ("Connection: keep-alive, Upgrade" from Firefox).
 func headerHasToken(h http.Header, name, token string) bool {

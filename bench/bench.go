@@ -41,6 +41,7 @@ type Config struct {
 	Ack        bool          // clients ack each message (as the SDKs do), which the server's receipts record
 	Payload    int           // bytes of each message's JSON payload (at least its send time's); 0: the send time alone
 	Compress   bool          // clients offer permessage-deflate
+	Protobuf   bool          // clients ask for the subprotocol herald.v1.protobuf
 	Duration   time.Duration // sending (or, for connect, holding) time
 	Drain      time.Duration // how long to wait for deliveries after sending stops
 	SourceIPs  []string      // local addresses to spread client connections over

@@ -132,13 +132,13 @@ func (c *conn) read() {
 			(*h)(b)
 			continue
 		}
-		var answer error
-		switch {
-		case bytes.HasPrefix(b, []byte(`{"type":"subscribed"`)):
-		case bytes.HasPrefix(b, []byte(`{"type":"sub_refused"`)):
-			answer = fmt.Errorf("subscription refused: %s", b)
-		default:
+		refused, done := subAnswer(b, c.ws.Subprotocol() == protobufProtocol)
+		if !done {
 			continue
+		}
+		var answer error
+		if refused {
+			answer = fmt.Errorf("subscription refused: %q", b)
 		}
 		select {
 		case c.subscribed <- answer:
@@ -149,8 +149,11 @@ func (c *conn) read() {
 
 // dialer returns a dialer bound to the i-th source address (spreading client
 // connections over 127.0.0.x addresses multiplies the ephemeral ports available).
-func dialer(sources []string, i int, compress bool) *websocket.Dialer {
+func dialer(sources []string, i int, compress, protobuf bool) *websocket.Dialer {
 	d := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 256, EnableCompression: compress}
+	if protobuf {
+		d.Subprotocols = []string{protobufProtocol}
+	}
 	nd := &net.Dialer{Timeout: 30 * time.Second}
 	if len(sources) > 0 {
 		nd.LocalAddr = &net.TCPAddr{IP: net.ParseIP(sources[i%len(sources)])}
@@ -188,7 +191,7 @@ func connectAll(ctx context.Context, cfg Config, toks []string) ([]*conn, time.D
 		// so that the processes together spread evenly too.
 		g := cfg.Offset + i
 		base := cfg.WS[g%len(cfg.WS)]
-		ws, err := cfg.dial(ctx, dialer(cfg.SourceIPs, g, cfg.Compress), base, toks[i])
+		ws, err := cfg.dial(ctx, dialer(cfg.SourceIPs, g, cfg.Compress, cfg.Protobuf), base, toks[i])
 		if err != nil {
 			return err
 		}
@@ -210,7 +213,12 @@ func subscribeAll(ctx context.Context, conns []*conn, topic string) error {
 	sub, _ := json.Marshal(map[string]any{"type": "sub", "topics": []string{topic}})
 	_, err := parallel(ctx, len(conns), 64, true, func(i int) error {
 		c := conns[i]
-		if err := c.ws.WriteMessage(websocket.TextMessage, sub); err != nil {
+		protobuf := c.ws.Subprotocol() == protobufProtocol
+		frame := sub
+		if protobuf {
+			frame = protoSub(topic)
+		}
+		if err := c.ws.WriteMessage(dataType(protobuf), frame); err != nil {
 			return err
 		}
 		select {

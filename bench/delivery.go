@@ -86,8 +86,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	}
 	figs := make([]figures, len(conns))
 	parse := parseMsg
-	if cfg.centrifugo() {
+	switch {
+	case cfg.centrifugo():
 		parse = parsePush
+	case cfg.Protobuf:
+		parse = parseProtoMsg
 	}
 	for i, c := range conns {
 		f := &figs[i]
@@ -102,7 +105,11 @@ func runDelivery(ctx context.Context, cfg Config) error {
 				return
 			}
 			f.rec.lastSeq = seq
-			if cfg.Ack && !bytes.HasPrefix(b, []byte(`{"type":"pub"`)) {
+			if cfg.Ack && cfg.Protobuf {
+				if num, _, _ := protoFrame(b); num == pbMsg {
+					c.ws.WriteMessage(websocket.BinaryMessage, protoAck(nil, seq))
+				}
+			} else if cfg.Ack && !bytes.HasPrefix(b, []byte(`{"type":"pub"`)) {
 				// Acks count toward the server's receipts (and its frame rate limit).
 				c.ws.WriteMessage(websocket.TextMessage, append(strconv.AppendUint([]byte(`{"type":"ack","seq":`), seq, 10), '}'))
 			}
@@ -202,8 +209,12 @@ func runDelivery(ctx context.Context, cfg Config) error {
 	if r.delivered > 0 {
 		// Everything the clients read over the run (frames with their
 		// headers, acks' answers, pings) over what they were delivered.
-		fmt.Fprintf(cfg.Out, "  wire     %.0f bytes read by clients a delivery (payload %d bytes, compression %v)\n",
-			float64(wireIn.Load()-wireStart)/float64(r.delivered), len(cfg.appendPayload(nil, time.Now())), cfg.Compress)
+		enc := "json"
+		if cfg.Protobuf {
+			enc = "protobuf"
+		}
+		fmt.Fprintf(cfg.Out, "  wire     %.0f bytes read by clients a delivery (payload %d bytes, %s, compression %v)\n",
+			float64(wireIn.Load()-wireStart)/float64(r.delivered), len(cfg.appendPayload(nil, time.Now())), enc, cfg.Compress)
 	}
 	report(cfg, &r, k)
 	return writeOutputs(cfg, r.latencies, samples)

@@ -28,3 +28,16 @@ for r in 1 2 5 10; do
   b topic --users 18000 --senders 2 --rate $r --duration 15s --source-ips 127.0.0.2,127.0.0.3 \
     --plot "$out/topic-r$r.png"                                     | tee "$out/topic-r$r.txt"
 done
+
+# Encodings and compression: a 1 KiB JSON payload at a fixed rate, so that
+# CPU per delivery and bytes on the wire compare row by row.
+for mode in unicast multicast; do
+  args=(--users 10000 --senders 16 --rate 5000)
+  [ $mode = multicast ] && args=(--users 10000 --recipients 100 --senders 4 --rate 100)
+  for enc in json protobuf; do
+    for z in false true; do
+      b $mode "${args[@]}" --payload-bytes 1024 --encoding $enc --compression=$z --duration 15s \
+                                                                    | tee "$out/encoding-$mode-$enc-z$z.txt"
+    done
+  done
+done

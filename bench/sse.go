@@ -25,7 +25,7 @@ func connectSSE(ctx context.Context, cfg Config, toks []string) ([]net.Conn, tim
 		if err != nil {
 			return err
 		}
-		nc, err := dialer(cfg.SourceIPs, g, false).NetDialContext(ctx, "tcp", u.Host)
+		nc, err := dialer(cfg.SourceIPs, g, false, false).NetDialContext(ctx, "tcp", u.Host)
 		if err != nil {
 			return err
 		}

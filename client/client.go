@@ -52,6 +52,9 @@ type Hello struct {
 	Gap          bool   `json:"gap"`           // messages asked for were removed by retention
 	Oldest       uint64 `json:"oldest"`        // with Gap: the oldest seq still kept
 	BroadcastSeq uint64 `json:"broadcast_seq"` // the newest broadcast's seq
+	// Encoding is the connection's (set by the client, not the server):
+	// JSON where Protobuf was asked for means the server did not agree.
+	Encoding Encoding `json:"-"`
 }
 
 // Options configure a Client. URL and a token source are required.
@@ -99,6 +102,10 @@ type Options struct {
 	MinBackoff time.Duration // first reconnect delay (default 250 ms)
 	MaxBackoff time.Duration // cap of the exponential backoff (default 30 s)
 	PingEvery  time.Duration // application ping period (default 20 s)
+	// Encoding of the frames: JSON (the default) or Protobuf. With
+	// Protobuf the client asks for the subprotocol herald.v1.protobuf and
+	// speaks JSON on a connection whose server did not agree to it.
+	Encoding Encoding
 	// Dialer defaults to one that offers permessage-deflate, which Herald
 	// agrees to unless it runs with --compression=false: its frames of 512
 	// bytes or more then come compressed. The client's own frames (acks,
@@ -145,6 +152,15 @@ func New(opts Options) (*Client, error) {
 	if opts.Dialer == nil {
 		opts.Dialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second, EnableCompression: true}
 	}
+	switch opts.Encoding {
+	case "", JSON:
+	case Protobuf:
+		d := *opts.Dialer // the caller's stays as it was
+		d.Subprotocols = append([]string{protobufProtocol}, d.Subprotocols...)
+		opts.Dialer = &d
+	default:
+		return nil, fmt.Errorf("client: Encoding %q: use client.JSON or client.Protobuf", opts.Encoding)
+	}
 	c := &Client{opts: opts, lastSeq: opts.Since, topics: map[string]*topicState{Broadcast: {}}}
 	for _, t := range opts.Topics {
 		c.topics[t] = &topicState{}
@@ -169,7 +185,7 @@ func (c *Client) Subscribe(topics ...string) error {
 	if ws == nil || len(add) == 0 {
 		return nil
 	}
-	return c.write(ws, map[string]any{"type": "sub", "topics": add})
+	return c.write(ws, outFrame{Type: "sub", Topics: add})
 }
 
 // Unsubscribe drops topics.
@@ -183,7 +199,7 @@ func (c *Client) Unsubscribe(topics ...string) error {
 	if ws == nil || len(topics) == 0 {
 		return nil
 	}
-	return c.write(ws, map[string]any{"type": "unsub", "topics": topics})
+	return c.write(ws, outFrame{Type: "unsub", Topics: topics})
 }
 
 // resubscribe subscribes the new connection to every topic of the set,
@@ -205,7 +221,7 @@ func (c *Client) resubscribe(ws *websocket.Conn) {
 	c.mu.Unlock()
 	for len(topics) > 0 { // the server takes 100 topics per frame
 		n := min(len(topics), 100)
-		c.write(ws, map[string]any{"type": "sub", "topics": topics[:n], "since": since})
+		c.write(ws, outFrame{Type: "sub", Topics: topics[:n], Since: since})
 		topics = topics[n:]
 	}
 }
@@ -309,31 +325,24 @@ func (c *Client) session(ctx context.Context) error {
 	go c.pinger(ws, pingDone)
 
 	first := true
+	k := codecOf(ws)
 	for {
 		ws.SetReadDeadline(time.Now().Add(3 * c.opts.PingEvery))
-		_, data, err := ws.ReadMessage()
+		op, data, err := ws.ReadMessage()
 		if err != nil {
 			return err
 		}
-		var f struct {
-			Type    string          `json:"type"`
-			ID      string          `json:"id"` // msg and pub; the SDK's sub frames carry no id to echo
-			Seq     uint64          `json:"seq"`
-			TS      int64           `json:"ts"`
-			Topic   string          `json:"topic"`
-			Payload json.RawMessage `json:"payload"`
-			Code    string          `json:"code"`
-			Message string          `json:"message"`
-			Already bool            `json:"already"`
-			BSeq    uint64          `json:"broadcast_seq"`
-		}
-		if err := json.Unmarshal(data, &f); err != nil {
+		f, ok := k.decode(op, data)
+		if !ok {
 			continue // a frame this version does not understand
 		}
 		switch f.Type {
 		case "hello":
-			var h Hello
-			json.Unmarshal(data, &h)
+			h := f.hello
+			h.Encoding = JSON
+			if k == protoCodec {
+				h.Encoding = Protobuf
+			}
 			c.mu.Lock()
 			c.restart(h)
 			if b := c.topics[Broadcast]; !b.known {
@@ -346,9 +355,9 @@ func (c *Client) session(ctx context.Context) error {
 			first = false
 			c.resubscribe(ws)
 		case "msg":
-			c.handle(ws, Message{ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Topic: f.Topic, Payload: f.Payload})
+			c.handle(ws, f.message())
 		case "pub":
-			c.handlePub(Pub{Topic: f.Topic, ID: f.ID, Seq: f.Seq, Time: time.UnixMilli(f.TS), Payload: f.Payload})
+			c.handlePub(f.pub())
 		case "subscribed":
 			c.mu.Lock()
 			if st := c.topics[f.Topic]; st != nil && !f.Already && (!st.known || f.Seq < st.last) {
@@ -403,7 +412,7 @@ func (c *Client) refresh(ctx context.Context, ws *websocket.Conn) {
 	if err != nil || tok == "" {
 		return // the server closes with 4001 at expiry; Run reconnects and asks again
 	}
-	c.write(ws, map[string]string{"type": "refresh", "token": tok})
+	c.write(ws, outFrame{Type: "refresh", Token: tok})
 }
 
 // handle drops repeats, hands the message over, and acks it.
@@ -423,7 +432,7 @@ func (c *Client) handle(ws *websocket.Conn, m Message) {
 	c.mu.Lock()
 	c.lastSeq = m.Seq
 	c.mu.Unlock()
-	c.write(ws, map[string]any{"type": "ack", "seq": m.Seq})
+	c.write(ws, outFrame{Type: "ack", Seq: &m.Seq})
 }
 
 // handlePub drops repeats of a topic's messages and hands the rest over.
@@ -449,7 +458,7 @@ func (c *Client) pinger(ws *websocket.Conn, done <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
-			if c.write(ws, map[string]string{"type": "ping"}) != nil {
+			if c.write(ws, outFrame{Type: "ping"}) != nil {
 				return
 			}
 		case <-done:
@@ -458,9 +467,10 @@ func (c *Client) pinger(ws *websocket.Conn, done <-chan struct{}) {
 	}
 }
 
-func (c *Client) write(ws *websocket.Conn, v any) error {
+func (c *Client) write(ws *websocket.Conn, f outFrame) error {
+	op, b := codecOf(ws).encode(f)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return ws.WriteJSON(v)
+	return ws.WriteMessage(op, b)
 }

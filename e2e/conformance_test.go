@@ -315,12 +315,6 @@ type wsConn struct {
 	deflate bool // permessage-deflate was agreed: server frames may have RSV1
 }
 
-func dialRaw(t *testing.T, addr, token string) *wsConn {
-	t.Helper()
-	w, _ := dialOffer(t, addr, token, "")
-	return w
-}
-
 // dialOffer connects with offer as Sec-WebSocket-Extensions (none if
 // empty) and returns the server's answer to it.
 func dialOffer(t *testing.T, addr, token, offer string) (*wsConn, string) {

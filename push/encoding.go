@@ -3,8 +3,10 @@ package push
 import (
 	"encoding/json"
 	"strconv"
+	"sync"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/ws"
 )
 
 // ProtobufProtocol is the WebSocket subprotocol (Sec-WebSocket-Protocol)
@@ -103,15 +105,32 @@ func reqID(id json.RawMessage) uint64 {
 	return n
 }
 
-// frameSet encodes one shared frame at most once per encoding.
+// frameSet encodes one shared frame at most once per encoding, and
+// compresses it at most once per encoding (sharedFrame).
 type frameSet struct {
 	frames [encodings][]byte
+	zs     [encodings]*sharedFrame
 	encode func(encoding) []byte
 }
 
-func (f *frameSet) get(e encoding) []byte {
+func (f *frameSet) get(e encoding) ([]byte, *sharedFrame) {
 	if f.frames[e] == nil {
-		f.frames[e] = f.encode(e)
+		f.frames[e], f.zs[e] = f.encode(e), new(sharedFrame)
 	}
-	return f.frames[e]
+	return f.frames[e], f.zs[e]
+}
+
+// sharedFrame is the compressed WebSocket frame of a frame many sessions
+// send (a user's devices, a topic's subscribers, a broadcast's every
+// connection): the first writer that needs it compresses it, the others
+// copy it. permessage-deflate with no context takeover makes a message's
+// compressed bytes the same on every connection.
+type sharedFrame struct {
+	once sync.Once
+	z    []byte
+}
+
+func (s *sharedFrame) deflated(op ws.Opcode, frame []byte) []byte {
+	s.once.Do(func() { s.z = ws.AppendDeflated(nil, op, frame) })
+	return s.z
 }

@@ -138,7 +138,8 @@ func (h *hub) deliver(d herald.Delivery) int {
 	}
 	fs := frameSet{encode: func(e encoding) []byte { return e.msg(d) }}
 	for _, c := range cs {
-		c.enqueue(outItem{seq: d.Seq, id: d.ID, frame: fs.get(c.enc)})
+		frame, z := fs.get(c.enc)
+		c.enqueue(outItem{seq: d.Seq, id: d.ID, frame: frame, z: z})
 	}
 	return len(cs)
 }

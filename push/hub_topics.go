@@ -63,7 +63,8 @@ func (h *hub) deliverTopic(topic string, d herald.Delivery) int {
 	}
 	fs := frameSet{encode: func(e encoding) []byte { return e.pub(topic, d) }}
 	for _, ts := range subs {
-		ts.c.enqueue(outItem{seq: d.Seq, frame: fs.get(ts.c.enc), sub: ts})
+		frame, z := fs.get(ts.c.enc)
+		ts.c.enqueue(outItem{seq: d.Seq, frame: frame, z: z, sub: ts})
 	}
 	return len(subs)
 }
@@ -99,7 +100,8 @@ func (h *hub) broadcast(d herald.Delivery) int {
 		s.mu.RLock()
 		for _, cs := range s.users {
 			for _, c := range cs {
-				c.enqueue(outItem{seq: d.Seq, frame: fs.get(c.enc), sub: &c.bcast})
+				frame, z := fs.get(c.enc)
+				c.enqueue(outItem{seq: d.Seq, frame: frame, z: z, sub: &c.bcast})
 				n++
 			}
 		}

@@ -39,6 +39,7 @@ type outItem struct {
 	seq     herald.Seq
 	id      string // the message's ID, for its receipt (user messages)
 	frame   []byte
+	z       *sharedFrame // frame's compressed form, shared with the other sessions sending it; nil: none
 	catchUp bool
 	ctl     controlKind
 	sub     *topicSub

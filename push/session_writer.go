@@ -95,13 +95,17 @@ func (c *session) writeItem(it outItem) error {
 	if ts == nil {
 		c.note(it.id, it.seq)
 	}
-	return c.write(it.frame)
+	return c.writeShared(it.frame, it.z)
 }
 
 // write buffers a message frame, writing the buffer out once it is big.
-func (c *session) write(frame []byte) error {
+func (c *session) write(frame []byte) error { return c.writeShared(frame, nil) }
+
+// writeShared is write of a frame other sessions send too; z is its
+// compressed form, made once for all of them.
+func (c *session) writeShared(frame []byte, z *sharedFrame) error {
 	c.wframes++
-	if c.t.write(frame) >= flushAt {
+	if c.t.write(frame, z) >= flushAt {
 		return c.flush()
 	}
 	return nil

@@ -20,8 +20,10 @@ import "time"
 // writer calls it, one goroutine at a time (ping: the keep-alive loop,
 // while it holds the writer's flag; cut: the drain).
 type transport interface {
-	// write buffers one text message and returns the bytes buffered.
-	write(frame []byte) int
+	// write buffers one message and returns the bytes buffered. z, when
+	// not nil, is the frame's compressed form shared by every session
+	// sending the same frame (sharedFrame).
+	write(frame []byte, z *sharedFrame) int
 	// control buffers a keep-alive frame: a ping, or the pong that answers
 	// the client's ping (payload: the ping's).
 	control(k controlKind, payload []byte)

@@ -83,7 +83,7 @@ func (t *sseTransport) buf() *[]byte {
 // then the JSON as data lines. A line break inside the JSON (a payload
 // sent pretty-printed) starts a new data line: the client joins them with
 // "\n", which is still JSON whitespace.
-func (t *sseTransport) write(frame []byte) int {
+func (t *sseTransport) write(frame []byte, _ *sharedFrame) int {
 	b := t.buf()
 	if bytes.HasPrefix(frame, msgPrefix) || bytes.HasPrefix(frame, pubPrefix) {
 		*b = append(*b, "id: "...)
@@ -180,7 +180,7 @@ func (t *sseTransport) ping() pingResult {
 // WebSocket client would get in its close frame, then ends the body. An
 // event stream has no closing handshake to wait for.
 func (t *sseTransport) end(code int, reason string) {
-	t.write(closeFrame(code, reason))
+	t.write(closeFrame(code, reason), nil)
 	t.nc.SetWriteDeadline(time.Now().Add(closeGrace))
 	bufs := append(net.Buffers{t.partial}, t.frame(*t.wbuf)...)
 	if t.chunked {

@@ -64,8 +64,9 @@ func (t *wsTransport) start(rest []byte) error {
 
 // write appends a text frame, compressed when permessage-deflate was
 // negotiated and the frame is long enough to gain from it.
-// Frames of the protobuf encoding go as binary frames.
-func (t *wsTransport) write(frame []byte) int {
+// Frames of the protobuf encoding go as binary frames. A frame many
+// sessions send is compressed once, by the first of them (z).
+func (t *wsTransport) write(frame []byte, z *sharedFrame) int {
 	op := ws.OpText
 	if t.c.enc == encProto {
 		op = ws.OpBinary
@@ -74,7 +75,11 @@ func (t *wsTransport) write(frame []byte) int {
 		if t.wbuf == nil {
 			t.wbuf = writeBufs.Get().(*[]byte)
 		}
-		*t.wbuf = ws.AppendDeflated(*t.wbuf, op, frame)
+		if z != nil {
+			*t.wbuf = append(*t.wbuf, z.deflated(op, frame)...)
+		} else {
+			*t.wbuf = ws.AppendDeflated(*t.wbuf, op, frame)
+		}
 		return len(*t.wbuf)
 	}
 	t.appendFrame(op, frame)

@@ -64,6 +64,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic mode: the topic every user subscribes to")
 	fs.IntVar(&cfg.Payload, "payload-bytes", cfg.Payload, "bytes of each message's JSON payload: its send time and words of English-like text up to this size (0: the send time alone)")
 	fs.BoolVar(&cfg.Compress, "compression", cfg.Compress, "clients offer permessage-deflate (Herald: with no context takeover; frames of 512 bytes or more come compressed)")
+	encoding := fs.String("encoding", "json", "unicast, multicast and topic: the frames' encoding, json or protobuf (the subprotocol herald.v1.protobuf)")
 	fs.BoolVar(&cfg.Ack, "ack", cfg.Ack, "clients ack every message, as the SDKs do (the server records the acks in its receipts)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "how long to send (connect: to hold the connections)")
 	fs.DurationVar(&cfg.Drain, "drain", cfg.Drain, "how long to wait for deliveries after sending stops")
@@ -76,6 +77,13 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Offset, "offset", cfg.Offset, "internal, with --worker: the first connection number of this worker's share")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch *encoding {
+	case "json":
+	case "protobuf":
+		cfg.Protobuf = true
+	default:
+		return fmt.Errorf("--encoding %q: json or protobuf", *encoding)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (see herald-bench --help)", fs.Arg(0))

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/heraldpush/herald/clientpb"
 	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/internal/testenv/probe"
 )
@@ -15,7 +19,8 @@ import (
 // node that takes a POST for a stream it does not hold hands the frames to
 // the node that does, so a load balancer needs no affinity. Acks, pings,
 // subscriptions and a refused frame behave as on the holding node; another
-// user's token and a stream whose node died are 404 from every node.
+// user's token and a stream whose node died are 404 from every node. And
+// the protobuf subprotocol with permessage-deflate on a cluster node.
 func TestSSEFramesFromAnyPushNode(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 3})
 	api := c.API(0)
@@ -83,6 +88,34 @@ func TestSSEFramesFromAnyPushNode(t *testing.T) {
 		}
 		return nil
 	})
+
+	// Protobuf frames, compressed, from a push node of the cluster: a
+	// message sent through collect arrives whole.
+	d := websocket.Dialer{Subprotocols: []string{"herald.v1.protobuf"}, EnableCompression: true}
+	pc, resp, err := d.Dial(c.Push[2].WS()+"/ws?token="+tok+"&device=pb", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if resp.Header.Get("Sec-WebSocket-Protocol") != "herald.v1.protobuf" || resp.Header.Get("Sec-WebSocket-Extensions") == "" {
+		t.Fatalf("handshake: %v", resp.Header)
+	}
+	long := strings.Repeat("compressed protobuf in a cluster ", 40)
+	api.Send(t, []string{"sam"}, long)
+	pc.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		op, b, err := pc.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f clientpb.ServerFrame
+		if op != websocket.BinaryMessage || proto.Unmarshal(b, &f) != nil {
+			t.Fatalf("frame: op %d %q", op, b)
+		}
+		if m := f.GetMsg(); m != nil && strings.Contains(string(m.GetPayload()), long) {
+			break
+		}
+	}
 
 	// A stream whose node was killed: no node finds it once the node's
 	// heartbeat has lapsed (503 before, while its route still names it).

@@ -52,6 +52,20 @@ func (s *sink) count() int {
 	return len(s.msgs)
 }
 
+// servePush serves got as a push node's gRPC and returns its address.
+func servePush(t *testing.T, got *sink) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(Cluster{Secret: testSecret})
+	RegisterPush(s, got, got)
+	go s.Serve(ln)
+	t.Cleanup(s.Stop)
+	return ln.Addr().String()
+}
+
 func serveDispatch(t *testing.T, d herald.Dispatcher) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -104,14 +118,9 @@ func TestDispatchClientRoundTripAndFailover(t *testing.T) {
 
 func TestPushForwarder(t *testing.T) {
 	got := &sink{}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s := NewServer(Cluster{Secret: testSecret})
-	RegisterPush(s, got, got)
-	go s.Serve(ln)
-	defer s.Stop()
+	n := herald.Node{ID: "p1", Addr: servePush(t, got)}
 	f := NewPushForwarder(Cluster{Secret: testSecret})
 	defer f.Close()
-	n := herald.Node{ID: "p1", Addr: ln.Addr().String()}
 	msg := &herald.Message{ID: "m", Payload: []byte(`1`), Users: []string{"u"}, Seqs: []herald.Seq{3}}
 	if err := f.Forward(context.Background(), n, []*herald.Message{msg}); err != nil {
 		t.Fatal(err)
@@ -127,14 +136,9 @@ func TestPushForwarder(t *testing.T) {
 
 func TestRelayFrames(t *testing.T) {
 	got := &sink{}
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s := NewServer(Cluster{Secret: testSecret})
-	RegisterPush(s, got, got)
-	go s.Serve(ln)
-	defer s.Stop()
+	n := herald.Node{ID: "p1", Addr: servePush(t, got)}
 	f := NewPushForwarder(Cluster{Secret: testSecret})
 	defer f.Close()
-	n := herald.Node{ID: "p1", Addr: ln.Addr().String()}
 	for _, c := range []struct {
 		user, conn, body string
 		want             herald.FramesResult

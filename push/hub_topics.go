@@ -8,8 +8,9 @@ import "github.com/heraldpush/herald"
 // O(1): each subscription knows its index (pos) and the last one takes its
 // place.
 
-// addSub adds ts to its topic's subscribers.
-func (h *hub) addSub(ts *topicSub) {
+// addSub adds ts to its topic's subscribers, unless the topic has max of
+// them here already (0: no bound); false when it did not.
+func (h *hub) addSub(ts *topicSub, max int) bool {
 	s := h.shard(ts.key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -17,8 +18,12 @@ func (h *hub) addSub(ts *topicSub) {
 		s.topics = make(map[string][]*topicSub)
 	}
 	subs := s.topics[ts.key]
+	if max > 0 && len(subs) >= max {
+		return false
+	}
 	ts.pos = len(subs)
 	s.topics[ts.key] = append(subs, ts)
+	return true
 }
 
 // removeSub removes ts; true when the topic has no subscription left here.

@@ -27,43 +27,44 @@ import (
 
 // Config holds the push service's settings.
 type Config struct {
-	NodeID            string        // unique per node in the cluster
-	Addr              string        // internal address dispatch forwards to
-	SendQueue         int           // frames queued per connection before it counts as too slow
-	MaxFrame          int64         // largest frame a client may send, bytes
-	MaxFrameRate      int           // client frames a second per connection (burst: one second's worth)
-	Compression       bool          // offer permessage-deflate (RFC 7692, no context takeover) on WebSocket
-	CompressThreshold int           // server frames shorter than this many bytes go uncompressed
-	PingInterval      time.Duration // WebSocket ping period
-	PongTimeout       time.Duration // no frame or pong for this long: the connection is dead
-	WriteTimeout      time.Duration // one frame write
-	HeartbeatInterval time.Duration // node liveness refresh
-	HeartbeatTTL      time.Duration // node counts as dead this long after its last heartbeat
-	RouteTTL          time.Duration // safety expiry of a user's route
-	RouteRefresh      time.Duration // how often every route is written again
-	ReplayBatch       int           // stored messages read per page on resume
-	GapWait           time.Duration // how long a live message waits for an earlier one still being stored
-	CatchUpInterval   time.Duration // how often connections behind the store are caught up
-	ResumeConcurrency int           // connection handshakes reading the store at once
-	MaxConnections    int           // open connections on this node; past it new upgrades get 503
-	MaxUserConns      int           // one user's connections on this node; past it 429
-	AllowedOrigins    []string      // browser origins allowed to connect; empty: same origin only; "*": any
-	TokenGrace        time.Duration // a connection stays this long past its token's expiry, waiting for a new token
-	MaxIPConns        int           // open connections from one client address on this node; 0: no limit
-	MaxIPRate         int           // new connections a second from one client address (burst: one second's worth); 0: no limit
-	TrustedProxies    []string      // addresses or CIDRs of proxies whose X-Forwarded-For names the client
-	MaxTopics         int           // topics one connection may subscribe to
-	Receipts          bool          // record delivery receipts (when the store keeps them)
-	WebhookURL        string        // receipt events go here; empty: none
-	WebhookSecret     string        // signs the webhook's requests
-	WebhookTimeout    time.Duration // bound on one webhook request
-	AckTimeout        time.Duration // a delivery not acked this long is a not_acked event
-	SubProxyURL       string        // asked about topics the token's claim does not allow; empty: refuse them
-	SubProxySecret    string        // sent to it as a bearer token
-	SubProxyTimeout   time.Duration // bound on one question to it
-	PrivateNetworks   []string      // CIDRs or addresses the webhook and subscribe proxy may reach although not public
-	DrainTimeout      time.Duration // graceful shutdown bound
-	AckFlushInterval  time.Duration // how often acks are saved (default 1 s); also soon after a device with unsaved acks closes
+	NodeID            string            // unique per node in the cluster
+	Addr              string            // internal address dispatch forwards to
+	SendQueue         int               // frames queued per connection before it counts as too slow
+	MaxFrame          int64             // largest frame a client may send, bytes
+	MaxFrameRate      int               // client frames a second per connection (burst: one second's worth)
+	Compression       bool              // offer permessage-deflate (RFC 7692, no context takeover) on WebSocket
+	CompressThreshold int               // server frames shorter than this many bytes go uncompressed
+	PingInterval      time.Duration     // WebSocket ping period
+	PongTimeout       time.Duration     // no frame or pong for this long: the connection is dead
+	WriteTimeout      time.Duration     // one frame write
+	HeartbeatInterval time.Duration     // node liveness refresh
+	HeartbeatTTL      time.Duration     // node counts as dead this long after its last heartbeat
+	RouteTTL          time.Duration     // safety expiry of a user's route
+	RouteRefresh      time.Duration     // how often every route is written again
+	ReplayBatch       int               // stored messages read per page on resume
+	GapWait           time.Duration     // how long a live message waits for an earlier one still being stored
+	CatchUpInterval   time.Duration     // how often connections behind the store are caught up
+	ResumeConcurrency int               // connection handshakes reading the store at once
+	MaxConnections    int               // open connections on this node; past it new upgrades get 503
+	MaxUserConns      int               // one user's connections on this node; past it 429
+	AllowedOrigins    []string          // browser origins allowed to connect; empty: same origin only; "*": any
+	TokenGrace        time.Duration     // a connection stays this long past its token's expiry, waiting for a new token
+	MaxIPConns        int               // open connections from one client address on this node; 0: no limit
+	MaxIPRate         int               // new connections a second from one client address (burst: one second's worth); 0: no limit
+	TrustedProxies    []string          // addresses or CIDRs of proxies whose X-Forwarded-For names the client
+	MaxTopics         int               // topics one connection may subscribe to
+	Namespaces        herald.Namespaces // options of the topics "<namespace>:..."; nil: none
+	Receipts          bool              // record delivery receipts (when the store keeps them)
+	WebhookURL        string            // receipt events go here; empty: none
+	WebhookSecret     string            // signs the webhook's requests
+	WebhookTimeout    time.Duration     // bound on one webhook request
+	AckTimeout        time.Duration     // a delivery not acked this long is a not_acked event
+	SubProxyURL       string            // asked about topics the token's claim does not allow; empty: refuse them
+	SubProxySecret    string            // sent to it as a bearer token
+	SubProxyTimeout   time.Duration     // bound on one question to it
+	PrivateNetworks   []string          // CIDRs or addresses the webhook and subscribe proxy may reach although not public
+	DrainTimeout      time.Duration     // graceful shutdown bound
+	AckFlushInterval  time.Duration     // how often acks are saved (default 1 s); also soon after a device with unsaved acks closes
 }
 
 // DefaultConfig returns the defaults.

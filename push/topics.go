@@ -65,12 +65,14 @@ func (c *session) subscribe(f clientFrame) (int, string) {
 	}
 	var ask []string // allowed by neither the claim nor refused yet: the proxy decides
 	for _, t := range f.Topics {
+		ns, _ := c.s.cfg.Namespaces.Of(t)
 		switch {
 		case !herald.ValidTopic(t):
 			c.refuseTopic(f.ID, t, "invalid", "a topic is 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 		case c.findSub(t) != nil:
 			c.enqueue(outItem{frame: c.enc.subscribed(f.ID, t, c.findSub(t).last.Load(), true, false, 0)})
-		case herald.TopicAllowed(c.topicClaims(), t):
+		case ns.Subscribe == herald.SubscribeAny,
+			ns.Subscribe != herald.SubscribeProxy && herald.TopicAllowed(c.topicClaims(), t):
 			c.addSub(f, t)
 		default:
 			ask = append(ask, t)
@@ -81,7 +83,11 @@ func (c *session) subscribe(f clientFrame) (int, string) {
 	}
 	if c.s.subProxy == nil {
 		for _, t := range ask {
-			c.refuseTopic(f.ID, t, "forbidden", "the token does not allow this topic")
+			reason := "the token does not allow this topic"
+			if ns, _ := c.s.cfg.Namespaces.Of(t); ns.Subscribe == herald.SubscribeProxy {
+				reason = "this topic's namespace asks the subscribe proxy, and none is set"
+			}
+			c.refuseTopic(f.ID, t, "forbidden", reason)
 		}
 		return 0, ""
 	}
@@ -124,7 +130,20 @@ func (c *session) addSub(f clientFrame, topic string) {
 	c.subs = append(c.subs, ts)
 	c.mu.Unlock()
 	c.s.m.subscriptions.Inc() // with the append: dropSubs, which may run next, decrements it
-	c.s.hub.addSub(ts)
+	ns, _ := c.s.cfg.Namespaces.Of(topic)
+	if !c.s.hub.addSub(ts, ns.MaxSubscribers) {
+		c.mu.Lock()
+		for i, s := range c.subs {
+			if s == ts { // else dropSubs has taken it, and counted it down
+				c.subs = append(c.subs[:i], c.subs[i+1:]...)
+				c.s.m.subscriptions.Dec()
+				break
+			}
+		}
+		c.mu.Unlock()
+		c.refuseTopic(f.ID, topic, "too_many", "the topic has "+strconv.Itoa(ns.MaxSubscribers)+" subscribers on this node, its namespace's max_subscribers")
+		return
+	}
 	if ts.gone.Load() {
 		// The connection finished between the append and the hub: its
 		// dropSubs ran before this subscription was in the hub.

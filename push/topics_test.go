@@ -3,14 +3,17 @@ package push
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
@@ -211,4 +214,54 @@ func TestTopicNamedTwiceIsOneSubscription(t *testing.T) {
 	if n := f.svc.hub.subCount(herald.TopicKey("b")); n != 1 {
 		t.Fatalf("%d subscriptions of b", n)
 	}
+}
+
+// Namespaces decide who subscribes and how many: "public:" topics are open
+// to every user, "vip:" ones always ask the subscribe proxy (whatever the
+// claim says), "room:" ones take two subscribers a node; topics of no
+// namespace keep the claim.
+func TestNamespaces(t *testing.T) {
+	var asked []string
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req subProxyRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		asked = append(asked, req.Topics...)
+		json.NewEncoder(w).Encode(subProxyResponse{Allowed: []string{"vip:ok"}})
+	}))
+	defer proxy.Close()
+	ns, err := herald.ParseNamespaces(`{"public": {"subscribe": "any"}, "vip": {"subscribe": "proxy"}, "room": {"max_subscribers": 2}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(c *Config) {
+		c.Namespaces, c.SubProxyURL = ns, proxy.URL
+		c.PrivateNetworks = []string{"127.0.0.0/8"}
+	})
+	tok := f.topicToken(t, "u", "vip:*", "room:*", "news")
+	c := probe.MustDialWS(t, f.ws, tok, "", nil)
+	got := c.Subscribe([]string{"public:lobby", "vip:ok", "vip:no", "news", "room:1"}, nil)
+	for topic, want := range map[string]string{"public:lobby": "subscribed", "vip:ok": "subscribed", "news": "subscribed", "room:1": "subscribed"} {
+		if got[topic].Type != want {
+			t.Errorf("%s: %+v", topic, got[topic])
+		}
+	}
+	if got["vip:no"].Code != "forbidden" {
+		t.Errorf("vip:no: %+v", got["vip:no"])
+	}
+	if strings.Join(asked, ",") != "vip:ok,vip:no" {
+		t.Errorf("the proxy was asked %v, want the vip topics only (the claim allows them, the namespace asks anyway)", asked)
+	}
+	c2 := probe.MustDialWS(t, f.ws, tok, "", nil)
+	c2.Subscribe([]string{"room:1"}, nil)
+	c3 := probe.MustDialWS(t, f.ws, tok, "", nil)
+	if got := c3.Subscribe([]string{"room:1"}, nil); got["room:1"].Code != "too_many" {
+		t.Fatalf("a third subscriber of room:1: %+v", got["room:1"])
+	}
+	c.Send(map[string]any{"type": "unsub", "topics": []string{"room:1"}})
+	testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		if got := c3.Subscribe([]string{"room:1"}, nil); got["room:1"].Type != "subscribed" {
+			return fmt.Errorf("after an unsub: %+v", got["room:1"])
+		}
+		return nil
+	})
 }

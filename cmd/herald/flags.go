@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/heraldpush/herald"
 )
 
 // flags is a flag set where every flag also reads HERALD_<NAME> from the
@@ -38,6 +41,9 @@ func (f *flags) int64(p *int64, name, usage string)       { f.fs.Int64Var(p, nam
 func (f *flags) bool(p *bool, name, usage string)         { f.fs.BoolVar(p, name, *p, usage) }
 func (f *flags) dur(p *time.Duration, name, usage string) { f.fs.DurationVar(p, name, *p, usage) }
 func (f *flags) list(p *[]string, name, usage string)     { f.fs.Var((*listValue)(p), name, usage) }
+func (f *flags) namespaces(p *herald.Namespaces, name, usage string) {
+	f.fs.Var(&namespacesValue{p: p}, name, usage)
+}
 
 // parse applies the config file, then the environment, then the arguments:
 // precedence flag > environment > file > default.
@@ -95,6 +101,25 @@ func (f *flags) usage(w io.Writer) {
 	})
 }
 
+// namespacesValue is --namespaces: a JSON object on the command line or in
+// the environment, a YAML mapping in a --config file (applyFile turns it
+// into the same JSON).
+type namespacesValue struct {
+	p   *herald.Namespaces
+	raw string
+}
+
+func (n *namespacesValue) String() string { return n.raw }
+
+func (n *namespacesValue) Set(s string) error {
+	ns, err := herald.ParseNamespaces(s)
+	if err != nil {
+		return err
+	}
+	*n.p, n.raw = ns, s
+	return nil
+}
+
 // listValue is a comma-separated list flag.
 type listValue []string
 
@@ -146,6 +171,12 @@ func (f *flags) applyFile(path string) error {
 		}
 		var s string
 		switch v := v.(type) {
+		case map[string]any:
+			b, err := json.Marshal(v)
+			if err != nil {
+				return fmt.Errorf("--config %s: %s: %v", path, k, err)
+			}
+			s = string(b)
 		case []any:
 			parts := make([]string, len(v))
 			for i, p := range v {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/heraldpush/herald"
 )
 
 func TestFlagPrecedence(t *testing.T) {
@@ -102,5 +104,29 @@ func TestExampleConfigs(t *testing.T) {
 				t.Fatalf("herald %s --config %s: %v", cmd, path, err)
 			}
 		})
+	}
+}
+
+// --namespaces: a YAML mapping in a config file, a JSON object on the
+// command line; a bad option fails the start.
+func TestNamespacesFlag(t *testing.T) {
+	path := t.TempDir() + "/herald.yaml"
+	os.WriteFile(path, []byte("namespaces:\n  chat:\n    max_subscribers: 100\n  public:\n    subscribe: any\n"), 0o600)
+	var ns herald.Namespaces
+	f := newFlags("x", "doc")
+	f.namespaces(&ns, "namespaces", "u")
+	if err := f.parse([]string{"--config", path}); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := ns.Of("chat:1"); !ok || n.MaxSubscribers != 100 {
+		t.Fatalf("chat from the file: %+v", ns)
+	}
+	if n, _ := ns.Of("public:x"); n.Subscribe != herald.SubscribeAny {
+		t.Fatalf("public from the file: %+v", ns)
+	}
+	g := newFlags("x", "doc")
+	g.namespaces(&ns, "namespaces", "u")
+	if err := g.parse([]string{"--namespaces", `{"chat": {"subscribe": "all"}}`}); err == nil || !strings.Contains(err.Error(), "claim, proxy or any") {
+		t.Fatalf("a bad subscribe option: %v", err)
 	}
 }

@@ -117,6 +117,11 @@ func (r *Router) Heartbeat(ctx context.Context, node herald.Node, ttl time.Durat
 		return false, fmt.Errorf("heartbeat %s: %w", node.ID, err)
 	}
 	if ok {
+		r.mu.Lock()
+		if n, cached := r.live[node.ID]; cached && n.Epoch != node.Epoch {
+			r.liveAt = time.Time{} // this process saw the node restart: its list is stale
+		}
+		r.mu.Unlock()
 		return false, nil
 	}
 	pipe := r.rdb.Pipeline()

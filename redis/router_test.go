@@ -67,11 +67,12 @@ func TestUnreachableNamesTheAddress(t *testing.T) {
 	t.Fatal("every free port found a Redis")
 }
 
-// The same conformance suite against a 3-master Redis Cluster: every command
-// touches one key, so no cross-slot command exists to fail.
+// The same conformance suites against a 3-master Redis Cluster: every
+// command touches one key (or one topic's keys, in one slot), so no
+// cross-slot command exists to fail.
 func TestRouterOnRedisCluster(t *testing.T) {
 	addrs := testenv.StartRedisCluster(t)
-	routertest.Run(t, func(t *testing.T) routertest.Table {
+	open := func(t *testing.T) *Router {
 		r, err := Open(context.Background(), Options{Addrs: addrs})
 		if err != nil {
 			t.Fatal(err)
@@ -88,5 +89,26 @@ func TestRouterOnRedisCluster(t *testing.T) {
 		}
 		t.Cleanup(func() { r.Close() })
 		return r
+	}
+	routertest.Run(t, func(t *testing.T) routertest.Table { return open(t) })
+	// A topic's presence keys share its hash slot; a batch spans many.
+	routertest.RunPresence(t, func(t *testing.T) (herald.TopicPresence, herald.Router) {
+		r := open(t)
+		return r.TopicPresence(), r
+	})
+}
+
+func TestTopicPresence(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	routertest.RunPresence(t, func(t *testing.T) (herald.TopicPresence, herald.Router) {
+		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r.TopicPresence(), r
 	})
 }

@@ -74,7 +74,7 @@ func nodeIDs(ns []herald.Node) []string {
 	return ids
 }
 
-func mustBeat(t *testing.T, r Table, n herald.Node, ttl time.Duration) bool {
+func mustBeat(t *testing.T, r herald.Router, n herald.Node, ttl time.Duration) bool {
 	t.Helper()
 	lost, err := r.Heartbeat(context.Background(), n, ttl)
 	if err != nil {

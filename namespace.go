@@ -11,6 +11,12 @@ import (
 // names no namespace (or that has no ":") keeps the defaults: no presence,
 // the token's topics claim then the subscribe proxy decide who subscribes.
 type Namespace struct {
+	// Presence keeps who is subscribed, across the cluster
+	// (GET /v1/topics/{topic}/presence and .../presence/stats).
+	Presence bool `json:"presence"`
+	// ClientPresence lets a subscriber ask for it with a presence frame
+	// (needs Presence).
+	ClientPresence bool `json:"client_presence"`
 	// MaxSubscribers bounds the topic's subscriptions on one push node;
 	// past it a sub is refused (too_many). 0: no bound.
 	MaxSubscribers int `json:"max_subscribers"`
@@ -68,6 +74,9 @@ func ParseNamespaces(s string) (Namespaces, error) {
 			n.Subscribe = SubscribeClaim
 		case n.Subscribe != SubscribeClaim && n.Subscribe != SubscribeProxy && n.Subscribe != SubscribeAny:
 			return nil, fmt.Errorf("namespace %q: subscribe is claim, proxy or any, not %q", name, n.Subscribe)
+		}
+		if n.ClientPresence && !n.Presence {
+			return nil, fmt.Errorf("namespace %q: client_presence needs presence: true", name)
 		}
 		if n.MaxSubscribers < 0 {
 			return nil, fmt.Errorf("namespace %q: max_subscribers is 0 (no bound) or more", name)

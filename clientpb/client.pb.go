@@ -41,6 +41,7 @@ type ServerFrame struct {
 	//	*ServerFrame_Subscribed
 	//	*ServerFrame_SubRefused
 	//	*ServerFrame_Unsubscribed
+	//	*ServerFrame_Presence
 	Frame         isServerFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -164,6 +165,15 @@ func (x *ServerFrame) GetUnsubscribed() *Unsubscribed {
 	return nil
 }
 
+func (x *ServerFrame) GetPresence() *PresenceAnswer {
+	if x != nil {
+		if x, ok := x.Frame.(*ServerFrame_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
 type isServerFrame_Frame interface {
 	isServerFrame_Frame()
 }
@@ -204,6 +214,10 @@ type ServerFrame_Unsubscribed struct {
 	Unsubscribed *Unsubscribed `protobuf:"bytes,9,opt,name=unsubscribed,proto3,oneof"`
 }
 
+type ServerFrame_Presence struct {
+	Presence *PresenceAnswer `protobuf:"bytes,10,opt,name=presence,proto3,oneof"`
+}
+
 func (*ServerFrame_Hello) isServerFrame_Frame() {}
 
 func (*ServerFrame_Msg) isServerFrame_Frame() {}
@@ -221,6 +235,8 @@ func (*ServerFrame_Subscribed) isServerFrame_Frame() {}
 func (*ServerFrame_SubRefused) isServerFrame_Frame() {}
 
 func (*ServerFrame_Unsubscribed) isServerFrame_Frame() {}
+
+func (*ServerFrame_Presence) isServerFrame_Frame() {}
 
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -766,6 +782,92 @@ func (x *Unsubscribed) GetTopics() []string {
 	return nil
 }
 
+// PresenceAnswer answers a PresenceQuery: the users subscribed (at most
+// 1,000; more is set when there are others), or code and message.
+type PresenceAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	Users         []string               `protobuf:"bytes,3,rep,name=users,proto3" json:"users,omitempty"`
+	More          bool                   `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
+	Code          string                 `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceAnswer) Reset() {
+	*x = PresenceAnswer{}
+	mi := &file_client_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceAnswer) ProtoMessage() {}
+
+func (x *PresenceAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_client_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceAnswer.ProtoReflect.Descriptor instead.
+func (*PresenceAnswer) Descriptor() ([]byte, []int) {
+	return file_client_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PresenceAnswer) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PresenceAnswer) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PresenceAnswer) GetUsers() []string {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *PresenceAnswer) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+func (x *PresenceAnswer) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *PresenceAnswer) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type ClientFrame struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Frame:
@@ -775,6 +877,7 @@ type ClientFrame struct {
 	//	*ClientFrame_Refresh
 	//	*ClientFrame_Sub
 	//	*ClientFrame_Unsub
+	//	*ClientFrame_Presence
 	Frame         isClientFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -782,7 +885,7 @@ type ClientFrame struct {
 
 func (x *ClientFrame) Reset() {
 	*x = ClientFrame{}
-	mi := &file_client_proto_msgTypes[9]
+	mi := &file_client_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +897,7 @@ func (x *ClientFrame) String() string {
 func (*ClientFrame) ProtoMessage() {}
 
 func (x *ClientFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[9]
+	mi := &file_client_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +910,7 @@ func (x *ClientFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientFrame.ProtoReflect.Descriptor instead.
 func (*ClientFrame) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{9}
+	return file_client_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ClientFrame) GetFrame() isClientFrame_Frame {
@@ -862,6 +965,15 @@ func (x *ClientFrame) GetUnsub() *Unsub {
 	return nil
 }
 
+func (x *ClientFrame) GetPresence() *PresenceQuery {
+	if x != nil {
+		if x, ok := x.Frame.(*ClientFrame_Presence); ok {
+			return x.Presence
+		}
+	}
+	return nil
+}
+
 type isClientFrame_Frame interface {
 	isClientFrame_Frame()
 }
@@ -886,6 +998,10 @@ type ClientFrame_Unsub struct {
 	Unsub *Unsub `protobuf:"bytes,5,opt,name=unsub,proto3,oneof"`
 }
 
+type ClientFrame_Presence struct {
+	Presence *PresenceQuery `protobuf:"bytes,6,opt,name=presence,proto3,oneof"`
+}
+
 func (*ClientFrame_Ack) isClientFrame_Frame() {}
 
 func (*ClientFrame_Ping) isClientFrame_Frame() {}
@@ -896,6 +1012,60 @@ func (*ClientFrame_Sub) isClientFrame_Frame() {}
 
 func (*ClientFrame_Unsub) isClientFrame_Frame() {}
 
+func (*ClientFrame_Presence) isClientFrame_Frame() {}
+
+type PresenceQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Topic         string                 `protobuf:"bytes,2,opt,name=topic,proto3" json:"topic,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceQuery) Reset() {
+	*x = PresenceQuery{}
+	mi := &file_client_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceQuery) ProtoMessage() {}
+
+func (x *PresenceQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_client_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceQuery.ProtoReflect.Descriptor instead.
+func (*PresenceQuery) Descriptor() ([]byte, []int) {
+	return file_client_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PresenceQuery) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *PresenceQuery) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
 type Ack struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
@@ -905,7 +1075,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_client_proto_msgTypes[10]
+	mi := &file_client_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1087,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[10]
+	mi := &file_client_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1100,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{10}
+	return file_client_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -948,7 +1118,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_client_proto_msgTypes[11]
+	mi := &file_client_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1130,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[11]
+	mi := &file_client_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1143,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{11}
+	return file_client_proto_rawDescGZIP(), []int{13}
 }
 
 type Refresh struct {
@@ -985,7 +1155,7 @@ type Refresh struct {
 
 func (x *Refresh) Reset() {
 	*x = Refresh{}
-	mi := &file_client_proto_msgTypes[12]
+	mi := &file_client_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1167,7 @@ func (x *Refresh) String() string {
 func (*Refresh) ProtoMessage() {}
 
 func (x *Refresh) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[12]
+	mi := &file_client_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1180,7 @@ func (x *Refresh) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refresh.ProtoReflect.Descriptor instead.
 func (*Refresh) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{12}
+	return file_client_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Refresh) GetToken() string {
@@ -1031,7 +1201,7 @@ type Sub struct {
 
 func (x *Sub) Reset() {
 	*x = Sub{}
-	mi := &file_client_proto_msgTypes[13]
+	mi := &file_client_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1213,7 @@ func (x *Sub) String() string {
 func (*Sub) ProtoMessage() {}
 
 func (x *Sub) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[13]
+	mi := &file_client_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1226,7 @@ func (x *Sub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sub.ProtoReflect.Descriptor instead.
 func (*Sub) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{13}
+	return file_client_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Sub) GetId() uint64 {
@@ -1090,7 +1260,7 @@ type Unsub struct {
 
 func (x *Unsub) Reset() {
 	*x = Unsub{}
-	mi := &file_client_proto_msgTypes[14]
+	mi := &file_client_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1272,7 @@ func (x *Unsub) String() string {
 func (*Unsub) ProtoMessage() {}
 
 func (x *Unsub) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[14]
+	mi := &file_client_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1285,7 @@ func (x *Unsub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsub.ProtoReflect.Descriptor instead.
 func (*Unsub) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{14}
+	return file_client_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Unsub) GetId() uint64 {
@@ -1136,7 +1306,7 @@ var File_client_proto protoreflect.FileDescriptor
 
 const file_client_proto_rawDesc = "" +
 	"\n" +
-	"\fclient.proto\x12\x10herald.client.v1\"\x82\x04\n" +
+	"\fclient.proto\x12\x10herald.client.v1\"\xc2\x04\n" +
 	"\vServerFrame\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.herald.client.v1.HelloH\x00R\x05hello\x12)\n" +
 	"\x03msg\x18\x02 \x01(\v2\x15.herald.client.v1.MsgH\x00R\x03msg\x12)\n" +
@@ -1149,7 +1319,9 @@ const file_client_proto_rawDesc = "" +
 	"subscribed\x12?\n" +
 	"\vsub_refused\x18\b \x01(\v2\x1c.herald.client.v1.SubRefusedH\x00R\n" +
 	"subRefused\x12D\n" +
-	"\funsubscribed\x18\t \x01(\v2\x1e.herald.client.v1.UnsubscribedH\x00R\funsubscribedB\a\n" +
+	"\funsubscribed\x18\t \x01(\v2\x1e.herald.client.v1.UnsubscribedH\x00R\funsubscribed\x12>\n" +
+	"\bpresence\x18\n" +
+	" \x01(\v2 .herald.client.v1.PresenceAnswerH\x00R\bpresenceB\a\n" +
 	"\x05frame\"\xd4\x01\n" +
 	"\x05Hello\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
@@ -1192,14 +1364,25 @@ const file_client_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\"6\n" +
 	"\fUnsubscribed\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x16\n" +
-	"\x06topics\x18\x02 \x03(\tR\x06topics\"\x82\x02\n" +
+	"\x06topics\x18\x02 \x03(\tR\x06topics\"\x8e\x01\n" +
+	"\x0ePresenceAnswer\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\x12\x14\n" +
+	"\x05users\x18\x03 \x03(\tR\x05users\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\tR\x04code\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xc1\x02\n" +
 	"\vClientFrame\x12)\n" +
 	"\x03ack\x18\x01 \x01(\v2\x15.herald.client.v1.AckH\x00R\x03ack\x12,\n" +
 	"\x04ping\x18\x02 \x01(\v2\x16.herald.client.v1.PingH\x00R\x04ping\x125\n" +
 	"\arefresh\x18\x03 \x01(\v2\x19.herald.client.v1.RefreshH\x00R\arefresh\x12)\n" +
 	"\x03sub\x18\x04 \x01(\v2\x15.herald.client.v1.SubH\x00R\x03sub\x12/\n" +
-	"\x05unsub\x18\x05 \x01(\v2\x17.herald.client.v1.UnsubH\x00R\x05unsubB\a\n" +
-	"\x05frame\"\x17\n" +
+	"\x05unsub\x18\x05 \x01(\v2\x17.herald.client.v1.UnsubH\x00R\x05unsub\x12=\n" +
+	"\bpresence\x18\x06 \x01(\v2\x1f.herald.client.v1.PresenceQueryH\x00R\bpresenceB\a\n" +
+	"\x05frame\"5\n" +
+	"\rPresenceQuery\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x14\n" +
+	"\x05topic\x18\x02 \x01(\tR\x05topic\"\x17\n" +
 	"\x03Ack\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\"\x06\n" +
 	"\x04Ping\"\x1f\n" +
@@ -1229,24 +1412,26 @@ func file_client_proto_rawDescGZIP() []byte {
 	return file_client_proto_rawDescData
 }
 
-var file_client_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_client_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_client_proto_goTypes = []any{
-	(*ServerFrame)(nil),  // 0: herald.client.v1.ServerFrame
-	(*Hello)(nil),        // 1: herald.client.v1.Hello
-	(*Msg)(nil),          // 2: herald.client.v1.Msg
-	(*Pub)(nil),          // 3: herald.client.v1.Pub
-	(*Pong)(nil),         // 4: herald.client.v1.Pong
-	(*Expiry)(nil),       // 5: herald.client.v1.Expiry
-	(*Subscribed)(nil),   // 6: herald.client.v1.Subscribed
-	(*SubRefused)(nil),   // 7: herald.client.v1.SubRefused
-	(*Unsubscribed)(nil), // 8: herald.client.v1.Unsubscribed
-	(*ClientFrame)(nil),  // 9: herald.client.v1.ClientFrame
-	(*Ack)(nil),          // 10: herald.client.v1.Ack
-	(*Ping)(nil),         // 11: herald.client.v1.Ping
-	(*Refresh)(nil),      // 12: herald.client.v1.Refresh
-	(*Sub)(nil),          // 13: herald.client.v1.Sub
-	(*Unsub)(nil),        // 14: herald.client.v1.Unsub
-	nil,                  // 15: herald.client.v1.Sub.SinceEntry
+	(*ServerFrame)(nil),    // 0: herald.client.v1.ServerFrame
+	(*Hello)(nil),          // 1: herald.client.v1.Hello
+	(*Msg)(nil),            // 2: herald.client.v1.Msg
+	(*Pub)(nil),            // 3: herald.client.v1.Pub
+	(*Pong)(nil),           // 4: herald.client.v1.Pong
+	(*Expiry)(nil),         // 5: herald.client.v1.Expiry
+	(*Subscribed)(nil),     // 6: herald.client.v1.Subscribed
+	(*SubRefused)(nil),     // 7: herald.client.v1.SubRefused
+	(*Unsubscribed)(nil),   // 8: herald.client.v1.Unsubscribed
+	(*PresenceAnswer)(nil), // 9: herald.client.v1.PresenceAnswer
+	(*ClientFrame)(nil),    // 10: herald.client.v1.ClientFrame
+	(*PresenceQuery)(nil),  // 11: herald.client.v1.PresenceQuery
+	(*Ack)(nil),            // 12: herald.client.v1.Ack
+	(*Ping)(nil),           // 13: herald.client.v1.Ping
+	(*Refresh)(nil),        // 14: herald.client.v1.Refresh
+	(*Sub)(nil),            // 15: herald.client.v1.Sub
+	(*Unsub)(nil),          // 16: herald.client.v1.Unsub
+	nil,                    // 17: herald.client.v1.Sub.SinceEntry
 }
 var file_client_proto_depIdxs = []int32{
 	1,  // 0: herald.client.v1.ServerFrame.hello:type_name -> herald.client.v1.Hello
@@ -1258,17 +1443,19 @@ var file_client_proto_depIdxs = []int32{
 	6,  // 6: herald.client.v1.ServerFrame.subscribed:type_name -> herald.client.v1.Subscribed
 	7,  // 7: herald.client.v1.ServerFrame.sub_refused:type_name -> herald.client.v1.SubRefused
 	8,  // 8: herald.client.v1.ServerFrame.unsubscribed:type_name -> herald.client.v1.Unsubscribed
-	10, // 9: herald.client.v1.ClientFrame.ack:type_name -> herald.client.v1.Ack
-	11, // 10: herald.client.v1.ClientFrame.ping:type_name -> herald.client.v1.Ping
-	12, // 11: herald.client.v1.ClientFrame.refresh:type_name -> herald.client.v1.Refresh
-	13, // 12: herald.client.v1.ClientFrame.sub:type_name -> herald.client.v1.Sub
-	14, // 13: herald.client.v1.ClientFrame.unsub:type_name -> herald.client.v1.Unsub
-	15, // 14: herald.client.v1.Sub.since:type_name -> herald.client.v1.Sub.SinceEntry
-	15, // [15:15] is the sub-list for method output_type
-	15, // [15:15] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	9,  // 9: herald.client.v1.ServerFrame.presence:type_name -> herald.client.v1.PresenceAnswer
+	12, // 10: herald.client.v1.ClientFrame.ack:type_name -> herald.client.v1.Ack
+	13, // 11: herald.client.v1.ClientFrame.ping:type_name -> herald.client.v1.Ping
+	14, // 12: herald.client.v1.ClientFrame.refresh:type_name -> herald.client.v1.Refresh
+	15, // 13: herald.client.v1.ClientFrame.sub:type_name -> herald.client.v1.Sub
+	16, // 14: herald.client.v1.ClientFrame.unsub:type_name -> herald.client.v1.Unsub
+	11, // 15: herald.client.v1.ClientFrame.presence:type_name -> herald.client.v1.PresenceQuery
+	17, // 16: herald.client.v1.Sub.since:type_name -> herald.client.v1.Sub.SinceEntry
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_client_proto_init() }
@@ -1286,13 +1473,15 @@ func file_client_proto_init() {
 		(*ServerFrame_Subscribed)(nil),
 		(*ServerFrame_SubRefused)(nil),
 		(*ServerFrame_Unsubscribed)(nil),
+		(*ServerFrame_Presence)(nil),
 	}
-	file_client_proto_msgTypes[9].OneofWrappers = []any{
+	file_client_proto_msgTypes[10].OneofWrappers = []any{
 		(*ClientFrame_Ack)(nil),
 		(*ClientFrame_Ping)(nil),
 		(*ClientFrame_Refresh)(nil),
 		(*ClientFrame_Sub)(nil),
 		(*ClientFrame_Unsub)(nil),
+		(*ClientFrame_Presence)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1300,7 +1489,7 @@ func file_client_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_client_proto_rawDesc), len(file_client_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -26,12 +26,13 @@ type Config struct {
 	// for its own WALMinSyncInterval) cut the writes by a third and the p99
 	// by a third; a lone request after a quiet spell never waits for it.
 	CommitInterval time.Duration
-	MaxBatchAPI    int           // most messages in one POST /v1/messages/batch
-	MaxBatchBytes  int64         // largest body of one POST /v1/messages/batch
-	DispatchQueue  int           // committed batches waiting for dispatch
-	Retention      time.Duration // messages are removed this long after acceptance; 0 keeps them
-	SweepInterval  time.Duration // how often retention runs
-	RevokeTTL      time.Duration // a disconnect refuses the user's older tokens this long (longer than tokens live)
+	MaxBatchAPI    int               // most messages in one POST /v1/messages/batch
+	MaxBatchBytes  int64             // largest body of one POST /v1/messages/batch
+	DispatchQueue  int               // committed batches waiting for dispatch
+	Retention      time.Duration     // messages are removed this long after acceptance; 0 keeps them
+	SweepInterval  time.Duration     // how often retention runs
+	RevokeTTL      time.Duration     // a disconnect refuses the user's older tokens this long (longer than tokens live)
+	Namespaces     herald.Namespaces // the push nodes' --namespaces: which topics keep presence
 }
 
 // DefaultConfig returns the defaults.
@@ -49,6 +50,7 @@ type Deps struct {
 	Directory   herald.Directory      // presence and the admin API; nil: they answer 503
 	Revocations herald.Revocations    // disconnect; nil: it answers 503
 	Receipts    herald.ReceiptStore   // GET /v1/messages/{id}; nil: 404, this store keeps none
+	Presence    herald.TopicPresence  // GET /v1/topics/{topic}/presence; nil: 503
 	Registry    prometheus.Registerer // where the metrics go
 }
 
@@ -60,6 +62,7 @@ type Service struct {
 	directory   herald.Directory
 	revocations herald.Revocations
 	receipts    herald.ReceiptStore
+	presence    herald.TopicPresence
 	commit      *committer
 	forward     chan []*herald.Message
 	m           metrics
@@ -81,7 +84,7 @@ type metrics struct {
 func New(cfg Config, d Deps) *Service {
 	store, reg := d.Store, d.Registry
 	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
-		revocations: d.Revocations, receipts: d.Receipts,
+		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence,
 		forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),

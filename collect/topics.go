@@ -52,6 +52,7 @@ func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
 		}
 	})
 	mux.Handle("/v1/broadcast", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBroadcast)))
+	s.registerPresence(mux, keys)
 }
 
 func (s *Service) handleTopicSend(w http.ResponseWriter, r *http.Request) {

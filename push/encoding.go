@@ -89,6 +89,15 @@ func (e encoding) unsubscribed(id json.RawMessage, topics []string) []byte {
 	return unsubscribedFrame(id, topics)
 }
 
+func (e encoding) presence(id json.RawMessage, a presenceAnswer) []byte {
+	if e == encProto {
+		return protoPresence(reqID(id), a)
+	}
+	a.Type, a.ID = "presence", id
+	b, _ := json.Marshal(a)
+	return b
+}
+
 // parse decodes and checks one client frame; a non-zero code closes the
 // connection with its reason.
 func (e encoding) parse(data []byte) (clientFrame, int, string) {

@@ -37,7 +37,8 @@ type clientFrame struct {
 	Type      string      `json:"type"`
 	Seq       *herald.Seq `json:"seq,omitempty"`
 	Token     string      `json:"token,omitempty"` // refresh
-	clientSub             // sub, unsub
+	Topic     string      `json:"topic,omitempty"` // presence
+	clientSub             // sub, unsub; presence uses its ID
 }
 
 var pongFrame = []byte(`{"type":"pong"}`)

@@ -161,7 +161,15 @@ func parseProtoFrame(data []byte) (clientFrame, int, string) {
 		}
 	case *clientpb.ClientFrame_Unsub:
 		f.Type, f.ID, f.Topics = "unsub", id(x.Unsub.GetId()), x.Unsub.GetTopics()
+	case *clientpb.ClientFrame_Presence:
+		f.Type, f.ID, f.Topic = "presence", id(x.Presence.GetId()), x.Presence.GetTopic()
 	}
 	code, reason := checkClientFrame(f)
 	return f, code, reason
+}
+
+func protoPresence(id uint64, a presenceAnswer) []byte {
+	return marshal(&clientpb.ServerFrame{Frame: &clientpb.ServerFrame_Presence{Presence: &clientpb.PresenceAnswer{
+		Id: id, Topic: a.Topic, Users: a.Users, More: a.More, Code: a.Code, Message: a.Message,
+	}}})
 }

@@ -112,6 +112,7 @@ type Deps struct {
 	Gaps        herald.GapCloser      // nil: a missing seq is passed over after GapWait
 	Appends     herald.AppendCounter  // nil: every catch-up round reads the store
 	Relay       herald.FrameRelay     // nil: one push node; an event stream's POSTed frames must reach it
+	Presence    herald.TopicPresence  // nil: no topic presence, whatever the namespaces say
 	Registry    prometheus.Registerer // where the node's metrics go
 }
 
@@ -125,6 +126,7 @@ type Service struct {
 	gaps        herald.GapCloser
 	appends     herald.AppendCounter
 	relay       herald.FrameRelay
+	presence    *presenceWriter // nil: no topic presence
 	node        herald.Node
 	hub         *hub
 	wheel       *wheel
@@ -176,6 +178,9 @@ func New(cfg Config, d Deps) *Service {
 		m:           newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
+	if d.Presence != nil {
+		s.presence = newPresenceWriter(s, d.Presence)
+	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_resume_concurrency",
 		Help: "Handshakes allowed to read the store at once: --resume-concurrency while the store answers fast, halved while it answers slowly."},
 		func() float64 { return float64(s.resumes.bound()) }))
@@ -284,6 +289,10 @@ func (s *Service) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); s.hook.Run(bg) }()
 	}
 	go func() { defer wg.Done(); s.routes.run(bg) }()
+	if s.presence != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.presence.run(bg) }()
+	}
 	go func() { defer wg.Done(); s.keepAlive(bg) }()
 	go func() { defer wg.Done(); s.acks.run(bg, flushes, s.finalCtx) }()
 	go func() { defer wg.Done(); s.catchUp(bg) }()
@@ -300,6 +309,7 @@ loop:
 			s.heartbeat(ctx)
 		case <-refresh.C:
 			s.routes.refreshAll(ctx)
+			s.presence.refreshAll(ctx)
 		case <-ctx.Done():
 			break loop
 		}
@@ -347,6 +357,7 @@ func (s *Service) heartbeat(ctx context.Context) {
 		// First beat, or the routing store forgot us (e.g. Redis restarted
 		// empty): write every route again so delivery resumes on its own.
 		go s.routes.refreshAll(ctx)
+		go s.presence.refreshAll(ctx)
 	}
 }
 

@@ -24,6 +24,8 @@ func (c *session) handleFrame(data []byte) (int, string) {
 		return c.subscribe(f)
 	case "unsub":
 		return c.unsubscribe(f)
+	case "presence":
+		c.answerPresence(f)
 	case "ack":
 		// An ack cannot cover what was never sent: clamping keeps a buggy
 		// client from skipping messages on its next resume.
@@ -60,6 +62,10 @@ func checkClientFrame(f clientFrame) (int, string) {
 	case "refresh":
 		if f.Token == "" {
 			return ClosePolicy, "refresh needs a token"
+		}
+	case "presence":
+		if f.Topic == "" {
+			return ClosePolicy, "presence needs a topic"
 		}
 	case "sub", "unsub":
 		if len(f.Topics) == 0 {

@@ -152,6 +152,12 @@ func (c *session) addSub(f clientFrame, topic string) {
 		}
 		return
 	}
+	if c.s.presence.keeps(topic) {
+		c.s.presence.join(c, topic)
+		if ts.gone.Load() { // dropSub ran meanwhile, before the join: undo it
+			c.s.presence.leave(c, topic)
+		}
+	}
 	// Every new subscription waits for a route write, not only the topic's
 	// first here: a second subscriber must not read the store before the
 	// first one's registration is done. Marks of one topic are one write.
@@ -189,6 +195,9 @@ func (c *session) unsubscribe(f clientFrame) (int, string) {
 // node's route for the topic goes when its last local subscriber does.
 func (c *session) dropSub(ts *topicSub) {
 	ts.gone.Store(true)
+	if t := ts.topic(); c.s.presence.keeps(t) {
+		c.s.presence.leave(c, t)
+	}
 	if c.s.hub.removeSub(ts) {
 		c.s.routes.mark(ts.key) // the last one here: the node's route for the topic goes
 	}

@@ -81,11 +81,13 @@ func runAll(ctx context.Context, args []string) error {
 	if err := push.CheckConfig(pcfg); err != nil {
 		return err
 	}
+	presence := memory.NewTopicPresence(router)
 	psvc := push.New(pcfg, push.Deps{Auth: verifier, Store: store, Router: router, Revocations: router,
-		Receipts: store, Appends: store, Registry: reg})
+		Receipts: store, Appends: store, Presence: presence, Registry: reg})
 	dsvc := dispatch.New(router, psvc, reg)
+	ccfg.Namespaces = pcfg.Namespaces
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
-		Receipts: store, Registry: reg})
+		Receipts: store, Presence: presence, Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

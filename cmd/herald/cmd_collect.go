@@ -32,6 +32,7 @@ func runCollect(ctx context.Context, args []string) error {
 	f.str(&keysFile, "api-keys-file", "YAML file of named API keys with scopes (send, read, admin); read again when it changes")
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
+	f.namespaces(&cfg.Namespaces, "namespaces", "the push nodes' --namespaces (the same value): which topics keep presence, for GET /v1/topics/{topic}/presence")
 	if err := lo.parse(f, args); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func runCollect(ctx context.Context, args []string) error {
 			return err
 		}
 		defer r.Close()
-		deps.Directory, deps.Revocations = r, r
+		deps.Directory, deps.Revocations, deps.Presence = r, r, r.TopicPresence()
 		checks = append(checks, httpx.Check{Name: "redis", Fn: r.Ping})
 	}
 	dc, err := rpc.NewDispatchClient(dispatch, cluster)

@@ -38,6 +38,9 @@ type Frame struct {
 	Message      string   `json:"message"`
 	Topics       []string `json:"topics"`
 	Already      bool     `json:"already"`
+	// Presence answers.
+	Users []string `json:"users"`
+	More  bool     `json:"more"`
 }
 
 // WS is a test client of the WebSocket protocol, written from docs/protocol.md.

@@ -1,0 +1,100 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
+)
+
+const presenceNamespaces = `{"chat": {"presence": true, "client_presence": true}}`
+
+type presencePage struct {
+	Members []struct {
+		User, Device, Conn, Node string
+	} `json:"members"`
+	NextCursor string `json:"next_cursor"`
+}
+
+// getPresence reads a topic's stats and its first page of members.
+func getPresence(t *testing.T, api probe.API, topic string) (users, conns int, page presencePage) {
+	t.Helper()
+	code, body := api.Do(t, "GET", "/v1/topics/"+topic+"/presence/stats", nil)
+	var st struct{ Users, Connections int }
+	if code != 200 || json.Unmarshal(body, &st) != nil {
+		t.Fatalf("stats: %d %s", code, body)
+	}
+	code, body = api.Do(t, "GET", "/v1/topics/"+topic+"/presence?limit=100", nil)
+	if code != 200 || json.Unmarshal(body, &page) != nil {
+		t.Fatalf("presence: %d %s", code, body)
+	}
+	return st.Users, st.Connections, page
+}
+
+// Presence on herald all: the API's pages and stats, a topic of no
+// presence namespace answered 404, a member gone with its connection.
+func TestTopicPresenceOnHeraldAll(t *testing.T) {
+	addr := testenv.FreePort(t, "127.0.0.1")
+	n := startAll(t, t.TempDir(), addr, "--namespaces", presenceNamespaces)
+	var conns []*probe.WS
+	for i := range 5 {
+		c := probe.MustDialWS(t, n.ws, n.api.TokenTopics(t, fmt.Sprintf("u%d", i%3), "chat:*"), fmt.Sprintf("d%d", i), nil)
+		c.Subscribe([]string{"chat:lobby"}, nil)
+		conns = append(conns, c)
+	}
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if users, c, page := getPresence(t, n.api, "chat:lobby"); users != 3 || c != 5 || len(page.Members) != 5 {
+			return fmt.Errorf("%d users, %d connections, %d members", users, c, len(page.Members))
+		}
+		return nil
+	})
+	code, body := n.api.Do(t, "GET", "/v1/topics/chat:lobby/presence?limit=2", nil)
+	var page presencePage
+	if code != 200 || json.Unmarshal(body, &page) != nil || len(page.Members) != 2 || page.NextCursor == "" {
+		t.Fatalf("a page of 2: %d %s", code, body)
+	}
+	if code, body := n.api.Do(t, "GET", "/v1/topics/news/presence", nil); code != 404 {
+		t.Fatalf("a topic whose presence is not kept: %d %s", code, body)
+	}
+	conns[0].Conn.Close()
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		if _, c, _ := getPresence(t, n.api, "chat:lobby"); c != 4 {
+			return fmt.Errorf("%d connections after one closed", c)
+		}
+		return nil
+	})
+}
+
+// Presence across three push nodes on Redis: collect lists the members of
+// every node; a push node killed with SIGKILL takes its members with it
+// once its heartbeat lapses.
+func TestTopicPresenceInACluster(t *testing.T) {
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 3,
+		Env: []string{"HERALD_NAMESPACES=" + presenceNamespaces}})
+	api, auth := c.API(0), c.AuthAPI()
+	for i := range 3 {
+		ws := probe.MustDialWS(t, c.Push[i].WS(), auth.TokenTopics(t, fmt.Sprintf("u%d", i), "chat:*"), "", nil)
+		ws.Subscribe([]string{"chat:ops"}, nil)
+	}
+	testenv.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		users, conns, page := getPresence(t, api, "chat:ops")
+		nodes := map[string]bool{}
+		for _, m := range page.Members {
+			nodes[m.Node] = true
+		}
+		if users != 3 || conns != 3 || len(nodes) != 3 {
+			return fmt.Errorf("%d users, %d connections, on %d nodes", users, conns, len(nodes))
+		}
+		return nil
+	})
+	c.Push[2].Kill()
+	testenv.CheckFor(t, 20*time.Second, 200*time.Millisecond, func() error {
+		if users, conns, page := getPresence(t, api, "chat:ops"); users != 2 || conns != 2 || len(page.Members) != 2 {
+			return fmt.Errorf("after push 2 died: %d users, %d connections, %d members", users, conns, len(page.Members))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,83 @@
+package push
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/internal/testenv/probe"
+)
+
+// Presence of a namespace that keeps it: subscriptions join, unsubscribes
+// and closed connections leave, the counts follow; a subscriber asks with
+// a presence frame where the namespace allows it; topics of other
+// namespaces keep none.
+func TestTopicPresenceOnANode(t *testing.T) {
+	ns, _ := herald.ParseNamespaces(`{"chat": {"presence": true, "client_presence": true}, "quiet": {"presence": true}}`)
+	f := newFixture(t, func(c *Config) { c.Namespaces = ns })
+	store := f.svc.presence.store
+	tok := func(u string) string { return f.topicToken(t, u, "chat:*", "quiet:*", "news") }
+	a1 := probe.MustDialWS(t, f.ws, tok("ann"), "phone", nil)
+	a2 := probe.MustDialWS(t, f.ws, tok("ann"), "laptop", nil)
+	b := probe.MustDialWS(t, f.ws, tok("bob"), "", nil)
+	for _, c := range []*probe.WS{a1, a2, b} {
+		c.Subscribe([]string{"chat:1", "quiet:1", "news"}, nil)
+	}
+	stats := func(topic string, users, conns int) {
+		t.Helper()
+		testenv.CheckFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+			st, err := store.Stats(context.Background(), topic)
+			if err != nil || st.Users != users || st.Connections != conns {
+				return fmt.Errorf("%s: %+v %v, want %d users %d connections", topic, st, err, users, conns)
+			}
+			return nil
+		})
+	}
+	stats("chat:1", 2, 3)
+	stats("news", 0, 0)
+	ms, _, _ := store.Members(context.Background(), "chat:1", "", 10)
+	devices := map[string]bool{}
+	for _, m := range ms {
+		devices[m.User+"/"+m.Device] = true
+	}
+	if len(ms) != 3 || !devices["ann/phone"] || !devices["ann/laptop"] || !devices["bob/"] {
+		t.Fatalf("members: %+v", ms)
+	}
+
+	b.Send(map[string]any{"type": "presence", "id": "7", "topic": "chat:1"})
+	if fr := nextOfType(t, b, "presence"); fr.ID != "7" || len(fr.Users) != 2 || fr.More {
+		t.Fatalf("presence answer: %+v", fr)
+	}
+	b.Send(map[string]any{"type": "presence", "topic": "quiet:1"})
+	if fr := nextOfType(t, b, "presence"); fr.Code != "forbidden" {
+		t.Fatalf("presence of a namespace without client_presence: %+v", fr)
+	}
+	b.Send(map[string]any{"type": "presence", "topic": "chat:2"})
+	if fr := nextOfType(t, b, "presence"); fr.Code != "forbidden" {
+		t.Fatalf("presence of a topic not subscribed: %+v", fr)
+	}
+
+	a2.Send(map[string]any{"type": "unsub", "topics": []string{"chat:1"}})
+	stats("chat:1", 2, 2)
+	a1.Conn.Close()
+	b.Conn.Close()
+	stats("chat:1", 0, 0)
+	stats("quiet:1", 1, 1)
+}
+
+// nextOfType reads frames until one of type typ.
+func nextOfType(t *testing.T, c *probe.WS, typ string) probe.Frame {
+	t.Helper()
+	for {
+		f, err := c.Next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("waiting for a %s frame: %v", typ, err)
+		}
+		if f.Type == typ {
+			return f
+		}
+	}
+}

@@ -20,7 +20,7 @@ type presenceWriter struct {
 	mu      sync.Mutex
 	pending []herald.PresenceChange
 	local   map[string]map[string]herald.Member // topic -> conn -> this node's members
-	touched map[string]bool              // topics whose local count changed since the last write
+	touched map[string]bool                     // topics whose local count changed since the last write
 	kick    chan struct{}
 }
 

@@ -211,7 +211,7 @@ func TestOpenAPI(t *testing.T) {
 		len(s.validate(map[string]any{"$ref": "#/components/schemas/MessagesResponse"}, map[string]any{"user": "a"}, "self-check")) == 0 {
 		t.Fatal("the schema check accepts answers it should refuse")
 	}
-	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"))
+	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"), "--namespaces", presenceNamespaces)
 	api, anon := n.api, probe.API{Base: n.api.Base}
 	tok := api.Token(t, "alice")
 	ws := probe.MustDialWS(t, n.ws, tok, "phone", nil)
@@ -252,6 +252,11 @@ func TestOpenAPI(t *testing.T) {
 	s.check(t, anon, "GET", "/v1/admin/nodes", nil, 401)
 	s.check(t, anon, "GET", "/ws?token=bad", nil, 401)
 	s.check(t, anon, "GET", "/sse?token=bad", nil, 401)
+	s.check(t, api, "GET", "/v1/topics/chat:x/presence?limit=10", nil, 200)
+	s.check(t, api, "GET", "/v1/topics/chat:x/presence?limit=0", nil, 400)
+	s.check(t, api, "GET", "/v1/topics/news/presence", nil, 404)
+	s.check(t, api, "GET", "/v1/topics/chat:x/presence/stats", nil, 200)
+	s.check(t, anon, "GET", "/v1/topics/chat:x/presence/stats", nil, 401)
 	s.check(t, anon, "POST", "/sse/frames?conn=x", map[string]any{"type": "ping"}, 401)
 	user := probe.API{Base: api.Base, Key: api.Token(t, "alice")}
 	s.check(t, user, "POST", "/sse/frames?conn=local-1-1", map[string]any{"type": "ping"}, 404)

@@ -17,6 +17,10 @@ type Namespace struct {
 	// ClientPresence lets a subscriber ask for it with a presence frame
 	// (needs Presence).
 	ClientPresence bool `json:"client_presence"`
+	// JoinLeave sends subscribers a join frame when a user's first
+	// subscription begins anywhere in the cluster and a leave frame when
+	// their last one ends (needs Presence).
+	JoinLeave bool `json:"join_leave"`
 	// MaxSubscribers bounds the topic's subscriptions on one push node;
 	// past it a sub is refused (too_many). 0: no bound.
 	MaxSubscribers int `json:"max_subscribers"`
@@ -75,8 +79,8 @@ func ParseNamespaces(s string) (Namespaces, error) {
 		case n.Subscribe != SubscribeClaim && n.Subscribe != SubscribeProxy && n.Subscribe != SubscribeAny:
 			return nil, fmt.Errorf("namespace %q: subscribe is claim, proxy or any, not %q", name, n.Subscribe)
 		}
-		if n.ClientPresence && !n.Presence {
-			return nil, fmt.Errorf("namespace %q: client_presence needs presence: true", name)
+		if (n.ClientPresence || n.JoinLeave) && !n.Presence {
+			return nil, fmt.Errorf("namespace %q: client_presence and join_leave need presence: true", name)
 		}
 		if n.MaxSubscribers < 0 {
 			return nil, fmt.Errorf("namespace %q: max_subscribers is 0 (no bound) or more", name)

@@ -30,6 +30,16 @@ type PresenceChange struct {
 	Member
 }
 
+// PresenceEvent is a user's first subscription to a topic anywhere in the
+// cluster (Join), or the end of their last one: what join and leave frames
+// tell a topic's subscribers.
+type PresenceEvent struct {
+	Topic  string `json:"t"`
+	Join   bool   `json:"j,omitempty"`
+	User   string `json:"u"`
+	Device string `json:"d,omitempty"` // the connection's that made the change
+}
+
 // PresenceBatch is what a push node changed since its last write: joins
 // and leaves, and its own members' count of each topic they touched.
 type PresenceBatch struct {
@@ -46,11 +56,25 @@ type TopicPresence interface {
 	// Change records a batch of node's. A batch may repeat joins already
 	// recorded (a node writes all its members again after the store lost
 	// them, and every so often so that nothing expires).
-	Change(ctx context.Context, node Node, b PresenceBatch) error
+	// It returns the user-level events the batch made: a user's first
+	// member of a topic joining, their last one leaving.
+	Change(ctx context.Context, node Node, b PresenceBatch) ([]PresenceEvent, error)
+	// Reap removes the members of node, which died, and returns the
+	// leaves that made. Only the first of several callers reaps a given
+	// node (and epoch); the others get nothing.
+	Reap(ctx context.Context, node Node) ([]PresenceEvent, error)
 	// Members returns up to limit members of topic after cursor ("" for
 	// the first page), and the cursor of the next page ("" after the last).
 	Members(ctx context.Context, topic, cursor string, limit int) ([]Member, string, error)
 	// Stats counts topic's members, at a cost in proportion to the push
 	// nodes, not to the members.
 	Stats(ctx context.Context, topic string) (PresenceStats, error)
+}
+
+// PresenceBus carries presence events to every push node, whichever node
+// made them: each delivers them to its own subscribers of the topic.
+type PresenceBus interface {
+	Publish(ctx context.Context, events []PresenceEvent) error
+	// Listen calls fn with each published batch until ctx ends.
+	Listen(ctx context.Context, fn func([]PresenceEvent)) error
 }

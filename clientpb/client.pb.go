@@ -42,6 +42,7 @@ type ServerFrame struct {
 	//	*ServerFrame_SubRefused
 	//	*ServerFrame_Unsubscribed
 	//	*ServerFrame_Presence
+	//	*ServerFrame_PresenceEvents
 	Frame         isServerFrame_Frame `protobuf_oneof:"frame"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -174,6 +175,15 @@ func (x *ServerFrame) GetPresence() *PresenceAnswer {
 	return nil
 }
 
+func (x *ServerFrame) GetPresenceEvents() *PresenceEvents {
+	if x != nil {
+		if x, ok := x.Frame.(*ServerFrame_PresenceEvents); ok {
+			return x.PresenceEvents
+		}
+	}
+	return nil
+}
+
 type isServerFrame_Frame interface {
 	isServerFrame_Frame()
 }
@@ -218,6 +228,10 @@ type ServerFrame_Presence struct {
 	Presence *PresenceAnswer `protobuf:"bytes,10,opt,name=presence,proto3,oneof"`
 }
 
+type ServerFrame_PresenceEvents struct {
+	PresenceEvents *PresenceEvents `protobuf:"bytes,11,opt,name=presence_events,json=presenceEvents,proto3,oneof"`
+}
+
 func (*ServerFrame_Hello) isServerFrame_Frame() {}
 
 func (*ServerFrame_Msg) isServerFrame_Frame() {}
@@ -238,6 +252,123 @@ func (*ServerFrame_Unsubscribed) isServerFrame_Frame() {}
 
 func (*ServerFrame_Presence) isServerFrame_Frame() {}
 
+func (*ServerFrame_PresenceEvents) isServerFrame_Frame() {}
+
+// PresenceEvents are the users who joined a topic (their first
+// subscription anywhere) and who left it (their last one ended): the JSON
+// join, leave and presence_changes frames.
+type PresenceEvents struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Topic         string                 `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	Joins         []*Who                 `protobuf:"bytes,2,rep,name=joins,proto3" json:"joins,omitempty"`
+	Leaves        []*Who                 `protobuf:"bytes,3,rep,name=leaves,proto3" json:"leaves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PresenceEvents) Reset() {
+	*x = PresenceEvents{}
+	mi := &file_client_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PresenceEvents) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PresenceEvents) ProtoMessage() {}
+
+func (x *PresenceEvents) ProtoReflect() protoreflect.Message {
+	mi := &file_client_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PresenceEvents.ProtoReflect.Descriptor instead.
+func (*PresenceEvents) Descriptor() ([]byte, []int) {
+	return file_client_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PresenceEvents) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *PresenceEvents) GetJoins() []*Who {
+	if x != nil {
+		return x.Joins
+	}
+	return nil
+}
+
+func (x *PresenceEvents) GetLeaves() []*Who {
+	if x != nil {
+		return x.Leaves
+	}
+	return nil
+}
+
+type Who struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Device        string                 `protobuf:"bytes,2,opt,name=device,proto3" json:"device,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Who) Reset() {
+	*x = Who{}
+	mi := &file_client_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Who) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Who) ProtoMessage() {}
+
+func (x *Who) ProtoReflect() protoreflect.Message {
+	mi := &file_client_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Who.ProtoReflect.Descriptor instead.
+func (*Who) Descriptor() ([]byte, []int) {
+	return file_client_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Who) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *Who) GetDevice() string {
+	if x != nil {
+		return x.Device
+	}
+	return ""
+}
+
 type Hello struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
@@ -255,7 +386,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_client_proto_msgTypes[1]
+	mi := &file_client_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +398,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[1]
+	mi := &file_client_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +411,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{1}
+	return file_client_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Hello) GetUser() string {
@@ -359,7 +490,7 @@ type Msg struct {
 
 func (x *Msg) Reset() {
 	*x = Msg{}
-	mi := &file_client_proto_msgTypes[2]
+	mi := &file_client_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -371,7 +502,7 @@ func (x *Msg) String() string {
 func (*Msg) ProtoMessage() {}
 
 func (x *Msg) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[2]
+	mi := &file_client_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -384,7 +515,7 @@ func (x *Msg) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Msg.ProtoReflect.Descriptor instead.
 func (*Msg) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{2}
+	return file_client_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Msg) GetId() string {
@@ -435,7 +566,7 @@ type Pub struct {
 
 func (x *Pub) Reset() {
 	*x = Pub{}
-	mi := &file_client_proto_msgTypes[3]
+	mi := &file_client_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -447,7 +578,7 @@ func (x *Pub) String() string {
 func (*Pub) ProtoMessage() {}
 
 func (x *Pub) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[3]
+	mi := &file_client_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -460,7 +591,7 @@ func (x *Pub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pub.ProtoReflect.Descriptor instead.
 func (*Pub) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{3}
+	return file_client_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Pub) GetTopic() string {
@@ -506,7 +637,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_client_proto_msgTypes[4]
+	mi := &file_client_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -518,7 +649,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[4]
+	mi := &file_client_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -531,7 +662,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{4}
+	return file_client_proto_rawDescGZIP(), []int{6}
 }
 
 type Expiry struct {
@@ -543,7 +674,7 @@ type Expiry struct {
 
 func (x *Expiry) Reset() {
 	*x = Expiry{}
-	mi := &file_client_proto_msgTypes[5]
+	mi := &file_client_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -555,7 +686,7 @@ func (x *Expiry) String() string {
 func (*Expiry) ProtoMessage() {}
 
 func (x *Expiry) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[5]
+	mi := &file_client_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -568,7 +699,7 @@ func (x *Expiry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Expiry.ProtoReflect.Descriptor instead.
 func (*Expiry) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{5}
+	return file_client_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Expiry) GetExpires() int64 {
@@ -592,7 +723,7 @@ type Subscribed struct {
 
 func (x *Subscribed) Reset() {
 	*x = Subscribed{}
-	mi := &file_client_proto_msgTypes[6]
+	mi := &file_client_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +735,7 @@ func (x *Subscribed) String() string {
 func (*Subscribed) ProtoMessage() {}
 
 func (x *Subscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[6]
+	mi := &file_client_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +748,7 @@ func (x *Subscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribed.ProtoReflect.Descriptor instead.
 func (*Subscribed) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{6}
+	return file_client_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Subscribed) GetId() uint64 {
@@ -674,7 +805,7 @@ type SubRefused struct {
 
 func (x *SubRefused) Reset() {
 	*x = SubRefused{}
-	mi := &file_client_proto_msgTypes[7]
+	mi := &file_client_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +817,7 @@ func (x *SubRefused) String() string {
 func (*SubRefused) ProtoMessage() {}
 
 func (x *SubRefused) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[7]
+	mi := &file_client_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +830,7 @@ func (x *SubRefused) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubRefused.ProtoReflect.Descriptor instead.
 func (*SubRefused) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{7}
+	return file_client_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SubRefused) GetId() uint64 {
@@ -740,7 +871,7 @@ type Unsubscribed struct {
 
 func (x *Unsubscribed) Reset() {
 	*x = Unsubscribed{}
-	mi := &file_client_proto_msgTypes[8]
+	mi := &file_client_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +883,7 @@ func (x *Unsubscribed) String() string {
 func (*Unsubscribed) ProtoMessage() {}
 
 func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[8]
+	mi := &file_client_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +896,7 @@ func (x *Unsubscribed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsubscribed.ProtoReflect.Descriptor instead.
 func (*Unsubscribed) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{8}
+	return file_client_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Unsubscribed) GetId() uint64 {
@@ -798,7 +929,7 @@ type PresenceAnswer struct {
 
 func (x *PresenceAnswer) Reset() {
 	*x = PresenceAnswer{}
-	mi := &file_client_proto_msgTypes[9]
+	mi := &file_client_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +941,7 @@ func (x *PresenceAnswer) String() string {
 func (*PresenceAnswer) ProtoMessage() {}
 
 func (x *PresenceAnswer) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[9]
+	mi := &file_client_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +954,7 @@ func (x *PresenceAnswer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceAnswer.ProtoReflect.Descriptor instead.
 func (*PresenceAnswer) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{9}
+	return file_client_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PresenceAnswer) GetId() uint64 {
@@ -885,7 +1016,7 @@ type ClientFrame struct {
 
 func (x *ClientFrame) Reset() {
 	*x = ClientFrame{}
-	mi := &file_client_proto_msgTypes[10]
+	mi := &file_client_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -897,7 +1028,7 @@ func (x *ClientFrame) String() string {
 func (*ClientFrame) ProtoMessage() {}
 
 func (x *ClientFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[10]
+	mi := &file_client_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -910,7 +1041,7 @@ func (x *ClientFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClientFrame.ProtoReflect.Descriptor instead.
 func (*ClientFrame) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{10}
+	return file_client_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ClientFrame) GetFrame() isClientFrame_Frame {
@@ -1024,7 +1155,7 @@ type PresenceQuery struct {
 
 func (x *PresenceQuery) Reset() {
 	*x = PresenceQuery{}
-	mi := &file_client_proto_msgTypes[11]
+	mi := &file_client_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1167,7 @@ func (x *PresenceQuery) String() string {
 func (*PresenceQuery) ProtoMessage() {}
 
 func (x *PresenceQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[11]
+	mi := &file_client_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1180,7 @@ func (x *PresenceQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PresenceQuery.ProtoReflect.Descriptor instead.
 func (*PresenceQuery) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{11}
+	return file_client_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PresenceQuery) GetId() uint64 {
@@ -1075,7 +1206,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_client_proto_msgTypes[12]
+	mi := &file_client_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1087,7 +1218,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[12]
+	mi := &file_client_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1100,7 +1231,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{12}
+	return file_client_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -1118,7 +1249,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_client_proto_msgTypes[13]
+	mi := &file_client_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1261,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[13]
+	mi := &file_client_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1274,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{13}
+	return file_client_proto_rawDescGZIP(), []int{15}
 }
 
 type Refresh struct {
@@ -1155,7 +1286,7 @@ type Refresh struct {
 
 func (x *Refresh) Reset() {
 	*x = Refresh{}
-	mi := &file_client_proto_msgTypes[14]
+	mi := &file_client_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1298,7 @@ func (x *Refresh) String() string {
 func (*Refresh) ProtoMessage() {}
 
 func (x *Refresh) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[14]
+	mi := &file_client_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1311,7 @@ func (x *Refresh) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Refresh.ProtoReflect.Descriptor instead.
 func (*Refresh) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{14}
+	return file_client_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Refresh) GetToken() string {
@@ -1201,7 +1332,7 @@ type Sub struct {
 
 func (x *Sub) Reset() {
 	*x = Sub{}
-	mi := &file_client_proto_msgTypes[15]
+	mi := &file_client_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1344,7 @@ func (x *Sub) String() string {
 func (*Sub) ProtoMessage() {}
 
 func (x *Sub) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[15]
+	mi := &file_client_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1357,7 @@ func (x *Sub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Sub.ProtoReflect.Descriptor instead.
 func (*Sub) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{15}
+	return file_client_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Sub) GetId() uint64 {
@@ -1260,7 +1391,7 @@ type Unsub struct {
 
 func (x *Unsub) Reset() {
 	*x = Unsub{}
-	mi := &file_client_proto_msgTypes[16]
+	mi := &file_client_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1403,7 @@ func (x *Unsub) String() string {
 func (*Unsub) ProtoMessage() {}
 
 func (x *Unsub) ProtoReflect() protoreflect.Message {
-	mi := &file_client_proto_msgTypes[16]
+	mi := &file_client_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1416,7 @@ func (x *Unsub) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Unsub.ProtoReflect.Descriptor instead.
 func (*Unsub) Descriptor() ([]byte, []int) {
-	return file_client_proto_rawDescGZIP(), []int{16}
+	return file_client_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Unsub) GetId() uint64 {
@@ -1306,7 +1437,7 @@ var File_client_proto protoreflect.FileDescriptor
 
 const file_client_proto_rawDesc = "" +
 	"\n" +
-	"\fclient.proto\x12\x10herald.client.v1\"\xc2\x04\n" +
+	"\fclient.proto\x12\x10herald.client.v1\"\x8f\x05\n" +
 	"\vServerFrame\x12/\n" +
 	"\x05hello\x18\x01 \x01(\v2\x17.herald.client.v1.HelloH\x00R\x05hello\x12)\n" +
 	"\x03msg\x18\x02 \x01(\v2\x15.herald.client.v1.MsgH\x00R\x03msg\x12)\n" +
@@ -1321,8 +1452,16 @@ const file_client_proto_rawDesc = "" +
 	"subRefused\x12D\n" +
 	"\funsubscribed\x18\t \x01(\v2\x1e.herald.client.v1.UnsubscribedH\x00R\funsubscribed\x12>\n" +
 	"\bpresence\x18\n" +
-	" \x01(\v2 .herald.client.v1.PresenceAnswerH\x00R\bpresenceB\a\n" +
-	"\x05frame\"\xd4\x01\n" +
+	" \x01(\v2 .herald.client.v1.PresenceAnswerH\x00R\bpresence\x12K\n" +
+	"\x0fpresence_events\x18\v \x01(\v2 .herald.client.v1.PresenceEventsH\x00R\x0epresenceEventsB\a\n" +
+	"\x05frame\"\x82\x01\n" +
+	"\x0ePresenceEvents\x12\x14\n" +
+	"\x05topic\x18\x01 \x01(\tR\x05topic\x12+\n" +
+	"\x05joins\x18\x02 \x03(\v2\x15.herald.client.v1.WhoR\x05joins\x12-\n" +
+	"\x06leaves\x18\x03 \x03(\v2\x15.herald.client.v1.WhoR\x06leaves\"1\n" +
+	"\x03Who\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x16\n" +
+	"\x06device\x18\x02 \x01(\tR\x06device\"\xd4\x01\n" +
 	"\x05Hello\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
 	"\x04conn\x18\x02 \x01(\tR\x04conn\x12\x12\n" +
@@ -1412,50 +1551,55 @@ func file_client_proto_rawDescGZIP() []byte {
 	return file_client_proto_rawDescData
 }
 
-var file_client_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_client_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_client_proto_goTypes = []any{
 	(*ServerFrame)(nil),    // 0: herald.client.v1.ServerFrame
-	(*Hello)(nil),          // 1: herald.client.v1.Hello
-	(*Msg)(nil),            // 2: herald.client.v1.Msg
-	(*Pub)(nil),            // 3: herald.client.v1.Pub
-	(*Pong)(nil),           // 4: herald.client.v1.Pong
-	(*Expiry)(nil),         // 5: herald.client.v1.Expiry
-	(*Subscribed)(nil),     // 6: herald.client.v1.Subscribed
-	(*SubRefused)(nil),     // 7: herald.client.v1.SubRefused
-	(*Unsubscribed)(nil),   // 8: herald.client.v1.Unsubscribed
-	(*PresenceAnswer)(nil), // 9: herald.client.v1.PresenceAnswer
-	(*ClientFrame)(nil),    // 10: herald.client.v1.ClientFrame
-	(*PresenceQuery)(nil),  // 11: herald.client.v1.PresenceQuery
-	(*Ack)(nil),            // 12: herald.client.v1.Ack
-	(*Ping)(nil),           // 13: herald.client.v1.Ping
-	(*Refresh)(nil),        // 14: herald.client.v1.Refresh
-	(*Sub)(nil),            // 15: herald.client.v1.Sub
-	(*Unsub)(nil),          // 16: herald.client.v1.Unsub
-	nil,                    // 17: herald.client.v1.Sub.SinceEntry
+	(*PresenceEvents)(nil), // 1: herald.client.v1.PresenceEvents
+	(*Who)(nil),            // 2: herald.client.v1.Who
+	(*Hello)(nil),          // 3: herald.client.v1.Hello
+	(*Msg)(nil),            // 4: herald.client.v1.Msg
+	(*Pub)(nil),            // 5: herald.client.v1.Pub
+	(*Pong)(nil),           // 6: herald.client.v1.Pong
+	(*Expiry)(nil),         // 7: herald.client.v1.Expiry
+	(*Subscribed)(nil),     // 8: herald.client.v1.Subscribed
+	(*SubRefused)(nil),     // 9: herald.client.v1.SubRefused
+	(*Unsubscribed)(nil),   // 10: herald.client.v1.Unsubscribed
+	(*PresenceAnswer)(nil), // 11: herald.client.v1.PresenceAnswer
+	(*ClientFrame)(nil),    // 12: herald.client.v1.ClientFrame
+	(*PresenceQuery)(nil),  // 13: herald.client.v1.PresenceQuery
+	(*Ack)(nil),            // 14: herald.client.v1.Ack
+	(*Ping)(nil),           // 15: herald.client.v1.Ping
+	(*Refresh)(nil),        // 16: herald.client.v1.Refresh
+	(*Sub)(nil),            // 17: herald.client.v1.Sub
+	(*Unsub)(nil),          // 18: herald.client.v1.Unsub
+	nil,                    // 19: herald.client.v1.Sub.SinceEntry
 }
 var file_client_proto_depIdxs = []int32{
-	1,  // 0: herald.client.v1.ServerFrame.hello:type_name -> herald.client.v1.Hello
-	2,  // 1: herald.client.v1.ServerFrame.msg:type_name -> herald.client.v1.Msg
-	3,  // 2: herald.client.v1.ServerFrame.pub:type_name -> herald.client.v1.Pub
-	4,  // 3: herald.client.v1.ServerFrame.pong:type_name -> herald.client.v1.Pong
-	5,  // 4: herald.client.v1.ServerFrame.refresh:type_name -> herald.client.v1.Expiry
-	5,  // 5: herald.client.v1.ServerFrame.refreshed:type_name -> herald.client.v1.Expiry
-	6,  // 6: herald.client.v1.ServerFrame.subscribed:type_name -> herald.client.v1.Subscribed
-	7,  // 7: herald.client.v1.ServerFrame.sub_refused:type_name -> herald.client.v1.SubRefused
-	8,  // 8: herald.client.v1.ServerFrame.unsubscribed:type_name -> herald.client.v1.Unsubscribed
-	9,  // 9: herald.client.v1.ServerFrame.presence:type_name -> herald.client.v1.PresenceAnswer
-	12, // 10: herald.client.v1.ClientFrame.ack:type_name -> herald.client.v1.Ack
-	13, // 11: herald.client.v1.ClientFrame.ping:type_name -> herald.client.v1.Ping
-	14, // 12: herald.client.v1.ClientFrame.refresh:type_name -> herald.client.v1.Refresh
-	15, // 13: herald.client.v1.ClientFrame.sub:type_name -> herald.client.v1.Sub
-	16, // 14: herald.client.v1.ClientFrame.unsub:type_name -> herald.client.v1.Unsub
-	11, // 15: herald.client.v1.ClientFrame.presence:type_name -> herald.client.v1.PresenceQuery
-	17, // 16: herald.client.v1.Sub.since:type_name -> herald.client.v1.Sub.SinceEntry
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	3,  // 0: herald.client.v1.ServerFrame.hello:type_name -> herald.client.v1.Hello
+	4,  // 1: herald.client.v1.ServerFrame.msg:type_name -> herald.client.v1.Msg
+	5,  // 2: herald.client.v1.ServerFrame.pub:type_name -> herald.client.v1.Pub
+	6,  // 3: herald.client.v1.ServerFrame.pong:type_name -> herald.client.v1.Pong
+	7,  // 4: herald.client.v1.ServerFrame.refresh:type_name -> herald.client.v1.Expiry
+	7,  // 5: herald.client.v1.ServerFrame.refreshed:type_name -> herald.client.v1.Expiry
+	8,  // 6: herald.client.v1.ServerFrame.subscribed:type_name -> herald.client.v1.Subscribed
+	9,  // 7: herald.client.v1.ServerFrame.sub_refused:type_name -> herald.client.v1.SubRefused
+	10, // 8: herald.client.v1.ServerFrame.unsubscribed:type_name -> herald.client.v1.Unsubscribed
+	11, // 9: herald.client.v1.ServerFrame.presence:type_name -> herald.client.v1.PresenceAnswer
+	1,  // 10: herald.client.v1.ServerFrame.presence_events:type_name -> herald.client.v1.PresenceEvents
+	2,  // 11: herald.client.v1.PresenceEvents.joins:type_name -> herald.client.v1.Who
+	2,  // 12: herald.client.v1.PresenceEvents.leaves:type_name -> herald.client.v1.Who
+	14, // 13: herald.client.v1.ClientFrame.ack:type_name -> herald.client.v1.Ack
+	15, // 14: herald.client.v1.ClientFrame.ping:type_name -> herald.client.v1.Ping
+	16, // 15: herald.client.v1.ClientFrame.refresh:type_name -> herald.client.v1.Refresh
+	17, // 16: herald.client.v1.ClientFrame.sub:type_name -> herald.client.v1.Sub
+	18, // 17: herald.client.v1.ClientFrame.unsub:type_name -> herald.client.v1.Unsub
+	13, // 18: herald.client.v1.ClientFrame.presence:type_name -> herald.client.v1.PresenceQuery
+	19, // 19: herald.client.v1.Sub.since:type_name -> herald.client.v1.Sub.SinceEntry
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_client_proto_init() }
@@ -1474,8 +1618,9 @@ func file_client_proto_init() {
 		(*ServerFrame_SubRefused)(nil),
 		(*ServerFrame_Unsubscribed)(nil),
 		(*ServerFrame_Presence)(nil),
+		(*ServerFrame_PresenceEvents)(nil),
 	}
-	file_client_proto_msgTypes[10].OneofWrappers = []any{
+	file_client_proto_msgTypes[12].OneofWrappers = []any{
 		(*ClientFrame_Ack)(nil),
 		(*ClientFrame_Ping)(nil),
 		(*ClientFrame_Refresh)(nil),
@@ -1489,7 +1634,7 @@ func file_client_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_client_proto_rawDesc), len(file_client_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

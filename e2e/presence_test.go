@@ -10,7 +10,7 @@ import (
 	"github.com/heraldpush/herald/internal/testenv/probe"
 )
 
-const presenceNamespaces = `{"chat": {"presence": true, "client_presence": true}}`
+const presenceNamespaces = `{"chat": {"presence": true, "client_presence": true, "join_leave": true}}`
 
 type presencePage struct {
 	Members []struct {
@@ -69,15 +69,32 @@ func TestTopicPresenceOnHeraldAll(t *testing.T) {
 }
 
 // Presence across three push nodes on Redis: collect lists the members of
-// every node; a push node killed with SIGKILL takes its members with it
-// once its heartbeat lapses.
+// every node; a join on one node reaches a subscriber on another; a push
+// node killed with SIGKILL takes its members with it once its heartbeat
+// lapses, and the subscribers left get their leaves.
 func TestTopicPresenceInACluster(t *testing.T) {
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 3,
 		Env: []string{"HERALD_NAMESPACES=" + presenceNamespaces}})
 	api, auth := c.API(0), c.AuthAPI()
+	var conns []*probe.WS
 	for i := range 3 {
 		ws := probe.MustDialWS(t, c.Push[i].WS(), auth.TokenTopics(t, fmt.Sprintf("u%d", i), "chat:*"), "", nil)
 		ws.Subscribe([]string{"chat:ops"}, nil)
+		conns = append(conns, ws)
+	}
+	// u0, on push 0, hears u1 and u2 join through the other nodes.
+	heard := map[string]bool{}
+	for !heard["u1"] || !heard["u2"] {
+		f, err := conns[0].Next(10 * time.Second)
+		if err != nil {
+			t.Fatalf("joins heard on push 0: %v, %v", heard, err)
+		}
+		if f.Type == "join" {
+			heard[f.User] = true
+		}
+		for _, w := range f.Joins {
+			heard[w.User] = true
+		}
 	}
 	testenv.CheckFor(t, 10*time.Second, 100*time.Millisecond, func() error {
 		users, conns, page := getPresence(t, api, "chat:ops")
@@ -97,4 +114,13 @@ func TestTopicPresenceInACluster(t *testing.T) {
 		}
 		return nil
 	})
+	for {
+		f, err := conns[0].Next(20 * time.Second)
+		if err != nil {
+			t.Fatalf("no leave for u2 after push 2 died: %v", err)
+		}
+		if f.Type == "leave" && f.User == "u2" || len(f.Leaves) == 1 && f.Leaves[0].User == "u2" {
+			break
+		}
+	}
 }

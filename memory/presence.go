@@ -8,12 +8,17 @@ import (
 	"github.com/heraldpush/herald"
 )
 
-// TopicPresence is an in-memory herald.TopicPresence (herald all). A member
-// counts while its node is alive in the Router, as a route does.
+// TopicPresence is an in-memory herald.TopicPresence and herald.PresenceBus
+// (herald all). A member counts while its node is alive in the Router, as a
+// route does.
 type TopicPresence struct {
 	r      *Router
 	mu     sync.Mutex
 	topics map[string]map[string]member // topic -> conn -> member
+	users  map[string]map[string]int    // topic -> user -> members
+	reaped map[herald.Node]bool
+	subs   []func([]herald.PresenceEvent)
+	subsMu sync.Mutex
 }
 
 type member struct {
@@ -21,24 +26,33 @@ type member struct {
 	epoch int64
 }
 
-var _ herald.TopicPresence = (*TopicPresence)(nil)
+var (
+	_ herald.TopicPresence = (*TopicPresence)(nil)
+	_ herald.PresenceBus   = (*TopicPresence)(nil)
+)
 
 // NewTopicPresence returns an empty TopicPresence whose node liveness is r's.
 func NewTopicPresence(r *Router) *TopicPresence {
-	return &TopicPresence{r: r, topics: map[string]map[string]member{}}
+	return &TopicPresence{r: r, topics: map[string]map[string]member{}, users: map[string]map[string]int{}, reaped: map[herald.Node]bool{}}
 }
 
 // Change implements herald.TopicPresence.
-func (p *TopicPresence) Change(_ context.Context, node herald.Node, b herald.PresenceBatch) error {
+func (p *TopicPresence) Change(_ context.Context, node herald.Node, b herald.PresenceBatch) ([]herald.PresenceEvent, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var events []herald.PresenceEvent
 	for _, c := range b.Changes {
 		ms := p.topics[c.Topic]
 		if !c.Join {
+			old, ok := ms[c.Conn]
+			if !ok {
+				continue
+			}
 			delete(ms, c.Conn)
 			if len(ms) == 0 {
 				delete(p.topics, c.Topic)
 			}
+			events = p.count(events, c.Topic, old.Member, -1)
 			continue
 		}
 		if ms == nil {
@@ -47,8 +61,76 @@ func (p *TopicPresence) Change(_ context.Context, node herald.Node, b herald.Pre
 		}
 		m := c.Member
 		m.Node = node.ID
+		if _, again := ms[c.Conn]; !again {
+			events = p.count(events, c.Topic, m, +1)
+		}
 		ms[c.Conn] = member{Member: m, epoch: node.Epoch}
 	}
+	return events, nil
+}
+
+// count adds d to m's user's members of topic, noting a join or a leave
+// when that crosses zero (p.mu held).
+func (p *TopicPresence) count(events []herald.PresenceEvent, topic string, m herald.Member, d int) []herald.PresenceEvent {
+	us := p.users[topic]
+	if us == nil {
+		us = map[string]int{}
+		p.users[topic] = us
+	}
+	us[m.User] += d
+	switch n := us[m.User]; {
+	case d > 0 && n == 1:
+		events = append(events, herald.PresenceEvent{Topic: topic, Join: true, User: m.User, Device: m.Device})
+	case d < 0 && n <= 0:
+		delete(us, m.User)
+		if len(us) == 0 {
+			delete(p.users, topic)
+		}
+		events = append(events, herald.PresenceEvent{Topic: topic, User: m.User, Device: m.Device})
+	}
+	return events
+}
+
+// Reap implements herald.TopicPresence.
+func (p *TopicPresence) Reap(_ context.Context, node herald.Node) ([]herald.PresenceEvent, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.reaped[node] {
+		return nil, nil
+	}
+	p.reaped[node] = true
+	var events []herald.PresenceEvent
+	for topic, ms := range p.topics {
+		for conn, m := range ms {
+			if m.Node == node.ID && m.epoch == node.Epoch {
+				delete(ms, conn)
+				events = p.count(events, topic, m.Member, -1)
+			}
+		}
+		if len(ms) == 0 {
+			delete(p.topics, topic)
+		}
+	}
+	return events, nil
+}
+
+// Publish implements herald.PresenceBus: every listener, at once.
+func (p *TopicPresence) Publish(_ context.Context, events []herald.PresenceEvent) error {
+	p.subsMu.Lock()
+	subs := p.subs
+	p.subsMu.Unlock()
+	for _, fn := range subs {
+		fn(events)
+	}
+	return nil
+}
+
+// Listen implements herald.PresenceBus.
+func (p *TopicPresence) Listen(ctx context.Context, fn func([]herald.PresenceEvent)) error {
+	p.subsMu.Lock()
+	p.subs = append(p.subs, fn)
+	p.subsMu.Unlock()
+	<-ctx.Done()
 	return nil
 }
 

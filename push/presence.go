@@ -17,6 +17,7 @@ import (
 type presenceWriter struct {
 	s       *Service
 	store   herald.TopicPresence
+	bus     herald.PresenceBus // nil: no join and leave frames
 	mu      sync.Mutex
 	pending []herald.PresenceChange
 	local   map[string]map[string]herald.Member // topic -> conn -> this node's members
@@ -27,8 +28,8 @@ type presenceWriter struct {
 // presenceBatchWait lets a burst of changes gather into one write.
 const presenceBatchWait = 50 * time.Millisecond
 
-func newPresenceWriter(s *Service, store herald.TopicPresence) *presenceWriter {
-	return &presenceWriter{s: s, store: store, local: map[string]map[string]herald.Member{}, touched: map[string]bool{}, kick: make(chan struct{}, 1)}
+func newPresenceWriter(s *Service, store herald.TopicPresence, bus herald.PresenceBus) *presenceWriter {
+	return &presenceWriter{s: s, store: store, bus: bus, local: map[string]map[string]herald.Member{}, touched: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 
 // keeps reports whether topic's presence is kept.
@@ -118,7 +119,9 @@ func (w *presenceWriter) flush(ctx context.Context) {
 	if len(b.Changes) == 0 && len(b.Counts) == 0 {
 		return
 	}
-	if err := w.store.Change(ctx, w.s.node, b); err != nil {
+	events, err := w.store.Change(ctx, w.s.node, b)
+	w.publish(ctx, events)
+	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
@@ -151,7 +154,9 @@ func (w *presenceWriter) refreshAll(ctx context.Context) {
 	}
 	w.mu.Unlock()
 	if len(b.Changes) > 0 {
-		if err := w.store.Change(ctx, w.s.node, b); err != nil && ctx.Err() == nil {
+		events, err := w.store.Change(ctx, w.s.node, b)
+		w.publish(ctx, events)
+		if err != nil && ctx.Err() == nil {
 			slog.Warn("write presence again", "node", w.s.node.ID, "members", len(b.Changes), "err", err)
 		}
 	}

@@ -81,3 +81,54 @@ func nextOfType(t *testing.T, c *probe.WS, typ string) probe.Frame {
 		}
 	}
 }
+
+// Join and leave frames: a user's first subscription is a join to every
+// subscriber, their last one ending a leave; a burst is gathered into
+// presence_changes frames; a user's second device is no join.
+func TestJoinLeaveFrames(t *testing.T) {
+	ns, _ := herald.ParseNamespaces(`{"room": {"presence": true, "join_leave": true}}`)
+	f := newFixture(t, func(c *Config) { c.Namespaces = ns })
+	tok := func(u string) string { return f.topicToken(t, u, "room:*") }
+	watcher := probe.MustDialWS(t, f.ws, tok("watcher"), "", nil)
+	watcher.Subscribe([]string{"room:1"}, nil)
+	if fr := nextOfType(t, watcher, "join"); fr.User != "watcher" || fr.Topic != "room:1" {
+		t.Fatalf("own join: %+v", fr)
+	}
+	ann := probe.MustDialWS(t, f.ws, tok("ann"), "phone", nil)
+	ann.Subscribe([]string{"room:1"}, nil)
+	if fr := nextOfType(t, watcher, "join"); fr.User != "ann" || fr.Device != "phone" {
+		t.Fatalf("ann's join: %+v", fr)
+	}
+	ann2 := probe.MustDialWS(t, f.ws, tok("ann"), "laptop", nil)
+	ann2.Subscribe([]string{"room:1"}, nil)
+	ann.Conn.Close() // ann is still there, on her laptop: no leave
+	ann2.Conn.Close()
+	if fr := nextOfType(t, watcher, "leave"); fr.User != "ann" {
+		t.Fatalf("ann's leave: %+v", fr)
+	}
+	// Ten users at once: their joins come in presence_changes frames (or
+	// a join each, if they trickle in slower than the interval).
+	for i := range 10 {
+		c := probe.MustDialWS(t, f.ws, tok(fmt.Sprintf("g%d", i)), "", nil)
+		c.Send(map[string]any{"type": "sub", "topics": []string{"room:1"}})
+	}
+	joined, frames := map[string]bool{}, 0
+	for len(joined) < 10 {
+		fr, err := watcher.Next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("after %d joins: %v", len(joined), err)
+		}
+		switch fr.Type {
+		case "join":
+			joined[fr.User], frames = true, frames+1
+		case "presence_changes":
+			for _, w := range fr.Joins {
+				joined[w.User] = true
+			}
+			frames++
+		case "leave":
+			t.Fatalf("a leave in the burst: %+v", fr)
+		}
+	}
+	t.Logf("10 joins in %d frames", frames)
+}

@@ -75,7 +75,8 @@ func newFixtureStore(t *testing.T, tune func(*Config), wrap func(herald.Store) h
 // with whichever of the optional store capabilities st has.
 func testDeps(auth herald.Authenticator, st herald.Store) Deps {
 	r := memory.NewRouter()
-	d := Deps{Auth: auth, Store: st, Router: r, Revocations: r, Presence: memory.NewTopicPresence(r), Registry: prometheus.NewRegistry()}
+	p := memory.NewTopicPresence(r)
+	d := Deps{Auth: auth, Store: st, Router: r, Revocations: r, Presence: p, PresenceBus: p, Directory: r, Registry: prometheus.NewRegistry()}
 	d.Receipts, _ = st.(herald.ReceiptStore)
 	d.Gaps, _ = st.(herald.GapCloser)
 	d.Appends, _ = st.(herald.AppendCounter)

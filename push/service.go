@@ -113,6 +113,8 @@ type Deps struct {
 	Appends     herald.AppendCounter  // nil: every catch-up round reads the store
 	Relay       herald.FrameRelay     // nil: one push node; an event stream's POSTed frames must reach it
 	Presence    herald.TopicPresence  // nil: no topic presence, whatever the namespaces say
+	PresenceBus herald.PresenceBus    // nil: no join and leave frames
+	Directory   herald.Directory      // the live push nodes, to notice one that died (its members leave); nil: none noticed
 	Registry    prometheus.Registerer // where the node's metrics go
 }
 
@@ -127,6 +129,8 @@ type Service struct {
 	appends     herald.AppendCounter
 	relay       herald.FrameRelay
 	presence    *presenceWriter // nil: no topic presence
+	fanout      *presenceFanout // join and leave frames to this node's subscribers; nil: none
+	directory   herald.Directory
 	node        herald.Node
 	hub         *hub
 	wheel       *wheel
@@ -178,8 +182,12 @@ func New(cfg Config, d Deps) *Service {
 		m:           newMetrics(reg),
 	}
 	s.routes = newRouteWriter(s)
+	s.directory = d.Directory
 	if d.Presence != nil {
-		s.presence = newPresenceWriter(s, d.Presence)
+		s.presence = newPresenceWriter(s, d.Presence, d.PresenceBus)
+		if d.PresenceBus != nil {
+			s.fanout = newPresenceFanout(s)
+		}
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "herald_resume_concurrency",
 		Help: "Handshakes allowed to read the store at once: --resume-concurrency while the store answers fast, halved while it answers slowly."},
@@ -293,6 +301,23 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.presence.run(bg) }()
 	}
+	if s.fanout != nil {
+		wg.Add(2)
+		go func() { defer wg.Done(); s.fanout.run(bg) }()
+		go func() {
+			defer wg.Done()
+			for bg.Err() == nil { // the bus's connection may drop: listen again
+				if err := s.presence.bus.Listen(bg, s.fanout.add); err != nil && bg.Err() == nil {
+					slog.Warn("listen for presence events", "node", s.node.ID, "err", err)
+				}
+				select {
+				case <-time.After(time.Second):
+				case <-bg.Done():
+				}
+			}
+		}()
+	}
+	dead := &reaper{seen: map[string]herald.Node{}}
 	go func() { defer wg.Done(); s.keepAlive(bg) }()
 	go func() { defer wg.Done(); s.acks.run(bg, flushes, s.finalCtx) }()
 	go func() { defer wg.Done(); s.catchUp(bg) }()
@@ -307,6 +332,7 @@ loop:
 		select {
 		case <-beat.C:
 			s.heartbeat(ctx)
+			s.reap(ctx, dead)
 		case <-refresh.C:
 			s.routes.refreshAll(ctx)
 			s.presence.refreshAll(ctx)

@@ -42,7 +42,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.str(&cfg.WebhookSecret, "receipts-webhook-secret", "HMAC-SHA256 key that signs the webhook's requests (required with --receipts-webhook-url)")
 	f.dur(&cfg.AckTimeout, "receipts-ack-timeout", "a delivery not acked this long becomes a not_acked event")
 	f.int(&cfg.MaxTopics, "max-topics", "topics one connection may subscribe to (0: no limit)")
-	f.namespaces(&cfg.Namespaces, "namespaces", `options of the topics named "<namespace>:...", as a JSON object (a YAML mapping in --config): {"chat": {"presence": true, "client_presence": true, "max_subscribers": 10000, "subscribe": "claim|proxy|any"}} (docs/protocol.md, "Namespaces")`)
+	f.namespaces(&cfg.Namespaces, "namespaces", `options of the topics named "<namespace>:...", as a JSON object (a YAML mapping in --config): {"chat": {"presence": true, "client_presence": true, "join_leave": true, "max_subscribers": 10000, "subscribe": "claim|proxy|any"}} (docs/protocol.md, "Namespaces")`)
 	f.str(&cfg.SubProxyURL, "subscribe-proxy-url", "your system's URL that decides subscriptions the token's topics claim does not allow (POST {user, topics} -> {allowed}); empty: refuse them")
 	f.str(&cfg.SubProxySecret, "subscribe-proxy-secret", "sent to --subscribe-proxy-url as Authorization: Bearer, so it knows Herald is asking")
 	f.dur(&cfg.SubProxyTimeout, "subscribe-proxy-timeout", "bound on one question to --subscribe-proxy-url")
@@ -123,7 +123,8 @@ func runPush(ctx context.Context, args []string) error {
 	relay := rpc.NewPushForwarder(cluster)
 	defer relay.Close()
 	svc := push.New(cfg, push.Deps{Auth: auth.NewClient(authURLs, authCache), Store: store, Router: router, Revocations: router,
-		Receipts: store, Gaps: store, Relay: relay, Presence: router.TopicPresence(), Registry: reg})
+		Receipts: store, Gaps: store, Relay: relay, Presence: router.TopicPresence(), PresenceBus: router.TopicPresence(),
+		Directory: router, Registry: reg})
 	gs := rpc.NewServer(cluster)
 	rpc.RegisterPush(gs, svc, svc)
 	mux := http.NewServeMux()

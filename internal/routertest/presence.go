@@ -3,6 +3,7 @@ package routertest
 import (
 	"context"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 func RunPresence(t *testing.T, open func(t *testing.T) (herald.TopicPresence, herald.Router)) {
 	t.Run("JoinLeavePage", func(t *testing.T) { p, r := open(t); testPresencePages(t, p, r) })
 	t.Run("DeadNodeLeaves", func(t *testing.T) { p, r := open(t); testPresenceDeadNode(t, p, r) })
+	t.Run("JoinAndLeaveEvents", func(t *testing.T) { p, r := open(t); testPresenceEvents(t, p, r) })
 }
 
 func join(topic, user, device, conn string) herald.PresenceChange {
@@ -33,7 +35,7 @@ func testPresencePages(t *testing.T, p herald.TopicPresence, r herald.Router) {
 	}
 	b.Changes = append(b.Changes, join("chat:2", "other", "", "x1"), leave("chat:1", "c03"))
 	b.Counts = map[string]herald.PresenceStats{"chat:1": {Users: 10, Connections: 24}, "chat:2": {Users: 1, Connections: 1}}
-	if err := p.Change(ctx, a, b); err != nil {
+	if _, err := p.Change(ctx, a, b); err != nil {
 		t.Fatal(err)
 	}
 	var all []herald.Member
@@ -111,5 +113,51 @@ func testPresenceDeadNode(t *testing.T, p herald.TopicPresence, r herald.Router)
 	mustBeat(t, r, restarted, time.Minute)
 	if page, _, _ := p.Members(ctx, "t:x", "", 10); len(page) != 0 {
 		t.Fatalf("members of a's former life: %v", page)
+	}
+}
+
+func events(t *testing.T, evs []herald.PresenceEvent, err error, want ...string) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		kind := "leave"
+		if e.Join {
+			kind = "join"
+		}
+		got = append(got, kind+" "+e.Topic+" "+e.User)
+	}
+	sort.Strings(got) // a reap's come in no particular order
+	sort.Strings(want)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+// A user's first member of a topic is a join, their last one leaving a
+// leave, whichever node holds them; a join written again is no event; a
+// dead node's members leave once, whoever reaps.
+func testPresenceEvents(t *testing.T, p herald.TopicPresence, r herald.Router) {
+	ctx := context.Background()
+	mustBeat(t, r, a, time.Minute)
+	mustBeat(t, r, b, time.Minute)
+	batch := func(cs ...herald.PresenceChange) herald.PresenceBatch { return herald.PresenceBatch{Changes: cs} }
+	evs, err := p.Change(ctx, a, batch(join("t:e", "ann", "phone", "a1"), join("t:e", "ann", "laptop", "a2"), join("t:e", "bob", "", "a3")))
+	events(t, evs, err, "join t:e ann", "join t:e bob")
+	evs, err = p.Change(ctx, b, batch(join("t:e", "ann", "tab", "b1"), join("t:e", "cy", "", "b2")))
+	events(t, evs, err, "join t:e cy")
+	evs, err = p.Change(ctx, a, batch(join("t:e", "ann", "phone", "a1")))
+	events(t, evs, err) // written again (a refresh): nothing
+	evs, err = p.Change(ctx, a, batch(leave("t:e", "a1"), leave("t:e", "a2"), leave("t:e", "a3"), leave("t:e", "nobody")))
+	events(t, evs, err, "leave t:e bob") // ann is still on b
+	r.Leave(ctx, b)
+	evs, err = p.Reap(ctx, b)
+	events(t, evs, err, "leave t:e ann", "leave t:e cy")
+	evs, err = p.Reap(ctx, b)
+	events(t, evs, err) // reaped already
+	if st, _ := p.Stats(ctx, "t:e"); st.Connections != 0 {
+		t.Fatalf("stats after the reap: %+v", st)
 	}
 }

@@ -38,9 +38,18 @@ type Frame struct {
 	Message      string   `json:"message"`
 	Topics       []string `json:"topics"`
 	Already      bool     `json:"already"`
-	// Presence answers.
-	Users []string `json:"users"`
-	More  bool     `json:"more"`
+	// Presence answers, and join, leave and presence_changes frames.
+	Users  []string `json:"users"`
+	More   bool     `json:"more"`
+	Device string   `json:"device"`
+	Joins  []Who    `json:"joins"`
+	Leaves []Who    `json:"leaves"`
+}
+
+// Who is one user of a presence_changes frame.
+type Who struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
 }
 
 // WS is a test client of the WebSocket protocol, written from docs/protocol.md.

@@ -22,6 +22,7 @@ import (
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/egress"
 	"github.com/heraldpush/herald/internal/netpoll"
+	"github.com/heraldpush/herald/internal/webhook"
 	"github.com/heraldpush/herald/receipts"
 )
 
@@ -57,7 +58,10 @@ type Config struct {
 	Receipts          bool              // record delivery receipts (when the store keeps them)
 	WebhookURL        string            // receipt events go here; empty: none
 	WebhookSecret     string            // signs the webhook's requests
-	WebhookTimeout    time.Duration     // bound on one webhook request
+	WebhookTimeout    time.Duration     // bound on one webhook request (receipts and connections)
+	ConnWebhookURL    string            // connection events go here; empty: none
+	ConnWebhookSecret string            // signs its requests
+	ConnWebhookEvents []string          // the event types sent; empty: all
 	AckTimeout        time.Duration     // a delivery not acked this long is a not_acked event
 	SubProxyURL       string            // asked about topics the token's claim does not allow; empty: refuse them
 	SubProxySecret    string            // sent to it as a bearer token
@@ -140,8 +144,9 @@ type Service struct {
 	m           metrics
 
 	subProxy *SubProxy
-	receipts receiptLog        // nil: receipts off
-	hook     *receipts.Webhook // nil: no receipt webhook
+	receipts receiptLog                 // nil: receipts off
+	hook     *receipts.Webhook          // nil: no receipt webhook
+	connHook *webhook.Sender[ConnEvent] // nil: no connection webhook
 
 	resumes  *resumeGate    // handshakes reading the store at once (resumes.go)
 	lasts    *streamLast    // last seqs of the broadcast stream and topics (streamlast.go)
@@ -200,6 +205,9 @@ func New(cfg Config, d Deps) *Service {
 		}
 		s.receipts = receipts.New(rs, store, s.hook, cfg.AckTimeout, reg)
 	}
+	if cfg.ConnWebhookURL != "" {
+		s.connHook = newConnHook("connection", cfg.ConnWebhookURL, cfg.ConnWebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
+	}
 	if cfg.SubProxyURL != "" {
 		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout,
 			client: outbound.Client(cfg.SubProxyTimeout)}
@@ -227,12 +235,20 @@ func CheckConfig(cfg Config) error {
 	if cfg.WebhookURL != "" && len(cfg.WebhookSecret) < 16 {
 		return errors.New("--receipts-webhook-secret: 16 bytes or more are required with --receipts-webhook-url (the webhook's requests are signed with it)")
 	}
+	if cfg.ConnWebhookURL != "" && len(cfg.ConnWebhookSecret) < 16 {
+		return errors.New("--connection-webhook-secret: 16 bytes or more are required with --connection-webhook-url (the webhook's requests are signed with it)")
+	}
+	for _, t := range cfg.ConnWebhookEvents {
+		if !connEventTypes[t] {
+			return fmt.Errorf("--connection-webhook-events: %q is not an event (connect, disconnect, subscribe, unsubscribe)", t)
+		}
+	}
 	allow, err := egress.ParseAllow(cfg.PrivateNetworks)
 	if err != nil {
 		return fmt.Errorf("--allow-private-networks: %w", err)
 	}
 	outbound := egress.NewPolicy(allow)
-	for flag, u := range map[string]string{"--receipts-webhook-url": cfg.WebhookURL, "--subscribe-proxy-url": cfg.SubProxyURL} {
+	for flag, u := range map[string]string{"--receipts-webhook-url": cfg.WebhookURL, "--subscribe-proxy-url": cfg.SubProxyURL, "--connection-webhook-url": cfg.ConnWebhookURL} {
 		if u == "" {
 			continue
 		}
@@ -295,6 +311,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if s.hook != nil {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.hook.Run(bg) }()
+	}
+	if s.connHook != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.connHook.Run(bg) }()
 	}
 	go func() { defer wg.Done(); s.routes.run(bg) }()
 	if s.presence != nil {

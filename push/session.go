@@ -200,6 +200,7 @@ func (c *session) finish() {
 	c.s.hub.remove(c)
 	c.s.acks.closed(c.user, c.device)
 	c.dropSubs()
+	c.connEvent(c.disconnectEvent())
 	c.bcast.gone.Store(true)
 	c.s.wheel.remove(c)
 	c.s.ips.release(c.ip)

@@ -175,6 +175,7 @@ func (s *Service) open(c *session, a *admission) {
 	s.conns.Add(1)
 	s.m.opened.Inc()
 	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
+	c.connEvent(ConnEvent{Type: "connect", Transport: c.transportName()})
 }
 
 // seqParam reads an optional seq query parameter.

@@ -152,6 +152,7 @@ func (c *session) addSub(f clientFrame, topic string) {
 		}
 		return
 	}
+	c.connEvent(ConnEvent{Type: "subscribe", Topic: topic})
 	if c.s.presence.keeps(topic) {
 		c.s.presence.join(c, topic)
 		if ts.gone.Load() { // dropSub ran meanwhile, before the join: undo it
@@ -195,6 +196,7 @@ func (c *session) unsubscribe(f clientFrame) (int, string) {
 // node's route for the topic goes when its last local subscriber does.
 func (c *session) dropSub(ts *topicSub) {
 	ts.gone.Store(true)
+	c.connEvent(ConnEvent{Type: "unsubscribe", Topic: ts.topic()})
 	if t := ts.topic(); c.s.presence.keeps(t) {
 		c.s.presence.leave(c, t)
 	}

@@ -65,7 +65,7 @@ func (t *sseTransport) start() error {
 
 func (t *sseTransport) onData(_ []byte, err error) bool {
 	if err != nil {
-		t.c.close(CloseGoingAway, "connection lost")
+		t.c.close(CloseGoingAway, reasonConnLost)
 		t.peerGone.Store(true)
 		return false
 	}

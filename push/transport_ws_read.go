@@ -26,7 +26,7 @@ func (t *wsTransport) onData(b []byte, err error) bool {
 		return false
 	}
 	if err != nil {
-		t.c.close(CloseGoingAway, "connection lost")
+		t.c.close(CloseGoingAway, reasonConnLost)
 		t.peerEnded()
 		return false
 	}
@@ -77,7 +77,7 @@ func (t *wsTransport) onFrame(op ws.Opcode, payload []byte) error {
 	}
 	switch op {
 	case ws.OpClose:
-		t.c.close(CloseNormal, "closed by client")
+		t.c.close(CloseNormal, reasonClientClosed)
 		return errPeerClosed
 	case ws.OpPong:
 		return nil // lastRead is all a pong is for

@@ -1,0 +1,85 @@
+package push
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/heraldpush/herald/internal/webhook"
+)
+
+// The connection webhook (--connection-webhook-url): connect, disconnect,
+// subscribe and unsubscribe events, POSTed to the business system in
+// signed batches by internal/webhook, at least once; each has an ID to
+// drop repeats by.
+
+// ConnEvent is one event of the connection webhook.
+type ConnEvent struct {
+	ID        string `json:"id"`   // unique: a retried batch repeats it
+	Type      string `json:"type"` // connect, disconnect, subscribe, unsubscribe
+	TS        int64  `json:"ts"`   // Unix ms
+	User      string `json:"user"`
+	Device    string `json:"device,omitempty"`
+	Conn      string `json:"conn"`
+	Node      string `json:"node"`
+	Transport string `json:"transport,omitempty"` // connect: websocket or sse
+	Topic     string `json:"topic,omitempty"`     // subscribe, unsubscribe
+	Code      int    `json:"code,omitempty"`      // disconnect: the close code
+	Reason    string `json:"reason,omitempty"`    // disconnect: the close reason
+	By        string `json:"by,omitempty"`        // disconnect: client (it closed or went away) or server
+}
+
+// Why a client's connection ended, when the client ended it.
+const (
+	reasonClientClosed = "closed by client"
+	reasonConnLost     = "connection lost"
+)
+
+// connEventTypes are the event types the webhook sends.
+var connEventTypes = map[string]bool{"connect": true, "disconnect": true, "subscribe": true, "unsubscribe": true}
+
+var connEventSeq atomic.Uint64
+
+// newConnHook is the connection webhook's sender.
+var newConnHook = webhook.New[ConnEvent]
+
+// connEvent queues an event of c, if the webhook wants its type.
+func (c *session) connEvent(e ConnEvent) {
+	s := c.s
+	if s.connHook == nil || !s.wantsConnEvent(e.Type) {
+		return
+	}
+	e.ID = s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-e" + strconv.FormatUint(connEventSeq.Add(1), 36)
+	e.TS = time.Now().UnixMilli()
+	e.User, e.Device, e.Conn, e.Node = c.user, c.device, c.id, s.node.ID
+	s.connHook.Add(e)
+}
+
+func (s *Service) wantsConnEvent(typ string) bool {
+	if len(s.cfg.ConnWebhookEvents) == 0 {
+		return true
+	}
+	for _, t := range s.cfg.ConnWebhookEvents {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// transportName is what a connect event says of c's transport.
+func (c *session) transportName() string {
+	if _, ok := c.t.(*sseTransport); ok {
+		return "sse"
+	}
+	return "websocket"
+}
+
+// disconnectEvent is c's disconnect event, once it has finished.
+func (c *session) disconnectEvent() ConnEvent {
+	by := "server"
+	if c.reason == reasonClientClosed || c.reason == reasonConnLost {
+		by = "client"
+	}
+	return ConnEvent{Type: "disconnect", Code: c.code, Reason: c.reason, By: by}
+}

@@ -17,3 +17,7 @@ func TestTopicPresence(t *testing.T) {
 		return NewTopicPresence(r), r
 	})
 }
+
+func TestOnline(t *testing.T) {
+	routertest.RunOnline(t, func(*testing.T) herald.UserOnline { return NewOnline() })
+}

@@ -1,6 +1,8 @@
 package push
 
 import (
+	"context"
+	"log/slog"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -9,14 +11,16 @@ import (
 )
 
 // The connection webhook (--connection-webhook-url): connect, disconnect,
-// subscribe and unsubscribe events, POSTed to the business system in
+// subscribe and unsubscribe events, and a user's online (first connection
+// anywhere in the cluster) and offline (last one gone, and none back
+// within --offline-grace), POSTed to the business system in
 // signed batches by internal/webhook, at least once; each has an ID to
 // drop repeats by.
 
 // ConnEvent is one event of the connection webhook.
 type ConnEvent struct {
 	ID        string `json:"id"`   // unique: a retried batch repeats it
-	Type      string `json:"type"` // connect, disconnect, subscribe, unsubscribe
+	Type      string `json:"type"` // connect, disconnect, subscribe, unsubscribe, online, offline
 	TS        int64  `json:"ts"`   // Unix ms
 	User      string `json:"user"`
 	Device    string `json:"device,omitempty"`
@@ -36,7 +40,7 @@ const (
 )
 
 // connEventTypes are the event types the webhook sends.
-var connEventTypes = map[string]bool{"connect": true, "disconnect": true, "subscribe": true, "unsubscribe": true}
+var connEventTypes = map[string]bool{"connect": true, "disconnect": true, "subscribe": true, "unsubscribe": true, "online": true, "offline": true}
 
 var connEventSeq atomic.Uint64
 
@@ -45,13 +49,18 @@ var newConnHook = webhook.New[ConnEvent]
 
 // connEvent queues an event of c, if the webhook wants its type.
 func (c *session) connEvent(e ConnEvent) {
-	s := c.s
+	e.User, e.Device, e.Conn = c.user, c.device, c.id
+	c.s.sendConnEvent(e)
+}
+
+// sendConnEvent queues e, if the webhook wants its type.
+func (s *Service) sendConnEvent(e ConnEvent) {
 	if s.connHook == nil || !s.wantsConnEvent(e.Type) {
 		return
 	}
 	e.ID = s.node.ID + "-" + strconv.FormatInt(s.node.Epoch, 36) + "-e" + strconv.FormatUint(connEventSeq.Add(1), 36)
 	e.TS = time.Now().UnixMilli()
-	e.User, e.Device, e.Conn, e.Node = c.user, c.device, c.id, s.node.ID
+	e.Node = s.node.ID
 	s.connHook.Add(e)
 }
 
@@ -82,4 +91,56 @@ func (c *session) disconnectEvent() ConnEvent {
 		by = "client"
 	}
 	return ConnEvent{Type: "disconnect", Code: c.code, Reason: c.reason, By: by}
+}
+
+// countOpened counts c among its user's connections across the cluster, and
+// sends online for the first. It runs before the session's writer starts,
+// so that a connection's close is never counted before its open.
+func (c *session) countOpened() {
+	s := c.s
+	if s.online == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	online, err := s.online.Opened(ctx, s.node, c.user)
+	if err != nil {
+		slog.Warn("count a connection online", "user", c.user, "err", err)
+		return
+	}
+	if online {
+		c.connEvent(ConnEvent{Type: "online"})
+	}
+}
+
+// countClosed takes c off its user's count; for the last one, offline follows
+// after the grace unless a connection came back.
+func (c *session) countClosed() {
+	s := c.s
+	if s.online == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	last, err := s.online.Closed(ctx, s.node, c.user, s.cfg.OfflineGrace)
+	if err != nil {
+		slog.Warn("count a connection closed", "user", c.user, "err", err)
+		return
+	}
+	if last {
+		e := ConnEvent{Type: "offline"}
+		e.User, e.Device, e.Conn = c.user, c.device, c.id
+		s.confirmOffline(e)
+	}
+}
+
+// confirmOffline sends e, an offline, after the grace if it still stands.
+func (s *Service) confirmOffline(e ConnEvent) {
+	time.AfterFunc(s.cfg.OfflineGrace, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if ok, err := s.online.ConfirmOffline(ctx, e.User); err == nil && ok {
+			s.sendConnEvent(e)
+		}
+	})
 }

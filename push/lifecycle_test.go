@@ -42,6 +42,7 @@ func TestConnectionWebhook(t *testing.T) {
 	defer hook.Close()
 	f := newFixture(t, func(c *Config) {
 		c.ConnWebhookURL, c.ConnWebhookSecret = hook.URL, secret
+		c.ConnWebhookEvents = []string{"connect", "disconnect", "subscribe", "unsubscribe"}
 		c.PrivateNetworks = []string{"127.0.0.0/8"} // the test's receiver is on loopback
 	})
 	c := probe.MustDialWS(t, f.ws, f.topicToken(t, "ann", "news"), "phone", nil)
@@ -89,4 +90,52 @@ func TestConnectionWebhook(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// online and offline: a user's first connection, and their last one gone
+// with none back within the grace; a reload within it is neither.
+func TestOnlineOffline(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b webhook.Body[ConnEvent]
+		json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		for _, e := range b.Events {
+			events = append(events, e.Type+" "+e.User)
+		}
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	f := newFixture(t, func(c *Config) {
+		c.ConnWebhookURL, c.ConnWebhookSecret, c.ConnWebhookEvents = hook.URL, "0123456789abcdef-connections", []string{"online", "offline"}
+		c.OfflineGrace = 300 * time.Millisecond
+		c.PrivateNetworks = []string{"127.0.0.0/8"}
+	})
+	wait := func(want string) {
+		t.Helper()
+		testenv.CheckFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			mu.Lock()
+			defer mu.Unlock()
+			if got := strings.Join(events, "|"); got != want {
+				return fmt.Errorf("events %q, want %q", got, want)
+			}
+			return nil
+		})
+	}
+	a := probe.MustDialWS(t, f.ws, f.token(t, "ann"), "phone", nil)
+	b := probe.MustDialWS(t, f.ws, f.token(t, "ann"), "laptop", nil)
+	wait("online ann")
+	a.Conn.Close()
+	b.Conn.Close()
+	wait("online ann|offline ann")
+	// A reload: closed and back within the grace.
+	c := probe.MustDialWS(t, f.ws, f.token(t, "ann"), "phone", nil)
+	wait("online ann|offline ann|online ann")
+	c.Conn.Close()
+	d := probe.MustDialWS(t, f.ws, f.token(t, "ann"), "phone", nil)
+	d.Conn.Close()
+	// The reload was neither an offline nor an online: only the last
+	// close is.
+	wait("online ann|offline ann|online ann|offline ann")
 }

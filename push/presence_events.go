@@ -183,7 +183,7 @@ type reaper struct {
 }
 
 func (s *Service) reap(ctx context.Context, r *reaper) {
-	if s.directory == nil || s.presence == nil {
+	if s.directory == nil || s.presence == nil && s.online == nil {
 		return
 	}
 	nodes, err := s.directory.Nodes(ctx)
@@ -198,13 +198,25 @@ func (s *Service) reap(ctx context.Context, r *reaper) {
 		if n, ok := now[id]; ok && n.Epoch == old.Epoch || id == s.node.ID {
 			continue
 		}
-		events, err := s.presence.store.Reap(ctx, old)
-		if err != nil {
-			slog.Warn("remove a dead node's presence", "node", s.node.ID, "dead", id, "err", err)
-			continue // tried again at the next beat
+		if s.presence != nil {
+			events, err := s.presence.store.Reap(ctx, old)
+			if err != nil {
+				slog.Warn("remove a dead node's presence", "node", s.node.ID, "dead", id, "err", err)
+				continue // tried again at the next beat
+			}
+			s.presence.publish(ctx, events)
+		}
+		if s.online != nil {
+			users, err := s.online.ReapOnline(ctx, old, s.cfg.OfflineGrace)
+			if err != nil {
+				slog.Warn("remove a dead node's connections", "node", s.node.ID, "dead", id, "err", err)
+				continue
+			}
+			for _, u := range users {
+				s.confirmOffline(ConnEvent{Type: "offline", User: u})
+			}
 		}
 		delete(r.seen, id)
-		s.presence.publish(ctx, events)
 	}
 	for id, n := range now {
 		r.seen[id] = n

@@ -76,7 +76,7 @@ func newFixtureStore(t *testing.T, tune func(*Config), wrap func(herald.Store) h
 func testDeps(auth herald.Authenticator, st herald.Store) Deps {
 	r := memory.NewRouter()
 	p := memory.NewTopicPresence(r)
-	d := Deps{Auth: auth, Store: st, Router: r, Revocations: r, Presence: p, PresenceBus: p, Directory: r, Registry: prometheus.NewRegistry()}
+	d := Deps{Auth: auth, Store: st, Router: r, Revocations: r, Presence: p, PresenceBus: p, Directory: r, Online: memory.NewOnline(), Registry: prometheus.NewRegistry()}
 	d.Receipts, _ = st.(herald.ReceiptStore)
 	d.Gaps, _ = st.(herald.GapCloser)
 	d.Appends, _ = st.(herald.AppendCounter)

@@ -62,6 +62,7 @@ type Config struct {
 	ConnWebhookURL    string            // connection events go here; empty: none
 	ConnWebhookSecret string            // signs its requests
 	ConnWebhookEvents []string          // the event types sent; empty: all
+	OfflineGrace      time.Duration     // a user's last connection closing is an offline event only if none opens within it
 	AckTimeout        time.Duration     // a delivery not acked this long is a not_acked event
 	SubProxyURL       string            // asked about topics the token's claim does not allow; empty: refuse them
 	SubProxySecret    string            // sent to it as a bearer token
@@ -100,6 +101,7 @@ func DefaultConfig() Config {
 		AckTimeout:        time.Minute,
 		SubProxyTimeout:   3 * time.Second,
 		DrainTimeout:      10 * time.Second,
+		OfflineGrace:      5 * time.Second,
 	}
 }
 
@@ -119,6 +121,7 @@ type Deps struct {
 	Presence    herald.TopicPresence  // nil: no topic presence, whatever the namespaces say
 	PresenceBus herald.PresenceBus    // nil: no join and leave frames
 	Directory   herald.Directory      // the live push nodes, to notice one that died (its members leave); nil: none noticed
+	Online      herald.UserOnline     // users' connections across the cluster, for online and offline events; nil: none
 	Registry    prometheus.Registerer // where the node's metrics go
 }
 
@@ -135,6 +138,7 @@ type Service struct {
 	presence    *presenceWriter // nil: no topic presence
 	fanout      *presenceFanout // join and leave frames to this node's subscribers; nil: none
 	directory   herald.Directory
+	online      herald.UserOnline // nil: no online and offline events
 	node        herald.Node
 	hub         *hub
 	wheel       *wheel
@@ -207,6 +211,9 @@ func New(cfg Config, d Deps) *Service {
 	}
 	if cfg.ConnWebhookURL != "" {
 		s.connHook = newConnHook("connection", cfg.ConnWebhookURL, cfg.ConnWebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
+		if s.wantsConnEvent("online") || s.wantsConnEvent("offline") {
+			s.online = d.Online
+		}
 	}
 	if cfg.SubProxyURL != "" {
 		s.subProxy = &SubProxy{URL: cfg.SubProxyURL, Secret: cfg.SubProxySecret, Timeout: cfg.SubProxyTimeout,
@@ -240,7 +247,7 @@ func CheckConfig(cfg Config) error {
 	}
 	for _, t := range cfg.ConnWebhookEvents {
 		if !connEventTypes[t] {
-			return fmt.Errorf("--connection-webhook-events: %q is not an event (connect, disconnect, subscribe, unsubscribe)", t)
+			return fmt.Errorf("--connection-webhook-events: %q is not an event (connect, disconnect, subscribe, unsubscribe, online, offline)", t)
 		}
 	}
 	allow, err := egress.ParseAllow(cfg.PrivateNetworks)

@@ -201,6 +201,7 @@ func (c *session) finish() {
 	c.s.acks.closed(c.user, c.device)
 	c.dropSubs()
 	c.connEvent(c.disconnectEvent())
+	c.countClosed()
 	c.bcast.gone.Store(true)
 	c.s.wheel.remove(c)
 	c.s.ips.release(c.ip)

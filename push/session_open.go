@@ -176,6 +176,7 @@ func (s *Service) open(c *session, a *admission) {
 	s.m.opened.Inc()
 	slog.Info("connection opened", "user", c.user, "device", c.device, "conn", c.id, "node", s.node.ID)
 	c.connEvent(ConnEvent{Type: "connect", Transport: c.transportName()})
+	c.countOpened()
 }
 
 // seqParam reads an optional seq query parameter.

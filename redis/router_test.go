@@ -96,6 +96,7 @@ func TestRouterOnRedisCluster(t *testing.T) {
 		r := open(t)
 		return r.TopicPresence(), r
 	})
+	routertest.RunOnline(t, func(t *testing.T) herald.UserOnline { return open(t).UserOnline() })
 }
 
 func TestTopicPresence(t *testing.T) {
@@ -110,5 +111,20 @@ func TestTopicPresence(t *testing.T) {
 		}
 		t.Cleanup(func() { r.Close() })
 		return r.TopicPresence(), r
+	})
+}
+
+func TestOnline(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	routertest.RunOnline(t, func(t *testing.T) herald.UserOnline {
+		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		return r.UserOnline()
 	})
 }

@@ -83,7 +83,7 @@ func runAll(ctx context.Context, args []string) error {
 	}
 	presence := memory.NewTopicPresence(router)
 	psvc := push.New(pcfg, push.Deps{Auth: verifier, Store: store, Router: router, Revocations: router,
-		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Registry: reg})
+		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Online: memory.NewOnline(), Registry: reg})
 	dsvc := dispatch.New(router, psvc, reg)
 	ccfg.Namespaces = pcfg.Namespaces
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,

@@ -41,9 +41,10 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.str(&cfg.WebhookURL, "receipts-webhook-url", "POST receipt events (acked, not_acked) here, in signed batches; empty: none")
 	f.str(&cfg.WebhookSecret, "receipts-webhook-secret", "HMAC-SHA256 key that signs the webhook's requests (required with --receipts-webhook-url)")
 	f.dur(&cfg.AckTimeout, "receipts-ack-timeout", "a delivery not acked this long becomes a not_acked event")
-	f.str(&cfg.ConnWebhookURL, "connection-webhook-url", "POST connection events (connect, disconnect, subscribe, unsubscribe) here, in signed batches; empty: none")
+	f.str(&cfg.ConnWebhookURL, "connection-webhook-url", "POST connection events (connect, disconnect, subscribe, unsubscribe, online, offline) here, in signed batches; empty: none")
 	f.str(&cfg.ConnWebhookSecret, "connection-webhook-secret", "HMAC-SHA256 key that signs the connection webhook's requests (required with --connection-webhook-url)")
-	f.list(&cfg.ConnWebhookEvents, "connection-webhook-events", "the connection events to send, comma-separated (connect, disconnect, subscribe, unsubscribe); empty: all")
+	f.list(&cfg.ConnWebhookEvents, "connection-webhook-events", "the connection events to send, comma-separated (connect, disconnect, subscribe, unsubscribe, online, offline); empty: all")
+	f.dur(&cfg.OfflineGrace, "offline-grace", "a user's last connection closing sends offline only if none opens within this (a page reload is neither offline nor online)")
 	f.int(&cfg.MaxTopics, "max-topics", "topics one connection may subscribe to (0: no limit)")
 	f.namespaces(&cfg.Namespaces, "namespaces", `options of the topics named "<namespace>:...", as a JSON object (a YAML mapping in --config): {"chat": {"presence": true, "client_presence": true, "join_leave": true, "max_subscribers": 10000, "subscribe": "claim|proxy|any"}} (docs/protocol.md, "Namespaces")`)
 	f.str(&cfg.SubProxyURL, "subscribe-proxy-url", "your system's URL that decides subscriptions the token's topics claim does not allow (POST {user, topics} -> {allowed}); empty: refuse them")
@@ -127,7 +128,7 @@ func runPush(ctx context.Context, args []string) error {
 	defer relay.Close()
 	svc := push.New(cfg, push.Deps{Auth: auth.NewClient(authURLs, authCache), Store: store, Router: router, Revocations: router,
 		Receipts: store, Gaps: store, Relay: relay, Presence: router.TopicPresence(), PresenceBus: router.TopicPresence(),
-		Directory: router, Registry: reg})
+		Directory: router, Online: router.UserOnline(), Registry: reg})
 	gs := rpc.NewServer(cluster)
 	rpc.RegisterPush(gs, svc, svc)
 	mux := http.NewServeMux()

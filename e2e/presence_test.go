@@ -3,6 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,8 +76,34 @@ func TestTopicPresenceOnHeraldAll(t *testing.T) {
 // node killed with SIGKILL takes its members with it once its heartbeat
 // lapses, and the subscribers left get their leaves.
 func TestTopicPresenceInACluster(t *testing.T) {
+	var mu sync.Mutex
+	var hooked []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Events []struct{ Type, User, Node string }
+		}
+		json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		for _, e := range b.Events {
+			hooked = append(hooked, e.Type+" "+e.User)
+		}
+		mu.Unlock()
+	}))
+	defer hook.Close()
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 3,
-		Env: []string{"HERALD_NAMESPACES=" + presenceNamespaces}})
+		Env: []string{"HERALD_NAMESPACES=" + presenceNamespaces},
+		PushEnv: []string{"HERALD_CONNECTION_WEBHOOK_URL=" + hook.URL, "HERALD_CONNECTION_WEBHOOK_SECRET=0123456789abcdef-hooks",
+			"HERALD_CONNECTION_WEBHOOK_EVENTS=online,offline", "HERALD_OFFLINE_GRACE=500ms", "HERALD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8"}})
+	hookedHas := func(want string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range hooked {
+			if h == want {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %q among the webhook's events %v", want, hooked)
+	}
 	api, auth := c.API(0), c.AuthAPI()
 	var conns []*probe.WS
 	for i := range 3 {
@@ -123,4 +152,14 @@ func TestTopicPresenceInACluster(t *testing.T) {
 			break
 		}
 	}
+	// The webhook heard each user come online, and u2 go offline: told by
+	// a live node, since push 2 could not.
+	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		for _, want := range []string{"online u0", "online u1", "online u2", "offline u2"} {
+			if err := hookedHas(want); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

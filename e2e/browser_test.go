@@ -33,7 +33,7 @@ func TestBrowserDemo(t *testing.T) {
 	os.MkdirAll(artifacts, 0o755)
 	data := t.TempDir()
 	storePoison(t, data, "poisoned")
-	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"))
+	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"), "--namespaces", presenceNamespaces)
 	proxy := startWSRefusingProxy(t, n.api.Base)
 	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts, "POISON_USER=poisoned",
 		"PROXY_URL="+proxy.URL(), "PROXY_CONTROL="+proxy.control)

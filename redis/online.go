@@ -127,7 +127,7 @@ func (o Online) ReapOnline(ctx context.Context, node herald.Node, grace time.Dur
 		}
 		count, pending := onlineKeys(u)
 		names = append(names, u)
-		cmds = append(cmds, closeScript.Eval(ctx, pipe, []string{count, pending}, k, (2 * grace).Milliseconds()))
+		cmds = append(cmds, closeScript.Eval(ctx, pipe, []string{count, pending}, k, (2*grace).Milliseconds()))
 	}
 	pipe.Del(ctx, index)
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -95,6 +95,48 @@ test("two users on the demo page, a message between them, and the admin page", a
       return t.includes("alice") && t.includes("bob");
     }, null, { timeout: 10000 });
     assert.match(await admin.textContent("#nodes"), /local/);
+
+    // A topic's presence: alice subscribes to chat:room on her page.
+    await alice.fill("#sub-topic", "chat:room");
+    await alice.click("#subscribe");
+    await admin.fill("#topic", "chat:room");
+    await admin.waitForFunction(async () => {
+      document.querySelector("#topic-look").click();
+      await new Promise((r) => setTimeout(r, 200));
+      return document.querySelector("#topic-members").textContent.includes("alice");
+    }, null, { timeout: 10000 });
+    assert.match(await admin.textContent("#topic-stats"), /1 users, 1 connections/);
+
+    // A user: bob's connection and inbox, with the receipt of alice's message.
+    await admin.fill("#user", "bob");
+    await admin.click("#user-look");
+    await admin.waitForFunction(() => document.querySelector("#user-inbox").textContent.includes("hi bob, from alice"), null, { timeout: 10000 });
+    assert.match(await admin.textContent("#user-state"), /online, 1 connection/);
+    assert.match(await admin.textContent("#user-inbox"), /acked|delivered/);
+
+    // Actions: a message to bob and one to the topic, from the admin page.
+    await admin.fill("#user-payload", '{"text":"from the operator"}');
+    await admin.click("#user-send");
+    await bob.waitForFunction(() => document.querySelector("#messages").textContent.includes("from the operator"), null, { timeout: 10000 });
+    const id = (await admin.textContent("#user-result")).match(/Stored: (\w+)/)[1];
+    await admin.fill("#topic-payload", "to the room");
+    await admin.click("#topic-send");
+    await alice.waitForFunction(() => document.querySelector("#messages").textContent.includes("to the room"), null, { timeout: 10000 });
+
+    // A message by its ID: its recipients and their receipts.
+    await admin.fill("#msg-id", id);
+    await admin.click("#msg-look");
+    await admin.waitForFunction(() => document.querySelector("#msg-out").textContent.includes('"recipients"'), null, { timeout: 10000 });
+    assert.match(await admin.textContent("#msg-out"), /"user": "bob"/);
+
+    // Disconnect, after the browser's confirmation: dave's page is closed with 4003.
+    const dave = await open(ctx, "dave");
+    admin.once("dialog", (d) => d.accept());
+    await admin.fill("#user", "dave");
+    await admin.click("#user-disconnect");
+    await admin.waitForFunction(() => document.querySelector("#user-result").textContent.includes("dave disconnected"), null, { timeout: 10000 });
+    await dave.waitForFunction(() => document.querySelector("#hello").textContent.includes("4003"), null, { timeout: 10000 });
+
     await admin.waitForTimeout(2500); // one more sample for the chart
     await admin.screenshot({ path: join(shots, "admin.png"), fullPage: true });
   } finally {

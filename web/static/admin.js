@@ -95,3 +95,87 @@ $("load").onclick = () => {
   timer = setInterval(tick, 2000);
 };
 if ($("key").value) $("load").onclick();
+
+// Lookups and actions. Each is one call of the public API, under the key
+// typed above: a key without the scope an action needs gets its 403.
+async function call(method, path, body) {
+  const r = await fetch(path, {
+    method,
+    headers: { Authorization: "Bearer " + $("key").value, "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error((data.error && data.error.message) || r.statusText);
+  return data;
+}
+
+function payloadOf(id) {
+  const v = $(id).value.trim();
+  try {
+    return JSON.parse(v);
+  } catch {
+    return v; // plain text goes as a JSON string
+  }
+}
+
+async function lookTopic() {
+  const t = encodeURIComponent($("topic").value.trim());
+  try {
+    const [st, page] = await Promise.all([call("GET", `/v1/topics/${t}/presence/stats`), call("GET", `/v1/topics/${t}/presence?limit=100`)]);
+    $("topic-stats").textContent = `${st.users} users, ${st.connections} connections subscribed` + (page.next_cursor ? " (first 100 shown)" : "");
+    rows($("topic-members"), page.members, (tr, m) => {
+      cell(tr, m.user); cell(tr, m.device || "-"); cell(tr, m.node); cell(tr, new Date(m.since).toLocaleTimeString());
+    });
+  } catch (e) {
+    $("topic-stats").textContent = e.message;
+    rows($("topic-members"), [], () => {});
+  }
+}
+
+async function lookUser() {
+  const u = encodeURIComponent($("user").value.trim());
+  try {
+    const p = await call("GET", `/v1/users/${u}/presence`);
+    $("user-state").textContent = p.online ? `online, ${p.connections.length} connection(s)` : "offline";
+    rows($("user-conns"), p.connections, (tr, c) => {
+      cell(tr, c.id); cell(tr, c.device || "-"); cell(tr, c.node); cell(tr, new Date(c.since).toLocaleTimeString());
+    });
+    const head = await call("GET", `/v1/users/${u}/messages?since=0&limit=1`);
+    const inbox = await call("GET", `/v1/users/${u}/messages?since=${Math.max(0, head.last_seq - 20)}&limit=20`);
+    const msgs = inbox.messages.reverse();
+    const receipts = await Promise.all(msgs.map((m) => call("GET", `/v1/messages/${m.id}`).catch(() => null)));
+    rows($("user-inbox"), msgs, (tr, m) => {
+      const rc = receipts[msgs.indexOf(m)];
+      const mine = rc && rc.recipients.find((x) => x.user === $("user").value.trim());
+      cell(tr, m.seq); cell(tr, m.id); cell(tr, JSON.stringify(m.payload)); cell(tr, mine ? mine.status : "-");
+    });
+  } catch (e) {
+    $("user-state").textContent = e.message;
+  }
+}
+
+async function act(out, fn) {
+  try {
+    $(out).textContent = await fn();
+  } catch (e) {
+    $(out).textContent = "Refused: " + e.message;
+  }
+}
+
+$("topic-look").onclick = lookTopic;
+$("user-look").onclick = lookUser;
+$("topic-send").onclick = () => act("topic-result", async () => {
+  const r = await call("POST", `/v1/topics/${encodeURIComponent($("topic").value.trim())}/messages`, { payload: payloadOf("topic-payload") });
+  return `Stored: ${r.id} (seq ${r.seq})`;
+});
+$("user-send").onclick = () => act("user-result", async () => {
+  const r = await call("POST", "/v1/messages", { users: [$("user").value.trim()], payload: payloadOf("user-payload") });
+  return `Stored: ${r.id}`;
+});
+$("user-disconnect").onclick = () => act("user-result", async () => {
+  const u = $("user").value.trim();
+  if (!confirm(`Disconnect ${u} everywhere? Their tokens issued until now stop working.`)) return "Not disconnected.";
+  await call("POST", `/v1/users/${encodeURIComponent(u)}/disconnect`, { reason: "disconnected by an operator" });
+  return `${u} disconnected.`;
+});
+$("msg-look").onclick = () => act("msg-out", async () => JSON.stringify(await call("GET", `/v1/messages/${encodeURIComponent($("msg-id").value.trim())}`), null, 2));

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,15 @@ func TestBrowserDemo(t *testing.T) {
 	storePoison(t, data, "poisoned")
 	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"), "--namespaces", presenceNamespaces)
 	proxy := startWSRefusingProxy(t, n.api.Base)
+	t.Cleanup(func() {
+		if t.Failed() { // what the server saw of the pages' connections
+			for _, l := range strings.Split(n.proc.Log.String(), "\n") {
+				if strings.Contains(l, "connection") || strings.Contains(l, "WARN") || strings.Contains(l, "ERROR") {
+					t.Log(l)
+				}
+			}
+		}
+	})
 	runNode(t, dir, 3*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key, "ARTIFACTS="+artifacts, "POISON_USER=poisoned",
 		"PROXY_URL="+proxy.URL(), "PROXY_CONTROL="+proxy.control)
 }

@@ -118,10 +118,15 @@ function payloadOf(id) {
   }
 }
 
+// A lookup's answer is shown only if no newer lookup began meanwhile.
+let topicLookups = 0;
+
 async function lookTopic() {
   const t = encodeURIComponent($("topic").value.trim());
+  const mine = ++topicLookups;
   try {
     const [st, page] = await Promise.all([call("GET", `/v1/topics/${t}/presence/stats`), call("GET", `/v1/topics/${t}/presence?limit=100`)]);
+    if (mine !== topicLookups) return;
     $("topic-stats").textContent = `${st.users} users, ${st.connections} connections subscribed` + (page.next_cursor ? " (first 100 shown)" : "");
     rows($("topic-members"), page.members, (tr, m) => {
       cell(tr, m.user); cell(tr, m.device || "-"); cell(tr, m.node); cell(tr, new Date(m.since).toLocaleTimeString());
@@ -147,7 +152,8 @@ async function lookUser() {
     rows($("user-inbox"), msgs, (tr, m) => {
       const rc = receipts[msgs.indexOf(m)];
       const mine = rc && rc.recipients.find((x) => x.user === $("user").value.trim());
-      cell(tr, m.seq); cell(tr, m.id); cell(tr, JSON.stringify(m.payload)); cell(tr, mine ? mine.status : "-");
+      const p = JSON.stringify(m.payload);
+      cell(tr, m.seq); cell(tr, m.id); cell(tr, p.length > 80 ? p.slice(0, 80) + "…" : p); cell(tr, mine ? mine.status : "-");
     });
   } catch (e) {
     $("user-state").textContent = e.message;

@@ -30,7 +30,8 @@ func TestParseNamespaces(t *testing.T) {
 		`{"chat": {"presense": true}}`:        "unknown field",
 		`{"chat": {"subscribe": "everyone"}}`: "claim, proxy or any",
 		`{"chat": {"max_subscribers": -1}}`:   "0 (no bound)",
-		`{"chat": {"client_presence": true}}`: "needs presence",
+		`{"chat": {"client_presence": true}}`: "need presence: true",
+		`{"chat": {"join_leave": true}}`:      "need presence: true",
 	} {
 		if _, err := ParseNamespaces(in); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", in, err, want)

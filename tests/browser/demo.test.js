@@ -118,6 +118,7 @@ test("two users on the demo page, a message between them, and the admin page", a
     await admin.fill("#user-payload", '{"text":"from the operator"}');
     await admin.click("#user-send");
     await bob.waitForFunction(() => document.querySelector("#messages").textContent.includes("from the operator"), null, { timeout: 10000 });
+    await admin.waitForFunction(() => document.querySelector("#user-result").textContent.startsWith("Stored:"), null, { timeout: 10000 });
     const id = (await admin.textContent("#user-result")).match(/Stored: (\w+)/)[1];
     await admin.fill("#topic-payload", "to the room");
     await admin.click("#topic-send");

@@ -63,6 +63,8 @@ test("behind a proxy that refuses WebSocket: Server-Sent Events, acks, a topic, 
     await page.fill("#payload", '{"text":"first, over SSE"}');
     await page.click("#send");
     await page.waitForFunction(() => document.querySelector("#messages").textContent.includes("first, over SSE"), null, { timeout: 10000 });
+    // The message may come over the stream before the page has the send's answer.
+    await page.waitForFunction(() => document.querySelector("#send-result").textContent.startsWith("Stored:"), null, { timeout: 10000 });
     const id = (await page.textContent("#send-result")).match(/Stored: (\w+)/)[1];
     await until(async () => (await api("GET", `/v1/messages/${id}`)).recipients[0].status === "acked");
 

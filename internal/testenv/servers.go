@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,18 +166,19 @@ func StartRedisCluster(t testing.TB) []string {
 	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
-	host, port := splitHostPort(addrs[0])
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		out, _ := exec.Command(cli, "-h", host, "-p", port, "cluster", "info").Output()
-		if strings.Contains(string(out), "cluster_state:ok") {
-			return addrs
+	// Every node must see the cluster ok, not only the first: a node that
+	// has not heard of the slots yet answers CLUSTERDOWN.
+	CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		for _, a := range addrs {
+			host, port := splitHostPort(a)
+			out, _ := exec.Command(cli, "-h", host, "-p", port, "cluster", "info").Output()
+			if !strings.Contains(string(out), "cluster_state:ok") {
+				return fmt.Errorf("redis cluster node %s not ok:\n%s", a, out)
+			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redis cluster not ok after 20s:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
+	return addrs
 }
 
 // WSLibBinary builds bench/wslib (the WebSocket-library comparison server,

@@ -12,19 +12,23 @@ import (
 	"github.com/heraldpush/herald/internal/testenv"
 )
 
+// fresh opens a Router on the Redis at addr, emptied.
+func fresh(t *testing.T, addr string) *Router {
+	t.Helper()
+	r, err := Open(context.Background(), Options{Addrs: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
 func TestRouter(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	routertest.Run(t, func(t *testing.T) routertest.Table {
-		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r
-	})
+	routertest.Run(t, func(t *testing.T) routertest.Table { return fresh(t, srv.Addr) })
 }
 
 func TestRedisRestartIsDetectedByHeartbeat(t *testing.T) {
@@ -102,29 +106,12 @@ func TestRouterOnRedisCluster(t *testing.T) {
 func TestTopicPresence(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	routertest.RunPresence(t, func(t *testing.T) (herald.TopicPresence, herald.Router) {
-		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
+		r := fresh(t, srv.Addr)
 		return r.TopicPresence(), r
 	})
 }
 
 func TestOnline(t *testing.T) {
 	srv := testenv.StartRedis(t)
-	routertest.RunOnline(t, func(t *testing.T) herald.UserOnline {
-		r, err := Open(context.Background(), Options{Addrs: []string{srv.Addr}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.rdb.FlushAll(context.Background()).Err(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close() })
-		return r.UserOnline()
-	})
+	routertest.RunOnline(t, func(t *testing.T) herald.UserOnline { return fresh(t, srv.Addr).UserOnline() })
 }

@@ -2,6 +2,7 @@ package push
 
 import (
 	"encoding/json"
+	"math"
 	"strconv"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func BenchmarkEncodeMsg(b *testing.B) {
 // BenchmarkHubDeliver is one message to one user with two connections,
 // through the sharded hub into the connections' queues.
 func BenchmarkHubDeliver(b *testing.B) {
-	h := newHub()
+	h := newHub(math.MaxInt)
 	for u := range 10000 {
 		for range 2 {
 			c := &session{user: "u" + strconv.Itoa(u), send: newQueue(1 << 30)}

@@ -115,16 +115,21 @@ func reqID(id json.RawMessage) uint64 {
 }
 
 // frameSet encodes one shared frame at most once per encoding, and
-// compresses it at most once per encoding (sharedFrame).
+// compresses it at most once per encoding (sharedFrame) when it is at
+// least zmin bytes: a shorter one goes uncompressed, and needs none.
 type frameSet struct {
 	frames [encodings][]byte
 	zs     [encodings]*sharedFrame
 	encode func(encoding) []byte
+	zmin   int
 }
 
 func (f *frameSet) get(e encoding) ([]byte, *sharedFrame) {
 	if f.frames[e] == nil {
-		f.frames[e], f.zs[e] = f.encode(e), new(sharedFrame)
+		f.frames[e] = f.encode(e)
+		if len(f.frames[e]) >= f.zmin {
+			f.zs[e] = new(sharedFrame)
+		}
 	}
 	return f.frames[e], f.zs[e]
 }

@@ -15,6 +15,9 @@ const hubShards = 64
 type hub struct {
 	seed   maphash.Seed
 	shards [hubShards]shard
+	// zmin is the shortest frame worth compressing once for every
+	// session that sends it (sharedFrame); MaxInt with compression off.
+	zmin int
 }
 
 // A user's connections are a slice, not a set: a user has a handful (at
@@ -26,8 +29,8 @@ type shard struct {
 	topics map[string][]*topicSub // hub_topics.go; nil until a topic hashes here
 }
 
-func newHub() *hub {
-	h := &hub{seed: maphash.MakeSeed()}
+func newHub(zmin int) *hub {
+	h := &hub{seed: maphash.MakeSeed(), zmin: zmin}
 	for i := range h.shards {
 		h.shards[i].users = make(map[string][]*session)
 	}
@@ -136,7 +139,7 @@ func (h *hub) deliver(d herald.Delivery) int {
 	if len(cs) == 0 {
 		return 0
 	}
-	fs := frameSet{encode: func(e encoding) []byte { return e.msg(d) }}
+	fs := frameSet{encode: func(e encoding) []byte { return e.msg(d) }, zmin: h.zmin}
 	for _, c := range cs {
 		frame, z := fs.get(c.enc)
 		c.enqueue(outItem{seq: d.Seq, id: d.ID, frame: frame, z: z})

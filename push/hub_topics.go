@@ -66,7 +66,7 @@ func (h *hub) deliverTopic(topic string, d herald.Delivery) int {
 	if len(subs) == 0 {
 		return 0
 	}
-	fs := frameSet{encode: func(e encoding) []byte { return e.pub(topic, d) }}
+	fs := frameSet{encode: func(e encoding) []byte { return e.pub(topic, d) }, zmin: h.zmin}
 	for _, ts := range subs {
 		frame, z := fs.get(ts.c.enc)
 		ts.c.enqueue(outItem{seq: d.Seq, frame: frame, z: z, sub: ts})
@@ -98,7 +98,7 @@ func (h *hub) subs(key string) []*topicSub {
 
 // broadcast queues d, a broadcast, on every local connection, encoded once.
 func (h *hub) broadcast(d herald.Delivery) int {
-	fs := frameSet{encode: func(e encoding) []byte { return e.pub(herald.Broadcast, d) }}
+	fs := frameSet{encode: func(e encoding) []byte { return e.pub(herald.Broadcast, d) }, zmin: h.zmin}
 	n := 0
 	for i := range h.shards {
 		s := &h.shards[i]

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-
-	"github.com/heraldpush/herald/internal/webhook"
 )
 
 // The connection webhook (--connection-webhook-url): connect, disconnect,
@@ -43,9 +41,6 @@ const (
 var connEventTypes = map[string]bool{"connect": true, "disconnect": true, "subscribe": true, "unsubscribe": true, "online": true, "offline": true}
 
 var connEventSeq atomic.Uint64
-
-// newConnHook is the connection webhook's sender.
-var newConnHook = webhook.New[ConnEvent]
 
 // connEvent queues an event of c, if the webhook wants its type.
 func (c *session) connEvent(e ConnEvent) {

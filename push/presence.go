@@ -139,25 +139,19 @@ func (w *presenceWriter) flush(ctx context.Context) {
 
 // refreshAll writes every local member again: after the routing store lost
 // its data, and every --route-refresh so that the store's safety expiry
-// never removes a member.
-func (w *presenceWriter) refreshAll(ctx context.Context) {
+// never removes a member. The joins go through the queue like any other
+// change, so a leave queued after one is written after it too.
+func (w *presenceWriter) refreshAll() {
 	if w == nil {
 		return
 	}
-	b := herald.PresenceBatch{Counts: map[string]herald.PresenceStats{}}
 	w.mu.Lock()
 	for t, ms := range w.local {
 		for _, m := range ms {
-			b.Changes = append(b.Changes, herald.PresenceChange{Topic: t, Join: true, Member: m})
+			w.pending = append(w.pending, herald.PresenceChange{Topic: t, Join: true, Member: m})
 		}
-		b.Counts[t] = w.counts(t)
+		w.touched[t] = true
 	}
 	w.mu.Unlock()
-	if len(b.Changes) > 0 {
-		events, err := w.store.Change(ctx, w.s.node, b)
-		w.publish(ctx, events)
-		if err != nil && ctx.Err() == nil {
-			slog.Warn("write presence again", "node", w.s.node.ID, "members", len(b.Changes), "err", err)
-		}
-	}
+	w.signal()
 }

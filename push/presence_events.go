@@ -125,7 +125,7 @@ func (f *presenceFanout) deliver(topic string, events []herald.PresenceEvent) {
 	if len(joins)+len(leaves) == 0 {
 		return
 	}
-	fs := frameSet{encode: func(e encoding) []byte { return e.presenceEvents(topic, joins, leaves) }}
+	fs := frameSet{encode: func(e encoding) []byte { return e.presenceEvents(topic, joins, leaves) }, zmin: f.s.hub.zmin}
 	for _, ts := range f.s.hub.subs(herald.TopicKey(topic)) {
 		frame, z := fs.get(ts.c.enc)
 		ts.c.enqueue(outItem{frame: frame, z: z})

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,7 +184,7 @@ func New(cfg Config, d Deps) *Service {
 		appends:     d.Appends,
 		relay:       d.Relay,
 		node:        herald.Node{ID: cfg.NodeID, Addr: cfg.Addr, Epoch: time.Now().UnixMilli()},
-		hub:         newHub(),
+		hub:         newHub(compressMin(cfg)),
 		wheel:       newWheel(cfg.PingInterval),
 		draining:    make(chan struct{}),
 		resumes:     newResumeGate(cfg.ResumeConcurrency),
@@ -210,7 +211,7 @@ func New(cfg Config, d Deps) *Service {
 		s.receipts = receipts.New(rs, store, s.hook, cfg.AckTimeout, reg)
 	}
 	if cfg.ConnWebhookURL != "" {
-		s.connHook = newConnHook("connection", cfg.ConnWebhookURL, cfg.ConnWebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
+		s.connHook = webhook.New[ConnEvent]("connection", cfg.ConnWebhookURL, cfg.ConnWebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
 		if s.wantsConnEvent("online") || s.wantsConnEvent("offline") {
 			s.online = d.Online
 		}
@@ -225,6 +226,15 @@ func New(cfg Config, d Deps) *Service {
 		Help: "Device acks written to the store (each device's newest per flush; flushed every second and soon after a device with unsaved acks closes)."},
 		func() float64 { return float64(s.acks.saved.Load()) }))
 	return s
+}
+
+// compressMin is the shortest frame this node compresses; MaxInt with
+// compression off.
+func compressMin(cfg Config) int {
+	if !cfg.Compression {
+		return math.MaxInt
+	}
+	return cfg.CompressThreshold
 }
 
 // CheckTrustedProxies reports a TrustedProxies entry that is neither an
@@ -362,7 +372,7 @@ loop:
 			s.reap(ctx, dead)
 		case <-refresh.C:
 			s.routes.refreshAll(ctx)
-			s.presence.refreshAll(ctx)
+			s.presence.refreshAll()
 		case <-ctx.Done():
 			break loop
 		}
@@ -410,7 +420,7 @@ func (s *Service) heartbeat(ctx context.Context) {
 		// First beat, or the routing store forgot us (e.g. Redis restarted
 		// empty): write every route again so delivery resumes on its own.
 		go s.routes.refreshAll(ctx)
-		go s.presence.refreshAll(ctx)
+		s.presence.refreshAll()
 	}
 }
 

@@ -97,12 +97,30 @@ type Message struct {
 	NewID bool
 	// Kind is empty for a message. KindDisconnect is an order, never
 	// stored, that travels the same path: close the Users' connections on
-	// every node (Payload: the reason, a JSON string).
+	// every node (Payload: a DisconnectOrder).
 	Kind string
 }
 
 // KindDisconnect orders push nodes to close a user's connections.
 const KindDisconnect = "disconnect"
+
+// DisconnectOrder is the Payload of a KindDisconnect message: the close
+// reason, and the one device to close (empty: all the user's).
+type DisconnectOrder struct {
+	Reason string `json:"reason"`
+	Device string `json:"device,omitempty"`
+}
+
+// ParseDisconnectOrder reads an order's payload: a DisconnectOrder, or the
+// bare reason string that nodes sent before orders named a device.
+func ParseDisconnectOrder(payload []byte) DisconnectOrder {
+	var o DisconnectOrder
+	if json.Unmarshal(payload, &o) != nil {
+		o = DisconnectOrder{}
+		json.Unmarshal(payload, &o.Reason)
+	}
+	return o
+}
 
 // Delivery is a message as one user sees it: the message with that user's seq.
 type Delivery struct {

@@ -25,4 +25,7 @@ type UserOnline interface {
 	// the users for whom they were the last (offline pending, as Closed).
 	// Only the first of several callers reaps a given node and epoch.
 	ReapOnline(ctx context.Context, node Node, grace time.Duration) ([]string, error)
+	// OnlineHolders returns the nodes (with their epochs) that have
+	// connections recorded and were not reaped, as TopicPresence.Holders.
+	OnlineHolders(ctx context.Context) ([]Node, error)
 }

@@ -63,6 +63,10 @@ type TopicPresence interface {
 	// leaves that made. Only the first of several callers reaps a given
 	// node (and epoch); the others get nothing.
 	Reap(ctx context.Context, node Node) ([]PresenceEvent, error)
+	// Holders returns the nodes (with their epochs) that have members
+	// recorded and were not reaped: a node that died before any live node
+	// saw it alive (a whole cluster restarted) is found there.
+	Holders(ctx context.Context) ([]Node, error)
 	// Members returns up to limit members of topic after cursor ("" for
 	// the first page), and the cursor of the next page ("" after the last).
 	Members(ctx context.Context, topic, cursor string, limit int) ([]Member, string, error)

@@ -97,6 +97,16 @@ func TestClusterEndToEnd(t *testing.T) {
 	a2 := probe.MustDialWS(t, p2.WS(), alice, "watch", &now)
 	bobSeen := uint64(10)
 	bob2 := probe.MustDialWS(t, p1.WS(), authAPI.Token(t, "bob"), "", &bobSeen)
+	// One device first: the tablet closes, the watch and the phone stay
+	// (the reason they close with below says so), and nothing is revoked.
+	code, body = c.API(1).Do(t, "POST", "/v1/users/alice/disconnect", map[string]string{"device": "tablet", "reason": "tablet lost"})
+	if code != 200 || strings.Contains(string(body), `"revoked_at"`) || !strings.Contains(string(body), `"device":"tablet"`) {
+		t.Fatalf("disconnect a device: %d %s", code, body)
+	}
+	if code, reason := a1.CloseCode(3 * time.Second); code != 4003 || reason != "tablet lost" {
+		t.Fatalf("tablet: close %d %q", code, reason)
+	}
+	a1 = probe.MustDialWS(t, p1.WS(), alice, "tablet", &now)
 	start := time.Now()
 	code, body = c.API(1).Do(t, "POST", "/v1/users/alice/disconnect", map[string]string{"reason": "logged out everywhere"})
 	if code != 200 || !strings.Contains(string(body), `"revoked_at"`) {

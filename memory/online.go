@@ -41,7 +41,12 @@ func (o *Online) Opened(_ context.Context, node herald.Node, user string) (bool,
 	return !wasPending, nil
 }
 
+// held is the key a node's connections are kept under: its ID and epoch
+// (what the reaper knows of it).
+func held(node herald.Node) herald.Node { return herald.Node{ID: node.ID, Epoch: node.Epoch} }
+
 func (o *Online) nodeUsers(node herald.Node) map[string]int {
+	node = held(node)
 	n := o.nodes[node]
 	if n == nil {
 		n = map[string]int{}
@@ -57,6 +62,9 @@ func (o *Online) Closed(_ context.Context, node herald.Node, user string, grace 
 	n := o.nodeUsers(node)
 	if n[user]--; n[user] <= 0 {
 		delete(n, user)
+	}
+	if len(n) == 0 {
+		delete(o.nodes, held(node))
 	}
 	return o.drop(user, 1, grace), nil
 }
@@ -84,6 +92,7 @@ func (o *Online) ConfirmOffline(_ context.Context, user string) (bool, error) {
 func (o *Online) ReapOnline(_ context.Context, node herald.Node, grace time.Duration) ([]string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	node = held(node)
 	if o.reaped[node] {
 		return nil, nil
 	}
@@ -96,4 +105,15 @@ func (o *Online) ReapOnline(_ context.Context, node herald.Node, grace time.Dura
 	}
 	delete(o.nodes, node)
 	return last, nil
+}
+
+// OnlineHolders implements herald.UserOnline.
+func (o *Online) OnlineHolders(context.Context) ([]herald.Node, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]herald.Node, 0, len(o.nodes))
+	for n := range o.nodes {
+		out = append(out, n)
+	}
+	return out, nil
 }

@@ -95,6 +95,7 @@ func (p *TopicPresence) count(events []herald.PresenceEvent, topic string, m her
 func (p *TopicPresence) Reap(_ context.Context, node herald.Node) ([]herald.PresenceEvent, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	node = herald.Node{ID: node.ID, Epoch: node.Epoch}
 	if p.reaped[node] {
 		return nil, nil
 	}
@@ -112,6 +113,23 @@ func (p *TopicPresence) Reap(_ context.Context, node herald.Node) ([]herald.Pres
 		}
 	}
 	return events, nil
+}
+
+// Holders implements herald.TopicPresence.
+func (p *TopicPresence) Holders(context.Context) ([]herald.Node, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := map[herald.Node]bool{}
+	var out []herald.Node
+	for _, ms := range p.topics {
+		for _, m := range ms {
+			if n := (herald.Node{ID: m.Node, Epoch: m.epoch}); !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, nil
 }
 
 // Publish implements herald.PresenceBus: every listener, at once.

@@ -176,10 +176,20 @@ func orEmpty(w []who) []who {
 }
 
 // reaper notices push nodes that died (or restarted: another epoch) and
-// has the store remove their members, publishing the leaves. Every live
-// node tries; the store lets one of them do it.
+// has the stores remove their members and connections, publishing the
+// leaves and offlines. Every live node tries; the stores let one of them
+// do it. A node seen alive is reaped as soon as it is gone; a node the
+// stores name as a holder that this one never saw alive (it died before
+// this node started, or the whole cluster restarted) is reaped when it is
+// still not alive a beat later, so that a node that just started and is
+// not yet in a cached node list is left alone.
 type reaper struct {
-	seen map[string]herald.Node
+	seen    map[string]herald.Node
+	suspect map[herald.Node]bool
+}
+
+func newReaper() *reaper {
+	return &reaper{seen: map[string]herald.Node{}, suspect: map[herald.Node]bool{}}
 }
 
 func (s *Service) reap(ctx context.Context, r *reaper) {
@@ -198,27 +208,65 @@ func (s *Service) reap(ctx context.Context, r *reaper) {
 		if n, ok := now[id]; ok && n.Epoch == old.Epoch || id == s.node.ID {
 			continue
 		}
-		if s.presence != nil {
-			events, err := s.presence.store.Reap(ctx, old)
-			if err != nil {
-				slog.Warn("remove a dead node's presence", "node", s.node.ID, "dead", id, "err", err)
-				continue // tried again at the next beat
-			}
-			s.presence.publish(ctx, events)
+		if s.reapNode(ctx, old) {
+			delete(r.seen, id)
 		}
-		if s.online != nil {
-			users, err := s.online.ReapOnline(ctx, old, s.cfg.OfflineGrace)
-			if err != nil {
-				slog.Warn("remove a dead node's connections", "node", s.node.ID, "dead", id, "err", err)
-				continue
-			}
-			for _, u := range users {
-				s.confirmOffline(ConnEvent{Type: "offline", User: u})
-			}
-		}
-		delete(r.seen, id)
 	}
 	for id, n := range now {
 		r.seen[id] = n
 	}
+	suspects := map[herald.Node]bool{}
+	for _, h := range s.holders(ctx) {
+		if live, ok := now[h.ID]; ok && live.Epoch == h.Epoch || h.ID == s.node.ID && h.Epoch == s.node.Epoch {
+			continue
+		}
+		if !r.suspect[h] {
+			suspects[h] = true
+			continue
+		}
+		if !s.reapNode(ctx, h) {
+			suspects[h] = true
+		}
+	}
+	r.suspect = suspects
+}
+
+// holders are the nodes the stores hold members or connections of.
+func (s *Service) holders(ctx context.Context) []herald.Node {
+	var out []herald.Node
+	if s.presence != nil {
+		if hs, err := s.presence.store.Holders(ctx); err == nil {
+			out = append(out, hs...)
+		}
+	}
+	if s.online != nil {
+		if hs, err := s.online.OnlineHolders(ctx); err == nil {
+			out = append(out, hs...)
+		}
+	}
+	return out
+}
+
+// reapNode removes a dead node's members and connections; false when a
+// store failed (tried again at the next beat).
+func (s *Service) reapNode(ctx context.Context, old herald.Node) bool {
+	if s.presence != nil {
+		events, err := s.presence.store.Reap(ctx, old)
+		if err != nil {
+			slog.Warn("remove a dead node's presence", "node", s.node.ID, "dead", old.ID, "err", err)
+			return false
+		}
+		s.presence.publish(ctx, events)
+	}
+	if s.online != nil {
+		users, err := s.online.ReapOnline(ctx, old, s.cfg.OfflineGrace)
+		if err != nil {
+			slog.Warn("remove a dead node's connections", "node", s.node.ID, "dead", old.ID, "err", err)
+			return false
+		}
+		for _, u := range users {
+			s.confirmOffline(ConnEvent{Type: "offline", User: u})
+		}
+	}
+	return true
 }

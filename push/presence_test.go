@@ -2,13 +2,17 @@ package push
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/internal/testenv/probe"
+	"github.com/heraldpush/herald/internal/webhook"
 )
 
 // Presence of a namespace that keeps it: subscriptions join, unsubscribes
@@ -131,4 +135,57 @@ func TestJoinLeaveFrames(t *testing.T) {
 		}
 	}
 	t.Logf("10 joins in %d frames", frames)
+}
+
+// A node that died before this one started (the whole cluster restarted)
+// was never seen alive here: the stores name it as a holder, and it is
+// reaped a beat after it was first found not alive, its members leaving
+// with a leave frame and its users going offline.
+func TestReapANodeNeverSeenAlive(t *testing.T) {
+	offline := make(chan string, 10)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b webhook.Body[ConnEvent]
+		json.NewDecoder(r.Body).Decode(&b)
+		for _, e := range b.Events {
+			offline <- e.User
+		}
+	}))
+	defer hook.Close()
+	ns, _ := herald.ParseNamespaces(`{"room": {"presence": true, "join_leave": true}}`)
+	f := newFixture(t, func(c *Config) {
+		c.Namespaces = ns
+		c.HeartbeatInterval = 50 * time.Millisecond
+		c.ConnWebhookURL, c.ConnWebhookSecret, c.ConnWebhookEvents = hook.URL, "0123456789abcdef-connections", []string{"offline"}
+		c.OfflineGrace = 10 * time.Millisecond
+		c.PrivateNetworks = []string{"127.0.0.0/8"}
+	})
+	watcher := probe.MustDialWS(t, f.ws, f.topicToken(t, "watcher", "room:*"), "", nil)
+	watcher.Subscribe([]string{"room:1"}, nil)
+	nextOfType(t, watcher, "join") // its own
+	ghost := herald.Node{ID: "ghost", Epoch: 1}
+	ctx := context.Background()
+	if _, err := f.svc.presence.store.Change(ctx, ghost, herald.PresenceBatch{Changes: []herald.PresenceChange{
+		{Topic: "room:1", Join: true, Member: herald.Member{User: "gina", Conn: "g1", Since: time.Now()}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.online.Opened(ctx, ghost, "gina"); err != nil {
+		t.Fatal(err)
+	}
+	if fr := nextOfType(t, watcher, "leave"); fr.User != "gina" {
+		t.Fatalf("the ghost's member's leave: %+v", fr)
+	}
+	select {
+	case u := <-offline:
+		if u != "gina" {
+			t.Fatalf("offline %s, want gina", u)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no offline for the ghost's user")
+	}
+	for _, list := range []func(context.Context) ([]herald.Node, error){f.svc.presence.store.Holders, f.svc.online.OnlineHolders} {
+		if hs, _ := list(ctx); len(hs) != 1 || hs[0].ID != f.svc.node.ID {
+			t.Fatalf("holders after the reap: %v", hs)
+		}
+	}
 }

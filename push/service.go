@@ -354,7 +354,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	dead := &reaper{seen: map[string]herald.Node{}}
+	dead := newReaper()
 	go func() { defer wg.Done(); s.keepAlive(bg) }()
 	go func() { defer wg.Done(); s.acks.run(bg, flushes, s.finalCtx) }()
 	go func() { defer wg.Done(); s.catchUp(bg) }()

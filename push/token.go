@@ -2,7 +2,6 @@ package push
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"strconv"
@@ -42,17 +41,20 @@ func (s *Service) revoked(ctx context.Context, id herald.Identity) bool {
 	return !at.IsZero() && (id.IssuedAt.IsZero() || id.IssuedAt.Unix() <= at.Unix())
 }
 
-// disconnect closes every local connection of the users (KindDisconnect).
+// disconnect closes the local connections of the users, or of the one
+// device the order names (KindDisconnect).
 func (s *Service) disconnect(m *herald.Message) int {
-	var reason string
-	if json.Unmarshal(m.Payload, &reason) != nil || reason == "" {
-		reason = "disconnected by the server"
+	o := herald.ParseDisconnectOrder(m.Payload)
+	if o.Reason == "" {
+		o.Reason = "disconnected by the server"
 	}
 	n := 0
 	for _, u := range m.Users {
 		for _, c := range s.hub.userConns(u) {
-			c.close(CloseRevoked, reason)
-			n++
+			if o.Device == "" || c.device == o.Device {
+				c.close(CloseRevoked, o.Reason)
+				n++
+			}
 		}
 	}
 	return n

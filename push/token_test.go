@@ -131,3 +131,30 @@ func TestDisconnectAndRevocation(t *testing.T) {
 		t.Fatalf("bystander: %+v %v", fr, err)
 	}
 }
+
+// An order naming a device closes that device's connections only, on
+// whichever node holds them; an order in the older form (a bare reason)
+// still closes all.
+func TestDisconnectOneDevice(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.token(t, "v")
+	phone := probe.MustDialWS(t, f.ws, tok, "phone", nil)
+	phone2 := probe.MustDialWS(t, f.ws, tok, "phone", nil)
+	laptop := probe.MustDialWS(t, f.ws, tok, "laptop", nil)
+	order, _ := json.Marshal(herald.DisconnectOrder{Reason: "lost phone", Device: "phone"})
+	f.svc.Deliver(context.Background(), []*herald.Message{{Kind: herald.KindDisconnect, Users: []string{"v"}, Seqs: []herald.Seq{0}, Payload: order}})
+	for _, ws := range []*probe.WS{phone, phone2} {
+		if code, r := ws.CloseCode(2 * time.Second); code != CloseRevoked || r != "lost phone" {
+			t.Fatalf("phone: close %d %q", code, r)
+		}
+	}
+	laptop.Send(map[string]string{"type": "ping"})
+	if fr, err := laptop.Next(2 * time.Second); err != nil || fr.Type != "pong" {
+		t.Fatalf("laptop after the phone's disconnect: %+v %v", fr, err)
+	}
+	probe.MustDialWS(t, f.ws, tok, "phone", nil) // nothing revoked
+	f.svc.Deliver(context.Background(), []*herald.Message{{Kind: herald.KindDisconnect, Users: []string{"v"}, Seqs: []herald.Seq{0}, Payload: []byte(`"bye"`)}})
+	if code, r := laptop.CloseCode(2 * time.Second); code != CloseRevoked || r != "bye" {
+		t.Fatalf("laptop: close %d %q", code, r)
+	}
+}

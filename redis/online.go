@@ -76,7 +76,9 @@ func (o Online) Opened(ctx context.Context, node herald.Node, user string) (bool
 	res := openScript.Eval(ctx, pipe, []string{count, pending}, onlineTTL.Milliseconds())
 	pipe.HIncrBy(ctx, onlineIndex(node), user, 1)
 	pipe.PExpire(ctx, onlineIndex(node), onlineTTL)
+	undo := o.r.hold(ctx, pipe, onlineHolders, node)
 	if _, err := pipe.Exec(ctx); err != nil {
+		undo()
 		return false, fmt.Errorf("online %s: %w", user, err)
 	}
 	n, _ := res.Int()
@@ -130,6 +132,7 @@ func (o Online) ReapOnline(ctx context.Context, node herald.Node, grace time.Dur
 		cmds = append(cmds, closeScript.Eval(ctx, pipe, []string{count, pending}, k, (2*grace).Milliseconds()))
 	}
 	pipe.Del(ctx, index)
+	pipe.SRem(ctx, onlineHolders, holderEntry(node))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("reap %s: %w", node.ID, err)
 	}

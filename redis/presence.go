@@ -139,8 +139,10 @@ func (p TopicPresence) Change(ctx context.Context, node herald.Node, b herald.Pr
 		cmds[i] = changeScript.Eval(ctx, pipe, keys, c.Conn, "1", string(v), c.User, ttl)
 		pipe.SAdd(ctx, index, c.Topic+"\x00"+c.Conn)
 	}
+	undo := func() {}
 	if len(b.Changes) > 0 {
 		pipe.PExpire(ctx, index, presenceTTL)
+		undo = p.r.hold(ctx, pipe, presenceHolders, node)
 	}
 	for topic, st := range b.Counts {
 		_, _, _, nodes := presenceKeys(topic)
@@ -153,6 +155,7 @@ func (p TopicPresence) Change(ctx context.Context, node herald.Node, b herald.Pr
 		pipe.PExpire(ctx, nodes, presenceTTL)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && err != goredis.Nil {
+		undo()
 		return nil, fmt.Errorf("presence of %s: %w", node.ID, err)
 	}
 	var events []herald.PresenceEvent
@@ -201,6 +204,7 @@ func (p TopicPresence) Reap(ctx context.Context, node herald.Node) ([]herald.Pre
 		}
 	}
 	pipe.Del(ctx, index)
+	pipe.SRem(ctx, presenceHolders, holderEntry(node))
 	if _, err := pipe.Exec(ctx); err != nil && err != goredis.Nil {
 		return nil, fmt.Errorf("reap %s: %w", node.ID, err)
 	}

@@ -51,6 +51,7 @@ type Router struct {
 	forcedAt  time.Time
 	now       func() time.Time
 	cacheTime time.Duration
+	held      map[string]bool // holder entries this process wrote (holders.go)
 }
 
 var (
@@ -131,6 +132,9 @@ func (r *Router) Heartbeat(ctx context.Context, node herald.Node, ttl time.Durat
 		return false, fmt.Errorf("register node %s: %w", node.ID, err)
 	}
 	r.forgetLive()
+	r.mu.Lock()
+	r.held = nil // Redis may have lost them too: written again with the routes
+	r.mu.Unlock()
 	return true, nil
 }
 

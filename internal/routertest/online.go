@@ -55,7 +55,9 @@ func RunOnline(t *testing.T, open func(t *testing.T) herald.UserOnline) {
 		o.Opened(ctx, b, "u2")
 		o.Opened(ctx, b, "u3")
 		o.Opened(ctx, a, "u3")
+		holders(t, "before the reap", o.OnlineHolders, a, b)
 		users, err := o.ReapOnline(ctx, b, time.Minute)
+		holders(t, "after the reap", o.OnlineHolders, a)
 		sort.Strings(users)
 		if err != nil || fmt.Sprint(users) != "[u2]" {
 			t.Fatalf("reaped: %v %v, want u2 (u3 is still on a)", users, err)

@@ -116,6 +116,31 @@ func testPresenceDeadNode(t *testing.T, p herald.TopicPresence, r herald.Router)
 	}
 }
 
+// holders checks that list names want's nodes and epochs (a may be named
+// with no member left: a store need not forget a live node).
+func holders(t *testing.T, when string, list func(context.Context) ([]herald.Node, error), want ...herald.Node) {
+	t.Helper()
+	got, err := list(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names, wants []string
+	for _, n := range got {
+		if n.ID != a.ID || n.Epoch != a.Epoch {
+			names = append(names, fmt.Sprint(n.ID, "@", n.Epoch))
+		}
+	}
+	for _, n := range want {
+		if n.ID != a.ID || n.Epoch != a.Epoch {
+			wants = append(wants, fmt.Sprint(n.ID, "@", n.Epoch))
+		}
+	}
+	sort.Strings(names)
+	if fmt.Sprint(names) != fmt.Sprint(wants) {
+		t.Fatalf("holders %s: %v, want %v", when, got, want)
+	}
+}
+
 func events(t *testing.T, evs []herald.PresenceEvent, err error, want ...string) {
 	t.Helper()
 	if err != nil {
@@ -152,11 +177,13 @@ func testPresenceEvents(t *testing.T, p herald.TopicPresence, r herald.Router) {
 	events(t, evs, err) // written again (a refresh): nothing
 	evs, err = p.Change(ctx, a, batch(leave("t:e", "a1"), leave("t:e", "a2"), leave("t:e", "a3"), leave("t:e", "nobody")))
 	events(t, evs, err, "leave t:e bob") // ann is still on b
+	holders(t, "before the reap", p.Holders, a, b)
 	r.Leave(ctx, b)
 	evs, err = p.Reap(ctx, b)
 	events(t, evs, err, "leave t:e ann", "leave t:e cy")
 	evs, err = p.Reap(ctx, b)
 	events(t, evs, err) // reaped already
+	holders(t, "after the reap", p.Holders, a)
 	if st, _ := p.Stats(ctx, "t:e"); st.Connections != 0 {
 		t.Fatalf("stats after the reap: %+v", st)
 	}

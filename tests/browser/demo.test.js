@@ -22,7 +22,7 @@ const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run
 // open connects user on a new page; page.extensions collects the
 // Sec-WebSocket-Extensions of each WebSocket handshake's answer (through
 // the DevTools protocol: the page's own WebSocket does not say).
-async function open(ctx, user) {
+async function open(ctx, user, device) {
   const page = await ctx.newPage();
   page.extensions = [];
   const cdp = await ctx.newCDPSession(page);
@@ -33,6 +33,7 @@ async function open(ctx, user) {
   });
   await page.goto(base + "/");
   await page.fill("#user", user);
+  if (device) await page.fill("#device", device);
   await page.click("#connect");
   await page.waitForSelector(".badge.on", { timeout: 10000 });
   return page;
@@ -130,13 +131,25 @@ test("two users on the demo page, a message between them, and the admin page", a
     await admin.waitForFunction(() => document.querySelector("#msg-out").textContent.includes('"recipients"'), null, { timeout: 10000 });
     assert.match(await admin.textContent("#msg-out"), /"user": "bob"/);
 
-    // Disconnect, after the browser's confirmation: dave's page is closed with 4003.
-    const dave = await open(ctx, "dave");
-    admin.once("dialog", (d) => d.accept());
+    // Disconnect one device, from the user's connections, after the
+    // browser's confirmation: dave's phone is closed with 4003, his laptop
+    // stays connected.
+    const phone = await open(ctx, "dave", "dave-phone");
+    const laptop = await open(ctx, "dave", "dave-laptop");
     await admin.fill("#user", "dave");
+    await admin.click("#user-look");
+    await admin.waitForSelector('#user-conns button[data-device="dave-phone"]', { timeout: 10000 });
+    admin.once("dialog", (d) => d.accept());
+    await admin.click('#user-conns button[data-device="dave-phone"]');
+    await admin.waitForFunction(() => document.querySelector("#user-result").textContent.includes("dave-phone disconnected"), null, { timeout: 10000 });
+    await phone.waitForFunction(() => document.querySelector("#hello").dataset.lastClose === "4003", null, { timeout: 10000 });
+    assert.equal(await laptop.evaluate(() => document.querySelector("#hello").dataset.lastClose), undefined, "the laptop was not disconnected");
+
+    // Disconnect everywhere: the laptop is closed with 4003 too.
+    admin.once("dialog", (d) => d.accept());
     await admin.click("#user-disconnect");
     await admin.waitForFunction(() => document.querySelector("#user-result").textContent.includes("dave disconnected"), null, { timeout: 10000 });
-    await dave.waitForFunction(() => document.querySelector("#hello").textContent.includes("4003"), null, { timeout: 10000 });
+    await laptop.waitForFunction(() => document.querySelector("#hello").dataset.lastClose === "4003", null, { timeout: 10000 });
 
     await admin.click("#topic-look");
     await admin.waitForFunction(() => document.querySelector("#topic-stats").textContent.startsWith("1 users"), null, { timeout: 5000 });

@@ -144,6 +144,16 @@ async function lookUser() {
     $("user-state").textContent = p.online ? `online, ${p.connections.length} connection(s)` : "offline";
     rows($("user-conns"), p.connections, (tr, c) => {
       cell(tr, c.id); cell(tr, c.device || "-"); cell(tr, c.node); cell(tr, new Date(c.since).toLocaleTimeString());
+      const td = document.createElement("td");
+      if (c.device) {
+        const b = document.createElement("button");
+        b.className = "danger small";
+        b.textContent = "Disconnect device";
+        b.dataset.device = c.device;
+        b.onclick = () => disconnectDevice(decodeURIComponent(u), c.device);
+        td.appendChild(b);
+      }
+      tr.appendChild(td);
     });
     const head = await call("GET", `/v1/users/${u}/messages?since=0&limit=1`);
     const inbox = await call("GET", `/v1/users/${u}/messages?since=${Math.max(0, head.last_seq - 20)}&limit=20`);
@@ -184,4 +194,15 @@ $("user-disconnect").onclick = () => act("user-result", async () => {
   await call("POST", `/v1/users/${encodeURIComponent(u)}/disconnect`, { reason: "disconnected by an operator" });
   return `${u} disconnected.`;
 });
+// A device's connections close (4003) and nothing is revoked: its SDK asks
+// the application for a new token before it connects again.
+function disconnectDevice(user, device) {
+  act("user-result", async () => {
+    if (!confirm(`Disconnect ${user}'s device ${device}?`)) return "Not disconnected.";
+    await call("POST", `/v1/users/${encodeURIComponent(user)}/disconnect`, { device, reason: "disconnected by an operator" });
+    setTimeout(lookUser, 300);
+    return `${user}'s ${device} disconnected.`;
+  });
+}
+
 $("msg-look").onclick = () => act("msg-out", async () => JSON.stringify(await call("GET", `/v1/messages/${encodeURIComponent($("msg-id").value.trim())}`), null, 2));

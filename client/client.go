@@ -98,6 +98,10 @@ type Options struct {
 	// OnSubRefused is told of a topic the server refused (code: invalid,
 	// forbidden, unavailable, too_many); the topic is dropped from the set.
 	OnSubRefused func(topic, code, message string)
+	// OnPresence is told of each user joining or leaving a subscribed
+	// topic whose namespace sends join and leave frames; Presence asks who
+	// is there.
+	OnPresence func(PresenceChange)
 
 	MinBackoff time.Duration // first reconnect delay (default 250 ms)
 	MaxBackoff time.Duration // cap of the exponential backoff (default 30 s)
@@ -123,6 +127,8 @@ type Client struct {
 	topics  map[string]*topicState // subscribed topics, and Broadcast
 	ws      *websocket.Conn        // the open connection, nil between connections
 	wmu     sync.Mutex             // one writer at a time (acks and pings)
+	queries uint64                 // presence queries sent: the last one's ID
+	waiting map[uint64]chan presenceReply
 }
 
 // topicState is where a topic stands: the last seq handed to OnPub, once
@@ -314,6 +320,7 @@ func (c *Client) session(ctx context.Context) error {
 		c.mu.Lock()
 		c.ws = nil
 		c.mu.Unlock()
+		c.abandonQueries()
 	}()
 	stop := context.AfterFunc(ctx, func() {
 		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
@@ -374,6 +381,10 @@ func (c *Client) session(ctx context.Context) error {
 			if c.opts.OnSubRefused != nil {
 				c.opts.OnSubRefused(f.Topic, f.Code, f.Message)
 			}
+		case "presence":
+			c.answered(f)
+		case "join", "leave", "presence_changes":
+			c.presenceChanges(f)
 		case "refresh":
 			// The token expires soon: hand the server a new one, off the
 			// read loop (TokenFunc may call the application's backend).

@@ -34,6 +34,12 @@ type inFrame struct {
 	Code    string          `json:"code"`
 	Message string          `json:"message"`
 	Already bool            `json:"already"`
+	Users   []string        `json:"users"`  // presence
+	More    bool            `json:"more"`   // presence
+	User    string          `json:"user"`   // join, leave
+	Device  string          `json:"device"` // join, leave
+	Joins   []who           `json:"joins"`  // presence_changes
+	Leaves  []who           `json:"leaves"` // presence_changes
 	hello   Hello
 }
 
@@ -44,6 +50,8 @@ type outFrame struct {
 	Token  string            `json:"token,omitempty"`
 	Topics []string          `json:"topics,omitempty"`
 	Since  map[string]uint64 `json:"since,omitempty"`
+	ID     string            `json:"id,omitempty"`    // presence
+	Topic  string            `json:"topic,omitempty"` // presence
 }
 
 // codec reads and writes the frames of one connection: protobuf when the
@@ -97,7 +105,7 @@ func (k codec) decode(op int, data []byte) (inFrame, bool) {
 	case *clientpb.ServerFrame_Pong:
 		f.Type = "pong"
 	default:
-		return f, false
+		return decodePresence(&pf)
 	}
 	return f, true
 }
@@ -120,6 +128,8 @@ func (k codec) encode(f outFrame) (int, []byte) {
 		pf.Frame = &clientpb.ClientFrame_Sub{Sub: &clientpb.Sub{Topics: f.Topics, Since: f.Since}}
 	case "unsub":
 		pf.Frame = &clientpb.ClientFrame_Unsub{Unsub: &clientpb.Unsub{Topics: f.Topics}}
+	case "presence":
+		pf.Frame = presenceQuery(f).Frame
 	}
 	b, _ := proto.Marshal(&pf)
 	return websocket.BinaryMessage, b

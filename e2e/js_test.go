@@ -20,7 +20,9 @@ func TestJSClient(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "clients", "js")
 	// Short keep-alive and grace: the SDK's refresh test has a 2 s token.
-	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"), "--ping-interval", "1s", "--token-grace", "1s")
+	// The room namespace is the presence test's.
+	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"), "--ping-interval", "1s", "--token-grace", "1s",
+		"--namespaces", `{"room": {"presence": true, "client_presence": true, "join_leave": true}}`)
 	runNode(t, dir, 2*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
 
 	// The demo page embeds the compiled SDK: it must be the SDK as built now.

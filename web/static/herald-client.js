@@ -13,6 +13,16 @@
 import { EventStreamSocket } from "./herald-eventstream.js";
 /** The topic of broadcasts. */
 export const BROADCAST = "*";
+/** A presence query the server refused (code forbidden or unavailable), or
+ * one whose connection ended first (code not_connected). */
+export class PresenceError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.code = code;
+        this.name = "PresenceError";
+    }
+}
 /** Server URLs where WebSocket upgrades failed twice without opening: every
  * client of the page goes straight to Server-Sent Events there. */
 const websocketBroken = new Set();
@@ -47,6 +57,11 @@ export class HeraldClient {
     /** Subscribed topics (and the broadcasts): the last seq emitted, or
      * undefined until one is known. */
     topics = new Map([[BROADCAST, undefined]]);
+    /** Presence queries waiting for their answer, by ID. */
+    queries = new Map();
+    queryID = 0;
+    /** The connection that has said hello: presence() asks on it. */
+    ready = null;
     constructor(options) {
         if (!options.url)
             throw new Error("herald-client: url is required");
@@ -82,6 +97,46 @@ export class HeraldClient {
                 this.topics.delete(t);
         if (topics.length && this.socket?.readyState === 1)
             this.socket.send(JSON.stringify({ type: "unsub", topics }));
+    }
+    /** Asks who is subscribed to topic, a topic this client is subscribed to
+     * in a namespace with client_presence. Rejects with a PresenceError when
+     * the server refuses or the connection ends before the answer. */
+    presence(topic) {
+        const ws = this.ready;
+        if (!ws || ws.readyState !== 1)
+            return Promise.reject(new PresenceError("not_connected", "not connected"));
+        const id = String(++this.queryID);
+        return new Promise((resolve, reject) => {
+            this.queries.set(id, { resolve, reject });
+            ws.send(JSON.stringify({ type: "presence", id, topic }));
+        });
+    }
+    answered(f) {
+        const q = this.queries.get(String(f.id));
+        if (!q)
+            return;
+        this.queries.delete(String(f.id));
+        if (f.code)
+            q.reject(new PresenceError(f.code, f.message ?? f.code));
+        else
+            q.resolve({ users: Array.isArray(f.users) ? f.users : [], more: !!f.more });
+    }
+    /** Join, leave and presence_changes frames, as a join or leave event each. */
+    presenceChanges(f) {
+        const one = (kind, w) => {
+            const c = { topic: f.topic, user: w.user };
+            if (w.device)
+                c.device = w.device;
+            this.emit(kind, c);
+        };
+        if (f.type === "join" || f.type === "leave")
+            one(f.type, f);
+        else {
+            for (const w of f.joins ?? [])
+                one("join", w);
+            for (const w of f.leaves ?? [])
+                one("leave", w);
+        }
     }
     /** Subscribes a new connection to every topic, each from the last seq
      * seen: the server replays what was missed. */
@@ -201,6 +256,7 @@ export class HeraldClient {
                 this.startPing(ws);
                 if (this.topics.get(BROADCAST) === undefined)
                     this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
+                this.ready = ws;
                 this.emit("connected", f);
                 if (f.gap)
                     this.emit("gap", { oldest: f.oldest ?? 0 });
@@ -225,6 +281,12 @@ export class HeraldClient {
                 this.topics.delete(f.topic);
                 this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
             }
+            else if (f.type === "presence") {
+                this.answered(f);
+            }
+            else if (f.type === "join" || f.type === "leave" || f.type === "presence_changes") {
+                this.presenceChanges(f);
+            }
             else if (f.type === "refresh") {
                 void this.refresh(ws);
             }
@@ -241,6 +303,12 @@ export class HeraldClient {
             this.stopPing();
             if (this.socket === ws)
                 this.socket = null;
+            if (this.ready === ws) {
+                this.ready = null;
+                for (const q of this.queries.values())
+                    q.reject(new PresenceError("not_connected", "the connection closed before the answer"));
+                this.queries.clear();
+            }
             this.emit("disconnected", { code: ev.code, reason: ev.reason });
             // Only a connection that stayed up a while starts the backoff over;
             // one closed soon after it opened (a proxy that cuts WebSockets, a

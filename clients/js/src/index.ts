@@ -42,6 +42,31 @@ export interface SubRefused {
   message: string;
 }
 
+/** A user joining a topic (their first subscription anywhere in the
+ * cluster) or leaving it (their last one ended), in a namespace with
+ * join_leave. device: the joining connection's, or the last one's. */
+export interface PresenceChange {
+  topic: string;
+  user: string;
+  device?: string;
+}
+
+/** The answer to presence(): the users subscribed, at most 1,000 (more:
+ * there are others). */
+export interface PresenceAnswer {
+  users: string[];
+  more: boolean;
+}
+
+/** A presence query the server refused (code forbidden or unavailable), or
+ * one whose connection ended first (code not_connected). */
+export class PresenceError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "PresenceError";
+  }
+}
+
 /** The server's first frame on each connection. */
 export interface Hello {
   user: string;
@@ -122,6 +147,8 @@ type Events = {
   connected: Hello;
   disconnected: Disconnect;
   gap: { oldest: number };
+  join: PresenceChange;
+  leave: PresenceChange;
   error: Error;
 };
 
@@ -157,6 +184,11 @@ export class HeraldClient {
   /** Subscribed topics (and the broadcasts): the last seq emitted, or
    * undefined until one is known. */
   private topics = new Map<string, number | undefined>([[BROADCAST, undefined]]);
+  /** Presence queries waiting for their answer, by ID. */
+  private queries = new Map<string, { resolve: (a: PresenceAnswer) => void; reject: (e: Error) => void }>();
+  private queryID = 0;
+  /** The connection that has said hello: presence() asks on it. */
+  private ready: SocketLike | null = null;
 
   constructor(options: Options) {
     if (!options.url) throw new Error("herald-client: url is required");
@@ -186,6 +218,41 @@ export class HeraldClient {
   unsubscribe(...topics: string[]): void {
     for (const t of topics) if (t !== BROADCAST) this.topics.delete(t);
     if (topics.length && this.socket?.readyState === 1) this.socket.send(JSON.stringify({ type: "unsub", topics }));
+  }
+
+  /** Asks who is subscribed to topic, a topic this client is subscribed to
+   * in a namespace with client_presence. Rejects with a PresenceError when
+   * the server refuses or the connection ends before the answer. */
+  presence(topic: string): Promise<PresenceAnswer> {
+    const ws = this.ready;
+    if (!ws || ws.readyState !== 1) return Promise.reject(new PresenceError("not_connected", "not connected"));
+    const id = String(++this.queryID);
+    return new Promise((resolve, reject) => {
+      this.queries.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ type: "presence", id, topic }));
+    });
+  }
+
+  private answered(f: any): void {
+    const q = this.queries.get(String(f.id));
+    if (!q) return;
+    this.queries.delete(String(f.id));
+    if (f.code) q.reject(new PresenceError(f.code, f.message ?? f.code));
+    else q.resolve({ users: Array.isArray(f.users) ? f.users : [], more: !!f.more });
+  }
+
+  /** Join, leave and presence_changes frames, as a join or leave event each. */
+  private presenceChanges(f: any): void {
+    const one = (kind: "join" | "leave", w: any) => {
+      const c: PresenceChange = { topic: f.topic, user: w.user };
+      if (w.device) c.device = w.device;
+      this.emit(kind, c);
+    };
+    if (f.type === "join" || f.type === "leave") one(f.type, f);
+    else {
+      for (const w of f.joins ?? []) one("join", w);
+      for (const w of f.leaves ?? []) one("leave", w);
+    }
   }
 
   /** Subscribes a new connection to every topic, each from the last seq
@@ -301,6 +368,7 @@ export class HeraldClient {
         this.restart(f);
         this.startPing(ws);
         if (this.topics.get(BROADCAST) === undefined) this.topics.set(BROADCAST, f.broadcast_seq ?? 0);
+        this.ready = ws;
         this.emit("connected", f as Hello);
         if (f.gap) this.emit("gap", { oldest: f.oldest ?? 0 });
         this.resubscribe(ws);
@@ -318,6 +386,10 @@ export class HeraldClient {
       } else if (f.type === "sub_refused") {
         this.topics.delete(f.topic);
         this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
+      } else if (f.type === "presence") {
+        this.answered(f);
+      } else if (f.type === "join" || f.type === "leave" || f.type === "presence_changes") {
+        this.presenceChanges(f);
       } else if (f.type === "refresh") {
         void this.refresh(ws);
       }
@@ -332,6 +404,11 @@ export class HeraldClient {
       }
       this.stopPing();
       if (this.socket === ws) this.socket = null;
+      if (this.ready === ws) {
+        this.ready = null;
+        for (const q of this.queries.values()) q.reject(new PresenceError("not_connected", "the connection closed before the answer"));
+        this.queries.clear();
+      }
       this.emit("disconnected", { code: ev.code, reason: ev.reason });
       // Only a connection that stayed up a while starts the backoff over;
       // one closed soon after it opened (a proxy that cuts WebSockets, a

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { HeraldClient } from "../dist/index.js";
+import { HeraldClient, PresenceError } from "../dist/index.js";
 
 const base = process.env.HERALD_URL;
 const key = process.env.HERALD_API_KEY;
@@ -315,4 +315,42 @@ test("after two WebSocket upgrades that never open, Server-Sent Events for the p
   await waitFor(() => dUp);
   d.close();
   assert.equal(attempts, 2, "no WebSocket tried again");
+});
+
+test("presence: join and leave events (a burst gathered into one frame comes as an event each), who is there, refusals", async () => {
+  const run = Math.random().toString(36).slice(2, 8);
+  const room = "room:" + run;
+  const tokenFor = (user) => async () => (await api("/v1/tokens", { user, topics: ["room:*"] })).token;
+  const changes = [];
+  const watcher = new HeraldClient({ url: wsBase, getToken: tokenFor("watcher-" + run), topics: [room], WebSocket });
+  watcher.on("join", (c) => changes.push(`join ${c.user}`));
+  watcher.on("leave", (c) => changes.push(`leave ${c.user}`));
+  let up = false;
+  watcher.on("connected", () => (up = true));
+  await assert.rejects(watcher.presence(room), (e) => e instanceof PresenceError && e.code === "not_connected");
+  watcher.connect();
+  await waitFor(() => up && changes.includes(`join watcher-${run}`));
+
+  const others = [];
+  for (let i = 0; i < 5; i++) {
+    const c = new HeraldClient({ url: wsBase, getToken: tokenFor(`u${i}-${run}`), device: "d" + i, topics: [room], WebSocket });
+    c.connect();
+    others.push(c);
+  }
+  await waitFor(() => others.every((_, i) => changes.includes(`join u${i}-${run}`)));
+  // Every join was heard, so all six are recorded; ask until the answer
+  // says so (a presence write is batched on its node).
+  let answer;
+  for (let i = 0; i < 100; i++) {
+    answer = await watcher.presence(room);
+    if (answer.users.length === 6) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(answer.users.length, 6);
+  assert.equal(answer.more, false);
+  await assert.rejects(watcher.presence("room:elsewhere"), (e) => e instanceof PresenceError && e.code === "forbidden");
+
+  for (const c of others) c.close();
+  await waitFor(() => others.every((_, i) => changes.includes(`leave u${i}-${run}`)));
+  watcher.close();
 });

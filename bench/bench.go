@@ -22,7 +22,7 @@ import (
 
 // Config is one benchmark run.
 type Config struct {
-	Mode       string        // connect, unicast, multicast or topic
+	Mode       string        // connect, unicast, multicast, topic or presence
 	Peer       string        // the server spoken to: herald (default) or centrifugo (peer.go)
 	Transport  string        // connect mode: ws (default) or sse (sse.go)
 	PeerSecret string        // centrifugo: the HMAC key its connection tokens are signed with
@@ -37,7 +37,10 @@ type Config struct {
 	Rate       int           // messages per second in all, 0 for as fast as possible
 	Batch      int           // messages per request through the batch API, 0 for single requests
 	Recipients int           // multicast: users per message
-	Topic      string        // topic mode: the topic every user subscribes to
+	Topic      string        // topic and presence modes: the topic every user subscribes to
+	Churn      int           // presence mode: churn connections a second
+	ChurnHold  time.Duration // presence mode: how long each churn connection stays
+	Redis      string        // presence mode: the cluster's Redis (host:port), to count its commands
 	Ack        bool          // clients ack each message (as the SDKs do), which the server's receipts record
 	Payload    int           // bytes of each message's JSON payload (at least its send time's); 0: the send time alone
 	Compress   bool          // clients offer permessage-deflate
@@ -64,7 +67,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Mode: "unicast", API: []string{"http://127.0.0.1:8080"}, Conns: 10000, Users: 10000,
-		Senders: 32, Recipients: 100, Topic: "bench", Duration: 10 * time.Second, Drain: 5 * time.Second,
+		Senders: 32, Recipients: 100, Topic: "bench", Churn: 1000, ChurnHold: time.Second, Duration: 10 * time.Second, Drain: 5 * time.Second,
 		ConnsPerProcess: 18000,
 	}
 }
@@ -120,8 +123,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return runConnect(ctx, cfg)
 	case "unicast", "multicast", "topic":
 		return runDelivery(ctx, cfg)
+	case "presence":
+		return runPresence(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown mode %q: connect, unicast, multicast or topic", cfg.Mode)
+		return fmt.Errorf("unknown mode %q: connect, unicast, multicast, topic or presence", cfg.Mode)
 	}
 }
 

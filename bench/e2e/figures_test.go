@@ -29,6 +29,10 @@ func TestClusterFigures(t *testing.T) {
 		t.Skip("benchmark; run with HERALD_FIGURES=1 (make bench-cluster)")
 	}
 	quiet := time.Duration(envInt("HERALD_FIGURES_QUIET_SECONDS", 60)) * time.Second
+	if os.Getenv("HERALD_FIGURES_ONLY") == "presence" {
+		presenceFigures(t)
+		return
+	}
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 3})
 	var out bytes.Buffer
 	base := bench.DefaultConfig()
@@ -143,6 +147,45 @@ func topicFigures(t *testing.T, c *testenv.Cluster, base bench.Config) {
 	t.Logf("\n%s", out.String())
 	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
 		os.WriteFile(strings.TrimSuffix(path, ".md")+"-topic.md", out.Bytes(), 0o644)
+	}
+}
+
+// presenceFigures: a join/leave storm on a cluster of three push nodes
+// with presence on Redis: 1,000 listeners of one topic of a join_leave
+// namespace, and 1,000 users a second connecting, subscribing and leaving
+// a second later. The report goes to HERALD_FIGURES_REPORT with
+// "-presence" before its extension.
+func presenceFigures(t *testing.T) {
+	ns := `HERALD_NAMESPACES={"room": {"presence": true, "join_leave": true}, "quiet": {"presence": true}}`
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 1, Dispatch: 1, Push: 3, PushEnv: []string{ns}, CollectEnv: []string{ns}})
+	var out bytes.Buffer
+	cfg := bench.DefaultConfig()
+	cfg.APIKey, cfg.Auth, cfg.Out = testenv.ClusterAPIKey, c.Auth.URL(), &out
+	cfg.Mode, cfg.Topic, cfg.Users = "presence", "room:storm", 1000
+	cfg.Churn, cfg.ChurnHold = envInt("HERALD_FIGURES_CHURN", 1000), time.Second
+	cfg.Duration = 15 * time.Second
+	cfg.Redis = c.Redis.Addr
+	cfg.SourceIPs = []string{"127.0.0.20", "127.0.0.21", "127.0.0.22"}
+	cfg.API = []string{c.Collect[0].URL()}
+	for _, p := range c.Push {
+		cfg.WS = append(cfg.WS, p.WS())
+	}
+	fmt.Fprintf(&out, "### join/leave storm: %d listeners, %d connects and disconnects a second, 3 push nodes, presence on Redis\n\n", cfg.Users, cfg.Churn)
+	if err := bench.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	// One large topic, of a namespace without join and leave frames: the
+	// presence API's reads, and the members' memory in Redis (the churn
+	// here is only to run the mode).
+	big := cfg
+	big.Topic, big.Users, big.Churn, big.Duration = "quiet:big", 18000, 10, 3*time.Second
+	fmt.Fprintf(&out, "### presence of one topic with 18,000 subscribers on 3 push nodes, on Redis\n\n")
+	if err := bench.Run(context.Background(), big); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", out.String())
+	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
+		os.WriteFile(strings.TrimSuffix(path, ".md")+"-presence.md", out.Bytes(), 0o644)
 	}
 }
 

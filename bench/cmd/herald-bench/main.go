@@ -21,7 +21,9 @@ import (
 const doc = `Load-tests a running Herald (herald all or a cluster) and prints a table.
 Modes (first argument): connect (idle connections: connect rate, server memory and CPU
 per connection), unicast (one recipient per message), multicast (--recipients per message),
-topic (every user subscribes to --topic; messages go to the topic).`
+topic (every user subscribes to --topic; messages go to the topic), presence (--users listeners
+of --topic, a namespace with join_leave, count the join and leave frames while --churn users a
+second connect, subscribe, stay --churn-hold and leave; --redis counts a cluster's Redis commands).`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,6 +64,9 @@ func run(ctx context.Context, args []string) error {
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per request through POST /v1/messages/batch (0: one message per request)")
 	fs.IntVar(&cfg.Recipients, "recipients", cfg.Recipients, "multicast: users per message")
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic mode: the topic every user subscribes to")
+	fs.IntVar(&cfg.Churn, "churn", cfg.Churn, "presence mode: connections a second that subscribe to --topic and leave after --churn-hold")
+	fs.DurationVar(&cfg.ChurnHold, "churn-hold", cfg.ChurnHold, "presence mode: how long each churn connection stays")
+	fs.StringVar(&cfg.Redis, "redis", cfg.Redis, "presence mode: the cluster's Redis (host:port), to report the commands it ran")
 	fs.IntVar(&cfg.Payload, "payload-bytes", cfg.Payload, "bytes of each message's JSON payload: its send time and words of English-like text up to this size (0: the send time alone)")
 	fs.BoolVar(&cfg.Compress, "compression", cfg.Compress, "clients offer permessage-deflate (Herald: with no context takeover; frames of 512 bytes or more come compressed)")
 	encoding := fs.String("encoding", "json", "unicast, multicast and topic: the frames' encoding, json or protobuf (the subprotocol herald.v1.protobuf)")

@@ -32,6 +32,7 @@ run: build
 test: test-deps lint
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
 	$(GO) test -race -count=1 -timeout 12m ./...
+	HERALD_TEST_FERRETDB=sqlite $(GO) test -race -count=1 -timeout 5m ./mongo/
 	cd bench && $(GO) test -race -count=1 -timeout 6m ./...
 
 ## fuzz: each fuzz target for FUZZTIME (the frame decoder, the send-request

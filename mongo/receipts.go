@@ -15,8 +15,8 @@ import (
 
 // Receipts (herald.ReceiptStore) are two insert-only collections:
 //
-//	receipts      {_id: "<msg>\x00<user>\x00<device>", m, u, d, s: seq, dl: delivered, t: for retention}, indexed by m
-//	receipt_acks  {_id: "<user>\x00<device>\x00<seq>", u, d, s, t: acked}, indexed by (u, d, s)
+//	receipts      {_id: "<msg>|<user>|<device>", m, u, d, s: seq, dl: delivered, t: for retention}, indexed by m
+//	receipt_acks  {_id: "<user>|<device>|<seq>", u, d, s, t: acked}, indexed by (u, d, s)
 //
 // A delivery inserts a receipt (kept if one exists: the first delivery
 // counts), an ack inserts an ack event; nothing is updated, so an ack costs
@@ -64,7 +64,7 @@ func (s *Store) Message(ctx context.Context, id string) (*herald.Message, error)
 	return m, nil
 }
 
-func receiptID(msg, user, device string) string { return msg + "\x00" + user + "\x00" + device }
+func receiptID(msg, user, device string) string { return msg + idSep + user + idSep + device }
 
 // SaveDelivered implements herald.ReceiptStore: one unordered bulk of
 // upserts that only insert ($setOnInsert), so the first delivery stays.
@@ -93,7 +93,7 @@ func (s *Store) SaveAcked(ctx context.Context, acks []herald.AckAt) error {
 	}
 	models := make([]driver.WriteModel, len(acks))
 	for i, a := range acks {
-		models[i] = upsertByID(a.User+"\x00"+a.Device+"\x00"+fmt.Sprint(a.Seq), bson.D{{Key: "$setOnInsert", Value: bson.D{
+		models[i] = upsertByID(a.User+idSep+a.Device+idSep+fmt.Sprint(a.Seq), bson.D{{Key: "$setOnInsert", Value: bson.D{
 			{Key: "u", Value: a.User}, {Key: "d", Value: a.Device}, {Key: "s", Value: int64(a.Seq)}, {Key: "t", Value: a.At},
 		}}})
 	}
@@ -113,6 +113,7 @@ func (s *Store) Receipts(ctx context.Context, msgID string) ([]herald.Receipt, e
 	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("receipts of %s: %w", msgID, err)
 	}
+	docs = firstDeliveries(docs)
 	out := make([]herald.Receipt, len(docs))
 	for i, d := range docs {
 		out[i] = herald.Receipt{MsgID: d.M, User: d.U, Device: d.D, Seq: herald.Seq(d.S), Delivered: d.DL}
@@ -130,6 +131,26 @@ func (s *Store) Receipts(ctx context.Context, msgID string) ([]herald.Receipt, e
 		}
 	}
 	return out, nil
+}
+
+// firstDeliveries keeps one receipt per device, its first delivery: a
+// device delivered the message both before and after an upgrade from the
+// NUL-separated _ids has one receipt under each form.
+func firstDeliveries(docs []receiptDoc) []receiptDoc {
+	first := make(map[[2]string]int, len(docs))
+	out := docs[:0]
+	for _, d := range docs {
+		k := [2]string{d.U, d.D}
+		if i, ok := first[k]; ok {
+			if d.DL.Before(out[i].DL) {
+				out[i] = d
+			}
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, d)
+	}
+	return out
 }
 
 // sweepReceipts removes the receipts of the messages filter selects (those

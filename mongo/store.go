@@ -6,7 +6,7 @@
 //	messages  {_id: message id, t: time, topic, p: payload JSON text}   stored once
 //	inbox     {_id: "user/seq", u: user, s: seq, m: message id, t: time}  one per recipient
 //	counters  {_id: user, s: last seq, e: epoch}                        seq allocation
-//	acks      {_id: "user\x00device", u, d, s: acked seq}
+//	acks      {_id: "user|device", u, d, s: acked seq}
 //
 // An inbox entry's _id is the user and the seq as 16 hex digits ("alice/000000000000002a"),
 // so every read on the hot path is a point lookup by _id: replay asks for the
@@ -804,7 +804,18 @@ func (s *Store) Sweep(ctx context.Context, cutoff time.Time) (int, error) {
 	return int(res.DeletedCount), nil
 }
 
-func ackID(user, device string) string { return user + "\x00" + device }
+// idSep joins the parts of a compound _id. It is a character no user,
+// device, topic or message ID may hold (herald.ValidID; message IDs are
+// hex), and one every MongoDB-compatible store and tool takes: NUL, which
+// older versions used, is refused by PostgreSQL's jsonb (FerretDB on
+// PostgreSQL) and fragile elsewhere. Acks stored under the NUL form are
+// still read (AckedSeq); receipts are found by their fields, not their _id.
+const idSep = "|"
+
+// legacyIDSep is the separator of the _ids older versions wrote.
+const legacyIDSep = "\x00"
+
+func ackID(user, device string) string { return user + idSep + device }
 
 // upsertByID is one statement of a bulk upsert: update the document with
 // this _id, or insert it. Sent as a multi-document update ("multi": true),
@@ -841,12 +852,16 @@ func (s *Store) SaveAcks(ctx context.Context, acks []herald.Ack) error {
 	return nil
 }
 
-// AckedSeq implements herald.Store.
+// AckedSeq implements herald.Store: the higher of the ack under its _id
+// and under the form an older version wrote (which only stops being read
+// once no store holds it: the two are one indexed lookup).
 func (s *Store) AckedSeq(ctx context.Context, user, device string) (herald.Seq, error) {
+	ids := bson.A{ackID(user, device), user + legacyIDSep + device}
+	opts := options.FindOne().SetSort(bson.D{{Key: "s", Value: -1}})
 	var doc struct {
 		S int64 `bson:"s"`
 	}
-	err := s.acks.FindOne(ctx, bson.D{{Key: "_id", Value: ackID(user, device)}}).Decode(&doc)
+	err := s.acks.FindOne(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, opts).Decode(&doc)
 	if errors.Is(err, driver.ErrNoDocuments) {
 		return 0, nil
 	}

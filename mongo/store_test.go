@@ -145,3 +145,46 @@ func TestLargeAckFlushOfKnownDevices(t *testing.T) {
 		}
 	}
 }
+
+// An older version's acks and receipts, under _ids joined with NUL, are
+// still read: the ack under the higher of the two forms, one receipt per
+// device (its first delivery). Only SQLite takes a NUL in a string (the
+// PostgreSQL back end refuses it, which is why the separator changed), so
+// this runs on the SQLite back end (make test runs this package on both).
+func TestReadsIDsOfAnOlderVersion(t *testing.T) {
+	if testenv.FerretBackend() != "sqlite" {
+		t.Skip("the NUL-separated _ids of older versions can be written to FerretDB's SQLite back end only (HERALD_TEST_FERRETDB=sqlite)")
+	}
+	srv := testenv.StartMongo(t)
+	ctx := context.Background()
+	s, err := Open(ctx, Options{URI: srv.URI, Database: fmt.Sprintf("herald_legacy_%d", dbn.Add(1)), Retention: 7 * 24 * time.Hour, Indexes: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if _, err := s.acks.InsertOne(ctx, bson.D{{Key: "_id", Value: "ann\x00phone"}, {Key: "u", Value: "ann"}, {Key: "d", Value: "phone"}, {Key: "s", Value: int64(40)}}); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := s.AckedSeq(ctx, "ann", "phone"); err != nil || seq != 40 {
+		t.Fatalf("acked seq under the old _id: %d %v", seq, err)
+	}
+	if err := s.SaveAcks(ctx, []herald.Ack{{User: "ann", Device: "phone", Seq: 42}}); err != nil {
+		t.Fatal(err)
+	}
+	if seq, err := s.AckedSeq(ctx, "ann", "phone"); err != nil || seq != 42 {
+		t.Fatalf("acked seq after a new ack: %d %v", seq, err)
+	}
+
+	first := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	if _, err := s.receipts.InsertOne(ctx, bson.D{{Key: "_id", Value: "m1\x00ann\x00phone"}, {Key: "m", Value: "m1"}, {Key: "u", Value: "ann"},
+		{Key: "d", Value: "phone"}, {Key: "s", Value: int64(7)}, {Key: "dl", Value: first}, {Key: "t", Value: first}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveDelivered(ctx, []herald.Receipt{{MsgID: "m1", User: "ann", Device: "phone", Seq: 7, Delivered: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.Receipts(ctx, "m1")
+	if err != nil || len(rs) != 1 || !rs[0].Delivered.Equal(first) {
+		t.Fatalf("receipts under both forms: %+v %v, want one delivered at %v", rs, err, first)
+	}
+}

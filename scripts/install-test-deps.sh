@@ -3,14 +3,17 @@
 # redis-server (the Redis router's tests and the cluster tests start real ones)
 # and chromium (the demo page's browser test drives it through playwright-core,
 # which npm installs in tests/browser; no browser download is used).
-# FerretDB, the MongoDB-wire server the store tests use, is built from Go
-# sources by the tests themselves (internal/testenv/ferretdb).
+# postgresql: FerretDB, the MongoDB-wire server the store and cluster tests
+# use, stores in it (internal/testenv/postgres.go starts a server of its own
+# per test process); FerretDB itself is built from Go sources by the tests
+# (internal/testenv/ferretdb).
 set -euo pipefail
 
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && command -v psql >/dev/null 2>&1 || missing+=(postgresql)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing test dependencies: ${missing[*]}"
@@ -25,3 +28,4 @@ $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged service; the tests run their own servers.
 $sudo systemctl disable --now redis-server >/dev/null 2>&1 || true
+$sudo systemctl disable --now postgresql >/dev/null 2>&1 || true

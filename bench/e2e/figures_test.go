@@ -23,7 +23,9 @@ import (
 // connections, collect throughput with one and two instances on the same
 // store, and deliveries/s with 1, 2 and 3 push nodes. It is a benchmark, not a
 // test: it runs only with HERALD_FIGURES=1 (make bench-cluster) and asserts
-// nothing about speed.
+// nothing about speed. HERALD_FIGURES_ONLY picks one part: throughput
+// (the Redis minute, collect and push scaling, with each service's CPU),
+// topic or presence.
 func TestClusterFigures(t *testing.T) {
 	if os.Getenv("HERALD_FIGURES") == "" {
 		t.Skip("benchmark; run with HERALD_FIGURES=1 (make bench-cluster)")
@@ -87,9 +89,12 @@ func TestClusterFigures(t *testing.T) {
 			cfg.WS = append(cfg.WS, p.WS())
 		}
 		fmt.Fprintf(&out, "### collect instances: %d\n\n", n)
+		from, before := out.Len(), serviceCPU(c)
 		if err := bench.Run(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
+		accepted, _ := runCounts(out.String()[from:])
+		fmt.Fprintf(&out, "CPU of each part of the cluster while it ran (a message: one recipient):\n\n%s\n", cpuReport(before, serviceCPU(c), accepted, "message"))
 	}
 	// 3. Deliveries/s with 1, 2 and 3 push nodes (multicast, so delivery dominates).
 	for n := 1; n <= 3; n++ {
@@ -101,13 +106,19 @@ func TestClusterFigures(t *testing.T) {
 			cfg.WS = append(cfg.WS, p.WS())
 		}
 		fmt.Fprintf(&out, "### push nodes: %d\n\n", n)
+		from, before := out.Len(), serviceCPU(c)
 		if err := bench.Run(ctx, cfg); err != nil {
 			t.Fatal(err)
 		}
+		_, deliveries := runCounts(out.String()[from:])
+		fmt.Fprintf(&out, "CPU of each part of the cluster while it ran:\n\n%s\n", cpuReport(before, serviceCPU(c), deliveries, "delivery"))
 	}
 	t.Logf("\n%s", out.String())
 	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
 		os.WriteFile(path, out.Bytes(), 0o644)
+	}
+	if os.Getenv("HERALD_FIGURES_ONLY") == "throughput" {
+		return
 	}
 	topicFigures(t, c, base)
 }
@@ -187,6 +198,20 @@ func presenceFigures(t *testing.T) {
 	if path := os.Getenv("HERALD_FIGURES_REPORT"); path != "" {
 		os.WriteFile(strings.TrimSuffix(path, ".md")+"-presence.md", out.Bytes(), 0o644)
 	}
+}
+
+// runCounts reads the messages accepted and the deliveries from the
+// result row of a delivery run's report.
+func runCounts(report string) (accepted, deliveries int64) {
+	for _, line := range strings.Split(report, "\n") {
+		f := strings.Split(line, "|")
+		if len(f) < 11 || strings.Contains(line, "---") || strings.Contains(line, "accepted") {
+			continue
+		}
+		accepted, _ = strconv.ParseInt(strings.TrimSpace(f[8]), 10, 64)
+		deliveries, _ = strconv.ParseInt(strings.TrimSpace(f[9]), 10, 64)
+	}
+	return accepted, deliveries
 }
 
 // envInt is the environment variable name as a positive number, else def.

@@ -60,7 +60,8 @@ func (r *Redis) StartAgain(t testing.TB) {
 type Mongo struct {
 	Addr string
 	URI  string
-	Dir  string
+	Dir  string // SQLite: its files
+	PG   string // PostgreSQL: the database's URL
 	*Process
 }
 
@@ -90,25 +91,37 @@ func FerretBinary(t testing.TB) string {
 	return ferretBin
 }
 
-// StartMongo starts FerretDB with SQLite storage in a temp dir on a free port.
+// StartMongo starts FerretDB on a free port, storing in a database of its
+// own on PostgreSQL, or in SQLite files in a temp dir (FerretBackend).
 func StartMongo(t testing.TB) *Mongo {
 	t.Helper()
-	return startMongoAt(t, FreePort(t, "127.0.0.1"), t.TempDir())
+	m := &Mongo{Addr: FreePort(t, "127.0.0.1")}
+	if FerretBackend() == "sqlite" {
+		m.Dir = t.TempDir()
+	} else {
+		m.PG = postgresDatabase(t)
+	}
+	m.start(t)
+	return m
 }
 
-func startMongoAt(t testing.TB, addr, dir string) *Mongo {
+func (m *Mongo) start(t testing.TB) {
 	t.Helper()
-	p := Start(t, "ferretdb "+addr, FerretBinary(t), nil, "-listen", addr, "-dir", dir)
-	if err := WaitTCP(addr, 30*time.Second); err != nil {
+	args := []string{"-listen", m.Addr, "-dir", m.Dir}
+	if m.PG != "" {
+		args = []string{"-listen", m.Addr, "-postgresql-url", m.PG}
+	}
+	m.Process = Start(t, "ferretdb "+m.Addr, FerretBinary(t), nil, args...)
+	if err := WaitTCP(m.Addr, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	return &Mongo{Addr: addr, URI: "mongodb://" + addr + "/", Dir: dir, Process: p}
+	m.URI = "mongodb://" + m.Addr + "/"
 }
 
 // StartAgain starts the server again, on the same address and data, after it was killed.
 func (m *Mongo) StartAgain(t testing.TB) {
 	t.Helper()
-	*m = *startMongoAt(t, m.Addr, m.Dir)
+	m.start(t)
 }
 
 func splitHostPort(addr string) (string, string) {

@@ -61,8 +61,8 @@ vuln:
 ## chaos: the chaos run at full size (2 collect, 2 dispatch, 3 push, 1,000 users
 ## with 2 devices each; kills, drains and restarts nodes and Redis); bounded at
 ## 3 minutes, it writes its table to chaos-report.md. `make test` runs it small.
-## On a 2-core machine it often fails at this size: FerretDB falls behind and
-## resumes time out (docs/guarantees.md, "The chaos run").
+## FerretDB stores in PostgreSQL (HERALD_TEST_FERRETDB=sqlite: SQLite, which
+## on 2 cores takes about a fifth of the traffic; docs/guarantees.md).
 chaos: test-deps
 	HERALD_CHAOS_USERS=1000 HERALD_CHAOS_SECONDS=75 HERALD_CHAOS_SENDERS=16 \
 	HERALD_CHAOS_REPORT=$(CURDIR)/chaos-report.md \
@@ -99,8 +99,10 @@ bench-floor:
 	./bin/floor pings --conns 18000 --interval 25s --duration 60s
 
 ## bench-cluster: the cluster figures (Redis commands per 1,000 idle connections,
-## collect with 1 and 2 instances, deliveries/s with 1-3 push nodes) on a local
-## cluster with Redis and FerretDB; the report goes to bench/results/cluster.md
+## collect with 1 and 2 instances, deliveries/s with 1-3 push nodes, each
+## service's CPU, a topic on 1-3 push nodes, a join/leave storm) on a local
+## cluster with Redis and FerretDB on PostgreSQL; reports in bench/results/cluster*.md.
+## HERALD_FIGURES_ONLY=throughput|topic|presence runs one part
 bench-cluster: test-deps
 	mkdir -p bench/results
 	HERALD_FIGURES=1 HERALD_FIGURES_REPORT=$(CURDIR)/bench/results/cluster.md \

@@ -41,6 +41,10 @@ func presenceKeys(topic string) (ids, members, users, nodes string) {
 	return k, k + ":m", k + ":u", k + ":n"
 }
 
+// indexSep joins a topic and a connection ID in a node's index: no topic
+// holds it (and keys stay readable in redis-cli, which NUL did not).
+const indexSep = "|"
+
 func nodeIndex(node herald.Node) string {
 	return presenceNodePrefix + node.ID + ":" + strconv.FormatInt(node.Epoch, 10)
 }
@@ -129,7 +133,7 @@ func (p TopicPresence) Change(ctx context.Context, node herald.Node, b herald.Pr
 		keys := []string{ids, members, users}
 		if !c.Join {
 			cmds[i] = changeScript.Eval(ctx, pipe, keys, c.Conn, "0", "", "", ttl)
-			pipe.SRem(ctx, index, c.Topic+"\x00"+c.Conn)
+			pipe.SRem(ctx, index, c.Topic+indexSep+c.Conn)
 			continue
 		}
 		v, err := json.Marshal(storedMember{User: c.User, Device: c.Device, Node: node.ID, Epoch: node.Epoch, Since: c.Since.UnixMilli()})
@@ -137,7 +141,7 @@ func (p TopicPresence) Change(ctx context.Context, node herald.Node, b herald.Pr
 			return nil, err
 		}
 		cmds[i] = changeScript.Eval(ctx, pipe, keys, c.Conn, "1", string(v), c.User, ttl)
-		pipe.SAdd(ctx, index, c.Topic+"\x00"+c.Conn)
+		pipe.SAdd(ctx, index, c.Topic+indexSep+c.Conn)
 	}
 	undo := func() {}
 	if len(b.Changes) > 0 {
@@ -194,7 +198,10 @@ func (p TopicPresence) Reap(ctx context.Context, node herald.Node) ([]herald.Pre
 	cmds := make([]*goredis.Cmd, len(entries))
 	seen := map[string]bool{}
 	for i, e := range entries {
-		topic, conn, _ := strings.Cut(e, "\x00")
+		topic, conn, ok := strings.Cut(e, indexSep)
+		if !ok {
+			topic, conn, _ = strings.Cut(e, "\x00") // written by an older version
+		}
 		ids, members, users, nodes := presenceKeys(topic)
 		topics[i] = topic
 		cmds[i] = changeScript.Eval(ctx, pipe, []string{ids, members, users}, conn, "0", "", "", ttl)

@@ -75,6 +75,7 @@ func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handlePresence)))
 	mux.Handle("/v1/users/{user}/disconnect", httpx.RequireScope(keys, httpx.ScopeAdmin, httpx.Method(http.MethodPost, s.handleDisconnect)))
 	s.registerTopics(mux, keys)
+	s.registerPush(mux, keys)
 }
 
 // LaneRoutes are the endpoints that the lane (internal/lane) serves without

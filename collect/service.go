@@ -6,11 +6,13 @@ package collect
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/egress"
 )
 
 // Config holds the collect service's settings.
@@ -33,12 +35,17 @@ type Config struct {
 	SweepInterval  time.Duration     // how often retention runs
 	RevokeTTL      time.Duration     // a disconnect refuses the user's older tokens this long (longer than tokens live)
 	Namespaces     herald.Namespaces // the push nodes' --namespaces: which topics keep presence
+	// WebPushHosts are the hosts a Web Push subscription's endpoint may
+	// name ("*.example.com": its subdomains); PrivateNetworks the
+	// non-public networks such an endpoint may reach (tests: loopback).
+	WebPushHosts    []string
+	PrivateNetworks []netip.Prefix
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, CommitInterval: 500 * time.Microsecond, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
-		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour}
+		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: DefaultWebPushHosts}
 }
 
 // Deps are what a collect instance works with. The optional ones may be
@@ -47,25 +54,30 @@ func DefaultConfig() Config {
 type Deps struct {
 	Store       herald.Store
 	Dispatcher  herald.Dispatcher
-	Directory   herald.Directory      // presence and the admin API; nil: they answer 503
-	Revocations herald.Revocations    // disconnect; nil: it answers 503
-	Receipts    herald.ReceiptStore   // GET /v1/messages/{id}; nil: 404, this store keeps none
-	Presence    herald.TopicPresence  // GET /v1/topics/{topic}/presence; nil: 503
-	Registry    prometheus.Registerer // where the metrics go
+	Directory   herald.Directory     // presence and the admin API; nil: they answer 503
+	Revocations herald.Revocations   // disconnect; nil: it answers 503
+	Receipts    herald.ReceiptStore  // GET /v1/messages/{id}; nil: 404, this store keeps none
+	Presence    herald.TopicPresence // GET /v1/topics/{topic}/presence; nil: 503
+	// Registrations are the devices' push registrations (the store's);
+	// nil: their endpoints answer 503.
+	Registrations herald.PushRegistrations
+	Registry      prometheus.Registerer // where the metrics go
 }
 
 // Service is the collect service.
 type Service struct {
-	cfg         Config
-	store       herald.Store
-	dispatcher  herald.Dispatcher
-	directory   herald.Directory
-	revocations herald.Revocations
-	receipts    herald.ReceiptStore
-	presence    herald.TopicPresence
-	commit      *committer
-	forward     chan []*herald.Message
-	m           metrics
+	cfg           Config
+	store         herald.Store
+	dispatcher    herald.Dispatcher
+	directory     herald.Directory
+	revocations   herald.Revocations
+	receipts      herald.ReceiptStore
+	presence      herald.TopicPresence
+	registrations herald.PushRegistrations
+	egress        *egress.Policy // where a Web Push endpoint may point
+	commit        *committer
+	forward       chan []*herald.Message
+	m             metrics
 }
 
 type metrics struct {
@@ -84,8 +96,8 @@ type metrics struct {
 func New(cfg Config, d Deps) *Service {
 	store, reg := d.Store, d.Registry
 	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
-		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence,
-		forward: make(chan []*herald.Message, cfg.DispatchQueue)}
+		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations,
+		egress: egress.NewPolicy(cfg.PrivateNetworks), forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_messages_rejected_total", Help: "Requests refused, by error code."}, []string{"code"}),

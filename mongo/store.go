@@ -56,6 +56,8 @@ type Store struct {
 	receipts *driver.Collection // receipts.go
 	// receiptAcks holds the ack events of receipts (receipts.go).
 	receiptAcks *driver.Collection
+	// registrations holds the devices' push registrations (pushreg.go).
+	registrations *driver.Collection
 	// fault, set by tests only, makes an Append step fail (retry.go).
 	fault func(step string) error
 	// sharded: Open found a mongos. Reads of a user's inbox entries then
@@ -111,6 +113,8 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		receipts: db.Collection("receipts"),
 
 		receiptAcks: db.Collection("receipt_acks"),
+
+		registrations: db.Collection("push_registrations"),
 	}
 	var hello struct {
 		Msg string `bson:"msg"`
@@ -157,6 +161,7 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.receiptAcks, "device_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}, {Key: "s", Value: 1}},
 			Options: options.Index().SetName("device_seq")}},
 		{s.receiptAcks, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+		{s.registrations, "user", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}}, Options: options.Index().SetName("user")}},
 	}
 	have := map[string]map[string]bool{}
 	for _, ix := range indexes {

@@ -11,6 +11,7 @@ import (
 	"github.com/heraldpush/herald/auth"
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/dispatch"
+	"github.com/heraldpush/herald/internal/egress"
 	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/memory"
 	"github.com/heraldpush/herald/pebble"
@@ -86,8 +87,11 @@ func runAll(ctx context.Context, args []string) error {
 		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Online: memory.NewOnline(), Registry: reg})
 	dsvc := dispatch.New(router, psvc, reg)
 	ccfg.Namespaces = pcfg.Namespaces
+	if ccfg.PrivateNetworks, err = egress.ParseAllow(pcfg.PrivateNetworks); err != nil {
+		return fmt.Errorf("--allow-private-networks: %w", err)
+	}
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
-		Receipts: store, Presence: presence, Registry: reg})
+		Receipts: store, Presence: presence, Registrations: store, Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

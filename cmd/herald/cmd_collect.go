@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/heraldpush/herald/collect"
+	"github.com/heraldpush/herald/internal/egress"
 	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/rpc"
 	"github.com/heraldpush/herald/web"
@@ -32,6 +34,8 @@ func runCollect(ctx context.Context, args []string) error {
 	f.str(&keysFile, "api-keys-file", "YAML file of named API keys with scopes (send, read, admin); read again when it changes")
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
+	var private []string
+	f.list(&private, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that a Web Push subscription's endpoint may reach although loopback, private or link-local; empty: public addresses only")
 	f.namespaces(&cfg.Namespaces, "namespaces", "the push nodes' --namespaces (the same value): which topics keep presence, for GET /v1/topics/{topic}/presence")
 	if err := lo.parse(f, args); err != nil {
 		return err
@@ -39,6 +43,9 @@ func runCollect(ctx context.Context, args []string) error {
 	cluster, err := co.load()
 	if err != nil {
 		return err
+	}
+	if cfg.PrivateNetworks, err = egress.ParseAllow(private); err != nil {
+		return fmt.Errorf("--allow-private-networks: %w", err)
 	}
 	keys, err := httpx.NewKeys(apiKey, keysFile)
 	if err != nil {
@@ -52,7 +59,7 @@ func runCollect(ctx context.Context, args []string) error {
 	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
 	// Redis is optional for collect: it answers presence, the admin API and
 	// disconnects (their revocations), and nothing else.
-	deps := collect.Deps{Store: store, Receipts: store}
+	deps := collect.Deps{Store: store, Receipts: store, Registrations: store}
 	if len(ro.addrs) > 0 {
 		r, err := ro.open(ctx)
 		if err != nil {
@@ -91,5 +98,6 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxBatchBytes, "max-batch-bytes", "largest body of one POST /v1/messages/batch, in bytes")
 	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")
 	f.dur(&cfg.SweepInterval, "sweep-interval", "how often messages past retention are removed")
+	f.list(&cfg.WebPushHosts, "webpush-hosts", "hosts a Web Push subscription's endpoint may name, comma-separated (*.example.com: its subdomains); the browsers' push services by default")
 	f.dur(&cfg.RevokeTTL, "revoke-ttl", "after POST /v1/users/{user}/disconnect, the user's older tokens are refused this long (longer than tokens live)")
 }

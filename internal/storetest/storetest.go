@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("SweepRemovesOldMessages", func(t *testing.T) { testSweep(t, open(t)) })
 	t.Run("StreamsHaveAnEpoch", func(t *testing.T) { testEpoch(t, open(t), open(t)) })
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
+	t.Run("PushRegistrations", func(t *testing.T) { testRegistrations(t, open(t)) })
 }
 
 func testIdempotent(t *testing.T, s herald.Store) {

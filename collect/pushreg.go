@@ -1,0 +1,221 @@
+package collect
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/egress"
+	"github.com/heraldpush/herald/internal/httpx"
+)
+
+// DefaultWebPushHosts are the push services of the browsers in use: a Web
+// Push endpoint comes from a browser, so it is untrusted input, and only
+// these hosts (or the ones --webpush-hosts names instead) are taken.
+// "*." allows the subdomains of a name.
+var DefaultWebPushHosts = []string{
+	"fcm.googleapis.com",                // Chrome, and Chromium-based browsers but Edge
+	"updates.push.services.mozilla.com", // Firefox
+	"*.notify.windows.com",              // Edge
+	"web.push.apple.com",                // Safari
+}
+
+// RegistrationRequest is the body of PUT /v1/users/{user}/devices/{device}/push.
+type RegistrationRequest struct {
+	Provider     string                      `json:"provider"`
+	Token        string                      `json:"token,omitempty"`
+	Topic        string                      `json:"topic,omitempty"`
+	Environment  string                      `json:"environment,omitempty"`
+	Subscription *herald.WebPushSubscription `json:"subscription,omitempty"`
+}
+
+// RegistrationsResponse is the answer of GET /v1/users/{user}/push.
+type RegistrationsResponse struct {
+	User          string                    `json:"user"`
+	Registrations []herald.PushRegistration `json:"registrations"`
+}
+
+func (s *Service) registerPush(mux *http.ServeMux, keys *httpx.Keys) {
+	mux.Handle("/v1/users/{user}/push", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleRegistrations)))
+	mux.HandleFunc("/v1/users/{user}/devices/{device}/push", func(w http.ResponseWriter, r *http.Request) {
+		scope, handle := httpx.ScopeSend, s.handlePutRegistration
+		switch r.Method {
+		case http.MethodPut:
+		case http.MethodDelete:
+			handle = s.handleDeleteRegistration
+		case http.MethodGet:
+			scope, handle = httpx.ScopeRead, s.handleGetRegistration
+		default:
+			w.Header().Set("Allow", "GET, PUT, DELETE")
+			httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET, PUT or DELETE"))
+			return
+		}
+		if httpx.Admit(keys, scope, w, r) {
+			handle(w, r)
+		}
+	})
+}
+
+// pathDevice reads {user} and {device}, answering 400 for either invalid.
+func pathDevice(w http.ResponseWriter, r *http.Request) (string, string, bool) {
+	user, ok := pathUser(w, r)
+	if !ok {
+		return "", "", false
+	}
+	device := r.PathValue("device")
+	if !herald.ValidID(device) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "device: not a valid device ID"))
+		return "", "", false
+	}
+	return user, device, true
+}
+
+// registrations answers 503 where the store keeps none.
+func (s *Service) registrationStore(w http.ResponseWriter, r *http.Request) (herald.PushRegistrations, bool) {
+	if s.registrations == nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "this store keeps no push registrations"))
+		return nil, false
+	}
+	return s.registrations, true
+}
+
+// handlePutRegistration is PUT /v1/users/{user}/devices/{device}/push: the
+// device's registration, replacing the one before. A Web Push endpoint
+// must be https on a known push service's host and reach no address that
+// is not public (unless --allow-private-networks lets it): it is refused
+// here with a 400, not at the first push.
+func (s *Service) handlePutRegistration(w http.ResponseWriter, r *http.Request) {
+	user, device, ok := pathDevice(w, r)
+	if !ok {
+		return
+	}
+	store, ok := s.registrationStore(w, r)
+	if !ok {
+		return
+	}
+	var req RegistrationRequest
+	if err := httpx.Decode(w, r, 8<<10, &req); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	reg := herald.PushRegistration{User: user, Device: device, Provider: req.Provider, Token: req.Token, Topic: req.Topic,
+		Environment: req.Environment, Subscription: req.Subscription, Updated: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := reg.Validate(); err != nil {
+		httpx.Error(w, r, err)
+		return
+	}
+	if reg.Provider == herald.ProviderWebPush {
+		if err := s.checkEndpoint(r.Context(), reg.Subscription.Endpoint); err != nil {
+			httpx.Error(w, r, err)
+			return
+		}
+	}
+	if err := store.PutRegistration(r.Context(), reg); err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable, retry"))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, reg)
+}
+
+// checkEndpoint is where a Web Push endpoint may point.
+func (s *Service) checkEndpoint(ctx context.Context, endpoint string) error {
+	u, _ := url.Parse(endpoint) // Validate parsed it
+	host := strings.ToLower(u.Hostname())
+	if !hostListed(host, s.cfg.WebPushHosts) {
+		return herald.Errorf(herald.EInvalid, "subscription.endpoint: %s is not a known push service (--webpush-hosts)", host)
+	}
+	if err := s.egress.CheckURL(ctx, endpoint); err != nil {
+		if errors.Is(err, egress.ErrRefused) {
+			return herald.Errorf(herald.EInvalid, "subscription.endpoint: %s reaches an address that is not public (--allow-private-networks)", host)
+		}
+		return herald.Errorf(herald.EInvalid, "subscription.endpoint: %v", err)
+	}
+	return nil
+}
+
+// hostListed reports whether host is one of list's names, or under one of
+// its "*." suffixes.
+func hostListed(host string, list []string) bool {
+	for _, h := range list {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if suffix, ok := strings.CutPrefix(h, "*."); ok {
+			if strings.HasSuffix(host, "."+suffix) {
+				return true
+			}
+			continue
+		}
+		if host == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) handleGetRegistration(w http.ResponseWriter, r *http.Request) {
+	user, device, ok := pathDevice(w, r)
+	if !ok {
+		return
+	}
+	store, ok := s.registrationStore(w, r)
+	if !ok {
+		return
+	}
+	regs, err := store.Registrations(r.Context(), user)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable, retry"))
+		return
+	}
+	for _, reg := range regs {
+		if reg.Device == device {
+			httpx.JSON(w, http.StatusOK, reg)
+			return
+		}
+	}
+	httpx.Error(w, r, herald.Errorf(herald.ENotFound, "%s's device %s has no push registration", user, device))
+}
+
+func (s *Service) handleDeleteRegistration(w http.ResponseWriter, r *http.Request) {
+	user, device, ok := pathDevice(w, r)
+	if !ok {
+		return
+	}
+	store, ok := s.registrationStore(w, r)
+	if !ok {
+		return
+	}
+	found, err := store.DeleteRegistration(r.Context(), user, device)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable, retry"))
+		return
+	}
+	if !found {
+		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "%s's device %s has no push registration", user, device))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleRegistrations is GET /v1/users/{user}/push: every device's.
+func (s *Service) handleRegistrations(w http.ResponseWriter, r *http.Request) {
+	user, ok := pathUser(w, r)
+	if !ok {
+		return
+	}
+	store, ok := s.registrationStore(w, r)
+	if !ok {
+		return
+	}
+	regs, err := store.Registrations(r.Context(), user)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable, retry"))
+		return
+	}
+	if regs == nil {
+		regs = []herald.PushRegistration{}
+	}
+	httpx.JSON(w, http.StatusOK, RegistrationsResponse{User: user, Registrations: regs})
+}

@@ -48,7 +48,8 @@ function connect() {
     if (client !== c) return; // closed on purpose
     status("reconnecting", "wait");
     $("hello").textContent = `Closed (${d.code}${d.reason ? ": " + d.reason : ""}); reconnecting…`;
-    $("hello").dataset.lastClose = d.code; // kept after the reconnect's text replaces this one
+    // Every close code, kept after the reconnect's text replaces this one.
+    $("hello").dataset.closes = `${$("hello").dataset.closes ?? ""} ${d.code}`.trim();
   });
   c.on("error", (e) => { $("hello").textContent = "Token refused: " + e.message; });
   c.on("message", (m) => addRow("direct", m));

@@ -21,10 +21,10 @@ const (
 // platform's push service. A device has at most one: registering again
 // replaces it.
 type PushRegistration struct {
-	User     string    `json:"user"`
-	Device   string    `json:"device"`
-	Provider string    `json:"provider"`
-	Token    string    `json:"token,omitempty"` // fcm, apns: the device token
+	User     string `json:"user"`
+	Device   string `json:"device"`
+	Provider string `json:"provider"`
+	Token    string `json:"token,omitempty"` // fcm, apns: the device token
 	// Topic is the app's bundle ID (apns-topic); Environment production
 	// (the default) or sandbox, which decides APNs's host.
 	Topic        string               `json:"topic,omitempty"`

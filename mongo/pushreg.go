@@ -65,4 +65,3 @@ func (s *Store) DeleteRegistration(ctx context.Context, user, device string) (bo
 	}
 	return res.DeletedCount > 0, nil
 }
-

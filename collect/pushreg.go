@@ -39,7 +39,21 @@ type RegistrationsResponse struct {
 	Registrations []herald.PushRegistration `json:"registrations"`
 }
 
+// VAPIDKeyResponse is the answer of GET /v1/push/vapid-key.
+type VAPIDKeyResponse struct {
+	PublicKey string `json:"public_key"`
+}
+
 func (s *Service) registerPush(mux *http.ServeMux, keys *httpx.Keys) {
+	// The public key is for pages (PushManager.subscribe's
+	// applicationServerKey), which hold no API key: it needs none.
+	mux.Handle("/v1/push/vapid-key", httpx.Method(http.MethodGet, func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.VAPIDPublicKey == "" {
+			httpx.Error(w, r, herald.Errorf(herald.ENotFound, "Web Push is not set up here (--vapid-public-key)"))
+			return
+		}
+		httpx.JSON(w, http.StatusOK, VAPIDKeyResponse{PublicKey: s.cfg.VAPIDPublicKey})
+	}))
 	mux.Handle("/v1/users/{user}/push", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleRegistrations)))
 	mux.HandleFunc("/v1/users/{user}/devices/{device}/push", func(w http.ResponseWriter, r *http.Request) {
 		scope, handle := httpx.ScopeSend, s.handlePutRegistration

@@ -40,6 +40,7 @@ type Config struct {
 	// non-public networks such an endpoint may reach (tests: loopback).
 	WebPushHosts    []string
 	PrivateNetworks []netip.Prefix
+	VAPIDPublicKey  string // served at GET /v1/push/vapid-key; empty: 404
 }
 
 // DefaultConfig returns the defaults.

@@ -236,6 +236,7 @@ func TestOpenAPI(t *testing.T) {
 	s.check(t, api, "PUT", "/v1/users/alice/devices/phone/push", map[string]any{"provider": "apns", "token": "abc"}, 400)
 	s.check(t, api, "GET", "/v1/users/alice/devices/phone/push", nil, 200)
 	s.check(t, api, "GET", "/v1/users/alice/push", nil, 200)
+	s.check(t, anon, "GET", "/v1/push/vapid-key", nil, 200)
 	s.check(t, api, "DELETE", "/v1/users/alice/devices/phone/push", nil, 204)
 	s.check(t, api, "GET", "/v1/users/alice/devices/phone/push", nil, 404)
 	s.check(t, api, "POST", "/v1/tokens", map[string]any{"user": "bob", "topics": []string{"news", "team:*"}}, 200)

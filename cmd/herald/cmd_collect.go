@@ -35,6 +35,8 @@ func runCollect(ctx context.Context, args []string) error {
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
 	var private []string
+	var vapid vapidOptions
+	vapid.register(f)
 	f.list(&private, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that a Web Push subscription's endpoint may reach although loopback, private or link-local; empty: public addresses only")
 	f.namespaces(&cfg.Namespaces, "namespaces", "the push nodes' --namespaces (the same value): which topics keep presence, for GET /v1/topics/{topic}/presence")
 	if err := lo.parse(f, args); err != nil {
@@ -46,6 +48,11 @@ func runCollect(ctx context.Context, args []string) error {
 	}
 	if cfg.PrivateNetworks, err = egress.ParseAllow(private); err != nil {
 		return fmt.Errorf("--allow-private-networks: %w", err)
+	}
+	if wp, err := vapid.sender(""); err != nil {
+		return err
+	} else if wp != nil {
+		cfg.VAPIDPublicKey = wp.PublicKey()
 	}
 	keys, err := httpx.NewKeys(apiKey, keysFile)
 	if err != nil {

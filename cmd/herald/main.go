@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+
+	"github.com/heraldpush/herald/webpush"
 	"os/signal"
 	"syscall"
 	"time"
@@ -31,6 +33,7 @@ Commands:
   collect   the collect service: HTTP ingest, stored in MongoDB, handed to dispatch
   dispatch  the dispatch service: routes messages to push nodes through Redis
   push      the push service: holds WebSocket connections
+  vapid-keys  print a new VAPID key pair for Web Push, as HERALD_ settings
   version   print the version
 
 Run 'herald <command> --help' for a command's flags; every flag is also an
@@ -43,6 +46,14 @@ var commands = map[string]func(ctx context.Context, args []string) error{
 	"collect":  runCollect,
 	"dispatch": runDispatch,
 	"push":     runPush,
+	"vapid-keys": func(context.Context, []string) error {
+		k, err := webpush.GenerateKeys()
+		if err != nil {
+			return err
+		}
+		fmt.Printf("HERALD_VAPID_PUBLIC_KEY=%s\nHERALD_VAPID_PRIVATE_KEY=%s\n", k.Public, k.Private)
+		return nil
+	},
 }
 
 func main() {

@@ -17,13 +17,13 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
 	wp "github.com/SherClockHolmes/webpush-go"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 )
 
 // Keys is a VAPID key pair on P-256, base64url without padding: the public
@@ -166,21 +166,7 @@ func (s *Sender) Send(ctx context.Context, sub herald.WebPushSubscription, m Mes
 	r := Result{Status: resp.StatusCode, Gone: resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone,
 		Body: strings.TrimSpace(string(body))}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
-		r.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
+		r.RetryAfter = httpx.RetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return r, nil
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date (RFC 9110).
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 )
 
 // browser is a subscription's private side: what a browser keeps to
@@ -220,7 +221,7 @@ func TestKeys(t *testing.T) {
 	if _, err := NewSender(k, "https://example.com/contact", http.DefaultClient); err != nil {
 		t.Fatal(err)
 	}
-	if d := retryAfter(time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat), time.Now()); d < 80*time.Second || d > 91*time.Second {
+	if d := httpx.RetryAfter(time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat), time.Now()); d < 80*time.Second || d > 91*time.Second {
 		t.Fatalf("Retry-After as a date: %v", d)
 	}
 

@@ -108,12 +108,20 @@ test("two users on the demo page, a message between them, and the admin page", a
         document.querySelector("#topic-stats").textContent.startsWith("1 users, 1 connections");
     }, null, { timeout: 10000 });
 
-    // A user: bob's connection and inbox, with the receipt of alice's message.
+    // A user: bob's connection and inbox, with the receipt of alice's
+    // message, and his phone's push registration.
+    const reg = await fetch(base + "/v1/users/bob/devices/phone/push", {
+      method: "PUT",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${process.env.HERALD_API_KEY}` },
+      body: JSON.stringify({ provider: "fcm", token: "fcm-token-of-bobs-phone" }),
+    });
+    assert.equal(reg.status, 200);
     await admin.fill("#user", "bob");
     await admin.click("#user-look");
     await admin.waitForFunction(() => document.querySelector("#user-inbox").textContent.includes("hi bob, from alice"), null, { timeout: 10000 });
     assert.match(await admin.textContent("#user-state"), /online, 1 connection/);
     assert.match(await admin.textContent("#user-inbox"), /acked|delivered/);
+    assert.match(await admin.textContent("#user-push"), /phone\s*fcm\s*token fcm-token-of…/);
 
     // Actions: a message to bob and one to the topic, from the admin page.
     await admin.fill("#user-payload", '{"text":"from the operator"}');

@@ -155,6 +155,14 @@ async function lookUser() {
       }
       tr.appendChild(td);
     });
+    // A store without registrations (or a key without the read scope)
+    // leaves the table empty; the rest of the lookup stands.
+    const regs = await call("GET", `/v1/users/${u}/push`).catch(() => ({ registrations: [] }));
+    rows($("user-push"), regs.registrations, (tr, r) => {
+      cell(tr, r.device); cell(tr, r.provider);
+      cell(tr, r.provider === "webpush" ? new URL(r.subscription.endpoint).host : r.provider === "apns" ? `${r.topic} (${r.environment})` : "token " + r.token.slice(0, 12) + "…");
+      cell(tr, new Date(r.updated).toLocaleString());
+    });
     const head = await call("GET", `/v1/users/${u}/messages?since=0&limit=1`);
     const inbox = await call("GET", `/v1/users/${u}/messages?since=${Math.max(0, head.last_seq - 20)}&limit=20`);
     const msgs = inbox.messages.reverse();

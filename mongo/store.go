@@ -58,6 +58,8 @@ type Store struct {
 	receiptAcks *driver.Collection
 	// registrations holds the devices' push registrations (pushreg.go).
 	registrations *driver.Collection
+	// queue holds the pending pushes (pushqueue.go).
+	queue *driver.Collection
 	// fault, set by tests only, makes an Append step fail (retry.go).
 	fault func(step string) error
 	// sharded: Open found a mongos. Reads of a user's inbox entries then
@@ -115,6 +117,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		receiptAcks: db.Collection("receipt_acks"),
 
 		registrations: db.Collection("push_registrations"),
+		queue:         db.Collection("push_queue"),
 	}
 	var hello struct {
 		Msg string `bson:"msg"`
@@ -161,6 +164,7 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.receiptAcks, "device_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}, {Key: "s", Value: 1}},
 			Options: options.Index().SetName("device_seq")}},
 		{s.receiptAcks, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+		{s.queue, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
 		{s.registrations, "user", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}}, Options: options.Index().SetName("user")}},
 	}
 	have := map[string]map[string]bool{}

@@ -60,6 +60,9 @@ type Store struct {
 	seqs map[string]uint64
 	// rmu serialises receipt writes (receipts.go).
 	rmu sync.Mutex
+	// qmu serialises the push queue, and guards leases (pushqueue.go).
+	qmu    sync.Mutex
+	leases map[string]time.Time
 	// appends counts the successful Appends (herald.AppendCounter).
 	appends atomic.Uint64
 	// epoch is every stream's epoch: the store's own, made when the store

@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("StreamsHaveAnEpoch", func(t *testing.T) { testEpoch(t, open(t), open(t)) })
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 	t.Run("PushRegistrations", func(t *testing.T) { testRegistrations(t, open(t)) })
+	t.Run("PushQueue", func(t *testing.T) { testPushQueue(t, open(t)) })
 }
 
 func testIdempotent(t *testing.T, s herald.Store) {

@@ -1,0 +1,121 @@
+package pebble
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	pdb "github.com/cockroachdb/pebble/v2"
+
+	"github.com/heraldpush/herald"
+)
+
+// The push queue, two keys a pending push:
+//
+//	q<due ms, 8 bytes><msg>\0<user>  the push as JSON: due ones are a range scan
+//	Q<msg>\0<user>                   its due ms: finds it by message and user
+//
+// Leases are in memory: this process is the store's only user.
+
+var _ herald.PushQueue = (*Store)(nil)
+
+func queueKey(due time.Time, msg, user string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{'q'}, uint64(due.UnixMilli()))
+	return append(append(append(k, msg...), 0), user...)
+}
+
+// QueuePushes implements herald.PushQueue.
+func (s *Store) QueuePushes(_ context.Context, ps []herald.PendingPush) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, p := range ps {
+		idx := key('Q', p.MsgID, p.User)
+		if v, err := s.get(idx); err != nil {
+			return err
+		} else if v != nil {
+			continue // queued already
+		}
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return err
+		}
+		b.Set(queueKey(p.Due, p.MsgID, p.User), raw, nil)
+		b.Set(idx, binary.BigEndian.AppendUint64(nil, uint64(p.Due.UnixMilli())), nil)
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return fmt.Errorf("queue %d pushes: %w", len(ps), err)
+	}
+	return nil
+}
+
+// ClaimPushes implements herald.PushQueue.
+func (s *Store) ClaimPushes(_ context.Context, now time.Time, lease time.Duration, limit int) ([]herald.PendingPush, error) {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if s.leases == nil {
+		s.leases = map[string]time.Time{}
+	}
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: []byte{'q'}, UpperBound: queueKey(now.Add(time.Millisecond), "", "")})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []herald.PendingPush
+	for it.First(); it.Valid() && len(out) < limit; it.Next() {
+		var p herald.PendingPush
+		if err := json.Unmarshal(it.Value(), &p); err != nil {
+			return nil, fmt.Errorf("pending push %q: %w", it.Key(), err)
+		}
+		id := p.MsgID + "\x00" + p.User
+		if until, held := s.leases[id]; held && until.After(now) {
+			continue
+		}
+		s.leases[id] = now.Add(lease)
+		out = append(out, p)
+	}
+	return out, it.Error()
+}
+
+// FinishPush implements herald.PushQueue.
+func (s *Store) FinishPush(_ context.Context, p herald.PendingPush) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.dropPush(p, nil)
+}
+
+// dropPush removes p's keys (qmu held), putting next in its place if given.
+func (s *Store) dropPush(p herald.PendingPush, next *herald.PendingPush) error {
+	idx := key('Q', p.MsgID, p.User)
+	v, err := s.get(idx)
+	if err != nil || v == nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Delete(append([]byte{'q'}, append(v, queueKey(time.Time{}, p.MsgID, p.User)[9:]...)...), nil)
+	b.Delete(idx, nil)
+	if next != nil {
+		raw, err := json.Marshal(next)
+		if err != nil {
+			return err
+		}
+		b.Set(queueKey(next.Due, next.MsgID, next.User), raw, nil)
+		b.Set(idx, binary.BigEndian.AppendUint64(nil, uint64(next.Due.UnixMilli())), nil)
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return fmt.Errorf("pending push %s/%s: %w", p.MsgID, p.User, err)
+	}
+	delete(s.leases, p.MsgID+"\x00"+p.User)
+	return nil
+}
+
+// RetryPush implements herald.PushQueue.
+func (s *Store) RetryPush(_ context.Context, p herald.PendingPush) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return s.dropPush(p, &p)
+}

@@ -99,6 +99,11 @@ type Message struct {
 	// stored, that travels the same path: close the Users' connections on
 	// every node (Payload: a DisconnectOrder).
 	Kind string
+	// Notification and Push say what to push to recipients' devices that
+	// do not get the message (collect queues them; stores keep neither
+	// with the message).
+	Notification *Notification
+	Push         string
 }
 
 // KindDisconnect orders push nodes to close a user's connections.

@@ -18,6 +18,11 @@ type SendRequest struct {
 	Users   []string        `json:"users"`
 	Payload json.RawMessage `json:"payload"`
 	Topic   string          `json:"topic,omitempty"`
+	// Notification is pushed to each recipient's registered devices that
+	// did not get the message (Push: if_not_acked, the default), to all of
+	// them (always), or not at all (never).
+	Notification *herald.Notification `json:"notification,omitempty"`
+	Push         string               `json:"push,omitempty"`
 }
 
 // BatchRequest is the body of POST /v1/messages/batch.
@@ -120,7 +125,28 @@ func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, er
 		return nil, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 	}
 	m.Topic, m.Users = req.Topic, users
+	if err := s.validatePush(req, m); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// validatePush checks a request's notification and push mode onto m.
+func (s *Service) validatePush(req *SendRequest, m *herald.Message) error {
+	switch {
+	case req.Notification == nil && req.Push != "" && req.Push != herald.PushNever:
+		return herald.Errorf(herald.EInvalid, "push: %q needs a notification", req.Push)
+	case req.Notification == nil:
+		return nil
+	case s.queue == nil:
+		return herald.Errorf(herald.EInvalid, "notification: this deployment's store keeps no push queue")
+	}
+	n, mode := *req.Notification, req.Push
+	if err := n.Validate(&mode); err != nil {
+		return err
+	}
+	m.Notification, m.Push = &n, mode
+	return nil
 }
 
 // newMessage checks a payload and makes a message of it, with its ID and

@@ -3,6 +3,7 @@ package collect
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -232,4 +233,28 @@ func (s *Service) handleRegistrations(w http.ResponseWriter, r *http.Request) {
 		regs = []herald.PushRegistration{}
 	}
 	httpx.JSON(w, http.StatusOK, RegistrationsResponse{User: user, Registrations: regs})
+}
+
+// queuePushes queues the notifications of committed msgs, before their
+// 202: a notification accepted is a notification on disk. A retried
+// message (Dup) queues again, which the queue takes as a no-op.
+func (s *Service) queuePushes(ctx context.Context, msgs []*herald.Message) error {
+	var ps []herald.PendingPush
+	for _, m := range msgs {
+		if m.Notification == nil || m.Push == herald.PushNever {
+			continue
+		}
+		for i, u := range m.Users {
+			ps = append(ps, herald.PendingPush{MsgID: m.ID, User: u, Seq: m.Seqs[i], Mode: m.Push,
+				Notification: *m.Notification, Due: m.Time.Add(s.cfg.PushAfter)})
+		}
+	}
+	if len(ps) == 0 {
+		return nil
+	}
+	if err := s.queue.QueuePushes(ctx, ps); err != nil {
+		slog.Warn("queue pushes failed", "pushes", len(ps), "err", err)
+		return herald.Errorf(herald.EUnavailable, "store unavailable, retry (the message is stored; retry with its Idempotency-Key)")
+	}
+	return nil
 }

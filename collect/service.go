@@ -41,12 +41,17 @@ type Config struct {
 	WebPushHosts    []string
 	PrivateNetworks []netip.Prefix
 	VAPIDPublicKey  string // served at GET /v1/push/vapid-key; empty: 404
+	// PushAfter is how long after a message is accepted its notification
+	// waits for the recipient's devices to ack it (push: if_not_acked).
+	PushAfter time.Duration
+	// PushEvery is how often due pushes are looked for.
+	PushEvery time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, CommitInterval: 500 * time.Microsecond, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
-		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: DefaultWebPushHosts}
+		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: DefaultWebPushHosts, PushAfter: 10 * time.Second, PushEvery: time.Second}
 }
 
 // Deps are what a collect instance works with. The optional ones may be
@@ -62,7 +67,13 @@ type Deps struct {
 	// Registrations are the devices' push registrations (the store's);
 	// nil: their endpoints answer 503.
 	Registrations herald.PushRegistrations
-	Registry      prometheus.Registerer // where the metrics go
+	// Queue keeps the pending pushes (the store's); nil: a send with a
+	// notification is refused.
+	Queue herald.PushQueue
+	// Providers push to devices, by provider name (herald.ProviderFCM,
+	// ...); one not given leaves its devices unpushed.
+	Providers map[string]Provider
+	Registry  prometheus.Registerer // where the metrics go
 }
 
 // Service is the collect service.
@@ -75,6 +86,8 @@ type Service struct {
 	receipts      herald.ReceiptStore
 	presence      herald.TopicPresence
 	registrations herald.PushRegistrations
+	queue         herald.PushQueue
+	pusher        *pusher        // nil without a queue and registrations
 	egress        *egress.Policy // where a Web Push endpoint may point
 	commit        *committer
 	forward       chan []*herald.Message
@@ -97,7 +110,7 @@ type metrics struct {
 func New(cfg Config, d Deps) *Service {
 	store, reg := d.Store, d.Registry
 	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
-		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations,
+		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations, queue: d.Queue,
 		egress: egress.NewPolicy(cfg.PrivateNetworks), forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),
@@ -112,6 +125,9 @@ func New(cfg Config, d Deps) *Service {
 		dispatched:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_dispatched_total", Help: "Messages handed to dispatch."}),
 		dispatchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_errors_total", Help: "Batches dispatch failed to take; their messages wait in the store for the next resume."}),
 		queueDrops:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_queue_drops_total", Help: "Committed batches not forwarded because the dispatch queue was full."}),
+	}
+	if s.queue != nil && s.registrations != nil {
+		s.pusher = newPusher(s, d.Providers, reg)
 	}
 	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.commitSeconds, s.m.storeErrors, s.m.dispatchSecs,
 		s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)
@@ -138,6 +154,9 @@ func (s *Service) Submit(ctx context.Context, msgs []*herald.Message) error {
 	if err := s.commit.submit(ctx, msgs); err != nil {
 		return err
 	}
+	if err := s.queuePushes(ctx, msgs); err != nil {
+		return err
+	}
 	s.m.accepted.Add(float64(len(msgs)))
 	return nil
 }
@@ -160,6 +179,9 @@ func (s *Service) enqueue(batch []*herald.Message) {
 func (s *Service) Run(ctx context.Context) error {
 	if s.cfg.Retention > 0 {
 		go s.sweep(ctx)
+	}
+	if s.pusher != nil {
+		go s.pusher.run(ctx, s.cfg.PushEvery)
 	}
 	done := make(chan struct{})
 	go func() {

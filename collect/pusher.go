@@ -1,0 +1,189 @@
+package collect
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldpush/herald"
+)
+
+// Pushing: every collect instance takes due pushes from the store's queue
+// under a lease (so that two never push the same one at once, and one that
+// dies leaves its pushes to the others when the lease ends), and sends
+// each recipient's registered devices the notification, through their
+// provider, unless (if_not_acked) the device acked the message by then.
+
+// Provider sends a notification to one registered device.
+type Provider interface {
+	Push(ctx context.Context, reg herald.PushRegistration, p herald.PendingPush) PushResult
+}
+
+// PushResult is what a provider made of one push.
+type PushResult struct {
+	Gone       bool          // the registration is no longer valid: it is removed
+	AuthFailed bool          // the provider refused our credentials
+	Retry      bool          // worth trying again (429, 5xx, no answer)
+	RetryAfter time.Duration // the provider's wait, when it said
+	Reason     string        // for a failure: the provider's word, or the error
+	OK         bool
+}
+
+const (
+	pushLease       = time.Minute
+	pushClaim       = 100 // pushes taken at a time
+	pushMaxAttempts = 6
+	authPause       = 5 * time.Minute // a provider whose credentials were refused rests this long
+)
+
+type pusher struct {
+	s         *Service
+	providers map[string]Provider
+	mu        sync.Mutex
+	paused    map[string]time.Time // provider -> until, after an auth failure
+	pushes    *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	retryBase time.Duration // the first retry's wait, doubled after each
+}
+
+func newPusher(s *Service, providers map[string]Provider, reg prometheus.Registerer) *pusher {
+	p := &pusher{s: s, providers: providers, paused: map[string]time.Time{}, retryBase: 5 * time.Second,
+		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pushes_total",
+			Help: "Pushes to devices by provider and result (sent, acked: skipped as the device acked, gone, auth_failed, failed, retried, no_provider)."}, []string{"provider", "result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_push_duration_seconds", Help: "Time of one push to a provider.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"provider"}),
+	}
+	reg.MustRegister(p.pushes, p.latency)
+	return p
+}
+
+// run takes due pushes every interval until ctx ends.
+func (p *pusher) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for ctx.Err() == nil {
+			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), pushLease, pushClaim)
+			if err != nil {
+				slog.Warn("claim pushes failed", "err", err)
+				break
+			}
+			for _, pp := range ps {
+				p.push(ctx, pp)
+			}
+			if len(ps) < pushClaim {
+				break
+			}
+		}
+	}
+}
+
+// push sends one pending push to the user's devices not done yet, then
+// finishes it or puts it back for later.
+func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
+	regs, err := p.s.registrations.Registrations(ctx, pp.User)
+	if err != nil {
+		p.retry(ctx, pp, 0, "registrations unreadable: "+err.Error())
+		return
+	}
+	var retry bool
+	var wait time.Duration
+	for _, reg := range regs {
+		if slices.Contains(pp.Done, reg.Device) {
+			continue
+		}
+		done, again, after := p.device(ctx, reg, pp)
+		if done {
+			pp.Done = append(pp.Done, reg.Device)
+		}
+		if again {
+			retry, wait = true, max(wait, after)
+		}
+	}
+	if retry && pp.Attempts+1 < pushMaxAttempts {
+		p.retry(ctx, pp, wait, "")
+		return
+	}
+	if err := p.s.queue.FinishPush(ctx, pp); err != nil {
+		slog.Warn("finish push failed; it may be sent again", "msg", pp.MsgID, "user", pp.User, "err", err)
+	}
+}
+
+// device pushes pp to one registration: done when nothing more is to be
+// done for it, again (after a wait) when a later try may succeed.
+func (p *pusher) device(ctx context.Context, reg herald.PushRegistration, pp herald.PendingPush) (done, again bool, after time.Duration) {
+	if pp.Mode == herald.PushIfNotAcked {
+		acked, err := p.s.store.AckedSeq(ctx, pp.User, reg.Device)
+		if err != nil {
+			return false, true, 0
+		}
+		if acked >= pp.Seq {
+			p.pushes.WithLabelValues(reg.Provider, "acked").Inc()
+			return true, false, 0
+		}
+	}
+	prov := p.providers[reg.Provider]
+	if prov == nil {
+		p.pushes.WithLabelValues(reg.Provider, "no_provider").Inc()
+		return true, false, 0
+	}
+	p.mu.Lock()
+	resting := time.Now().Before(p.paused[reg.Provider])
+	p.mu.Unlock()
+	if resting {
+		p.pushes.WithLabelValues(reg.Provider, "auth_failed").Inc()
+		return false, true, authPause
+	}
+	start := time.Now()
+	r := prov.Push(ctx, reg, pp)
+	p.latency.WithLabelValues(reg.Provider).Observe(time.Since(start).Seconds())
+	switch {
+	case r.OK:
+		p.pushes.WithLabelValues(reg.Provider, "sent").Inc()
+		return true, false, 0
+	case r.Gone:
+		p.pushes.WithLabelValues(reg.Provider, "gone").Inc()
+		slog.Info("push registration gone; removed", "user", reg.User, "device", reg.Device, "provider", reg.Provider, "reason", r.Reason)
+		if _, err := p.s.registrations.DeleteRegistration(ctx, reg.User, reg.Device); err != nil {
+			slog.Warn("remove a gone push registration", "user", reg.User, "device", reg.Device, "err", err)
+		}
+		return true, false, 0
+	case r.AuthFailed:
+		p.pushes.WithLabelValues(reg.Provider, "auth_failed").Inc()
+		p.mu.Lock()
+		p.paused[reg.Provider] = time.Now().Add(authPause)
+		p.mu.Unlock()
+		slog.Error("push provider refused the credentials: its pushes wait until they are fixed", "provider", reg.Provider, "reason", r.Reason)
+		return false, true, authPause
+	case r.Retry:
+		p.pushes.WithLabelValues(reg.Provider, "retried").Inc()
+		return false, true, r.RetryAfter
+	default:
+		p.pushes.WithLabelValues(reg.Provider, "failed").Inc()
+		slog.Warn("push refused", "user", reg.User, "device", reg.Device, "provider", reg.Provider, "reason", r.Reason)
+		return true, false, 0
+	}
+}
+
+// retry puts pp back, due after the provider's wait or an exponential
+// backoff (5 s, 10 s, 20 s ...), whichever is longer.
+func (p *pusher) retry(ctx context.Context, pp herald.PendingPush, wait time.Duration, why string) {
+	if why != "" {
+		slog.Warn("push put back", "msg", pp.MsgID, "user", pp.User, "why", why)
+	}
+	backoff := p.retryBase << min(pp.Attempts, 10)
+	pp.Attempts++
+	pp.Due = time.Now().Add(max(wait, backoff))
+	if err := p.s.queue.RetryPush(ctx, pp); err != nil {
+		slog.Warn("retry push failed; it is taken again when its lease ends", "msg", pp.MsgID, "user", pp.User, "err", err)
+	}
+}

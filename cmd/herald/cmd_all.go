@@ -43,8 +43,8 @@ func runAll(ctx context.Context, args []string) error {
 	f.bool(&dev, "dev", "serve the demo page and its token and send endpoints under /dev/ (given on an address that is not loopback, Herald warns loudly)")
 	f.fs.Lookup("dev").DefValue = "on only when --listen is loopback" // decideDev
 	tokenFlags(f, &topts)
-	var vapid vapidOptions
-	vapid.register(f)
+	var pushOpts pushOptions
+	pushOpts.register(f)
 	collectFlags(f, &ccfg)
 	pushFlags(f, &pcfg)
 	if err := lo.parse(f, args); err != nil {
@@ -92,13 +92,13 @@ func runAll(ctx context.Context, args []string) error {
 	if ccfg.PrivateNetworks, err = egress.ParseAllow(pcfg.PrivateNetworks); err != nil {
 		return fmt.Errorf("--allow-private-networks: %w", err)
 	}
-	wp, err := vapid.sender(dataDir)
+	providers, vapidKey, err := pushOpts.providers(egress.NewPolicy(ccfg.PrivateNetworks), dataDir)
 	if err != nil {
 		return err
 	}
-	ccfg.VAPIDPublicKey = wp.PublicKey()
+	ccfg.VAPIDPublicKey = vapidKey
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
-		Receipts: store, Presence: presence, Registrations: store, Registry: reg})
+		Receipts: store, Presence: presence, Registrations: store, Queue: store, Providers: providers, Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

@@ -35,8 +35,8 @@ func runCollect(ctx context.Context, args []string) error {
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
 	var private []string
-	var vapid vapidOptions
-	vapid.register(f)
+	var pushOpts pushOptions
+	pushOpts.register(f)
 	f.list(&private, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that a Web Push subscription's endpoint may reach although loopback, private or link-local; empty: public addresses only")
 	f.namespaces(&cfg.Namespaces, "namespaces", "the push nodes' --namespaces (the same value): which topics keep presence, for GET /v1/topics/{topic}/presence")
 	if err := lo.parse(f, args); err != nil {
@@ -49,11 +49,11 @@ func runCollect(ctx context.Context, args []string) error {
 	if cfg.PrivateNetworks, err = egress.ParseAllow(private); err != nil {
 		return fmt.Errorf("--allow-private-networks: %w", err)
 	}
-	if wp, err := vapid.sender(""); err != nil {
+	providers, vapidKey, err := pushOpts.providers(egress.NewPolicy(cfg.PrivateNetworks), "")
+	if err != nil {
 		return err
-	} else if wp != nil {
-		cfg.VAPIDPublicKey = wp.PublicKey()
 	}
+	cfg.VAPIDPublicKey = vapidKey
 	keys, err := httpx.NewKeys(apiKey, keysFile)
 	if err != nil {
 		return err
@@ -66,7 +66,7 @@ func runCollect(ctx context.Context, args []string) error {
 	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
 	// Redis is optional for collect: it answers presence, the admin API and
 	// disconnects (their revocations), and nothing else.
-	deps := collect.Deps{Store: store, Receipts: store, Registrations: store}
+	deps := collect.Deps{Store: store, Receipts: store, Registrations: store, Queue: store, Providers: providers}
 	if len(ro.addrs) > 0 {
 		r, err := ro.open(ctx)
 		if err != nil {
@@ -105,6 +105,7 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxBatchBytes, "max-batch-bytes", "largest body of one POST /v1/messages/batch, in bytes")
 	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")
 	f.dur(&cfg.SweepInterval, "sweep-interval", "how often messages past retention are removed")
+	f.dur(&cfg.PushAfter, "push-after", "how long after a message is accepted its notification waits for a device to ack it before pushing (push: if_not_acked)")
 	f.list(&cfg.WebPushHosts, "webpush-hosts", "hosts a Web Push subscription's endpoint may name, comma-separated (*.example.com: its subdomains); the browsers' push services by default")
 	f.dur(&cfg.RevokeTTL, "revoke-ttl", "after POST /v1/users/{user}/disconnect, the user's older tokens are refused this long (longer than tokens live)")
 }

@@ -24,7 +24,7 @@ func (o *vapidOptions) register(f *flags) {
 // sender checks the settings and returns the Web Push sender, or nil when
 // no key is set. In herald all (dataDir set) a missing pair is generated
 // into DATA_DIR/vapid.json once and kept.
-func (o *vapidOptions) sender(dataDir string) (*webpush.Sender, error) {
+func (o *vapidOptions) sender(dataDir string, client *http.Client) (*webpush.Sender, error) {
 	keys := webpush.Keys{Public: o.public, Private: o.private}
 	switch {
 	case o.public == "" && o.private == "" && dataDir != "":
@@ -40,7 +40,7 @@ func (o *vapidOptions) sender(dataDir string) (*webpush.Sender, error) {
 	case o.public == "" || o.private == "":
 		return nil, fmt.Errorf("--vapid-public-key and --vapid-private-key go together")
 	}
-	s, err := webpush.NewSender(keys, o.subject, http.DefaultClient)
+	s, err := webpush.NewSender(keys, o.subject, client)
 	if err != nil {
 		return nil, fmt.Errorf("--vapid-*: %w", err)
 	}

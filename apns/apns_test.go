@@ -61,7 +61,7 @@ func (a *apple) check(r *http.Request) error {
 	}
 	bearer, ok := strings.CutPrefix(r.Header.Get("Authorization"), "bearer ")
 	if !ok {
-		return fmt.Errorf("Authorization %q", r.Header.Get("Authorization"))
+		return fmt.Errorf("the Authorization header %q", r.Header.Get("Authorization"))
 	}
 	claims := jwt.MapClaims{}
 	tok, err := jwt.ParseWithClaims(bearer, claims, func(*jwt.Token) (any, error) { return a.key, nil }, jwt.WithValidMethods([]string{"ES256"}))

@@ -136,7 +136,7 @@ func (p *Service) check(r *http.Request) error {
 	}
 	auth, ok := strings.CutPrefix(r.Header.Get("Authorization"), "vapid ")
 	if !ok {
-		return fmt.Errorf("Authorization %q: not vapid", r.Header.Get("Authorization"))
+		return fmt.Errorf("the Authorization header %q is not vapid", r.Header.Get("Authorization"))
 	}
 	var tok, k string
 	for _, part := range strings.Split(auth, ",") {

@@ -13,6 +13,7 @@ import (
 	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/internal/testenv/probe"
 	"github.com/heraldpush/herald/internal/testenv/webpushsvc"
+	"github.com/heraldpush/herald/webpush"
 )
 
 // Offline push through Web Push, on a real herald all and a local push
@@ -90,4 +91,75 @@ func TestWebPushOffline(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Offline push in a cluster of two collect instances on FerretDB: pushes
+// queued by one are pushed once each while both compete for them (the
+// lease), and all of them when the instance that queued them is SIGKILLed
+// before they are due (the other takes them from the store).
+func TestWebPushClusterSurvivesACollectKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster")
+	}
+	ps, srv := webpushsvc.Start(t, "mailto:ops@example.com")
+	ca := filepath.Join(t.TempDir(), "push-ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	keys, err := webpush.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1, CollectEnv: []string{
+		"HERALD_PUSH_AFTER=2s", "HERALD_WEBPUSH_HOSTS=127.0.0.1", "HERALD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8",
+		"HERALD_PUSH_CA_FILE=" + ca, "HERALD_VAPID_SUBJECT=mailto:ops@example.com",
+		"HERALD_VAPID_PUBLIC_KEY=" + keys.Public, "HERALD_VAPID_PRIVATE_KEY=" + keys.Private,
+	}})
+	const users = 20
+	for i := range users {
+		user := fmt.Sprintf("u%d", i)
+		sub := ps.Subscribe(srv, "/push/"+user)
+		if code, body := c.API(i%2).Do(t, "PUT", "/v1/users/"+user+"/devices/web/push", map[string]any{"provider": "webpush", "subscription": sub}); code != 200 {
+			t.Fatalf("register: %d %s", code, body)
+		}
+	}
+	sendAll := func(batch string, api probe.API) {
+		t.Helper()
+		for i := range users {
+			code, body := api.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{fmt.Sprintf("u%d", i)}, "payload": batch,
+				"notification": map[string]any{"title": batch}})
+			if code != 202 {
+				t.Fatalf("send: %d %s", code, body)
+			}
+		}
+	}
+	// collect waits: each user's push of this batch, once.
+	collect := func(batch string) {
+		t.Helper()
+		got := map[string]int{}
+		deadline := time.After(60 * time.Second)
+		for len(got) < users {
+			select {
+			case p := <-ps.Got:
+				var n struct{ Title string }
+				json.Unmarshal(p.Payload, &n)
+				if n.Title != batch {
+					t.Fatalf("a push of %q while waiting for %q", n.Title, batch)
+				}
+				if got[p.Path]++; got[p.Path] > 1 {
+					t.Fatalf("%s pushed twice", p.Path)
+				}
+			case <-deadline:
+				t.Fatalf("%s: %d of %d pushed", batch, len(got), users)
+			}
+		}
+		select {
+		case p := <-ps.Got:
+			t.Fatalf("a push after all of %s: %s %s", batch, p.Path, p.Payload)
+		case <-time.After(2 * time.Second):
+		}
+	}
+	sendAll("both alive", c.API(0))
+	collect("both alive")
+	sendAll("one killed", c.API(0))
+	c.Collect[0].Kill()
+	collect("one killed")
 }

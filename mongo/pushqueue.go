@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,12 +14,13 @@ import (
 
 // The push queue, one document a pending push:
 //
-//	push_queue {_id: "msg|user", m, u, s, pm, n: notification, due, done, a, lease}, indexed by due
+//	push_queue  {_id: "msg|user", m, u, s, pm, n: notification, due, done, a, lease}, indexed by due
+//	push_claims {_id: "msg|user|lease ms", t}, indexed by t, kept an hour
 //
-// An instance claims a push by moving its lease past now (one
-// findOneAndUpdate each, which is atomic): another instance takes it only
-// once the lease is over, so a push is in one instance's hands at a time,
-// and one whose instance died is taken again after the lease.
+// An instance claims a push by inserting its claim, then moving its lease
+// past now: another instance takes it only once the lease is over, so a
+// push is in one instance's hands at a time, and one whose instance died
+// is taken again after the lease.
 
 var _ herald.PushQueue = (*Store)(nil)
 
@@ -56,20 +56,34 @@ func (s *Store) QueuePushes(ctx context.Context, ps []herald.PendingPush) error 
 	return nil
 }
 
-// ClaimPushes implements herald.PushQueue.
+// ClaimPushes implements herald.PushQueue. A claim is an insert into
+// push_claims with the _id "<msg>|<user>|<the lease it found>": the unique
+// _id lets one instance through for a push and lease, on any store (on
+// MongoDB findOneAndUpdate would do, but FerretDB's is not atomic, and
+// two instances pushed the same message). The winner then moves the lease.
 func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]herald.PendingPush, error) {
-	var out []herald.PendingPush
 	filter := bson.D{{Key: "due", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "lease", Value: bson.D{{Key: "$lte", Value: now}}}}
-	update := bson.D{{Key: "$set", Value: bson.D{{Key: "lease", Value: now.Add(lease)}}}}
-	opts := options.FindOneAndUpdate().SetSort(bson.D{{Key: "due", Value: 1}}).SetReturnDocument(options.After)
-	for len(out) < limit {
-		var d queueDoc
-		err := s.queue.FindOneAndUpdate(ctx, filter, update, opts).Decode(&d)
-		if errors.Is(err, driver.ErrNoDocuments) {
-			break
+	cur, err := s.queue.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("claim pushes: %w", err)
+	}
+	var docs []queueDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("claim pushes: %w", err)
+	}
+	s.sweepClaims(ctx, now)
+	var out []herald.PendingPush
+	for _, d := range docs {
+		id := ackID(d.M, d.U)
+		claim := id + idSep + fmt.Sprint(d.Lease.UnixMilli())
+		if _, err := s.claims.InsertOne(ctx, bson.D{{Key: "_id", Value: claim}, {Key: "t", Value: now}}); err != nil {
+			if driver.IsDuplicateKeyError(err) {
+				continue // another instance has it
+			}
+			return out, fmt.Errorf("claim push %s: %w", id, err)
 		}
-		if err != nil {
-			return out, fmt.Errorf("claim pushes: %w", err)
+		if _, err := s.queue.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "lease", Value: now.Add(lease)}}}}); err != nil {
+			return out, fmt.Errorf("claim push %s: %w", id, err)
 		}
 		out = append(out, d.pending())
 	}
@@ -78,7 +92,8 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 
 // FinishPush implements herald.PushQueue.
 func (s *Store) FinishPush(ctx context.Context, p herald.PendingPush) error {
-	if _, err := s.queue.DeleteOne(ctx, bson.D{{Key: "_id", Value: ackID(p.MsgID, p.User)}}); err != nil {
+	id := ackID(p.MsgID, p.User)
+	if _, err := s.queue.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
 		return fmt.Errorf("finish push %s/%s: %w", p.MsgID, p.User, err)
 	}
 	return nil
@@ -87,10 +102,26 @@ func (s *Store) FinishPush(ctx context.Context, p herald.PendingPush) error {
 // RetryPush implements herald.PushQueue.
 func (s *Store) RetryPush(ctx context.Context, p herald.PendingPush) error {
 	_, err := s.queue.UpdateOne(ctx, bson.D{{Key: "_id", Value: ackID(p.MsgID, p.User)}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "due", Value: p.Due}, {Key: "done", Value: p.Done}, {Key: "a", Value: p.Attempts}, {Key: "lease", Value: time.Time{}},
+		// A lease of now lets it be claimed when due, under a claim _id
+		// of its own (the lease is part of it).
+		{Key: "due", Value: p.Due}, {Key: "done", Value: p.Done}, {Key: "a", Value: p.Attempts}, {Key: "lease", Value: time.Now()},
 	}}})
 	if err != nil {
 		return fmt.Errorf("retry push %s/%s: %w", p.MsgID, p.User, err)
 	}
 	return nil
+}
+
+// claimsKept is how long a claim is kept: an instance that read a push
+// before another claimed and finished it may still try to claim it, and
+// must find the claim there. Far longer than a claim's read and insert.
+const claimsKept = time.Hour
+
+// sweepClaims removes old claims, at most once a minute per process.
+func (s *Store) sweepClaims(ctx context.Context, now time.Time) {
+	last := s.claimsSwept.Load()
+	if now.UnixMilli()-last < time.Minute.Milliseconds() || !s.claimsSwept.CompareAndSwap(last, now.UnixMilli()) {
+		return
+	}
+	s.claims.DeleteMany(ctx, bson.D{{Key: "t", Value: bson.D{{Key: "$lt", Value: now.Add(-claimsKept)}}}})
 }

@@ -181,7 +181,7 @@ func (p *Service) check(r *http.Request) error {
 	body, _ := io.ReadAll(r.Body)
 	plain, err := b.Decrypt(body)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", r.URL.Path, err)
 	}
 	p.Got <- Push{Path: r.URL.Path, Payload: plain, TTL: r.Header.Get("TTL"), Urgency: r.Header.Get("Urgency"), Topic: r.Header.Get("Topic")}
 	return nil

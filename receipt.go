@@ -44,3 +44,25 @@ type ReceiptStore interface {
 	// Receipts returns the receipts of a message, in no order.
 	Receipts(ctx context.Context, msgID string) ([]Receipt, error)
 }
+
+// PushReceipt is what became of a message's notification on one device:
+// pushed through its provider at At, or refused (Failed: the provider's
+// reason).
+type PushReceipt struct {
+	MsgID    string    `json:"m"`
+	User     string    `json:"u"`
+	Device   string    `json:"d"`
+	Provider string    `json:"p"`
+	At       time.Time `json:"t"`
+	Failed   string    `json:"f,omitempty"`
+}
+
+// PushReceipts keeps the push receipts next to the other receipts, and
+// removes them with their message.
+type PushReceipts interface {
+	// SavePushed records pushes; a later one for the same device replaces
+	// the earlier (a failure, then a retry that went through).
+	SavePushed(ctx context.Context, rs []PushReceipt) error
+	// PushReceipts returns a message's, in no order.
+	PushReceipts(ctx context.Context, msgID string) ([]PushReceipt, error)
+}

@@ -97,16 +97,27 @@ func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
 	}
 	var retry bool
 	var wait time.Duration
+	var receipts []herald.PushReceipt
 	for _, reg := range regs {
 		if slices.Contains(pp.Done, reg.Device) {
 			continue
 		}
-		done, again, after := p.device(ctx, reg, pp)
+		done, again, after, rc := p.device(ctx, reg, pp)
 		if done {
 			pp.Done = append(pp.Done, reg.Device)
 		}
 		if again {
 			retry, wait = true, max(wait, after)
+		}
+		if rc != nil {
+			receipts = append(receipts, *rc)
+		}
+	}
+	if len(receipts) > 0 && p.s.pushReceipts != nil {
+		// A record of what happened: one lost to a store error is a gap
+		// in the record, not a push lost.
+		if err := p.s.pushReceipts.SavePushed(ctx, receipts); err != nil {
+			slog.Warn("save push receipts failed", "msg", pp.MsgID, "user", pp.User, "err", err)
 		}
 	}
 	if retry && pp.Attempts+1 < pushMaxAttempts {
@@ -119,29 +130,33 @@ func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
 }
 
 // device pushes pp to one registration: done when nothing more is to be
-// done for it, again (after a wait) when a later try may succeed.
-func (p *pusher) device(ctx context.Context, reg herald.PushRegistration, pp herald.PendingPush) (done, again bool, after time.Duration) {
+// done for it, again (after a wait) when a later try may succeed, and the
+// receipt of a push made (or refused for good).
+func (p *pusher) device(ctx context.Context, reg herald.PushRegistration, pp herald.PendingPush) (done, again bool, after time.Duration, rc *herald.PushReceipt) {
+	receipt := func(failed string) *herald.PushReceipt {
+		return &herald.PushReceipt{MsgID: pp.MsgID, User: pp.User, Device: reg.Device, Provider: reg.Provider, At: time.Now(), Failed: failed}
+	}
 	if pp.Mode == herald.PushIfNotAcked {
 		acked, err := p.s.store.AckedSeq(ctx, pp.User, reg.Device)
 		if err != nil {
-			return false, true, 0
+			return false, true, 0, nil
 		}
 		if acked >= pp.Seq {
 			p.pushes.WithLabelValues(reg.Provider, "acked").Inc()
-			return true, false, 0
+			return true, false, 0, nil
 		}
 	}
 	prov := p.providers[reg.Provider]
 	if prov == nil {
 		p.pushes.WithLabelValues(reg.Provider, "no_provider").Inc()
-		return true, false, 0
+		return true, false, 0, receipt("no credentials for " + reg.Provider + " here")
 	}
 	p.mu.Lock()
 	resting := time.Now().Before(p.paused[reg.Provider])
 	p.mu.Unlock()
 	if resting {
 		p.pushes.WithLabelValues(reg.Provider, "auth_failed").Inc()
-		return false, true, authPause
+		return false, true, authPause, nil
 	}
 	start := time.Now()
 	r := prov.Push(ctx, reg, pp)
@@ -149,28 +164,28 @@ func (p *pusher) device(ctx context.Context, reg herald.PushRegistration, pp her
 	switch {
 	case r.OK:
 		p.pushes.WithLabelValues(reg.Provider, "sent").Inc()
-		return true, false, 0
+		return true, false, 0, receipt("")
 	case r.Gone:
 		p.pushes.WithLabelValues(reg.Provider, "gone").Inc()
 		slog.Info("push registration gone; removed", "user", reg.User, "device", reg.Device, "provider", reg.Provider, "reason", r.Reason)
 		if _, err := p.s.registrations.DeleteRegistration(ctx, reg.User, reg.Device); err != nil {
 			slog.Warn("remove a gone push registration", "user", reg.User, "device", reg.Device, "err", err)
 		}
-		return true, false, 0
+		return true, false, 0, receipt("gone: " + r.Reason)
 	case r.AuthFailed:
 		p.pushes.WithLabelValues(reg.Provider, "auth_failed").Inc()
 		p.mu.Lock()
 		p.paused[reg.Provider] = time.Now().Add(authPause)
 		p.mu.Unlock()
 		slog.Error("push provider refused the credentials: its pushes wait until they are fixed", "provider", reg.Provider, "reason", r.Reason)
-		return false, true, authPause
+		return false, true, authPause, receipt("credentials refused: " + r.Reason)
 	case r.Retry:
 		p.pushes.WithLabelValues(reg.Provider, "retried").Inc()
-		return false, true, r.RetryAfter
+		return false, true, r.RetryAfter, receipt("will retry: " + r.Reason)
 	default:
 		p.pushes.WithLabelValues(reg.Provider, "failed").Inc()
 		slog.Warn("push refused", "user", reg.User, "device", reg.Device, "provider", reg.Provider, "reason", r.Reason)
-		return true, false, 0
+		return true, false, 0, receipt(r.Reason)
 	}
 }
 

@@ -3,6 +3,7 @@ package collect
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/heraldpush/herald"
@@ -35,9 +36,14 @@ type RecipientStatus struct {
 // connection's ID for a connection without one).
 type DeviceStatus struct {
 	Device      string `json:"device"`
-	Status      string `json:"status"`             // delivered or acked
-	DeliveredAt int64  `json:"delivered_at"`       // Unix ms
-	AckedAt     int64  `json:"acked_at,omitempty"` // Unix ms
+	Status      string `json:"status"`                 // pushed, push_failed, delivered or acked
+	DeliveredAt int64  `json:"delivered_at,omitempty"` // Unix ms
+	AckedAt     int64  `json:"acked_at,omitempty"`     // Unix ms
+	// The notification's push to the device: when, through which
+	// provider, or the provider's refusal.
+	PushedAt   int64  `json:"pushed_at,omitempty"`
+	Provider   string `json:"provider,omitempty"`
+	PushFailed string `json:"push_failed,omitempty"`
 }
 
 func (s *Service) handleMessageStatus(w http.ResponseWriter, r *http.Request) {
@@ -65,10 +71,17 @@ func (s *Service) handleMessageStatus(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
 		return
 	}
-	httpx.JSON(w, http.StatusOK, messageStatus(m, receipts))
+	var pushed []herald.PushReceipt
+	if pr, ok := rs.(herald.PushReceipts); ok {
+		if pushed, err = pr.PushReceipts(r.Context(), id); err != nil {
+			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+			return
+		}
+	}
+	httpx.JSON(w, http.StatusOK, messageStatus(m, receipts, pushed))
 }
 
-func messageStatus(m *herald.Message, receipts []herald.Receipt) MessageStatus {
+func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald.PushReceipt) MessageStatus {
 	out := MessageStatus{ID: m.ID, TS: m.Time.UnixMilli(), Kind: "user", Topic: m.Topic, Payload: m.Payload, Recipients: []RecipientStatus{}}
 	byUser := map[string][]herald.Receipt{}
 	for _, rc := range receipts {
@@ -88,13 +101,36 @@ func messageStatus(m *herald.Message, receipts []herald.Receipt) MessageStatus {
 		}
 		for _, rc := range byUser[u] {
 			d := DeviceStatus{Device: rc.Device, Status: "delivered", DeliveredAt: rc.Delivered.UnixMilli()}
-			if rec.Status == "stored" {
+			if rec.Status == "stored" || rec.Status == "pushed" {
 				rec.Status = "delivered"
 			}
 			if !rc.Acked.IsZero() {
 				d.Status, d.AckedAt, rec.Status = "acked", rc.Acked.UnixMilli(), "acked"
 			}
 			rec.Devices = append(rec.Devices, d)
+		}
+		for _, p := range pushed {
+			if p.User != u {
+				continue
+			}
+			i := slices.IndexFunc(rec.Devices, func(d DeviceStatus) bool { return d.Device == p.Device })
+			if i < 0 {
+				rec.Devices = append(rec.Devices, DeviceStatus{Device: p.Device, Status: "pushed"})
+				i = len(rec.Devices) - 1
+			}
+			d := &rec.Devices[i]
+			d.Provider = p.Provider
+			if p.Failed != "" {
+				d.PushFailed = p.Failed
+				if d.Status == "pushed" {
+					d.Status = "push_failed"
+				}
+				continue
+			}
+			d.PushedAt = p.At.UnixMilli()
+			if rec.Status == "stored" {
+				rec.Status = "pushed"
+			}
 		}
 		sort.Slice(rec.Devices, func(a, b int) bool { return rec.Devices[a].Device < rec.Devices[b].Device })
 		out.Recipients = append(out.Recipients, rec)

@@ -87,8 +87,9 @@ type Service struct {
 	presence      herald.TopicPresence
 	registrations herald.PushRegistrations
 	queue         herald.PushQueue
-	pusher        *pusher        // nil without a queue and registrations
-	egress        *egress.Policy // where a Web Push endpoint may point
+	pusher        *pusher             // nil without a queue and registrations
+	pushReceipts  herald.PushReceipts // where the pusher records what it did (the store's receipts)
+	egress        *egress.Policy      // where a Web Push endpoint may point
 	commit        *committer
 	forward       chan []*herald.Message
 	m             metrics
@@ -128,6 +129,7 @@ func New(cfg Config, d Deps) *Service {
 	}
 	if s.queue != nil && s.registrations != nil {
 		s.pusher = newPusher(s, d.Providers, reg)
+		s.pushReceipts, _ = d.Receipts.(herald.PushReceipts)
 	}
 	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.commitSeconds, s.m.storeErrors, s.m.dispatchSecs,
 		s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)

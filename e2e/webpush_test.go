@@ -38,13 +38,16 @@ func TestWebPushOffline(t *testing.T) {
 			t.Fatalf("register: %d %s", code, body)
 		}
 	}
-	send := func(user, title string) {
+	send := func(user, title string) string {
 		t.Helper()
 		code, body := api.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{user}, "payload": map[string]string{"text": title},
 			"notification": map[string]any{"title": title, "body": "from Herald", "data": map[string]string{"room": "7"}}})
 		if code != 202 {
 			t.Fatalf("send: %d %s", code, body)
 		}
+		var r struct{ ID string }
+		json.Unmarshal(body, &r)
+		return r.ID
 	}
 	register("ann", "web")
 	register("bob", "web")
@@ -57,7 +60,7 @@ func TestWebPushOffline(t *testing.T) {
 		ann.Ack(f.Seq)
 	}
 	start := time.Now()
-	send("bob", "for bob")
+	bobID := send("bob", "for bob")
 	select {
 	case p := <-ps.Got:
 		var got struct {
@@ -80,6 +83,26 @@ func TestWebPushOffline(t *testing.T) {
 		t.Fatalf("a push for a device that acked: %s %s", p.Path, p.Payload)
 	case <-time.After(2 * time.Second):
 	}
+
+	// The receipt says so.
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		code, body := api.Do(t, "GET", "/v1/messages/"+bobID, nil)
+		var st struct {
+			Recipients []struct {
+				Status  string
+				Devices []struct {
+					Device, Status, Provider string
+					PushedAt                 int64 `json:"pushed_at"`
+				}
+			}
+		}
+		json.Unmarshal(body, &st)
+		if code != 200 || len(st.Recipients) != 1 || st.Recipients[0].Status != "pushed" || len(st.Recipients[0].Devices) != 1 ||
+			st.Recipients[0].Devices[0].Provider != "webpush" || st.Recipients[0].Devices[0].PushedAt == 0 {
+			return fmt.Errorf("bob's receipt: %d %s", code, body)
+		}
+		return nil
+	})
 
 	// The push service says bob's subscription is gone: it is removed.
 	ps.Answer(http.StatusGone, nil)

@@ -169,6 +169,9 @@ func (s *Store) sweepReceipts(ctx context.Context, filter bson.D) error {
 			return nil
 		}
 		_, err := s.receipts.DeleteMany(ctx, bson.D{{Key: "m", Value: bson.D{{Key: "$in", Value: ids}}}})
+		if err == nil {
+			_, err = s.pushReceipts.DeleteMany(ctx, bson.D{{Key: "m", Value: bson.D{{Key: "$in", Value: ids}}}})
+		}
 		ids = ids[:0]
 		return err
 	}

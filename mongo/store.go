@@ -60,9 +60,10 @@ type Store struct {
 	// registrations holds the devices' push registrations (pushreg.go).
 	registrations *driver.Collection
 	// queue holds the pending pushes (pushqueue.go).
-	queue       *driver.Collection
-	claims      *driver.Collection
-	claimsSwept atomic.Int64 // Unix ms of the last sweep of old claims (pushqueue.go)
+	queue        *driver.Collection
+	pushReceipts *driver.Collection // pushreceipts.go
+	claims       *driver.Collection
+	claimsSwept  atomic.Int64 // Unix ms of the last sweep of old claims (pushqueue.go)
 	// fault, set by tests only, makes an Append step fail (retry.go).
 	fault func(step string) error
 	// sharded: Open found a mongos. Reads of a user's inbox entries then
@@ -122,6 +123,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		registrations: db.Collection("push_registrations"),
 		queue:         db.Collection("push_queue"),
 		claims:        db.Collection("push_claims"),
+		pushReceipts:  db.Collection("push_receipts"),
 	}
 	var hello struct {
 		Msg string `bson:"msg"`
@@ -168,6 +170,7 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.receiptAcks, "device_seq", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}, {Key: "s", Value: 1}},
 			Options: options.Index().SetName("device_seq")}},
 		{s.receiptAcks, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
+		{s.pushReceipts, "msg", driver.IndexModel{Keys: bson.D{{Key: "m", Value: 1}}, Options: options.Index().SetName("msg")}},
 		{s.claims, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.queue, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
 		{s.registrations, "user", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}}, Options: options.Index().SetName("user")}},

@@ -149,7 +149,8 @@ func (s *Store) sweepTimeOrdered(b *pdb.Batch, k, v []byte, cutoff int64) (bool,
 }
 
 // sweepMessage adds the removal of message id (its record raw, nil when
-// gone) to b: its inbox entries, its receipts and its record; s.mu held.
+// gone) to b: its inbox entries, its receipts and push receipts and its
+// record; s.mu held.
 func (s *Store) sweepMessage(b *pdb.Batch, id string, raw []byte) error {
 	var rec record
 	if raw != nil && json.Unmarshal(raw, &rec) == nil {
@@ -169,6 +170,7 @@ func (s *Store) sweepMessage(b *pdb.Batch, id string, raw []byte) error {
 			return err
 		}
 	}
+	b.DeleteRange(append(key('P', id), 0), append(key('P', id), 1), nil)
 	b.Delete(key('m', id), nil)
 	return nil
 }

@@ -70,3 +70,36 @@ func testPushQueue(t *testing.T, s herald.Store) {
 	}
 	claim(time.Hour)
 }
+
+// Push receipts: one per message and device, a later one replacing the
+// earlier (a failure, then a retry that went through).
+func testPushReceipts(t *testing.T, s herald.Store) {
+	pr, ok := s.(herald.PushReceipts)
+	if !ok {
+		t.Skip("this store keeps no push receipts")
+	}
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	if err := pr.SavePushed(ctx, []herald.PushReceipt{
+		{MsgID: "m1", User: "ann", Device: "phone", Provider: herald.ProviderFCM, At: t0},
+		{MsgID: "m1", User: "ann", Device: "web", Provider: herald.ProviderWebPush, At: t0, Failed: "will retry: 503"},
+		{MsgID: "m2", User: "ann", Device: "phone", Provider: herald.ProviderFCM, At: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.SavePushed(ctx, []herald.PushReceipt{{MsgID: "m1", User: "ann", Device: "web", Provider: herald.ProviderWebPush, At: t0.Add(time.Second)}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := pr.PushReceipts(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byDevice := map[string]herald.PushReceipt{}
+	for _, r := range got {
+		byDevice[r.Device] = r
+	}
+	if len(got) != 2 || byDevice["phone"].Provider != herald.ProviderFCM || !byDevice["phone"].At.Equal(t0) ||
+		byDevice["web"].Failed != "" || !byDevice["web"].At.Equal(t0.Add(time.Second)) {
+		t.Fatalf("push receipts of m1: %+v", got)
+	}
+}

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 	t.Run("PushRegistrations", func(t *testing.T) { testRegistrations(t, open(t)) })
 	t.Run("PushQueue", func(t *testing.T) { testPushQueue(t, open(t)) })
+	t.Run("PushReceipts", func(t *testing.T) { testPushReceipts(t, open(t)) })
 }
 
 func testIdempotent(t *testing.T, s herald.Store) {

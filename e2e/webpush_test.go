@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/heraldpush/herald/internal/testenv"
 	"github.com/heraldpush/herald/internal/testenv/probe"
+	"github.com/heraldpush/herald/internal/testenv/providersvc"
 	"github.com/heraldpush/herald/internal/testenv/webpushsvc"
 	"github.com/heraldpush/herald/webpush"
 )
@@ -185,4 +187,90 @@ func TestWebPushClusterSurvivesACollectKill(t *testing.T) {
 	sendAll("one killed", c.API(0))
 	c.Collect[0].Kill()
 	collect("one killed")
+}
+
+// FCM and APNs through a real herald all, set up by their flags, against
+// local stand-ins that check the OAuth2 assertion and bearer token, and the
+// APNs provider token and headers: an offline device of each gets its
+// notification; an unregistered token of each is removed.
+func TestFCMAndAPNsOffline(t *testing.T) {
+	google, saFile, gsrv := providersvc.NewGoogle(t)
+	apple, p8, asrv := providersvc.NewApple(t)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ca := write("ca.pem", append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: gsrv.Certificate().Raw}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: asrv.Certificate().Raw})...))
+	n := startAll(t, filepath.Join(dir, "data"), testenv.FreePort(t, "127.0.0.1"), "--push-after", "500ms", "--push-ca-file", ca,
+		"--fcm-credentials-file", write("sa.json", saFile), "--fcm-endpoint", gsrv.URL,
+		"--apns-key-file", write("key.p8", p8), "--apns-key-id", "KEY1234567", "--apns-team-id", "TEAM123456",
+		"--apns-host", asrv.URL, "--apns-sandbox-host", asrv.URL)
+	api := n.api
+	const token = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	for device, reg := range map[string]map[string]any{
+		"phone": {"provider": "fcm", "token": "fcm-token-1"},
+		"ipad":  {"provider": "apns", "token": token, "topic": "com.example.app", "environment": "sandbox"},
+	} {
+		if code, body := api.Do(t, "PUT", "/v1/users/carl/devices/"+device+"/push", reg); code != 200 {
+			t.Fatalf("register %s: %d %s", device, code, body)
+		}
+	}
+	send := func(title string) {
+		t.Helper()
+		code, body := api.Do(t, "POST", "/v1/messages", map[string]any{"users": []string{"carl"}, "payload": 1,
+			"notification": map[string]any{"title": title, "collapse_key": "score", "priority": "high"}})
+		if code != 202 {
+			t.Fatalf("send: %d %s", code, body)
+		}
+	}
+	send("goal")
+	testenv.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		google.Lock()
+		fcmGot := len(google.Sent)
+		google.Unlock()
+		apple.Lock()
+		apnsGot := len(apple.Got)
+		apple.Unlock()
+		if fcmGot != 1 || apnsGot != 1 {
+			return fmt.Errorf("FCM got %d, APNs %d; want one each", fcmGot, apnsGot)
+		}
+		return nil
+	})
+	google.Lock()
+	msg := google.Sent[0]["message"].(map[string]any)
+	google.Unlock()
+	if msg["token"] != "fcm-token-1" || msg["notification"].(map[string]any)["title"] != "goal" || msg["data"].(map[string]any)["herald_seq"] != "1" {
+		t.Fatalf("FCM got %v", msg)
+	}
+	apple.Lock()
+	req, body := apple.Got[0], apple.Bodies[0]
+	apple.Unlock()
+	if req.URL.Path != "/3/device/"+token || req.Header.Get("apns-collapse-id") != "score" || req.Header.Get("apns-priority") != "10" ||
+		body["aps"].(map[string]any)["alert"].(map[string]any)["title"] != "goal" {
+		t.Fatalf("APNs got %s %v %v", req.URL.Path, req.Header, body)
+	}
+
+	// Both tokens are no longer valid: both registrations go.
+	google.Lock()
+	google.Answer = func(w http.ResponseWriter) {
+		w.WriteHeader(http.StatusNotFound)
+		w.Write([]byte(`{"error":{"code":404,"status":"NOT_FOUND","details":[{"errorCode":"UNREGISTERED"}]}}`))
+	}
+	google.Unlock()
+	apple.Lock()
+	apple.Status, apple.Reason = http.StatusGone, "Unregistered"
+	apple.Unlock()
+	send("again")
+	testenv.CheckFor(t, 15*time.Second, 50*time.Millisecond, func() error {
+		code, body := api.Do(t, "GET", "/v1/users/carl/push", nil)
+		if code != 200 || !strings.Contains(string(body), `"registrations":[]`) {
+			return fmt.Errorf("carl's registrations: %d %s", code, body)
+		}
+		return nil
+	})
 }

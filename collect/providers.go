@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/heraldpush/herald"
@@ -54,9 +55,9 @@ func (w webPushProvider) Push(ctx context.Context, reg herald.PushRegistration, 
 	}
 	r, err := w.s.Send(ctx, *reg.Subscription, m)
 	if err != nil {
-		return PushResult{Retry: true, Reason: err.Error()}
+		return PushResult{Retry: true, Reason: err.Error(), Code: "no_answer"}
 	}
-	return result(r.Status, r.Gone, r.Status == 401 || r.Status == 403, r.RetryAfter, r.Body)
+	return result(r.Status, r.Gone, r.Status == 401 || r.Status == 403, r.RetryAfter, r.Body, "http_"+strconv.Itoa(r.Status))
 }
 
 // FCMProvider pushes through Firebase Cloud Messaging. FCM's data is
@@ -82,9 +83,9 @@ func (f fcmProvider) Push(ctx context.Context, reg herald.PushRegistration, p he
 	r, err := f.s.Send(ctx, fcm.Message{Token: reg.Token, Title: n.Title, Body: n.Body, Data: data, CollapseKey: n.CollapseKey,
 		TTL: pushTTL(n), Priority: n.Priority})
 	if err != nil {
-		return PushResult{Retry: true, Reason: err.Error()}
+		return PushResult{Retry: true, Reason: err.Error(), Code: "no_answer"}
 	}
-	return result(r.Status, r.Gone, r.AuthFailed, r.RetryAfter, r.Reason)
+	return result(r.Status, r.Gone, r.AuthFailed, r.RetryAfter, r.Reason, code(r.Reason, r.Status))
 }
 
 // APNsProvider pushes through Apple's service: the notification as an
@@ -101,24 +102,34 @@ func (a apnsProvider) Push(ctx context.Context, reg herald.PushRegistration, p h
 	r, err := a.s.Send(ctx, apns.Message{Token: reg.Token, Topic: reg.Topic, Environment: reg.Environment, Title: n.Title, Body: n.Body,
 		Data: data, CollapseID: n.CollapseKey, TTL: pushTTL(n), Priority: n.Priority})
 	if err != nil {
-		return PushResult{Retry: true, Reason: err.Error()}
+		return PushResult{Retry: true, Reason: err.Error(), Code: "no_answer"}
 	}
-	return result(r.Status, r.Gone, r.AuthFailed, r.RetryAfter, r.Reason)
+	return result(r.Status, r.Gone, r.AuthFailed, r.RetryAfter, r.Reason, code(r.Reason, r.Status))
+}
+
+// code is a provider's error code when it is one (letters and _ only,
+// from the provider's fixed list), else http_<status>: a metric label
+// must not take free text.
+func code(reason string, status int) string {
+	if reason != "" && len(reason) <= 40 && strings.Trim(reason, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_") == "" {
+		return reason
+	}
+	return "http_" + strconv.Itoa(status)
 }
 
 // result reads a provider's answer: 2xx sent; gone and refused credentials
 // as the provider said; 429 and 5xx worth another try; the rest a refusal
 // of this push.
-func result(status int, gone, authFailed bool, retryAfter time.Duration, reason string) PushResult {
+func result(status int, gone, authFailed bool, retryAfter time.Duration, reason, code string) PushResult {
 	switch {
 	case status >= 200 && status < 300:
 		return PushResult{OK: true}
 	case gone:
-		return PushResult{Gone: true, Reason: reason}
+		return PushResult{Gone: true, Reason: reason, Code: code}
 	case authFailed:
-		return PushResult{AuthFailed: true, Reason: reason}
+		return PushResult{AuthFailed: true, Reason: reason, Code: code}
 	case status == 429 || status >= 500:
-		return PushResult{Retry: true, RetryAfter: retryAfter, Reason: reason}
+		return PushResult{Retry: true, RetryAfter: retryAfter, Reason: reason, Code: code}
 	}
-	return PushResult{Reason: strconv.Itoa(status) + " " + reason}
+	return PushResult{Reason: strconv.Itoa(status) + " " + reason, Code: code}
 }

@@ -30,7 +30,11 @@ type PushResult struct {
 	Retry      bool          // worth trying again (429, 5xx, no answer)
 	RetryAfter time.Duration // the provider's wait, when it said
 	Reason     string        // for a failure: the provider's word, or the error
-	OK         bool
+	// Code is a failure's short, bounded name for the metrics: the
+	// provider's error code (UNREGISTERED, BadDeviceToken, ...), http_<status>,
+	// or no_answer.
+	Code string
+	OK   bool
 }
 
 const (
@@ -46,6 +50,7 @@ type pusher struct {
 	mu        sync.Mutex
 	paused    map[string]time.Time // provider -> until, after an auth failure
 	pushes    *prometheus.CounterVec
+	failures  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	retryBase time.Duration // the first retry's wait, doubled after each
 }
@@ -54,10 +59,12 @@ func newPusher(s *Service, providers map[string]Provider, reg prometheus.Registe
 	p := &pusher{s: s, providers: providers, paused: map[string]time.Time{}, retryBase: 5 * time.Second,
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pushes_total",
 			Help: "Pushes to devices by provider and result (sent, acked: skipped as the device acked, gone, auth_failed, failed, retried, no_provider)."}, []string{"provider", "result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_push_failures_total",
+			Help: "Pushes a provider did not take, by provider and its reason (its error code, http_<status>, or no_answer)."}, []string{"provider", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_push_duration_seconds", Help: "Time of one push to a provider.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"provider"}),
 	}
-	reg.MustRegister(p.pushes, p.latency)
+	reg.MustRegister(p.pushes, p.failures, p.latency)
 	return p
 }
 
@@ -161,6 +168,9 @@ func (p *pusher) device(ctx context.Context, reg herald.PushRegistration, pp her
 	start := time.Now()
 	r := prov.Push(ctx, reg, pp)
 	p.latency.WithLabelValues(reg.Provider).Observe(time.Since(start).Seconds())
+	if !r.OK && r.Code != "" {
+		p.failures.WithLabelValues(reg.Provider, r.Code).Inc()
+	}
 	switch {
 	case r.OK:
 		p.pushes.WithLabelValues(reg.Provider, "sent").Inc()

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -116,6 +117,18 @@ func TestWebPushOffline(t *testing.T) {
 		}
 		return nil
 	})
+	metrics, err := http.Get(api.Base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer metrics.Body.Close()
+	m, _ := io.ReadAll(metrics.Body)
+	for _, want := range []string{`herald_pushes_total{provider="webpush",result="sent"} 1`, `herald_pushes_total{provider="webpush",result="acked"} 1`,
+		`herald_push_failures_total{provider="webpush",reason="http_410"} 1`} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // Offline push in a cluster of two collect instances on FerretDB: pushes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -62,12 +63,24 @@ func TestProtobufEncoding(t *testing.T) {
 	long := map[string]string{"text": strings.Repeat("a long notification body ", 80)}
 	api.Send(t, []string{"pat"}, "short")
 	longID := api.Send(t, []string{"pat"}, long)
-	code, body := api.Do(t, "POST", "/v1/topics/news/messages", map[string]any{"payload": 7})
-	if code != 202 {
-		t.Fatalf("topic message: %d %s", code, body)
-	}
+	// The subscription is in place once a topic message sent now arrives
+	// (one sent before it is stored, not delivered: a new subscription
+	// starts at the topic's newest seq).
+	waitFor(t, "the news subscription", func() bool {
+		if _, _, p := counts(); p > 0 {
+			return true
+		}
+		if code, body := api.Do(t, "POST", "/v1/topics/news/messages", map[string]any{"payload": 7}); code != 202 {
+			t.Fatalf("topic message: %d %s", code, body)
+		}
+		return false
+	})
 	api.Do(t, "POST", "/v1/broadcast", map[string]any{"payload": "all"})
-	waitFor(t, "2 messages and 2 pubs", func() bool { _, m, p := counts(); return m == 2 && p == 2 })
+	waitFor(t, "2 messages and the broadcast", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(msgs) == 2 && slices.ContainsFunc(pubs, func(p client.Pub) bool { return p.Topic == client.Broadcast })
+	})
 	var got map[string]string
 	if string(msgs[0].Payload) != `"short"` || json.Unmarshal(msgs[1].Payload, &got) != nil || got["text"] != long["text"] || msgs[1].Seq != 2 {
 		t.Fatalf("messages: %s / %d bytes", msgs[0].Payload, len(msgs[1].Payload))

@@ -104,11 +104,7 @@ func (s *Service) registrationStore(w http.ResponseWriter, r *http.Request) (her
 // is not public (unless --allow-private-networks lets it): it is refused
 // here with a 400, not at the first push.
 func (s *Service) handlePutRegistration(w http.ResponseWriter, r *http.Request) {
-	user, device, ok := pathDevice(w, r)
-	if !ok {
-		return
-	}
-	store, ok := s.registrationStore(w, r)
+	store, user, device, ok := s.deviceStore(w, r)
 	if !ok {
 		return
 	}
@@ -170,12 +166,19 @@ func hostListed(host string, list []string) bool {
 	return false
 }
 
-func (s *Service) handleGetRegistration(w http.ResponseWriter, r *http.Request) {
+// deviceStore reads {user} and {device}, and the registrations' store;
+// false when it has answered (400, 503).
+func (s *Service) deviceStore(w http.ResponseWriter, r *http.Request) (herald.PushRegistrations, string, string, bool) {
 	user, device, ok := pathDevice(w, r)
 	if !ok {
-		return
+		return nil, "", "", false
 	}
 	store, ok := s.registrationStore(w, r)
+	return store, user, device, ok
+}
+
+func (s *Service) handleGetRegistration(w http.ResponseWriter, r *http.Request) {
+	store, user, device, ok := s.deviceStore(w, r)
 	if !ok {
 		return
 	}
@@ -194,11 +197,7 @@ func (s *Service) handleGetRegistration(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Service) handleDeleteRegistration(w http.ResponseWriter, r *http.Request) {
-	user, device, ok := pathDevice(w, r)
-	if !ok {
-		return
-	}
-	store, ok := s.registrationStore(w, r)
+	store, user, device, ok := s.deviceStore(w, r)
 	if !ok {
 		return
 	}

@@ -108,7 +108,8 @@ bench-cluster: test-deps
 	HERALD_FIGURES=1 HERALD_FIGURES_REPORT=$(CURDIR)/bench/results/cluster.md \
 	  sh -c 'cd bench && $(GO) test -count=1 -timeout 20m -run TestClusterFigures -v ./e2e/' | grep -v ' level='
 
-## test-deps: installs redis-server from Debian's packages when missing
+## test-deps: installs from Debian's packages what the tests need and is missing
+## (redis-server, postgresql, chromium, npm)
 test-deps:
 	@scripts/install-test-deps.sh
 

@@ -18,6 +18,11 @@ import (
 // POST /v1/broadcast.
 type TopicSendRequest struct {
 	Payload json.RawMessage `json:"payload"`
+	// Notification and Push are refused with a clear 400: topic messages
+	// and broadcasts are not pushed to offline devices (a device is not
+	// subscribed to a topic while it is offline).
+	Notification json.RawMessage `json:"notification,omitempty"`
+	Push         string          `json:"push,omitempty"`
 }
 
 // TopicSendResponse is their 202 answer: the message's ID and its seq in
@@ -74,6 +79,10 @@ func (s *Service) sendTo(w http.ResponseWriter, r *http.Request, topic, key stri
 	var req TopicSendRequest
 	if err := httpx.Decode(w, r, s.bodyLimit(), &req); err != nil {
 		s.reject(w, r, err)
+		return
+	}
+	if len(req.Notification) > 0 || req.Push != "" {
+		s.reject(w, r, herald.Errorf(herald.EInvalid, "notification: topic messages and broadcasts are not pushed to offline devices; send to users for that"))
 		return
 	}
 	m, err := s.newMessage(req.Payload, time.Now())

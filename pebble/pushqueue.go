@@ -26,6 +26,17 @@ func queueKey(due time.Time, msg, user string) []byte {
 	return append(append(append(k, msg...), 0), user...)
 }
 
+// setPush adds p's two keys to b.
+func setPush(b *pdb.Batch, p herald.PendingPush) error {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	b.Set(queueKey(p.Due, p.MsgID, p.User), raw, nil)
+	b.Set(key('Q', p.MsgID, p.User), binary.BigEndian.AppendUint64(nil, uint64(p.Due.UnixMilli())), nil)
+	return nil
+}
+
 // QueuePushes implements herald.PushQueue.
 func (s *Store) QueuePushes(_ context.Context, ps []herald.PendingPush) error {
 	s.qmu.Lock()
@@ -39,12 +50,9 @@ func (s *Store) QueuePushes(_ context.Context, ps []herald.PendingPush) error {
 		} else if v != nil {
 			continue // queued already
 		}
-		raw, err := json.Marshal(p)
-		if err != nil {
+		if err := setPush(b, p); err != nil {
 			return err
 		}
-		b.Set(queueKey(p.Due, p.MsgID, p.User), raw, nil)
-		b.Set(idx, binary.BigEndian.AppendUint64(nil, uint64(p.Due.UnixMilli())), nil)
 	}
 	if err := b.Commit(pdb.Sync); err != nil {
 		return fmt.Errorf("queue %d pushes: %w", len(ps), err)
@@ -96,15 +104,12 @@ func (s *Store) dropPush(p herald.PendingPush, next *herald.PendingPush) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	b.Delete(append([]byte{'q'}, append(v, queueKey(time.Time{}, p.MsgID, p.User)[9:]...)...), nil)
+	b.Delete(queueKey(time.UnixMilli(int64(binary.BigEndian.Uint64(v))), p.MsgID, p.User), nil)
 	b.Delete(idx, nil)
 	if next != nil {
-		raw, err := json.Marshal(next)
-		if err != nil {
+		if err := setPush(b, *next); err != nil {
 			return err
 		}
-		b.Set(queueKey(next.Due, next.MsgID, next.User), raw, nil)
-		b.Set(idx, binary.BigEndian.AppendUint64(nil, uint64(next.Due.UnixMilli())), nil)
 	}
 	if err := b.Commit(pdb.Sync); err != nil {
 		return fmt.Errorf("pending push %s/%s: %w", p.MsgID, p.User, err)

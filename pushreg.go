@@ -65,21 +65,10 @@ func (r *PushRegistration) Validate() error {
 	if !ValidID(r.User) || !ValidID(r.Device) {
 		return Errorf(EInvalid, "user and device: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 	}
-	has := func(field string, set bool) error {
-		if set {
-			return Errorf(EInvalid, "%s: not a field of a %s registration", field, r.Provider)
-		}
-		return nil
-	}
 	switch r.Provider {
 	case ProviderFCM:
 		if r.Token == "" || len(r.Token) > 4096 || !printable(r.Token) {
 			return Errorf(EInvalid, "token: the FCM registration token, 1-4096 printable ASCII characters")
-		}
-		for _, e := range []error{has("topic", r.Topic != ""), has("environment", r.Environment != ""), has("subscription", r.Subscription != nil)} {
-			if e != nil {
-				return e
-			}
 		}
 	case ProviderAPNs:
 		if b, err := hex.DecodeString(r.Token); err != nil || len(b) < 32 || len(b) > 100 {
@@ -95,9 +84,6 @@ func (r *PushRegistration) Validate() error {
 		case "production", "sandbox":
 		default:
 			return Errorf(EInvalid, "environment: production or sandbox")
-		}
-		if err := has("subscription", r.Subscription != nil); err != nil {
-			return err
 		}
 	case ProviderWebPush:
 		if r.Subscription == nil {
@@ -118,15 +104,28 @@ func (r *PushRegistration) Validate() error {
 		if err != nil || len(auth) != 16 {
 			return Errorf(EInvalid, "subscription.keys.auth: 16 bytes, base64url")
 		}
-		for _, e := range []error{has("token", r.Token != ""), has("topic", r.Topic != ""), has("environment", r.Environment != "")} {
-			if e != nil {
-				return e
-			}
-		}
 	default:
 		return Errorf(EInvalid, "provider: fcm, apns or webpush")
 	}
+	if field := r.foreign(); field != "" {
+		return Errorf(EInvalid, "%s: not a field of a %s registration", field, r.Provider)
+	}
 	return nil
+}
+
+// foreign names a field set that r's provider does not take.
+func (r *PushRegistration) foreign() string {
+	switch {
+	case r.Provider == ProviderWebPush && r.Token != "":
+		return "token"
+	case r.Provider != ProviderAPNs && r.Topic != "":
+		return "topic"
+	case r.Provider != ProviderAPNs && r.Environment != "":
+		return "environment"
+	case r.Provider != ProviderWebPush && r.Subscription != nil:
+		return "subscription"
+	}
+	return ""
 }
 
 func printable(s string) bool {

@@ -37,6 +37,8 @@ func TestPushRegistrationValidate(t *testing.T) {
 		{"apns sandbox", PushRegistration{Provider: ProviderAPNs, Token: apnsToken, Topic: "com.example.app.voip", Environment: "sandbox"}, true},
 		{"apns short token", PushRegistration{Provider: ProviderAPNs, Token: "abcd", Topic: "com.example.app"}, false},
 		{"apns without a topic", PushRegistration{Provider: ProviderAPNs, Token: apnsToken}, false},
+		{"apns with a subscription", PushRegistration{Provider: ProviderAPNs, Token: apnsToken, Topic: "com.example.app", Subscription: sub}, false},
+		{"webpush with a token", PushRegistration{Provider: ProviderWebPush, Subscription: sub, Token: "t"}, false},
 		{"apns bad environment", PushRegistration{Provider: ProviderAPNs, Token: apnsToken, Topic: "com.example.app", Environment: "dev"}, false},
 		{"webpush", PushRegistration{Provider: ProviderWebPush, Subscription: sub}, true},
 		{"webpush without one", PushRegistration{Provider: ProviderWebPush}, false},

@@ -29,6 +29,10 @@ const (
 	PushAlways = "always"
 	// PushNever: no push, notification or not.
 	PushNever = "never"
+	// PushIfOffline: to each registered device with no connection when
+	// the push is due (the default for topic messages and broadcasts,
+	// which are not acked).
+	PushIfOffline = "if_offline"
 )
 
 // MaxNotification bounds a notification's JSON: what every provider takes
@@ -45,9 +49,9 @@ func (n *Notification) Validate(mode *string) error {
 	switch *mode {
 	case "":
 		*mode = PushIfNotAcked
-	case PushIfNotAcked, PushAlways, PushNever:
+	case PushIfNotAcked, PushIfOffline, PushAlways, PushNever:
 	default:
-		return Errorf(EInvalid, "push: if_not_acked, always or never")
+		return Errorf(EInvalid, "push: if_not_acked, if_offline, always or never")
 	}
 	if n.Title == "" && n.Body == "" {
 		return Errorf(EInvalid, "notification: a title or a body")
@@ -95,6 +99,13 @@ type PendingPush struct {
 	Due          time.Time    `json:"due"`            // accepted + --push-after; later after a retry
 	Done         []string     `json:"done,omitempty"` // devices pushed already: a retry skips them
 	Attempts     int          `json:"a,omitempty"`
+	// Topic, on a push to a user, limits it to the registrations that
+	// list the topic (all of them for Broadcast): the user's share of a
+	// topic message. A push to a topic (User is its TopicKey) is spread
+	// into those, a page of registrations at a time, After being the
+	// cursor of the next page.
+	Topic string `json:"t,omitempty"`
+	After string `json:"after,omitempty"`
 }
 
 // PushQueue keeps the pending pushes in the store, so that they outlive
@@ -111,4 +122,9 @@ type PushQueue interface {
 	// RetryPush stores a claimed push's new Due, Done and Attempts and
 	// lets it go.
 	RetryPush(ctx context.Context, p PendingPush) error
+	// SpreadPush queues ps (as QueuePushes) and stores the claimed p's
+	// After, still holding p. A store that cannot do both in one write
+	// queues first: an instance that dies between the two leaves that
+	// page to be queued again (its pushes may go twice, none is skipped).
+	SpreadPush(ctx context.Context, p PendingPush, ps []PendingPush) error
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -30,8 +31,16 @@ type PushRegistration struct {
 	Topic        string               `json:"topic,omitempty"`
 	Environment  string               `json:"environment,omitempty"`
 	Subscription *WebPushSubscription `json:"subscription,omitempty"` // webpush
-	Updated      time.Time            `json:"updated"`
+	// Topics are the topics whose messages (sent with a notification)
+	// are pushed to the device while it is offline: an offline device is
+	// on no topic, so its registration says which it stands for. Every
+	// registration gets the broadcasts'.
+	Topics  []string  `json:"topics,omitempty"`
+	Updated time.Time `json:"updated"`
 }
+
+// MaxPushTopics bounds a registration's topics.
+const MaxPushTopics = 256
 
 // WebPushSubscription is a browser's PushSubscription (its toJSON()).
 type WebPushSubscription struct {
@@ -55,6 +64,11 @@ type PushRegistrations interface {
 	Registrations(ctx context.Context, user string) ([]PushRegistration, error)
 	// DeleteRegistration removes a device's; false when it had none.
 	DeleteRegistration(ctx context.Context, user, device string) (bool, error)
+	// TopicRegistrations returns up to limit registrations that list
+	// topic (every registration for Broadcast) after the cursor after
+	// ("": from the start), and the cursor of the next page ("": none).
+	// Cursors are the store's own.
+	TopicRegistrations(ctx context.Context, topic, after string, limit int) (regs []PushRegistration, next string, err error)
 }
 
 // Validate checks what a registration's provider needs and that its values
@@ -107,6 +121,16 @@ func (r *PushRegistration) Validate() error {
 	default:
 		return Errorf(EInvalid, "provider: fcm, apns or webpush")
 	}
+	if len(r.Topics) > MaxPushTopics {
+		return Errorf(EInvalid, "topics: at most %d", MaxPushTopics)
+	}
+	for _, t := range r.Topics {
+		if !ValidTopic(t) {
+			return Errorf(EInvalid, "topics: names of 1-128 bytes of A-Z a-z 0-9 _ - . @ : (%q is not)", t)
+		}
+	}
+	slices.Sort(r.Topics)
+	r.Topics = slices.Compact(r.Topics)
 	if field := r.foreign(); field != "" {
 		return Errorf(EInvalid, "%s: not a field of a %s registration", field, r.Provider)
 	}

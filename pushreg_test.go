@@ -4,6 +4,8 @@ import (
 	"crypto/ecdh"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -49,6 +51,9 @@ func TestPushRegistrationValidate(t *testing.T) {
 		{"webpush short auth", PushRegistration{Provider: ProviderWebPush, Subscription: &WebPushSubscription{Endpoint: sub.Endpoint,
 			Keys: WebPushKeys{P256dh: sub.Keys.P256dh, Auth: "AAAA"}}}, false},
 		{"unknown provider", PushRegistration{Provider: "sms", Token: "t"}, false},
+		{"topics", PushRegistration{Provider: ProviderFCM, Token: "t", Topics: []string{"news", "team:42"}}, true},
+		{"a topic that is not a name", PushRegistration{Provider: ProviderFCM, Token: "t", Topics: []string{"news", "a b"}}, false},
+		{"too many topics", PushRegistration{Provider: ProviderFCM, Token: "t", Topics: slices.Repeat([]string{"x"}, MaxPushTopics+1)}, false},
 	} {
 		c.r.User, c.r.Device = "ann", "phone"
 		err := c.r.Validate()
@@ -62,5 +67,9 @@ func TestPushRegistrationValidate(t *testing.T) {
 	r := PushRegistration{User: "ann", Device: "ipad", Provider: ProviderAPNs, Token: apnsToken, Topic: "com.example.app"}
 	if r.Validate(); r.Token != strings.ToLower(apnsToken) || r.Environment != "production" {
 		t.Fatalf("apns normalised: %+v", r)
+	}
+	r = PushRegistration{User: "ann", Device: "phone", Provider: ProviderFCM, Token: "t", Topics: []string{"sport", "news", "sport"}}
+	if err := r.Validate(); err != nil || fmt.Sprint(r.Topics) != "[news sport]" {
+		t.Fatalf("topics sorted, each once: %v %v", r.Topics, err)
 	}
 }

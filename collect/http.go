@@ -125,23 +125,30 @@ func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, er
 		return nil, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 	}
 	m.Topic, m.Users = req.Topic, users
-	if err := s.validatePush(req, m); err != nil {
+	if err := s.validatePush(req.Notification, req.Push, m); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// validatePush checks a request's notification and push mode onto m.
-func (s *Service) validatePush(req *SendRequest, m *herald.Message) error {
+// validatePush checks a request's notification and push mode onto m. A
+// message to a topic (or the broadcasts; m.Users is its key) is not
+// acked: it is pushed if_offline by default, and if_not_acked is refused.
+func (s *Service) validatePush(notification *herald.Notification, mode string, m *herald.Message) error {
+	_, topic := herald.IsTopicKey(m.Users[0])
 	switch {
-	case req.Notification == nil && req.Push != "" && req.Push != herald.PushNever:
-		return herald.Errorf(herald.EInvalid, "push: %q needs a notification", req.Push)
-	case req.Notification == nil:
+	case notification == nil && mode != "" && mode != herald.PushNever:
+		return herald.Errorf(herald.EInvalid, "push: %q needs a notification", mode)
+	case notification == nil:
 		return nil
 	case s.queue == nil:
 		return herald.Errorf(herald.EInvalid, "notification: this deployment's store keeps no push queue")
+	case topic && mode == herald.PushIfNotAcked:
+		return herald.Errorf(herald.EInvalid, "push: topic messages and broadcasts are not acked: if_offline (the default), always or never")
+	case topic && mode == "":
+		mode = herald.PushIfOffline
 	}
-	n, mode := *req.Notification, req.Push
+	n := *notification
 	if err := n.Validate(&mode); err != nil {
 		return err
 	}

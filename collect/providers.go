@@ -16,7 +16,9 @@ import (
 
 // Each provider gets the notification in its own shape, and Herald's
 // message ID and seq beside the app's data ("herald_id", "herald_seq"),
-// so that the app can fetch the message itself, or skip it once it has it.
+// so that the app can fetch the message itself, or skip it once it has it;
+// for a topic message or a broadcast, the topic too ("herald_topic", "*"
+// for a broadcast), whose stream the seq counts in.
 
 // defaultPushTTL is a push's lifetime when the notification sets none:
 // FCM's and the browsers' longest, 28 days.
@@ -30,7 +32,7 @@ func pushTTL(n herald.Notification) time.Duration {
 }
 
 // WebPushProvider pushes to browsers. The payload is JSON for the page's
-// service worker: {title, body, data, id, seq, collapse_key}.
+// service worker: {title, body, data, id, seq, collapse_key, topic}.
 func WebPushProvider(s *webpush.Sender) Provider { return webPushProvider{s} }
 
 type webPushProvider struct{ s *webpush.Sender }
@@ -44,8 +46,11 @@ func (w webPushProvider) Push(ctx context.Context, reg herald.PushRegistration, 
 		return PushResult{Reason: "a webpush registration without a subscription"}
 	}
 	n := p.Notification
-	payload, _ := json.Marshal(map[string]any{"title": n.Title, "body": n.Body, "data": n.Data, "id": p.MsgID, "seq": p.Seq,
-		"collapse_key": n.CollapseKey})
+	body := map[string]any{"title": n.Title, "body": n.Body, "data": n.Data, "id": p.MsgID, "seq": p.Seq, "collapse_key": n.CollapseKey}
+	if p.Topic != "" {
+		body["topic"] = p.Topic
+	}
+	payload, _ := json.Marshal(body)
 	m := webpush.Message{Payload: payload, TTL: pushTTL(n), Urgency: "normal"}
 	if n.Priority == "high" {
 		m.Urgency = "high"
@@ -70,6 +75,9 @@ type fcmProvider struct{ s *fcm.Sender }
 func (f fcmProvider) Push(ctx context.Context, reg herald.PushRegistration, p herald.PendingPush) PushResult {
 	n := p.Notification
 	data := map[string]string{"herald_id": p.MsgID, "herald_seq": strconv.FormatUint(p.Seq, 10)}
+	if p.Topic != "" {
+		data["herald_topic"] = p.Topic
+	}
 	var fields map[string]json.RawMessage
 	json.Unmarshal(n.Data, &fields)
 	for k, v := range fields {
@@ -99,6 +107,9 @@ func (a apnsProvider) Push(ctx context.Context, reg herald.PushRegistration, p h
 	data := map[string]any{}
 	json.Unmarshal(n.Data, &data)
 	data["herald_id"], data["herald_seq"] = p.MsgID, p.Seq
+	if p.Topic != "" {
+		data["herald_topic"] = p.Topic
+	}
 	r, err := a.s.Send(ctx, apns.Message{Token: reg.Token, Topic: reg.Topic, Environment: reg.Environment, Title: n.Title, Body: n.Body,
 		Data: data, CollapseID: n.CollapseKey, TTL: pushTTL(n), Priority: n.Priority})
 	if err != nil {

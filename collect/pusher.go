@@ -40,6 +40,8 @@ type PushResult struct {
 const (
 	pushLease       = time.Minute
 	pushClaim       = 100 // pushes taken at a time
+	pushWorkers     = 32  // pushes under way at once: each waits on a provider's answer
+	spreadPage      = 500 // a topic's registrations read at a time
 	pushMaxAttempts = 6
 	authPause       = 5 * time.Minute // a provider whose credentials were refused rests this long
 )
@@ -53,12 +55,13 @@ type pusher struct {
 	failures  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	retryBase time.Duration // the first retry's wait, doubled after each
+	page      int           // a topic's registrations read at a time
 }
 
 func newPusher(s *Service, providers map[string]Provider, reg prometheus.Registerer) *pusher {
-	p := &pusher{s: s, providers: providers, paused: map[string]time.Time{}, retryBase: 5 * time.Second,
+	p := &pusher{s: s, providers: providers, paused: map[string]time.Time{}, retryBase: 5 * time.Second, page: spreadPage,
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pushes_total",
-			Help: "Pushes to devices by provider and result (sent, acked: skipped as the device acked, gone, auth_failed, failed, retried, no_provider)."}, []string{"provider", "result"}),
+			Help: "Pushes to devices by provider and result (sent, acked: skipped as the device acked, online: skipped as it was connected, gone, auth_failed, failed, retried, no_provider)."}, []string{"provider", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_push_failures_total",
 			Help: "Pushes a provider did not take, by provider and its reason (its error code, http_<status>, or no_answer)."}, []string{"provider", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_push_duration_seconds", Help: "Time of one push to a provider.",
@@ -84,9 +87,7 @@ func (p *pusher) run(ctx context.Context, every time.Duration) {
 				slog.Warn("claim pushes failed", "err", err)
 				break
 			}
-			for _, pp := range ps {
-				p.push(ctx, pp)
-			}
+			p.pushAll(ctx, ps)
 			if len(ps) < pushClaim {
 				break
 			}
@@ -94,19 +95,53 @@ func (p *pusher) run(ctx context.Context, every time.Duration) {
 	}
 }
 
+// pushAll pushes ps, pushWorkers at a time, and returns when all are done.
+func (p *pusher) pushAll(ctx context.Context, ps []herald.PendingPush) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, pushWorkers)
+	for _, pp := range ps {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			p.push(ctx, pp)
+		})
+	}
+	wg.Wait()
+}
+
 // push sends one pending push to the user's devices not done yet, then
-// finishes it or puts it back for later.
+// finishes it or puts it back for later. A push to a topic is spread into
+// pushes to users.
 func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
+	if topic, ok := herald.IsTopicKey(pp.User); ok {
+		p.spread(ctx, pp, topic)
+		return
+	}
 	regs, err := p.s.registrations.Registrations(ctx, pp.User)
 	if err != nil {
 		p.retry(ctx, pp, 0, "registrations unreadable: "+err.Error())
 		return
 	}
+	var connected []string // if_offline: the devices with a connection now
+	if pp.Mode == herald.PushIfOffline && p.s.directory != nil {
+		conns, err := p.s.directory.Presence(ctx, pp.User)
+		if err != nil {
+			p.retry(ctx, pp, 0, "connections unknown: "+err.Error())
+			return
+		}
+		for _, c := range conns {
+			connected = append(connected, c.Device)
+		}
+	}
 	var retry bool
 	var wait time.Duration
 	var receipts []herald.PushReceipt
 	for _, reg := range regs {
-		if slices.Contains(pp.Done, reg.Device) {
+		if slices.Contains(pp.Done, reg.Device) || !listed(reg, pp.Topic) {
+			continue
+		}
+		if slices.Contains(connected, reg.Device) {
+			p.pushes.WithLabelValues(reg.Provider, "online").Inc()
 			continue
 		}
 		done, again, after, rc := p.device(ctx, reg, pp)
@@ -133,6 +168,61 @@ func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
 	}
 	if err := p.s.queue.FinishPush(ctx, pp); err != nil {
 		slog.Warn("finish push failed; it may be sent again", "msg", pp.MsgID, "user", pp.User, "err", err)
+	}
+}
+
+// listed reports whether reg takes the pushes of topic ("": a message to
+// its user; every registration takes the broadcasts').
+func listed(reg herald.PushRegistration, topic string) bool {
+	return topic == "" || topic == herald.Broadcast || slices.Contains(reg.Topics, topic)
+}
+
+// spread queues a push to a topic as a push to each user with a
+// registration that lists it, a page of registrations at a time, noting
+// how far it got after each page; it lets the push go (due at once) when
+// half its lease is spent, for the next claim to go on. A user's
+// registrations are next to each other in every page order, so the first
+// user of a page is the previous page's last only when the user's devices
+// straddle the two: kept in Done, that user is not queued twice.
+func (p *pusher) spread(ctx context.Context, pp herald.PendingPush, topic string) {
+	deadline := time.Now().Add(pushLease / 2)
+	for time.Now().Before(deadline) {
+		regs, next, err := p.s.registrations.TopicRegistrations(ctx, topic, pp.After, p.page)
+		if err != nil {
+			p.retry(ctx, pp, 0, "registrations unreadable: "+err.Error())
+			return
+		}
+		var ps []herald.PendingPush
+		now := time.Now()
+		for _, reg := range regs {
+			if slices.Contains(pp.Done, reg.User) || len(ps) > 0 && ps[len(ps)-1].User == reg.User {
+				continue
+			}
+			ps = append(ps, herald.PendingPush{MsgID: pp.MsgID, User: reg.User, Seq: pp.Seq, Mode: pp.Mode,
+				Notification: pp.Notification, Due: now, Topic: topic})
+		}
+		if len(ps) > 0 {
+			pp.Done = []string{ps[len(ps)-1].User}
+		}
+		if next == "" {
+			if err := p.s.queue.QueuePushes(ctx, ps); err != nil {
+				p.retry(ctx, pp, 0, "queue a topic's pushes: "+err.Error())
+				return
+			}
+			if err := p.s.queue.FinishPush(ctx, pp); err != nil {
+				slog.Warn("finish a topic's push failed; its last page may be queued again", "msg", pp.MsgID, "topic", topic, "err", err)
+			}
+			return
+		}
+		pp.After = next
+		if err := p.s.queue.SpreadPush(ctx, pp, ps); err != nil {
+			p.retry(ctx, pp, 0, "queue a topic's pushes: "+err.Error())
+			return
+		}
+	}
+	pp.Due = time.Now()
+	if err := p.s.queue.RetryPush(ctx, pp); err != nil {
+		slog.Warn("let a topic's push go failed; it is taken again when its lease ends", "msg", pp.MsgID, "topic", topic, "err", err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -13,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/internal/testenv"
+	"github.com/heraldpush/herald/memory"
 	"github.com/heraldpush/herald/pebble"
 )
 
@@ -145,7 +149,7 @@ func TestPusher(t *testing.T) {
 		`{"users":["ann"],"payload":1,"push":"always"}`:                                  "needs a notification",
 		`{"users":["ann"],"payload":1,"notification":{}}`:                                "a title or a body",
 		`{"users":["ann"],"payload":1,"notification":{"title":"x","data":[1]}}`:          "a JSON object",
-		`{"users":["ann"],"payload":1,"notification":{"title":"x"},"push":"sometimes"}`:  "if_not_acked, always or never",
+		`{"users":["ann"],"payload":1,"notification":{"title":"x"},"push":"sometimes"}`:  "if_not_acked, if_offline, always or never",
 		`{"users":["ann"],"payload":1,"notification":{"title":"x","priority":"urgent"}}`: "normal or high",
 		`{"users":["ann"],"payload":1,"notification":{"title":"x","ttl_seconds":-1}}`:    "ttl_seconds",
 	} {
@@ -154,5 +158,89 @@ func TestPusher(t *testing.T) {
 		if _, err := s.Validate(&req, time.Now()); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", body, err, want)
 		}
+	}
+}
+
+// Topic messages and broadcasts: pushed to the registrations that list
+// the topic (all of them for a broadcast), if_offline by default, so a
+// device with a connection is not; spread a page at a time, a user whose
+// devices straddle two pages pushed once each.
+func TestPusherTopics(t *testing.T) {
+	b, err := pebble.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	fake := &fakeProvider{}
+	router := memory.NewRouter()
+	cfg := DefaultConfig()
+	cfg.PushAfter, cfg.PushEvery = 100*time.Millisecond, 20*time.Millisecond
+	s := New(cfg, Deps{Store: b, Registrations: b, Queue: b, Dispatcher: &dispatched{}, Directory: router, Registry: prometheus.NewRegistry(),
+		Providers: map[string]Provider{herald.ProviderFCM: fake}})
+	s.pusher.page = 1 // every user's devices straddle pages
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	for _, r := range []herald.PushRegistration{
+		{User: "ann", Device: "phone", Topics: []string{"news"}},
+		{User: "ann", Device: "tablet", Topics: []string{"news", "sport"}},
+		{User: "ann", Device: "web"},
+		{User: "bob", Device: "phone", Topics: []string{"news"}},
+		{User: "cy", Device: "phone", Topics: []string{"sport"}},
+	} {
+		r.Provider, r.Token = herald.ProviderFCM, "t"
+		if err := b.PutRegistration(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	node := herald.Node{ID: "n1", Epoch: 1}
+	router.Heartbeat(ctx, node, time.Minute)
+	router.SetRoutes(ctx, node, []herald.UserConns{{User: "bob", Conns: []herald.Conn{{ID: "c1", Device: "phone"}}}}, time.Minute)
+
+	mux := http.NewServeMux()
+	s.Register(mux, httpx.SingleKey("k"))
+	send := func(path, body string) {
+		t.Helper()
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer k")
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != 202 {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+	wait := func(want ...string) {
+		t.Helper()
+		slices.Sort(want)
+		testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			if got := fake.got(); fmt.Sprint(got) != fmt.Sprint(want) {
+				return fmt.Errorf("pushed %v, want %v", got, want)
+			}
+			return nil
+		})
+	}
+	send("/v1/topics/news/messages", `{"payload":1,"notification":{"title":"news"}}`) // bob's phone is connected
+	wait("ann/phone news", "ann/tablet news")
+	send("/v1/broadcast", `{"payload":2,"notification":{"title":"all"},"push":"always"}`)
+	wait("ann/phone news", "ann/tablet news", "ann/phone all", "ann/tablet all", "ann/web all", "bob/phone all", "cy/phone all")
+	send("/v1/topics/nobody/messages", `{"payload":3,"notification":{"title":"none"}}`)
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if ps, _ := b.ClaimPushes(ctx, time.Now().Add(time.Hour), time.Minute, 10); len(ps) != 0 {
+			return fmt.Errorf("left in the queue: %+v", ps)
+		}
+		return nil
+	})
+	if got := len(fake.got()); got != 7 {
+		t.Fatalf("%d pushes, want 7", got)
+	}
+
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/v1/topics/news/messages", strings.NewReader(`{"payload":1,"notification":{"title":"x"},"push":"if_not_acked"}`))
+	r.Header.Set("Authorization", "Bearer k")
+	mux.ServeHTTP(rec, r)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "not acked") {
+		t.Fatalf("if_not_acked on a topic: %d %s", rec.Code, rec.Body)
 	}
 }

@@ -32,6 +32,8 @@ type RegistrationRequest struct {
 	Topic        string                      `json:"topic,omitempty"`
 	Environment  string                      `json:"environment,omitempty"`
 	Subscription *herald.WebPushSubscription `json:"subscription,omitempty"`
+	// Topics whose messages are pushed to the device while it is offline.
+	Topics []string `json:"topics,omitempty"`
 }
 
 // RegistrationsResponse is the answer of GET /v1/users/{user}/push.
@@ -109,12 +111,12 @@ func (s *Service) handlePutRegistration(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	var req RegistrationRequest
-	if err := httpx.Decode(w, r, 8<<10, &req); err != nil {
+	if err := httpx.Decode(w, r, 48<<10, &req); err != nil { // room for MaxPushTopics topics
 		httpx.Error(w, r, err)
 		return
 	}
 	reg := herald.PushRegistration{User: user, Device: device, Provider: req.Provider, Token: req.Token, Topic: req.Topic,
-		Environment: req.Environment, Subscription: req.Subscription, Updated: time.Now().UTC().Truncate(time.Millisecond)}
+		Environment: req.Environment, Subscription: req.Subscription, Topics: req.Topics, Updated: time.Now().UTC().Truncate(time.Millisecond)}
 	if err := reg.Validate(); err != nil {
 		httpx.Error(w, r, err)
 		return

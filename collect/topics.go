@@ -18,11 +18,12 @@ import (
 // POST /v1/broadcast.
 type TopicSendRequest struct {
 	Payload json.RawMessage `json:"payload"`
-	// Notification and Push are refused with a clear 400: topic messages
-	// and broadcasts are not pushed to offline devices (a device is not
-	// subscribed to a topic while it is offline).
-	Notification json.RawMessage `json:"notification,omitempty"`
-	Push         string          `json:"push,omitempty"`
+	// Notification is pushed to the registered devices whose registration
+	// lists the topic (every registered device for a broadcast) and that
+	// have no connection when it is due (Push: if_offline, the default),
+	// to all of them (always), or not at all (never).
+	Notification *herald.Notification `json:"notification,omitempty"`
+	Push         string               `json:"push,omitempty"`
 }
 
 // TopicSendResponse is their 202 answer: the message's ID and its seq in
@@ -81,16 +82,16 @@ func (s *Service) sendTo(w http.ResponseWriter, r *http.Request, topic, key stri
 		s.reject(w, r, err)
 		return
 	}
-	if len(req.Notification) > 0 || req.Push != "" {
-		s.reject(w, r, herald.Errorf(herald.EInvalid, "notification: topic messages and broadcasts are not pushed to offline devices; send to users for that"))
-		return
-	}
 	m, err := s.newMessage(req.Payload, time.Now())
 	if err != nil {
 		s.reject(w, r, err)
 		return
 	}
 	m.Users, m.Topic = []string{key}, topic
+	if err := s.validatePush(req.Notification, req.Push, m); err != nil {
+		s.reject(w, r, err)
+		return
+	}
 	if s.submitOne(w, r, m) {
 		httpx.JSON(w, http.StatusAccepted, TopicSendResponse{ID: m.ID, Topic: topic, Seq: m.Seqs[0]})
 	}

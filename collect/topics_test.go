@@ -52,10 +52,10 @@ func TestTopicAndBroadcastSend(t *testing.T) {
 	if rec.Code != 202 || again != b || rec.Header().Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("broadcast retry: %d %s", rec.Code, rec.Body)
 	}
-	// A notification on a topic message or a broadcast is refused, saying why.
+	// A notification where the store keeps no push queue is refused, saying why.
 	for _, path := range []string{"/v1/topics/news/messages", "/v1/broadcast"} {
 		rec = do("POST", path, `{"payload":1,"notification":{"title":"x"}}`)
-		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "not pushed to offline devices") {
+		if rec.Code != 400 || !strings.Contains(rec.Body.String(), "no push queue") {
 			t.Fatalf("%s with a notification: %d %s", path, rec.Code, rec.Body)
 		}
 	}

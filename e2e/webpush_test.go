@@ -36,7 +36,8 @@ func TestWebPushOffline(t *testing.T) {
 	register := func(user, device string) {
 		t.Helper()
 		sub := ps.Subscribe(srv, "/push/"+user+"/"+device)
-		code, body := api.Do(t, "PUT", "/v1/users/"+user+"/devices/"+device+"/push", map[string]any{"provider": "webpush", "subscription": sub})
+		code, body := api.Do(t, "PUT", "/v1/users/"+user+"/devices/"+device+"/push", map[string]any{"provider": "webpush", "subscription": sub,
+			"topics": []string{"news"}})
 		if code != 200 {
 			t.Fatalf("register: %d %s", code, body)
 		}
@@ -107,6 +108,28 @@ func TestWebPushOffline(t *testing.T) {
 		return nil
 	})
 
+	// A topic message: pushed to the registrations that list the topic and
+	// have no connection (bob's), not to ann's, which is connected.
+	if code, body := api.Do(t, "POST", "/v1/topics/news/messages", map[string]any{"payload": 1,
+		"notification": map[string]any{"title": "extra"}}); code != 202 {
+		t.Fatalf("topic send: %d %s", code, body)
+	}
+	select {
+	case p := <-ps.Got:
+		var got struct{ Title, Topic string }
+		json.Unmarshal(p.Payload, &got)
+		if p.Path != "/push/bob/web" || got.Title != "extra" || got.Topic != "news" {
+			t.Fatalf("topic push %s: %s", p.Path, p.Payload)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no topic push for bob")
+	}
+	select {
+	case p := <-ps.Got:
+		t.Fatalf("a topic push for a connected device: %s %s", p.Path, p.Payload)
+	case <-time.After(time.Second):
+	}
+
 	// The push service says bob's subscription is gone: it is removed.
 	ps.Answer(http.StatusGone, nil)
 	send("bob", "again")
@@ -123,7 +146,8 @@ func TestWebPushOffline(t *testing.T) {
 	}
 	defer metrics.Body.Close()
 	m, _ := io.ReadAll(metrics.Body)
-	for _, want := range []string{`herald_pushes_total{provider="webpush",result="sent"} 1`, `herald_pushes_total{provider="webpush",result="acked"} 1`,
+	for _, want := range []string{`herald_pushes_total{provider="webpush",result="sent"} 2`, `herald_pushes_total{provider="webpush",result="acked"} 1`,
+		`herald_pushes_total{provider="webpush",result="online"} 1`,
 		`herald_push_failures_total{provider="webpush",reason="http_410"} 1`} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %s", want)

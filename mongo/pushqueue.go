@@ -14,7 +14,7 @@ import (
 
 // The push queue, one document a pending push:
 //
-//	push_queue  {_id: "msg|user", m, u, s, pm, n: notification, due, done, a, lease}, indexed by due
+//	push_queue  {_id: "msg|user", m, u, s, pm, n: notification, due, done, a, t: topic, after, lease}, indexed by due
 //	push_claims {_id: "msg|user|lease ms", t}, indexed by t, kept an hour
 //
 // An instance claims a push by inserting its claim, then moving its lease
@@ -33,11 +33,13 @@ type queueDoc struct {
 	Due   time.Time           `bson:"due"`
 	Done  []string            `bson:"done,omitempty"`
 	A     int                 `bson:"a"`
+	T     string              `bson:"t,omitempty"`
+	After string              `bson:"after,omitempty"`
 	Lease time.Time           `bson:"lease"`
 }
 
 func (d queueDoc) pending() herald.PendingPush {
-	return herald.PendingPush{MsgID: d.M, User: d.U, Seq: herald.Seq(d.S), Mode: d.PM, Notification: d.N, Due: d.Due, Done: d.Done, Attempts: d.A}
+	return herald.PendingPush{MsgID: d.M, User: d.U, Seq: herald.Seq(d.S), Mode: d.PM, Notification: d.N, Due: d.Due, Done: d.Done, Attempts: d.A, Topic: d.T, After: d.After}
 }
 
 // QueuePushes implements herald.PushQueue: upserts that only insert.
@@ -47,7 +49,7 @@ func (s *Store) QueuePushes(ctx context.Context, ps []herald.PendingPush) error 
 	}
 	models := make([]driver.WriteModel, len(ps))
 	for i, p := range ps {
-		doc := queueDoc{M: p.MsgID, U: p.User, S: int64(p.Seq), PM: p.Mode, N: p.Notification, Due: p.Due, A: p.Attempts}
+		doc := queueDoc{M: p.MsgID, U: p.User, S: int64(p.Seq), PM: p.Mode, N: p.Notification, Due: p.Due, A: p.Attempts, T: p.Topic}
 		models[i] = upsertByID(ackID(p.MsgID, p.User), bson.D{{Key: "$setOnInsert", Value: doc}})
 	}
 	if _, err := s.queue.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
@@ -104,10 +106,22 @@ func (s *Store) RetryPush(ctx context.Context, p herald.PendingPush) error {
 	_, err := s.queue.UpdateOne(ctx, bson.D{{Key: "_id", Value: ackID(p.MsgID, p.User)}}, bson.D{{Key: "$set", Value: bson.D{
 		// A lease of now lets it be claimed when due, under a claim _id
 		// of its own (the lease is part of it).
-		{Key: "due", Value: p.Due}, {Key: "done", Value: p.Done}, {Key: "a", Value: p.Attempts}, {Key: "lease", Value: time.Now()},
+		{Key: "due", Value: p.Due}, {Key: "done", Value: p.Done}, {Key: "a", Value: p.Attempts}, {Key: "after", Value: p.After}, {Key: "lease", Value: time.Now()},
 	}}})
 	if err != nil {
 		return fmt.Errorf("retry push %s/%s: %w", p.MsgID, p.User, err)
+	}
+	return nil
+}
+
+// SpreadPush implements herald.PushQueue: queues, then moves the cursor.
+func (s *Store) SpreadPush(ctx context.Context, p herald.PendingPush, ps []herald.PendingPush) error {
+	if err := s.QueuePushes(ctx, ps); err != nil {
+		return err
+	}
+	_, err := s.queue.UpdateOne(ctx, bson.D{{Key: "_id", Value: ackID(p.MsgID, p.User)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "after", Value: p.After}, {Key: "done", Value: p.Done}}}})
+	if err != nil {
+		return fmt.Errorf("spread push %s/%s: %w", p.MsgID, p.User, err)
 	}
 	return nil
 }

@@ -174,6 +174,7 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.claims, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.queue, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
 		{s.registrations, "user", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}}, Options: options.Index().SetName("user")}},
+		{s.registrations, "topics", driver.IndexModel{Keys: bson.D{{Key: "tops", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("topics")}},
 	}
 	have := map[string]map[string]bool{}
 	for _, ix := range indexes {

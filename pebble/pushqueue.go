@@ -43,9 +43,19 @@ func (s *Store) QueuePushes(_ context.Context, ps []herald.PendingPush) error {
 	defer s.qmu.Unlock()
 	b := s.db.NewBatch()
 	defer b.Close()
+	if err := s.addPushes(b, ps); err != nil {
+		return err
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return fmt.Errorf("queue %d pushes: %w", len(ps), err)
+	}
+	return nil
+}
+
+// addPushes adds to b the pushes of ps not queued already (qmu held).
+func (s *Store) addPushes(b *pdb.Batch, ps []herald.PendingPush) error {
 	for _, p := range ps {
-		idx := key('Q', p.MsgID, p.User)
-		if v, err := s.get(idx); err != nil {
+		if v, err := s.get(key('Q', p.MsgID, p.User)); err != nil {
 			return err
 		} else if v != nil {
 			continue // queued already
@@ -53,9 +63,6 @@ func (s *Store) QueuePushes(_ context.Context, ps []herald.PendingPush) error {
 		if err := setPush(b, p); err != nil {
 			return err
 		}
-	}
-	if err := b.Commit(pdb.Sync); err != nil {
-		return fmt.Errorf("queue %d pushes: %w", len(ps), err)
 	}
 	return nil
 }
@@ -123,4 +130,31 @@ func (s *Store) RetryPush(_ context.Context, p herald.PendingPush) error {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	return s.dropPush(p, &p)
+}
+
+// SpreadPush implements herald.PushQueue in one write.
+func (s *Store) SpreadPush(_ context.Context, p herald.PendingPush, ps []herald.PendingPush) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := s.addPushes(b, ps); err != nil {
+		return err
+	}
+	idx := key('Q', p.MsgID, p.User)
+	v, err := s.get(idx)
+	if err != nil {
+		return err
+	}
+	if v != nil {
+		// The same due: only the cursor moves, the lease stays.
+		p.Due = time.UnixMilli(int64(binary.BigEndian.Uint64(v)))
+		if err := setPush(b, p); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return fmt.Errorf("spread push %s/%s: %w", p.MsgID, p.User, err)
+	}
+	return nil
 }

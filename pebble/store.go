@@ -63,6 +63,9 @@ type Store struct {
 	// qmu serialises the push queue, and guards leases (pushqueue.go).
 	qmu    sync.Mutex
 	leases map[string]time.Time
+	// pmu serialises registration writes, which read the old one to
+	// update the topic index (pushreg.go).
+	pmu sync.Mutex
 	// appends counts the successful Appends (herald.AppendCounter).
 	appends atomic.Uint64
 	// epoch is every stream's epoch: the store's own, made when the store

@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("Receipts", func(t *testing.T) { testReceipts(t, open(t)) })
 	t.Run("PushRegistrations", func(t *testing.T) { testRegistrations(t, open(t)) })
 	t.Run("PushQueue", func(t *testing.T) { testPushQueue(t, open(t)) })
+	t.Run("TopicRegistrations", func(t *testing.T) { testTopicRegistrations(t, open(t)) })
+	t.Run("SpreadPush", func(t *testing.T) { testSpreadPush(t, open(t)) })
 	t.Run("PushReceipts", func(t *testing.T) { testPushReceipts(t, open(t)) })
 }
 

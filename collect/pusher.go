@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/heraldpush/herald"
+	"github.com/heraldpush/herald/receipts"
 )
 
 // Pushing: every collect instance takes due pushes from the store's queue
@@ -38,7 +39,6 @@ type PushResult struct {
 }
 
 const (
-	pushLease       = time.Minute
 	pushClaim       = 100 // pushes taken at a time
 	pushWorkers     = 32  // pushes under way at once: each waits on a provider's answer
 	spreadPage      = 500 // a topic's registrations read at a time
@@ -82,7 +82,7 @@ func (p *pusher) run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		for ctx.Err() == nil {
-			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), pushLease, pushClaim)
+			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), p.s.cfg.PushLease, pushClaim)
 			if err != nil {
 				slog.Warn("claim pushes failed", "err", err)
 				break
@@ -135,7 +135,7 @@ func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
 	}
 	var retry bool
 	var wait time.Duration
-	var receipts []herald.PushReceipt
+	var rcs []herald.PushReceipt
 	for _, reg := range regs {
 		if slices.Contains(pp.Done, reg.Device) || !listed(reg, pp.Topic) {
 			continue
@@ -152,22 +152,38 @@ func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
 			retry, wait = true, max(wait, after)
 		}
 		if rc != nil {
-			receipts = append(receipts, *rc)
+			rcs = append(rcs, *rc)
 		}
 	}
-	if len(receipts) > 0 && p.s.pushReceipts != nil {
+	if len(rcs) > 0 && p.s.pushReceipts != nil {
 		// A record of what happened: one lost to a store error is a gap
 		// in the record, not a push lost.
-		if err := p.s.pushReceipts.SavePushed(ctx, receipts); err != nil {
+		if err := p.s.pushReceipts.SavePushed(ctx, rcs); err != nil {
 			slog.Warn("save push receipts failed", "msg", pp.MsgID, "user", pp.User, "err", err)
 		}
 	}
+	p.events(pp, rcs)
 	if retry && pp.Attempts+1 < pushMaxAttempts {
 		p.retry(ctx, pp, wait, "")
 		return
 	}
 	if err := p.s.queue.FinishPush(ctx, pp); err != nil {
 		slog.Warn("finish push failed; it may be sent again", "msg", pp.MsgID, "user", pp.User, "err", err)
+	}
+}
+
+// events sends the receipts of pp's pushes to the receipts webhook.
+func (p *pusher) events(pp herald.PendingPush, rcs []herald.PushReceipt) {
+	if p.s.events == nil {
+		return
+	}
+	for _, rc := range rcs {
+		e := receipts.Event{Type: receipts.EventPushed, ID: rc.MsgID, User: rc.User, Device: rc.Device, Seq: uint64(pp.Seq),
+			PushedAt: rc.At.UnixMilli(), Provider: rc.Provider, Reason: rc.Failed, Topic: pp.Topic}
+		if rc.Failed != "" {
+			e.Type = receipts.EventPushFailed
+		}
+		p.s.events.Add(e)
 	}
 }
 
@@ -185,7 +201,7 @@ func listed(reg herald.PushRegistration, topic string) bool {
 // user of a page is the previous page's last only when the user's devices
 // straddle the two: kept in Done, that user is not queued twice.
 func (p *pusher) spread(ctx context.Context, pp herald.PendingPush, topic string) {
-	deadline := time.Now().Add(pushLease / 2)
+	deadline := time.Now().Add(p.s.cfg.PushLease / 2)
 	for time.Now().Before(deadline) {
 		regs, next, err := p.s.registrations.TopicRegistrations(ctx, topic, pp.After, p.page)
 		if err != nil {

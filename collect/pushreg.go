@@ -2,28 +2,14 @@ package collect
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/heraldpush/herald"
-	"github.com/heraldpush/herald/internal/egress"
 	"github.com/heraldpush/herald/internal/httpx"
+	"github.com/heraldpush/herald/webpush"
 )
-
-// DefaultWebPushHosts are the push services of the browsers in use: a Web
-// Push endpoint comes from a browser, so it is untrusted input, and only
-// these hosts (or the ones --webpush-hosts names instead) are taken.
-// "*." allows the subdomains of a name.
-var DefaultWebPushHosts = []string{
-	"fcm.googleapis.com",                // Chrome, and Chromium-based browsers but Edge
-	"updates.push.services.mozilla.com", // Firefox
-	"*.notify.windows.com",              // Edge
-	"web.push.apple.com",                // Safari
-}
 
 // RegistrationRequest is the body of PUT /v1/users/{user}/devices/{device}/push.
 type RegistrationRequest struct {
@@ -122,7 +108,7 @@ func (s *Service) handlePutRegistration(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if reg.Provider == herald.ProviderWebPush {
-		if err := s.checkEndpoint(r.Context(), reg.Subscription.Endpoint); err != nil {
+		if err := webpush.CheckEndpoint(r.Context(), reg.Subscription.Endpoint, s.cfg.WebPushHosts, s.egress); err != nil {
 			httpx.Error(w, r, err)
 			return
 		}
@@ -132,40 +118,6 @@ func (s *Service) handlePutRegistration(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	httpx.JSON(w, http.StatusOK, reg)
-}
-
-// checkEndpoint is where a Web Push endpoint may point.
-func (s *Service) checkEndpoint(ctx context.Context, endpoint string) error {
-	u, _ := url.Parse(endpoint) // Validate parsed it
-	host := strings.ToLower(u.Hostname())
-	if !hostListed(host, s.cfg.WebPushHosts) {
-		return herald.Errorf(herald.EInvalid, "subscription.endpoint: %s is not a known push service (--webpush-hosts)", host)
-	}
-	if err := s.egress.CheckURL(ctx, endpoint); err != nil {
-		if errors.Is(err, egress.ErrRefused) {
-			return herald.Errorf(herald.EInvalid, "subscription.endpoint: %s reaches an address that is not public (--allow-private-networks)", host)
-		}
-		return herald.Errorf(herald.EInvalid, "subscription.endpoint: %v", err)
-	}
-	return nil
-}
-
-// hostListed reports whether host is one of list's names, or under one of
-// its "*." suffixes.
-func hostListed(host string, list []string) bool {
-	for _, h := range list {
-		h = strings.ToLower(strings.TrimSpace(h))
-		if suffix, ok := strings.CutPrefix(h, "*."); ok {
-			if strings.HasSuffix(host, "."+suffix) {
-				return true
-			}
-			continue
-		}
-		if host == h {
-			return true
-		}
-	}
-	return false
 }
 
 // deviceStore reads {user} and {device}, and the registrations' store;

@@ -13,6 +13,8 @@ import (
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/egress"
+	"github.com/heraldpush/herald/receipts"
+	"github.com/heraldpush/herald/webpush"
 )
 
 // Config holds the collect service's settings.
@@ -46,12 +48,16 @@ type Config struct {
 	PushAfter time.Duration
 	// PushEvery is how often due pushes are looked for.
 	PushEvery time.Duration
+	// PushLease is how long an instance holds the pushes it took: the
+	// longest a push waits when the instance dies with it. Longer than
+	// a push takes (32 at a time, each waiting on a provider).
+	PushLease time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, CommitInterval: 500 * time.Microsecond, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
-		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: DefaultWebPushHosts, PushAfter: 10 * time.Second, PushEvery: time.Second}
+		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: webpush.DefaultHosts, PushAfter: 10 * time.Second, PushEvery: time.Second, PushLease: time.Minute}
 }
 
 // Deps are what a collect instance works with. The optional ones may be
@@ -73,7 +79,10 @@ type Deps struct {
 	// Providers push to devices, by provider name (herald.ProviderFCM,
 	// ...); one not given leaves its devices unpushed.
 	Providers map[string]Provider
-	Registry  prometheus.Registerer // where the metrics go
+	// Events is the receipts webhook (nil: none): the pusher adds its
+	// pushed and push_failed events; whoever made it runs it.
+	Events   *receipts.Webhook
+	Registry prometheus.Registerer // where the metrics go
 }
 
 // Service is the collect service.
@@ -89,6 +98,7 @@ type Service struct {
 	queue         herald.PushQueue
 	pusher        *pusher             // nil without a queue and registrations
 	pushReceipts  herald.PushReceipts // where the pusher records what it did (the store's receipts)
+	events        *receipts.Webhook   // nil: no receipt webhook
 	egress        *egress.Policy      // where a Web Push endpoint may point
 	commit        *committer
 	forward       chan []*herald.Message
@@ -110,8 +120,9 @@ type metrics struct {
 // New returns a collect service.
 func New(cfg Config, d Deps) *Service {
 	store, reg := d.Store, d.Registry
+	cfg.PushLease = max(cfg.PushLease, time.Second) // shorter, a slow provider's pushes would be taken twice
 	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
-		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations, queue: d.Queue,
+		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations, queue: d.Queue, events: d.Events,
 		egress: egress.NewPolicy(cfg.PrivateNetworks), forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),

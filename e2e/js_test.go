@@ -20,9 +20,11 @@ func TestJSClient(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
 	dir := filepath.Join(filepath.Dir(file), "..", "clients", "js")
 	// Short keep-alive and grace: the SDK's refresh test has a 2 s token.
-	// The room namespace is the presence test's.
+	// The room namespace is the presence test's; the push test's Web Push
+	// endpoint is on loopback.
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"), "--ping-interval", "1s", "--token-grace", "1s",
-		"--namespaces", `{"room": {"presence": true, "client_presence": true, "join_leave": true}}`)
+		"--namespaces", `{"room": {"presence": true, "client_presence": true, "join_leave": true}}`,
+		"--webpush-hosts", "127.0.0.1", "--allow-private-networks", "127.0.0.0/8")
 	runNode(t, dir, 2*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
 
 	// The demo page embeds the compiled SDK: it must be the SDK as built now.

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/heraldpush/herald/internal/testenv/probe"
 	"github.com/heraldpush/herald/internal/testenv/providersvc"
 	"github.com/heraldpush/herald/internal/testenv/webpushsvc"
+	"github.com/heraldpush/herald/receipts"
 	"github.com/heraldpush/herald/webpush"
 )
 
@@ -29,7 +33,25 @@ func TestWebPushOffline(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "push-ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	const secret = "webhook-secret-0123456789"
+	var hookMu sync.Mutex
+	var events []receipts.Event
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(receipts.TimestampHeader), 10, 64)
+		if r.Header.Get(receipts.SignatureHeader) != receipts.Sign(secret, ts, body) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var b receipts.WebhookBody
+		json.Unmarshal(body, &b)
+		hookMu.Lock()
+		events = append(events, b.Events...)
+		hookMu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
 	n := startAll(t, filepath.Join(dir, "data"), testenv.FreePort(t, "127.0.0.1"),
+		"--receipts-webhook-url", hook.URL, "--receipts-webhook-secret", secret,
 		"--push-after", "3s", "--webpush-hosts", "127.0.0.1", "--allow-private-networks", "127.0.0.0/8",
 		"--push-ca-file", ca, "--vapid-subject", "mailto:ops@example.com")
 	api := n.api
@@ -106,6 +128,18 @@ func TestWebPushOffline(t *testing.T) {
 			return fmt.Errorf("bob's receipt: %d %s", code, body)
 		}
 		return nil
+	})
+
+	// And so does the receipts webhook.
+	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		for _, e := range events {
+			if e.Type == "pushed" && e.ID == bobID && e.User == "bob" && e.Device == "web" && e.Provider == "webpush" && e.PushedAt > 0 && e.Seq == 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("no pushed event for bob's message in %+v", events)
 	})
 
 	// A topic message: pushed to the registrations that list the topic and
@@ -310,4 +344,117 @@ func TestFCMAndAPNsOffline(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The chaos case: a cluster of two collect instances on FerretDB pushing a
+// topic message to 300 devices and 100 user messages through a slow push
+// service; one instance is SIGKILLed in the middle of it. Every push
+// arrives (the dead instance's, once its --push-lease ends); a push the
+// dead instance made without hearing the answer may arrive twice. The
+// receipts webhook, set on the collect instances, tells of every one.
+func TestOfflinePushSurvivesAKillMidPush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster")
+	}
+	ps, srv := webpushsvc.Start(t, "mailto:ops@example.com")
+	ps.Delay = 100 * time.Millisecond
+	ca := filepath.Join(t.TempDir(), "push-ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	keys, err := webpush.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "webhook-secret-0123456789"
+	var hookMu sync.Mutex
+	pushed := map[string]bool{} // "id user" with a pushed event
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(receipts.TimestampHeader), 10, 64)
+		if r.Header.Get(receipts.SignatureHeader) != receipts.Sign(secret, ts, body) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var b receipts.WebhookBody
+		json.Unmarshal(body, &b)
+		hookMu.Lock()
+		for _, e := range b.Events {
+			if e.Type == "pushed" {
+				pushed[e.ID+" "+e.User] = true
+			}
+		}
+		hookMu.Unlock()
+	}))
+	t.Cleanup(hook.Close)
+	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1, CollectEnv: []string{
+		"HERALD_PUSH_AFTER=1s", "HERALD_PUSH_LEASE=4s", "HERALD_WEBPUSH_HOSTS=127.0.0.1", "HERALD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8",
+		"HERALD_PUSH_CA_FILE=" + ca, "HERALD_VAPID_SUBJECT=mailto:ops@example.com",
+		"HERALD_VAPID_PUBLIC_KEY=" + keys.Public, "HERALD_VAPID_PRIVATE_KEY=" + keys.Private,
+		"HERALD_RECEIPTS_WEBHOOK_URL=" + hook.URL, "HERALD_RECEIPTS_WEBHOOK_SECRET=" + secret,
+	}})
+	const users, direct = 300, 100
+	for i := range users {
+		user := fmt.Sprintf("u%d", i)
+		sub := ps.Subscribe(srv, "/push/"+user)
+		if code, body := c.API(i%2).Do(t, "PUT", "/v1/users/"+user+"/devices/web/push", map[string]any{"provider": "webpush", "subscription": sub,
+			"topics": []string{"news"}}); code != 200 {
+			t.Fatalf("register: %d %s", code, body)
+		}
+	}
+	want := map[string]bool{} // "title path"
+	if code, body := c.API(0).Do(t, "POST", "/v1/topics/news/messages", map[string]any{"payload": 1,
+		"notification": map[string]any{"title": "topic"}}); code != 202 {
+		t.Fatalf("topic send: %d %s", code, body)
+	}
+	for i := range users {
+		want[fmt.Sprintf("topic /push/u%d", i)] = true
+	}
+	for i := range direct {
+		code, body := c.API(i%2).Do(t, "POST", "/v1/messages", map[string]any{"users": []string{fmt.Sprintf("u%d", i)}, "payload": 2,
+			"notification": map[string]any{"title": "direct"}})
+		if code != 202 {
+			t.Fatalf("send: %d %s", code, body)
+		}
+		want[fmt.Sprintf("direct /push/u%d", i)] = true
+	}
+	got := map[string]int{}
+	killed := false
+	deadline := time.After(90 * time.Second)
+	start := time.Now()
+	for len(got) < len(want) {
+		select {
+		case p := <-ps.Got:
+			var n struct{ Title string }
+			json.Unmarshal(p.Payload, &n)
+			k := n.Title + " " + p.Path
+			if !want[k] {
+				t.Fatalf("a push not sent: %s", k)
+			}
+			got[k]++
+			if !killed && len(got) >= 100 {
+				c.Collect[0].Kill()
+				killed = true
+				t.Logf("collect 0 killed after %d pushes (%v)", len(got), time.Since(start).Round(time.Millisecond))
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d pushed", len(got), len(want))
+		}
+	}
+	twice := 0
+	for _, n := range got {
+		twice += n - 1
+	}
+	t.Logf("all %d pushed in %v; %d twice", len(want), time.Since(start).Round(time.Millisecond), twice)
+	// The webhook: every push has its pushed event, but the ones the dead
+	// instance made (it sent their events to no one).
+	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		if len(pushed) < len(want)/4 {
+			return fmt.Errorf("%d pushed events", len(pushed))
+		}
+		return nil
+	})
+	hookMu.Lock()
+	t.Logf("%d pushed events from the instance that lived", len(pushed))
+	hookMu.Unlock()
 }

@@ -38,7 +38,10 @@ type clientFrame struct {
 	Seq       *herald.Seq `json:"seq,omitempty"`
 	Token     string      `json:"token,omitempty"` // refresh
 	Topic     string      `json:"topic,omitempty"` // presence
-	clientSub             // sub, unsub; presence uses its ID
+	clientSub             // sub, unsub; presence and push_(un)register use its ID
+	// push_register: the device's registration, as PUT
+	// /v1/users/{user}/devices/{device}/push takes it.
+	Registration *clientRegistration `json:"registration,omitempty"`
 }
 
 var pongFrame = []byte(`{"type":"pong"}`)

@@ -80,6 +80,7 @@ func testDeps(auth herald.Authenticator, st herald.Store) Deps {
 	d.Receipts, _ = st.(herald.ReceiptStore)
 	d.Gaps, _ = st.(herald.GapCloser)
 	d.Appends, _ = st.(herald.AppendCounter)
+	d.Registrations, _ = st.(herald.PushRegistrations)
 	return d
 }
 

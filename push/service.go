@@ -25,6 +25,7 @@ import (
 	"github.com/heraldpush/herald/internal/netpoll"
 	"github.com/heraldpush/herald/internal/webhook"
 	"github.com/heraldpush/herald/receipts"
+	"github.com/heraldpush/herald/webpush"
 )
 
 // Config holds the push service's settings.
@@ -68,7 +69,8 @@ type Config struct {
 	SubProxyURL       string            // asked about topics the token's claim does not allow; empty: refuse them
 	SubProxySecret    string            // sent to it as a bearer token
 	SubProxyTimeout   time.Duration     // bound on one question to it
-	PrivateNetworks   []string          // CIDRs or addresses the webhook and subscribe proxy may reach although not public
+	PrivateNetworks   []string          // CIDRs or addresses the webhook, the subscribe proxy and Web Push endpoints may reach although not public
+	WebPushHosts      []string          // hosts a Web Push endpoint a client registers may name (webpush.DefaultHosts)
 	DrainTimeout      time.Duration     // graceful shutdown bound
 	AckFlushInterval  time.Duration     // how often acks are saved (default 1 s); also soon after a device with unsaved acks closes
 }
@@ -77,6 +79,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		NodeID:            "push-1",
+		WebPushHosts:      webpush.DefaultHosts,
 		SendQueue:         256,
 		MaxFrame:          4096,
 		MaxFrameRate:      100,
@@ -114,16 +117,19 @@ type Deps struct {
 	Auth        herald.Authenticator
 	Store       herald.Store
 	Router      herald.Router
-	Revocations herald.Revocations    // nil: no revocation checks
-	Receipts    herald.ReceiptStore   // nil: no delivery receipts, whatever Config.Receipts says
-	Gaps        herald.GapCloser      // nil: a missing seq is passed over after GapWait
-	Appends     herald.AppendCounter  // nil: every catch-up round reads the store
-	Relay       herald.FrameRelay     // nil: one push node; an event stream's POSTed frames must reach it
-	Presence    herald.TopicPresence  // nil: no topic presence, whatever the namespaces say
-	PresenceBus herald.PresenceBus    // nil: no join and leave frames
-	Directory   herald.Directory      // the live push nodes, to notice one that died (its members leave); nil: none noticed
-	Online      herald.UserOnline     // users' connections across the cluster, for online and offline events; nil: none
-	Registry    prometheus.Registerer // where the node's metrics go
+	Revocations herald.Revocations   // nil: no revocation checks
+	Receipts    herald.ReceiptStore  // nil: no delivery receipts, whatever Config.Receipts says
+	Gaps        herald.GapCloser     // nil: a missing seq is passed over after GapWait
+	Appends     herald.AppendCounter // nil: every catch-up round reads the store
+	Relay       herald.FrameRelay    // nil: one push node; an event stream's POSTed frames must reach it
+	Presence    herald.TopicPresence // nil: no topic presence, whatever the namespaces say
+	PresenceBus herald.PresenceBus   // nil: no join and leave frames
+	Directory   herald.Directory     // the live push nodes, to notice one that died (its members leave); nil: none noticed
+	Online      herald.UserOnline    // users' connections across the cluster, for online and offline events; nil: none
+	// Registrations are the store's push registrations, which clients
+	// write for their device (push_register); nil: refused.
+	Registrations herald.PushRegistrations
+	Registry      prometheus.Registerer // where the node's metrics go
 }
 
 // Service is the push service.
@@ -147,6 +153,9 @@ type Service struct {
 	routes      *routeWriter
 	acks        *acker
 	m           metrics
+
+	registrations herald.PushRegistrations // nil: push_register is refused
+	outbound      *egress.Policy           // where outbound requests may go
 
 	subProxy *SubProxy
 	receipts receiptLog                 // nil: receipts off
@@ -204,6 +213,7 @@ func New(cfg Config, d Deps) *Service {
 		func() float64 { return float64(s.resumes.bound()) }))
 	allow, _ := egress.ParseAllow(cfg.PrivateNetworks) // checked by CheckConfig before New
 	outbound := egress.NewPolicy(allow)
+	s.outbound, s.registrations = outbound, d.Registrations
 	if rs := d.Receipts; rs != nil && cfg.Receipts {
 		if cfg.WebhookURL != "" {
 			s.hook = receipts.NewWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
@@ -308,6 +318,10 @@ func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 	s.m.delivered.Add(float64(n))
 	return nil
 }
+
+// ReceiptWebhook is the node's receipts webhook (nil: none), for a collect
+// service in the same process to add its push events to.
+func (s *Service) ReceiptWebhook() *receipts.Webhook { return s.hook }
 
 // Run keeps the node registered (heartbeat, route writes and refreshes, ack
 // flushes) until ctx is cancelled, then drains: it leaves the routing table,

@@ -26,6 +26,8 @@ func (c *session) handleFrame(data []byte) (int, string) {
 		return c.unsubscribe(f)
 	case "presence":
 		c.answerPresence(f)
+	case "push_register", "push_unregister":
+		c.answerPushRegistration(f)
 	case "ack":
 		// An ack cannot cover what was never sent: clamping keeps a buggy
 		// client from skipping messages on its next resume.
@@ -71,6 +73,11 @@ func checkClientFrame(f clientFrame) (int, string) {
 		if len(f.Topics) == 0 {
 			return ClosePolicy, f.Type + " needs topics"
 		}
+	case "push_register":
+		if f.Registration == nil {
+			return ClosePolicy, "push_register needs a registration"
+		}
+	case "push_unregister":
 	default:
 		return ClosePolicy, "unknown frame type"
 	}

@@ -154,7 +154,7 @@ func (r *Recorder) Ack(user, device string, seq herald.Seq, at time.Time) {
 	i := 0
 	for i < len(list) && list[i].seq <= seq {
 		e := list[i]
-		r.hook.Add(Event{Type: "acked", ID: e.id, User: user, Device: device, Seq: e.seq,
+		r.hook.Add(Event{Type: EventAcked, ID: e.id, User: user, Device: device, Seq: e.seq,
 			DeliveredAt: e.delivered.UnixMilli(), AckedAt: at.UnixMilli()})
 		i++
 	}
@@ -292,7 +292,7 @@ func (r *Recorder) expire(now time.Time) {
 			if e.seq <= acked {
 				continue // acked elsewhere; that node sent the event
 			}
-			r.hook.Add(Event{Type: "not_acked", ID: e.id, User: d.k.user, Device: d.k.device, Seq: e.seq, DeliveredAt: e.delivered.UnixMilli()})
+			r.hook.Add(Event{Type: EventNotAcked, ID: e.id, User: d.k.user, Device: d.k.device, Seq: e.seq, DeliveredAt: e.delivered.UnixMilli()})
 		}
 	}
 }

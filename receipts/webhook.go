@@ -13,16 +13,32 @@ import (
 // deliveries it made. Delivery of events is at least once (a retry after a
 // lost answer repeats a batch), in order per node.
 
-// Event is one receipt event.
+// Event is one receipt event: acked and not_acked from the push nodes,
+// pushed and push_failed from the collect instances that push.
 type Event struct {
-	Type        string `json:"type"` // acked, not_acked
+	Type        string `json:"type"` // acked, not_acked, pushed, push_failed
 	ID          string `json:"id"`   // the message
 	User        string `json:"user"`
 	Device      string `json:"device"` // the device ID, or the connection ID
 	Seq         uint64 `json:"seq"`
-	DeliveredAt int64  `json:"delivered_at"`       // Unix ms
-	AckedAt     int64  `json:"acked_at,omitempty"` // Unix ms; acked only
+	DeliveredAt int64  `json:"delivered_at,omitempty"` // Unix ms; acked, not_acked
+	AckedAt     int64  `json:"acked_at,omitempty"`     // Unix ms; acked only
+	// Pushes: when, through which provider, why it failed ("will retry:
+	// ..." when it is tried again, a pushed event following if it goes
+	// through), and the topic of a topic message's push ("*": a broadcast).
+	PushedAt int64  `json:"pushed_at,omitempty"` // Unix ms
+	Provider string `json:"provider,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Topic    string `json:"topic,omitempty"`
 }
+
+// Event types.
+const (
+	EventAcked      = "acked"
+	EventNotAcked   = "not_acked"
+	EventPushed     = "pushed"
+	EventPushFailed = "push_failed"
+)
 
 // WebhookBody is what the webhook receives.
 type WebhookBody = webhook.Body[Event]

@@ -84,9 +84,10 @@ func runAll(ctx context.Context, args []string) error {
 	if err := push.CheckConfig(pcfg); err != nil {
 		return err
 	}
+	pcfg.WebPushHosts = ccfg.WebPushHosts // one --webpush-hosts for both
 	presence := memory.NewTopicPresence(router)
 	psvc := push.New(pcfg, push.Deps{Auth: verifier, Store: store, Router: router, Revocations: router,
-		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Online: memory.NewOnline(), Registry: reg})
+		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Online: memory.NewOnline(), Registrations: store, Registry: reg})
 	dsvc := dispatch.New(router, psvc, reg)
 	ccfg.Namespaces = pcfg.Namespaces
 	if ccfg.PrivateNetworks, err = egress.ParseAllow(pcfg.PrivateNetworks); err != nil {
@@ -98,7 +99,7 @@ func runAll(ctx context.Context, args []string) error {
 	}
 	ccfg.VAPIDPublicKey = vapidKey
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
-		Receipts: store, Presence: presence, Registrations: store, Queue: store, Providers: providers, Registry: reg})
+		Receipts: store, Presence: presence, Registrations: store, Queue: store, Providers: providers, Events: psvc.ReceiptWebhook(), Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

@@ -35,9 +35,12 @@ func runCollect(ctx context.Context, args []string) error {
 	f.list(&dispatch, "dispatch-addrs", "gRPC addresses of the dispatch instances, comma-separated")
 	collectFlags(f, &cfg)
 	var private []string
+	var hookURL, hookSecret string
 	var pushOpts pushOptions
 	pushOpts.register(f)
 	f.list(&private, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that a Web Push subscription's endpoint may reach although loopback, private or link-local; empty: public addresses only")
+	f.str(&hookURL, "receipts-webhook-url", "POST receipt events of pushes (pushed, push_failed) here, in signed batches, as the push nodes' --receipts-webhook-url does the others; empty: none")
+	f.str(&hookSecret, "receipts-webhook-secret", "HMAC-SHA256 key that signs the webhook's requests (required with --receipts-webhook-url)")
 	f.namespaces(&cfg.Namespaces, "namespaces", "the push nodes' --namespaces (the same value): which topics keep presence, for GET /v1/topics/{topic}/presence")
 	if err := lo.parse(f, args); err != nil {
 		return err
@@ -67,6 +70,14 @@ func runCollect(ctx context.Context, args []string) error {
 	// Redis is optional for collect: it answers presence, the admin API and
 	// disconnects (their revocations), and nothing else.
 	deps := collect.Deps{Store: store, Receipts: store, Registrations: store, Queue: store, Providers: providers}
+	services := []runner{}
+	reg := httpx.NewRegistry()
+	if hookURL != "" {
+		if deps.Events, err = receiptWebhook(ctx, hookURL, hookSecret, egress.NewPolicy(cfg.PrivateNetworks), reg); err != nil {
+			return err
+		}
+		services = append(services, runFunc(func(ctx context.Context) error { deps.Events.Run(ctx); return nil }))
+	}
 	if len(ro.addrs) > 0 {
 		r, err := ro.open(ctx)
 		if err != nil {
@@ -82,7 +93,6 @@ func runCollect(ctx context.Context, args []string) error {
 	}
 	defer dc.Close()
 
-	reg := httpx.NewRegistry()
 	httpx.BuildInfo(reg, version, "collect", "mongo")
 	deps.Dispatcher, deps.Registry = dc, reg
 	svc := collect.New(cfg, deps)
@@ -92,7 +102,7 @@ func runCollect(ctx context.Context, args []string) error {
 	web.RegisterAdmin(mux)
 	health(mux, reg, checks...)
 	mux.HandleFunc("/", httpx.NotFound)
-	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux, lane: svc.LaneRoutes(keys), reg: reg}}, svc)
+	return serve(ctx, []*listener{{name: "collect http", addr: listen, http: mux, lane: svc.LaneRoutes(keys), reg: reg}}, append(services, svc)...)
 }
 
 // collectFlags registers the collect service's limits on f.
@@ -105,6 +115,7 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxBatchBytes, "max-batch-bytes", "largest body of one POST /v1/messages/batch, in bytes")
 	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")
 	f.dur(&cfg.SweepInterval, "sweep-interval", "how often messages past retention are removed")
+	f.dur(&cfg.PushLease, "push-lease", "how long a collect instance holds the pushes it took: when it dies, another takes them after this")
 	f.dur(&cfg.PushAfter, "push-after", "how long after a message is accepted its notification waits for a device to ack it before pushing (push: if_not_acked)")
 	f.list(&cfg.WebPushHosts, "webpush-hosts", "hosts a Web Push subscription's endpoint may name, comma-separated (*.example.com: its subdomains); the browsers' push services by default")
 	f.dur(&cfg.RevokeTTL, "revoke-ttl", "after POST /v1/users/{user}/disconnect, the user's older tokens are refused this long (longer than tokens live)")

@@ -50,7 +50,7 @@ func pushFlags(f *flags, cfg *push.Config) {
 	f.str(&cfg.SubProxyURL, "subscribe-proxy-url", "your system's URL that decides subscriptions the token's topics claim does not allow (POST {user, topics} -> {allowed}); empty: refuse them")
 	f.str(&cfg.SubProxySecret, "subscribe-proxy-secret", "sent to --subscribe-proxy-url as Authorization: Bearer, so it knows Herald is asking")
 	f.dur(&cfg.SubProxyTimeout, "subscribe-proxy-timeout", "bound on one question to --subscribe-proxy-url")
-	f.list(&cfg.PrivateNetworks, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that --receipts-webhook-url and --subscribe-proxy-url may reach although loopback, private or link-local; empty: public addresses only")
+	f.list(&cfg.PrivateNetworks, "allow-private-networks", "networks (CIDRs or addresses, comma-separated) that --receipts-webhook-url, --subscribe-proxy-url and Web Push endpoints may reach although loopback, private or link-local; empty: public addresses only")
 }
 
 func runPush(ctx context.Context, args []string) error {
@@ -79,6 +79,7 @@ func runPush(ctx context.Context, args []string) error {
 	f.list(&authURLs, "auth-urls", `base URLs of the auth service, comma-separated; the host "private" is this host's first private address (auth's default --listen)`)
 	f.dur(&authCache, "auth-cache-ttl", "how long a verified token is trusted without asking the auth service again")
 	pushFlags(f, &cfg)
+	f.list(&cfg.WebPushHosts, "webpush-hosts", "hosts a Web Push subscription's endpoint a client registers (push_register) may name, comma-separated (*.example.com: its subdomains); the browsers' push services by default")
 	if err := lo.parse(f, args); err != nil {
 		return err
 	}
@@ -128,7 +129,7 @@ func runPush(ctx context.Context, args []string) error {
 	defer relay.Close()
 	svc := push.New(cfg, push.Deps{Auth: auth.NewClient(authURLs, authCache), Store: store, Router: router, Revocations: router,
 		Receipts: store, Gaps: store, Relay: relay, Presence: router.TopicPresence(), PresenceBus: router.TopicPresence(),
-		Directory: router, Online: router.UserOnline(), Registry: reg})
+		Directory: router, Online: router.UserOnline(), Registrations: store, Registry: reg})
 	gs := rpc.NewServer(cluster)
 	rpc.RegisterPush(gs, svc, svc)
 	mux := http.NewServeMux()

@@ -86,6 +86,11 @@ type runner interface {
 	Run(ctx context.Context) error
 }
 
+// runFunc is a function as a runner.
+type runFunc func(ctx context.Context) error
+
+func (f runFunc) Run(ctx context.Context) error { return f(ctx) }
+
 // serve listens on every address first (so a busy port fails at start), runs
 // the servers and services until ctx is cancelled, then shuts down in order:
 // servers stop accepting and finish in-flight requests, then the services

@@ -23,6 +23,16 @@ export class PresenceError extends Error {
         this.name = "PresenceError";
     }
 }
+/** A push registration the server refused (code invalid, forbidden or
+ * unavailable), or one whose connection ended first (not_connected). */
+export class PushError extends Error {
+    code;
+    constructor(code, message) {
+        super(message);
+        this.code = code;
+        this.name = "PushError";
+    }
+}
 /** Server URLs where WebSocket upgrades failed twice without opening: every
  * client of the page goes straight to Server-Sent Events there. */
 const websocketBroken = new Set();
@@ -60,6 +70,8 @@ export class HeraldClient {
     /** Presence queries waiting for their answer, by ID. */
     queries = new Map();
     queryID = 0;
+    /** Push registrations waiting for their answer, by ID. */
+    pushQueries = new Map();
     /** The connection that has said hello: presence() asks on it. */
     ready = null;
     constructor(options) {
@@ -110,6 +122,69 @@ export class HeraldClient {
             this.queries.set(id, { resolve, reject });
             ws.send(JSON.stringify({ type: "presence", id, topic }));
         });
+    }
+    /** Registers this client's device (options.device) for offline pushes:
+     * while it has no connection, messages sent with a notification reach it
+     * through its push service. Resolves once the server stored it; rejects
+     * with a PushError when it refuses or the connection ends first. */
+    registerPush(registration) {
+        return this.askPush({ type: "push_register", registration });
+    }
+    /** Removes this device's push registration. */
+    unregisterPush() {
+        return this.askPush({ type: "push_unregister" });
+    }
+    askPush(frame) {
+        const ws = this.ready;
+        if (!ws || ws.readyState !== 1)
+            return Promise.reject(new PushError("not_connected", "not connected"));
+        const id = "p" + ++this.queryID;
+        return new Promise((resolve, reject) => {
+            this.pushQueries.set(id, { resolve, reject });
+            ws.send(JSON.stringify({ ...frame, id }));
+        });
+    }
+    pushAnswered(f) {
+        const q = this.pushQueries.get(String(f.id));
+        if (!q)
+            return;
+        this.pushQueries.delete(String(f.id));
+        if (f.type === "push_refused")
+            q.reject(new PushError(f.code, f.message ?? f.code));
+        else
+            q.resolve();
+    }
+    /** In a browser: subscribes it to Web Push for the server's VAPID key
+     * (reusing the subscription it has) and registers the subscription for
+     * this device. The page's service worker shows what comes (the payload
+     * is JSON: title, body, data, id, seq, collapse_key, topic). Resolves
+     * with the subscription's JSON. */
+    async enableWebPush(options) {
+        const pm = options.serviceWorker.pushManager;
+        let sub = await pm.getSubscription();
+        if (!sub) {
+            const key = options.vapidKey ?? (await this.vapidKey(options.vapidKeyURL));
+            sub = await pm.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlBytes(key) });
+        }
+        const json = sub.toJSON();
+        const subscription = { endpoint: json.endpoint, keys: { p256dh: json.keys?.p256dh, auth: json.keys?.auth } };
+        await this.registerPush({ provider: "webpush", subscription, topics: options.topics });
+        return subscription;
+    }
+    /** Removes this device's registration and the browser's subscription. */
+    async disableWebPush(serviceWorker) {
+        await this.unregisterPush();
+        const sub = await serviceWorker.pushManager.getSubscription();
+        if (sub)
+            await sub.unsubscribe();
+    }
+    async vapidKey(url) {
+        const u = url ?? this.opts.url.replace(/^ws/, "http").replace(/\/+$/, "") + "/v1/push/vapid-key";
+        const r = await fetch(u);
+        if (!r.ok)
+            throw new PushError("unavailable", `${u}: ${r.status}`);
+        const { public_key } = await r.json();
+        return public_key;
     }
     answered(f) {
         const q = this.queries.get(String(f.id));
@@ -284,6 +359,9 @@ export class HeraldClient {
             else if (f.type === "presence") {
                 this.answered(f);
             }
+            else if (f.type === "push_registered" || f.type === "push_unregistered" || f.type === "push_refused") {
+                this.pushAnswered(f);
+            }
             else if (f.type === "join" || f.type === "leave" || f.type === "presence_changes") {
                 this.presenceChanges(f);
             }
@@ -308,6 +386,9 @@ export class HeraldClient {
                 for (const q of this.queries.values())
                     q.reject(new PresenceError("not_connected", "the connection closed before the answer"));
                 this.queries.clear();
+                for (const q of this.pushQueries.values())
+                    q.reject(new PushError("not_connected", "the connection closed before the answer"));
+                this.pushQueries.clear();
             }
             this.emit("disconnected", { code: ev.code, reason: ev.reason });
             // Only a connection that stayed up a while starts the backoff over;
@@ -384,4 +465,13 @@ export class HeraldClient {
     dropConnection() {
         this.socket?.terminate?.() ?? this.socket?.close(4999, "test");
     }
+}
+/** The bytes of a base64url string (a VAPID key, as PushManager takes it). */
+function base64urlBytes(s) {
+    const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++)
+        out[i] = bin.charCodeAt(i);
+    return out;
 }

@@ -67,6 +67,52 @@ export class PresenceError extends Error {
   }
 }
 
+/** A device's push registration, as the server takes it: how Herald wakes
+ * this device when it is offline. A browser's is made by enableWebPush(). */
+export interface PushRegistration {
+  provider: "webpush" | "fcm" | "apns";
+  /** webpush: the browser's PushSubscription (its toJSON()). */
+  subscription?: { endpoint: string; keys: { p256dh: string; auth: string } };
+  /** fcm, apns: the device token; apns: the app's bundle ID as topic, and
+   * environment production (default) or sandbox. */
+  token?: string;
+  topic?: string;
+  environment?: "production" | "sandbox";
+  /** Topics whose messages (sent with a notification) are pushed to the
+   * device while it is offline; the token must allow each. */
+  topics?: string[];
+}
+
+/** A push registration the server refused (code invalid, forbidden or
+ * unavailable), or one whose connection ended first (not_connected). */
+export class PushError extends Error {
+  constructor(readonly code: string, message: string) {
+    super(message);
+    this.name = "PushError";
+  }
+}
+
+/** What enableWebPush needs of a service worker registration (the
+ * browser's ServiceWorkerRegistration has it). */
+export interface PushManagerHolder {
+  pushManager: {
+    getSubscription(): Promise<{ toJSON(): any; unsubscribe(): Promise<boolean> } | null>;
+    subscribe(options: { userVisibleOnly: boolean; applicationServerKey: Uint8Array | string }): Promise<{ toJSON(): any }>;
+  };
+}
+
+export interface WebPushOptions {
+  /** The page's service worker registration (navigator.serviceWorker.register(...)). */
+  serviceWorker: PushManagerHolder;
+  /** The server's VAPID public key; default: fetched from vapidKeyURL. */
+  vapidKey?: string;
+  /** Where the key is (default: GET /v1/push/vapid-key on the url's host,
+   * as herald all serves it; a cluster's collect address otherwise). */
+  vapidKeyURL?: string;
+  /** Topics whose messages are pushed to this browser while it is offline. */
+  topics?: string[];
+}
+
 /** The server's first frame on each connection. */
 export interface Hello {
   user: string;
@@ -187,6 +233,8 @@ export class HeraldClient {
   /** Presence queries waiting for their answer, by ID. */
   private queries = new Map<string, { resolve: (a: PresenceAnswer) => void; reject: (e: Error) => void }>();
   private queryID = 0;
+  /** Push registrations waiting for their answer, by ID. */
+  private pushQueries = new Map<string, { resolve: () => void; reject: (e: Error) => void }>();
   /** The connection that has said hello: presence() asks on it. */
   private ready: SocketLike | null = null;
 
@@ -231,6 +279,70 @@ export class HeraldClient {
       this.queries.set(id, { resolve, reject });
       ws.send(JSON.stringify({ type: "presence", id, topic }));
     });
+  }
+
+  /** Registers this client's device (options.device) for offline pushes:
+   * while it has no connection, messages sent with a notification reach it
+   * through its push service. Resolves once the server stored it; rejects
+   * with a PushError when it refuses or the connection ends first. */
+  registerPush(registration: PushRegistration): Promise<void> {
+    return this.askPush({ type: "push_register", registration });
+  }
+
+  /** Removes this device's push registration. */
+  unregisterPush(): Promise<void> {
+    return this.askPush({ type: "push_unregister" });
+  }
+
+  private askPush(frame: object): Promise<void> {
+    const ws = this.ready;
+    if (!ws || ws.readyState !== 1) return Promise.reject(new PushError("not_connected", "not connected"));
+    const id = "p" + ++this.queryID;
+    return new Promise((resolve, reject) => {
+      this.pushQueries.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ ...frame, id }));
+    });
+  }
+
+  private pushAnswered(f: any): void {
+    const q = this.pushQueries.get(String(f.id));
+    if (!q) return;
+    this.pushQueries.delete(String(f.id));
+    if (f.type === "push_refused") q.reject(new PushError(f.code, f.message ?? f.code));
+    else q.resolve();
+  }
+
+  /** In a browser: subscribes it to Web Push for the server's VAPID key
+   * (reusing the subscription it has) and registers the subscription for
+   * this device. The page's service worker shows what comes (the payload
+   * is JSON: title, body, data, id, seq, collapse_key, topic). Resolves
+   * with the subscription's JSON. */
+  async enableWebPush(options: WebPushOptions): Promise<PushRegistration["subscription"]> {
+    const pm = options.serviceWorker.pushManager;
+    let sub: { toJSON(): any } | null = await pm.getSubscription();
+    if (!sub) {
+      const key = options.vapidKey ?? (await this.vapidKey(options.vapidKeyURL));
+      sub = await pm.subscribe({ userVisibleOnly: true, applicationServerKey: base64urlBytes(key) });
+    }
+    const json = sub.toJSON();
+    const subscription = { endpoint: json.endpoint, keys: { p256dh: json.keys?.p256dh, auth: json.keys?.auth } };
+    await this.registerPush({ provider: "webpush", subscription, topics: options.topics });
+    return subscription;
+  }
+
+  /** Removes this device's registration and the browser's subscription. */
+  async disableWebPush(serviceWorker: PushManagerHolder): Promise<void> {
+    await this.unregisterPush();
+    const sub = await serviceWorker.pushManager.getSubscription();
+    if (sub) await sub.unsubscribe();
+  }
+
+  private async vapidKey(url?: string): Promise<string> {
+    const u = url ?? this.opts.url.replace(/^ws/, "http").replace(/\/+$/, "") + "/v1/push/vapid-key";
+    const r = await fetch(u);
+    if (!r.ok) throw new PushError("unavailable", `${u}: ${r.status}`);
+    const { public_key } = await r.json();
+    return public_key;
   }
 
   private answered(f: any): void {
@@ -388,6 +500,8 @@ export class HeraldClient {
         this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
       } else if (f.type === "presence") {
         this.answered(f);
+      } else if (f.type === "push_registered" || f.type === "push_unregistered" || f.type === "push_refused") {
+        this.pushAnswered(f);
       } else if (f.type === "join" || f.type === "leave" || f.type === "presence_changes") {
         this.presenceChanges(f);
       } else if (f.type === "refresh") {
@@ -408,6 +522,8 @@ export class HeraldClient {
         this.ready = null;
         for (const q of this.queries.values()) q.reject(new PresenceError("not_connected", "the connection closed before the answer"));
         this.queries.clear();
+        for (const q of this.pushQueries.values()) q.reject(new PushError("not_connected", "the connection closed before the answer"));
+        this.pushQueries.clear();
       }
       this.emit("disconnected", { code: ev.code, reason: ev.reason });
       // Only a connection that stayed up a while starts the backoff over;
@@ -479,4 +595,13 @@ export class HeraldClient {
   dropConnection(): void {
     (this.socket as any)?.terminate?.() ?? this.socket?.close(4999, "test");
   }
+}
+
+/** The bytes of a base64url string (a VAPID key, as PushManager takes it). */
+function base64urlBytes(s: string): Uint8Array {
+  const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
-import { HeraldClient, PresenceError } from "../dist/index.js";
+import { HeraldClient, PresenceError, PushError } from "../dist/index.js";
 
 const base = process.env.HERALD_URL;
 const key = process.env.HERALD_API_KEY;
@@ -353,4 +353,60 @@ test("presence: join and leave events (a burst gathered into one frame comes as 
   for (const c of others) c.close();
   await waitFor(() => others.every((_, i) => changes.includes(`leave u${i}-${run}`)));
   watcher.close();
+});
+
+test("push: a device registers itself (a browser's Web Push subscription, an app's FCM token), refusals, unregister", async () => {
+  const user = "push-" + Math.random().toString(36).slice(2, 8);
+  const getToken = async () => (await api("/v1/tokens", { user, topics: ["news"] })).token;
+  const registration = async (device) => {
+    const r = await fetch(`${base}/v1/users/${user}/devices/${device}/push`, { headers: { Authorization: `Bearer ${key}` } });
+    return r.status === 200 ? r.json() : null;
+  };
+  // A stand-in for the browser's PushManager: what a real one returns.
+  const subscription = {
+    endpoint: "https://127.0.0.1:9/push/" + user,
+    keys: {
+      p256dh: "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+      auth: "tBHItJI5svbpez7KI4CCXg",
+    },
+  };
+  let askedKey;
+  const serviceWorker = {
+    pushManager: {
+      sub: null,
+      async getSubscription() { return this.sub; },
+      async subscribe(o) {
+        askedKey = o.applicationServerKey;
+        this.sub = { toJSON: () => subscription, unsubscribe: async () => { serviceWorker.pushManager.sub = null; return true; } };
+        return this.sub;
+      },
+    },
+  };
+  const web = new HeraldClient({ url: wsBase, getToken, device: "browser", WebSocket });
+  let up = false;
+  web.on("connected", () => (up = true));
+  await assert.rejects(web.registerPush({ provider: "fcm", token: "t" }), (e) => e instanceof PushError && e.code === "not_connected");
+  web.connect();
+  await waitFor(() => up);
+
+  const sub = await web.enableWebPush({ serviceWorker, topics: ["news"] });
+  assert.equal(sub.endpoint, subscription.endpoint);
+  assert.ok(askedKey instanceof Uint8Array && askedKey.length === 65 && askedKey[0] === 4, "the VAPID key, fetched and decoded");
+  const stored = await registration("browser");
+  assert.equal(stored.provider, "webpush");
+  assert.equal(stored.subscription.endpoint, subscription.endpoint);
+  assert.deepEqual(stored.topics, ["news"]);
+
+  await assert.rejects(web.registerPush({ provider: "webpush", subscription, topics: ["secret"] }),
+    (e) => e instanceof PushError && e.code === "forbidden");
+  await assert.rejects(web.registerPush({ provider: "fcm" }), (e) => e instanceof PushError && e.code === "invalid");
+
+  await web.disableWebPush(serviceWorker);
+  assert.equal(await registration("browser"), null);
+  assert.equal(serviceWorker.pushManager.sub, null);
+
+  // An app with its FCM token registers the same way.
+  await web.registerPush({ provider: "fcm", token: "fcm-token-1" });
+  assert.equal((await registration("browser")).token, "fcm-token-1");
+  web.close();
 });

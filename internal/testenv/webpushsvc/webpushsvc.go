@@ -101,6 +101,8 @@ type Service struct {
 	Status  int
 	Header  http.Header
 	Subject string // the VAPID sub claim expected
+	// Delay is how long each answer waits (a slow push service).
+	Delay time.Duration
 }
 
 // Push is one push as its browser decrypted it.
@@ -119,8 +121,12 @@ func (p *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	status, header := p.Status, p.Header
+	status, header, delay := p.Status, p.Header, p.Delay
 	p.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-r.Context().Done():
+	}
 	for k, v := range header {
 		w.Header()[k] = v
 	}

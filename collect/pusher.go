@@ -155,9 +155,11 @@ func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
 			rcs = append(rcs, *rc)
 		}
 	}
-	if len(rcs) > 0 && p.s.pushReceipts != nil {
+	if len(rcs) > 0 && p.s.pushReceipts != nil && pp.Topic == "" {
 		// A record of what happened: one lost to a store error is a gap
-		// in the record, not a push lost.
+		// in the record, not a push lost. A topic message's pushes are
+		// not recorded, as its deliveries are not (a row per subscriber
+		// of a broadcast); the webhook tells of them.
 		if err := p.s.pushReceipts.SavePushed(ctx, rcs); err != nil {
 			slog.Warn("save push receipts failed", "msg", pp.MsgID, "user", pp.User, "err", err)
 		}

@@ -34,7 +34,8 @@ func TestBrowserDemo(t *testing.T) {
 	os.MkdirAll(artifacts, 0o755)
 	data := t.TempDir()
 	storePoison(t, data, "poisoned")
-	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"), "--namespaces", presenceNamespaces)
+	n := startAll(t, data, testenv.FreePort(t, "127.0.0.1"), "--namespaces", presenceNamespaces,
+		"--webpush-hosts", "127.0.0.1", "--allow-private-networks", "127.0.0.0/8") // the Web Push test's endpoint
 	proxy := startWSRefusingProxy(t, n.api.Base)
 	t.Cleanup(func() {
 		if t.Failed() { // what the server saw of the pages' connections

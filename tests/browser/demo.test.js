@@ -113,7 +113,7 @@ test("two users on the demo page, a message between them, and the admin page", a
     const reg = await fetch(base + "/v1/users/bob/devices/phone/push", {
       method: "PUT",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${process.env.HERALD_API_KEY}` },
-      body: JSON.stringify({ provider: "fcm", token: "fcm-token-of-bobs-phone" }),
+      body: JSON.stringify({ provider: "fcm", token: "fcm-token-of-bobs-phone", topics: ["news", "sport"] }),
     });
     assert.equal(reg.status, 200);
     await admin.fill("#user", "bob");
@@ -121,7 +121,7 @@ test("two users on the demo page, a message between them, and the admin page", a
     await admin.waitForFunction(() => document.querySelector("#user-inbox").textContent.includes("hi bob, from alice"), null, { timeout: 10000 });
     assert.match(await admin.textContent("#user-state"), /online, 1 connection/);
     assert.match(await admin.textContent("#user-inbox"), /acked|delivered/);
-    assert.match(await admin.textContent("#user-push"), /phone\s*fcm\s*token fcm-token-of…/);
+    assert.match(await admin.textContent("#user-push"), /phone\s*fcm\s*token fcm-token-of…\s*news, sport/);
 
     // Actions: a message to bob and one to the topic, from the admin page.
     await admin.fill("#user-payload", '{"text":"from the operator"}');
@@ -165,6 +165,53 @@ test("two users on the demo page, a message between them, and the admin page", a
     await admin.waitForFunction(() => document.querySelector("#topic-stats").textContent.startsWith("1 users"), null, { timeout: 5000 });
     await admin.waitForTimeout(2500); // one more sample for the chart
     await admin.screenshot({ path: join(shots, "admin.png"), fullPage: true });
+  } finally {
+    await ctx.close();
+  }
+});
+
+// The SDK registers the browser for Web Push over its connection: the VAPID
+// key fetched and decoded by the browser, a subscription whose p256dh is a
+// P-256 key the browser made (Chromium here cannot reach a push service to
+// subscribe for real, so the PushManager is a stand-in that answers as one
+// does), stored for the connection's device with its topics.
+test("a page registers its browser for Web Push through the SDK", async () => {
+  const key = process.env.HERALD_API_KEY;
+  const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "herald-chromium-")), {
+    executablePath: "/usr/bin/chromium", headless: true, args, viewport: { width: 1200, height: 820 },
+  });
+  try {
+    const page = await ctx.newPage();
+    await page.goto(base + "/");
+    const answer = await page.evaluate(async () => {
+      const { HeraldClient } = await import("/herald-client.js");
+      const getToken = async () => (await (await fetch("/dev/token", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ user: "erin", topics: ["news"] }) })).json()).token;
+      const client = new HeraldClient({ url: location.origin, getToken, device: "chrome" });
+      await new Promise((resolve) => { client.on("connected", resolve); client.connect(); });
+      const pair = await crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, true, ["deriveBits"]);
+      const raw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+      const b64url = (b) => btoa(String.fromCharCode(...b)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      let asked;
+      const serviceWorker = { pushManager: {
+        getSubscription: async () => null,
+        subscribe: async (o) => {
+          asked = o.applicationServerKey;
+          return { toJSON: () => ({ endpoint: "https://127.0.0.1:9/push/erin", keys: { p256dh: b64url(raw), auth: b64url(crypto.getRandomValues(new Uint8Array(16))) } }) };
+        },
+      } };
+      const sub = await client.enableWebPush({ serviceWorker, topics: ["news"] });
+      let refused = "";
+      await client.registerPush({ provider: "webpush", subscription: { ...sub, endpoint: "https://push.example.com/x" } }).catch((e) => { refused = e.code; });
+      client.close();
+      return { keyLength: asked.length, first: asked[0], endpoint: sub.endpoint, refused };
+    });
+    assert.deepEqual(answer, { keyLength: 65, first: 4, endpoint: "https://127.0.0.1:9/push/erin", refused: "invalid" });
+    const r = await fetch(base + "/v1/users/erin/devices/chrome/push", { headers: { Authorization: `Bearer ${key}` } });
+    assert.equal(r.status, 200);
+    const reg = await r.json();
+    assert.equal(reg.provider, "webpush");
+    assert.deepEqual(reg.topics, ["news"]);
   } finally {
     await ctx.close();
   }

@@ -161,6 +161,7 @@ async function lookUser() {
     rows($("user-push"), regs.registrations, (tr, r) => {
       cell(tr, r.device); cell(tr, r.provider);
       cell(tr, r.provider === "webpush" ? new URL(r.subscription.endpoint).host : r.provider === "apns" ? `${r.topic} (${r.environment})` : "token " + r.token.slice(0, 12) + "…");
+      cell(tr, (r.topics || []).join(", ") || "-");
       cell(tr, new Date(r.updated).toLocaleString());
     });
     const head = await call("GET", `/v1/users/${u}/messages?since=0&limit=1`);

@@ -85,10 +85,9 @@ func (p *pusher) run(ctx context.Context, every time.Duration) {
 			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), p.s.cfg.PushLease, pushClaim)
 			if err != nil {
 				slog.Warn("claim pushes failed", "err", err)
-				break
 			}
-			p.pushAll(ctx, ps)
-			if len(ps) < pushClaim {
+			p.pushAll(ctx, ps) // those claimed before an error too: they are held
+			if err != nil || len(ps) < pushClaim {
 				break
 			}
 		}

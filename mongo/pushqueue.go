@@ -78,11 +78,10 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 	for _, d := range docs {
 		id := ackID(d.M, d.U)
 		claim := id + idSep + fmt.Sprint(d.Lease.UnixMilli())
-		if _, err := s.claims.InsertOne(ctx, bson.D{{Key: "_id", Value: claim}, {Key: "t", Value: now}}); err != nil {
-			if driver.IsDuplicateKeyError(err) {
-				continue // another instance has it
-			}
+		if ok, err := s.claim(ctx, claim, now, lease); err != nil {
 			return out, fmt.Errorf("claim push %s: %w", id, err)
+		} else if !ok {
+			continue // another instance has it
 		}
 		if _, err := s.queue.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "lease", Value: now.Add(lease)}}}}); err != nil {
 			return out, fmt.Errorf("claim push %s: %w", id, err)
@@ -90,6 +89,38 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 		out = append(out, d.pending())
 	}
 	return out, nil
+}
+
+// claim inserts the claim of a push and lease; false when another
+// instance holds it. A claim older than a lease whose push still has the
+// lease it names was made by an instance that died before it moved the
+// lease (or whose move failed): it is taken over, by deleting it (if no one
+// else did first) and claiming again, else the push would wait for the
+// claim to be swept, an hour.
+func (s *Store) claim(ctx context.Context, claim string, now time.Time, lease time.Duration) (bool, error) {
+	for range 2 {
+		_, err := s.claims.InsertOne(ctx, bson.D{{Key: "_id", Value: claim}, {Key: "t", Value: now}})
+		if err == nil {
+			return true, nil
+		}
+		if !driver.IsDuplicateKeyError(err) {
+			return false, err
+		}
+		var held struct {
+			T time.Time `bson:"t"`
+		}
+		if err := s.claims.FindOne(ctx, bson.D{{Key: "_id", Value: claim}}).Decode(&held); err != nil {
+			return false, nil // gone meanwhile, or unreadable: the next round sees
+		}
+		if now.Sub(held.T) <= lease {
+			return false, nil
+		}
+		res, err := s.claims.DeleteOne(ctx, bson.D{{Key: "_id", Value: claim}, {Key: "t", Value: held.T}})
+		if err != nil || res.DeletedCount == 0 {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 // FinishPush implements herald.PushQueue.

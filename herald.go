@@ -104,6 +104,12 @@ type Message struct {
 	// with the message).
 	Notification *Notification
 	Push         string
+	// Expires is when the message stops being delivered: after it, it is
+	// neither replayed nor in the history (zero: it lives for the
+	// retention). CollapseKey makes it supersede, in replays, the older
+	// messages of its stream with the same key.
+	Expires     time.Time
+	CollapseKey string
 }
 
 // KindDisconnect orders push nodes to close a user's connections.
@@ -129,17 +135,25 @@ func ParseDisconnectOrder(payload []byte) DisconnectOrder {
 
 // Delivery is a message as one user sees it: the message with that user's seq.
 type Delivery struct {
-	ID      string
-	User    string
-	Seq     Seq
-	Time    time.Time
-	Topic   string
-	Payload json.RawMessage
+	ID          string
+	User        string
+	Seq         Seq
+	Time        time.Time
+	Topic       string
+	Payload     json.RawMessage
+	Expires     time.Time // zero: none
+	CollapseKey string
 }
 
 // For returns the Delivery of m to the i-th recipient.
 func (m *Message) For(i int) Delivery {
-	return Delivery{ID: m.ID, User: m.Users[i], Seq: m.Seqs[i], Time: m.Time, Topic: m.Topic, Payload: m.Payload}
+	return Delivery{ID: m.ID, User: m.Users[i], Seq: m.Seqs[i], Time: m.Time, Topic: m.Topic, Payload: m.Payload,
+		Expires: m.Expires, CollapseKey: m.CollapseKey}
+}
+
+// Expired reports whether the delivery's message had expired at now.
+func (d *Delivery) Expired(now time.Time) bool {
+	return !d.Expires.IsZero() && !now.Before(d.Expires)
 }
 
 // Ack is a device's cumulative acknowledgement: it has processed every message

@@ -29,6 +29,10 @@ type Namespace struct {
 	// proxy is asked whatever the claim says) or "any" (every connected
 	// user: public topics).
 	Subscribe string `json:"subscribe"`
+	// LastValue keeps each topic's newest message at hand: GET
+	// /v1/topics/{topic}/last, and a sub that asks for it ("last": true)
+	// gets it before the live ones.
+	LastValue bool `json:"last_value"`
 }
 
 // Namespaces are the configured namespaces by name.

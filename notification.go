@@ -106,6 +106,8 @@ type PendingPush struct {
 	// cursor of the next page.
 	Topic string `json:"t,omitempty"`
 	After string `json:"after,omitempty"`
+	// Expires is the message's: a push due after it is not made.
+	Expires time.Time `json:"exp,omitempty"`
 }
 
 // PushQueue keeps the pending pushes in the store, so that they outlive

@@ -23,6 +23,17 @@ type SendRequest struct {
 	// them (always), or not at all (never).
 	Notification *herald.Notification `json:"notification,omitempty"`
 	Push         string               `json:"push,omitempty"`
+	Lifecycle
+}
+
+// Lifecycle are a send request's fields that decide how long the message
+// lives and what supersedes it (herald/lifecycle.go).
+type Lifecycle struct {
+	// TTLSeconds or ExpiresAt (Unix ms): when the message expires; one of
+	// them at most.
+	TTLSeconds  int64  `json:"ttl_seconds,omitempty"`
+	ExpiresAt   int64  `json:"expires_at,omitempty"`
+	CollapseKey string `json:"collapse_key,omitempty"`
 }
 
 // BatchRequest is the body of POST /v1/messages/batch.
@@ -49,11 +60,13 @@ func (r SendResponse) AppendJSON(b []byte) []byte {
 
 // StoredMessage is one message in GET /v1/users/{user}/messages.
 type StoredMessage struct {
-	ID      string          `json:"id"`
-	Seq     herald.Seq      `json:"seq"`
-	TS      int64           `json:"ts"`
-	Topic   string          `json:"topic,omitempty"`
-	Payload json.RawMessage `json:"payload"`
+	ID          string          `json:"id"`
+	Seq         herald.Seq      `json:"seq"`
+	TS          int64           `json:"ts"`
+	Topic       string          `json:"topic,omitempty"`
+	Payload     json.RawMessage `json:"payload"`
+	ExpiresAt   int64           `json:"expires_at,omitempty"` // Unix ms
+	CollapseKey string          `json:"collapse_key,omitempty"`
 }
 
 // MessagesResponse is the answer of GET /v1/users/{user}/messages.
@@ -62,6 +75,9 @@ type MessagesResponse struct {
 	Messages []StoredMessage `json:"messages"`
 	LastSeq  herald.Seq      `json:"last_seq"`
 	Epoch    string          `json:"epoch,omitempty"` // the stream's (herald.StreamPos)
+	// NextSince is the since of the next page: the last seq this page
+	// read, shown or not (an expired or superseded message is not).
+	NextSince herald.Seq `json:"next_since"`
 }
 
 // PresenceResponse is the answer of GET /v1/users/{user}/presence.
@@ -125,10 +141,46 @@ func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, er
 		return nil, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :")
 	}
 	m.Topic, m.Users = req.Topic, users
+	if err := s.validateLifecycle(req.Lifecycle, m); err != nil {
+		return nil, err
+	}
 	if err := s.validatePush(req.Notification, req.Push, m); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+// validateLifecycle checks a request's expiry and collapse key onto m
+// (m.Time set): an expiry after now, and no later than retention keeps the
+// message anyway.
+func (s *Service) validateLifecycle(l Lifecycle, m *herald.Message) error {
+	switch {
+	case l.TTLSeconds != 0 && l.ExpiresAt != 0:
+		return herald.Errorf(herald.EInvalid, "ttl_seconds and expires_at: one or the other")
+	case l.TTLSeconds < 0:
+		return herald.Errorf(herald.EInvalid, "ttl_seconds: 1 or more")
+	case l.TTLSeconds > 0:
+		if s.cfg.Retention > 0 && l.TTLSeconds > int64(s.cfg.Retention/time.Second) {
+			return herald.Errorf(herald.EInvalid, "ttl_seconds: at most %d (--retention removes the message then anyway)", int64(s.cfg.Retention/time.Second))
+		}
+		m.Expires = m.Time.Add(time.Duration(l.TTLSeconds) * time.Second)
+	case l.ExpiresAt != 0:
+		at := time.UnixMilli(l.ExpiresAt)
+		if !at.After(m.Time) {
+			return herald.Errorf(herald.EInvalid, "expires_at: a time (Unix ms) after now")
+		}
+		if s.cfg.Retention > 0 && at.After(m.Time.Add(s.cfg.Retention)) {
+			return herald.Errorf(herald.EInvalid, "expires_at: within --retention (%v) of now; the message is removed then anyway", s.cfg.Retention)
+		}
+		m.Expires = at
+	}
+	if l.CollapseKey != "" {
+		if !herald.ValidID(l.CollapseKey) || len(l.CollapseKey) > herald.MaxCollapseKey {
+			return herald.Errorf(herald.EInvalid, "collapse_key: 1-%d bytes of A-Z a-z 0-9 _ - . @ :", herald.MaxCollapseKey)
+		}
+		m.CollapseKey = l.CollapseKey
+	}
+	return nil
 }
 
 // validatePush checks a request's notification and push mode onto m. A
@@ -149,6 +201,9 @@ func (s *Service) validatePush(notification *herald.Notification, mode string, m
 		mode = herald.PushIfOffline
 	}
 	n := *notification
+	if n.CollapseKey == "" {
+		n.CollapseKey = m.CollapseKey // a push supersedes as its message does
+	}
 	if err := n.Validate(&mode); err != nil {
 		return err
 	}
@@ -294,43 +349,83 @@ func (s *Service) handleMessages(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ds, last, ok := s.history(w, r, user)
+	h, ok := s.history(w, r, user)
 	if !ok {
 		return
 	}
-	httpx.JSON(w, http.StatusOK, MessagesResponse{User: user, Messages: ds, LastSeq: last.Seq, Epoch: last.Epoch})
+	httpx.JSON(w, http.StatusOK, MessagesResponse{User: user, Messages: h.messages, LastSeq: h.last.Seq, Epoch: h.last.Epoch, NextSince: h.next})
+}
+
+// historyPage is a page of a stream's history.
+type historyPage struct {
+	messages []StoredMessage
+	last     herald.StreamPos // the stream's newest
+	next     herald.Seq       // the since of the next page
 }
 
 // history reads a page of key's stored messages (a user's, or a topic's)
-// after ?since=, at most ?limit=, and the newest seq; false when it has
-// already answered with an error.
-func (s *Service) history(w http.ResponseWriter, r *http.Request, key string) ([]StoredMessage, herald.StreamPos, bool) {
+// after ?since=, at most ?limit= read, and the newest seq; false when it
+// has already answered with an error. Expired messages are left out, and
+// with ?collapsed=true those a newer one with their collapse key
+// supersedes (what a device resuming gets).
+func (s *Service) history(w http.ResponseWriter, r *http.Request, key string) (historyPage, bool) {
 	q := r.URL.Query()
 	since, err := parseUint(q.Get("since"), 0)
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "since: %v", err))
-		return nil, herald.StreamPos{}, false
+		return historyPage{}, false
 	}
 	limit, err := parseUint(q.Get("limit"), 100)
 	if err != nil || limit < 1 || limit > 1000 {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "limit: a number from 1 to 1000"))
-		return nil, herald.StreamPos{}, false
+		return historyPage{}, false
+	}
+	var collapsed bool
+	switch q.Get("collapsed") {
+	case "", "false":
+	case "true":
+		collapsed = true
+	default:
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "collapsed: true or false"))
+		return historyPage{}, false
 	}
 	ds, err := s.store.Messages(r.Context(), key, since, int(limit))
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
-		return nil, herald.StreamPos{}, false
+		return historyPage{}, false
 	}
-	last, err := s.store.LastSeq(r.Context(), key)
-	if err != nil {
+	var newest map[string]herald.Seq
+	if ci, ok := s.store.(herald.CollapseIndex); ok && collapsed {
+		if keys := herald.CollapseKeys(ds); keys != nil {
+			if newest, err = ci.NewestByKey(r.Context(), key, keys); err != nil {
+				httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+				return historyPage{}, false
+			}
+		}
+	}
+	h := historyPage{messages: make([]StoredMessage, 0, len(ds)), next: since}
+	if h.last, err = s.store.LastSeq(r.Context(), key); err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
-		return nil, herald.StreamPos{}, false
+		return historyPage{}, false
 	}
-	out := make([]StoredMessage, len(ds))
-	for i, d := range ds {
-		out[i] = StoredMessage{ID: d.ID, Seq: d.Seq, TS: d.Time.UnixMilli(), Topic: d.Topic, Payload: d.Payload}
+	now := time.Now()
+	for _, d := range ds {
+		h.next = d.Seq
+		if d.Expired(now) || d.Superseded(newest) {
+			continue
+		}
+		h.messages = append(h.messages, storedMessage(d))
 	}
-	return out, last, true
+	return h, true
+}
+
+// storedMessage is a delivery as the history API shows it.
+func storedMessage(d herald.Delivery) StoredMessage {
+	m := StoredMessage{ID: d.ID, Seq: d.Seq, TS: d.Time.UnixMilli(), Topic: d.Topic, Payload: d.Payload, CollapseKey: d.CollapseKey}
+	if !d.Expires.IsZero() {
+		m.ExpiresAt = d.Expires.UnixMilli()
+	}
+	return m
 }
 
 func (s *Service) handlePresence(w http.ResponseWriter, r *http.Request) {

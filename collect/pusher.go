@@ -61,7 +61,7 @@ type pusher struct {
 func newPusher(s *Service, providers map[string]Provider, reg prometheus.Registerer) *pusher {
 	p := &pusher{s: s, providers: providers, paused: map[string]time.Time{}, retryBase: 5 * time.Second, page: spreadPage,
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_pushes_total",
-			Help: "Pushes to devices by provider and result (sent, acked: skipped as the device acked, online: skipped as it was connected, gone, auth_failed, failed, retried, no_provider)."}, []string{"provider", "result"}),
+			Help: "Pushes to devices by provider and result (sent, acked: skipped as the device acked, online: skipped as it was connected, gone, auth_failed, failed, retried, no_provider; expired: the message expired first, with no provider)."}, []string{"provider", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_push_failures_total",
 			Help: "Pushes a provider did not take, by provider and its reason (its error code, http_<status>, or no_answer)."}, []string{"provider", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "herald_push_duration_seconds", Help: "Time of one push to a provider.",
@@ -112,6 +112,14 @@ func (p *pusher) pushAll(ctx context.Context, ps []herald.PendingPush) {
 // finishes it or puts it back for later. A push to a topic is spread into
 // pushes to users.
 func (p *pusher) push(ctx context.Context, pp herald.PendingPush) {
+	if !pp.Expires.IsZero() && !time.Now().Before(pp.Expires) {
+		// The message expired: no device is woken for it.
+		p.pushes.WithLabelValues("", "expired").Inc()
+		if err := p.s.queue.FinishPush(ctx, pp); err != nil {
+			slog.Warn("finish an expired push failed", "msg", pp.MsgID, "user", pp.User, "err", err)
+		}
+		return
+	}
 	if topic, ok := herald.IsTopicKey(pp.User); ok {
 		p.spread(ctx, pp, topic)
 		return
@@ -216,7 +224,7 @@ func (p *pusher) spread(ctx context.Context, pp herald.PendingPush, topic string
 				continue
 			}
 			ps = append(ps, herald.PendingPush{MsgID: pp.MsgID, User: reg.User, Seq: pp.Seq, Mode: pp.Mode,
-				Notification: pp.Notification, Due: now, Topic: topic})
+				Notification: pp.Notification, Due: now, Topic: topic, Expires: pp.Expires})
 		}
 		if len(ps) > 0 {
 			pp.Done = []string{ps[len(ps)-1].User}

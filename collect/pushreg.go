@@ -199,7 +199,7 @@ func (s *Service) queuePushes(ctx context.Context, msgs []*herald.Message) error
 		}
 		for i, u := range m.Users {
 			ps = append(ps, herald.PendingPush{MsgID: m.ID, User: u, Seq: m.Seqs[i], Mode: m.Push,
-				Notification: *m.Notification, Due: m.Time.Add(s.cfg.PushAfter)})
+				Notification: *m.Notification, Due: m.Time.Add(s.cfg.PushAfter), Expires: m.Expires})
 		}
 	}
 	if len(ps) == 0 {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/heraldpush/herald"
 	"github.com/heraldpush/herald/internal/httpx"
@@ -18,13 +19,19 @@ type MessageStatus struct {
 	Kind    string          `json:"kind"` // user, topic or broadcast
 	Topic   string          `json:"topic,omitempty"`
 	Payload json.RawMessage `json:"payload"`
+	// ExpiresAt is when the message expired or expires (Unix ms), and
+	// CollapseKey what supersedes it; both absent when the send set none.
+	ExpiresAt   int64  `json:"expires_at,omitempty"`
+	CollapseKey string `json:"collapse_key,omitempty"`
 	// Recipients of a message to users; topic messages and broadcasts have
 	// none (no per-subscriber receipts).
 	Recipients []RecipientStatus `json:"recipients"`
 }
 
 // RecipientStatus is one user's: status is stored (on no device yet),
-// delivered (written to at least one device) or acked (by at least one).
+// pushed (to a device's push service), delivered (written to at least one
+// device), acked (by at least one), or expired (the message expired before
+// any device got it).
 type RecipientStatus struct {
 	User    string         `json:"user"`
 	Seq     herald.Seq     `json:"seq"`
@@ -82,7 +89,11 @@ func (s *Service) handleMessageStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald.PushReceipt) MessageStatus {
-	out := MessageStatus{ID: m.ID, TS: m.Time.UnixMilli(), Kind: "user", Topic: m.Topic, Payload: m.Payload, Recipients: []RecipientStatus{}}
+	out := MessageStatus{ID: m.ID, TS: m.Time.UnixMilli(), Kind: "user", Topic: m.Topic, Payload: m.Payload, CollapseKey: m.CollapseKey, Recipients: []RecipientStatus{}}
+	expired := !m.Expires.IsZero() && !time.Now().Before(m.Expires)
+	if !m.Expires.IsZero() {
+		out.ExpiresAt = m.Expires.UnixMilli()
+	}
 	byUser := map[string][]herald.Receipt{}
 	for _, rc := range receipts {
 		byUser[rc.User] = append(byUser[rc.User], rc)
@@ -131,6 +142,9 @@ func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald
 			if rec.Status == "stored" {
 				rec.Status = "pushed"
 			}
+		}
+		if expired && (rec.Status == "stored" || rec.Status == "pushed") {
+			rec.Status = "expired"
 		}
 		sort.Slice(rec.Devices, func(a, b int) bool { return rec.Devices[a].Device < rec.Devices[b].Device })
 		out.Recipients = append(out.Recipients, rec)

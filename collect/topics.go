@@ -24,6 +24,7 @@ type TopicSendRequest struct {
 	// to all of them (always), or not at all (never).
 	Notification *herald.Notification `json:"notification,omitempty"`
 	Push         string               `json:"push,omitempty"`
+	Lifecycle
 }
 
 // TopicSendResponse is their 202 answer: the message's ID and its seq in
@@ -40,6 +41,8 @@ type TopicMessagesResponse struct {
 	Messages []StoredMessage `json:"messages"`
 	LastSeq  herald.Seq      `json:"last_seq"`
 	Epoch    string          `json:"epoch,omitempty"` // the stream's (herald.StreamPos)
+	// NextSince is the since of the next page (MessagesResponse's).
+	NextSince herald.Seq `json:"next_since"`
 }
 
 func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
@@ -57,6 +60,7 @@ func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
 			httpx.Error(w, r, herald.Errorf(herald.EMethod, "use POST to send, GET to read the history"))
 		}
 	})
+	mux.Handle("/v1/topics/{topic}/last", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleTopicLast)))
 	mux.Handle("/v1/broadcast", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBroadcast)))
 	s.registerPresence(mux, keys)
 }
@@ -88,6 +92,10 @@ func (s *Service) sendTo(w http.ResponseWriter, r *http.Request, topic, key stri
 		return
 	}
 	m.Users, m.Topic = []string{key}, topic
+	if err := s.validateLifecycle(req.Lifecycle, m); err != nil {
+		s.reject(w, r, err)
+		return
+	}
 	if err := s.validatePush(req.Notification, req.Push, m); err != nil {
 		s.reject(w, r, err)
 		return
@@ -103,10 +111,47 @@ func (s *Service) handleTopicMessages(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :, or * for the broadcasts"))
 		return
 	}
-	ds, last, ok := s.history(w, r, herald.TopicKey(topic))
+	h, ok := s.history(w, r, herald.TopicKey(topic))
 	if !ok {
 		return
 	}
-	out := TopicMessagesResponse{Topic: topic, Messages: ds, LastSeq: last.Seq, Epoch: last.Epoch}
+	out := TopicMessagesResponse{Topic: topic, Messages: h.messages, LastSeq: h.last.Seq, Epoch: h.last.Epoch, NextSince: h.next}
 	httpx.JSON(w, http.StatusOK, out)
+}
+
+// TopicLastResponse is the answer of GET /v1/topics/{topic}/last.
+type TopicLastResponse struct {
+	Topic   string        `json:"topic"`
+	Message StoredMessage `json:"message"`
+	LastSeq herald.Seq    `json:"last_seq"`
+}
+
+// handleTopicLast answers a last_value namespace's topic's newest message
+// that has not expired.
+func (s *Service) handleTopicLast(w http.ResponseWriter, r *http.Request) {
+	topic := r.PathValue("topic")
+	if !herald.ValidTopic(topic) {
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "topic: 1-128 bytes of A-Z a-z 0-9 _ - . @ :"))
+		return
+	}
+	if ns, _ := s.cfg.Namespaces.Of(topic); !ns.LastValue {
+		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "%s is in no namespace with last_value (--namespaces, the push nodes' value)", topic))
+		return
+	}
+	key := herald.TopicKey(topic)
+	last, err := s.store.LastSeq(r.Context(), key)
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+		return
+	}
+	d, err := herald.LastValue(r.Context(), s.store, key, last.Seq, time.Now())
+	if err != nil {
+		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+		return
+	}
+	if d == nil {
+		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "%s has no message (or only expired ones)", topic))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, TopicLastResponse{Topic: topic, Message: storedMessage(*d), LastSeq: last.Seq})
 }

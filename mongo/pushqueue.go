@@ -35,11 +35,12 @@ type queueDoc struct {
 	A     int                 `bson:"a"`
 	T     string              `bson:"t,omitempty"`
 	After string              `bson:"after,omitempty"`
+	Exp   time.Time           `bson:"exp,omitempty"`
 	Lease time.Time           `bson:"lease"`
 }
 
 func (d queueDoc) pending() herald.PendingPush {
-	return herald.PendingPush{MsgID: d.M, User: d.U, Seq: herald.Seq(d.S), Mode: d.PM, Notification: d.N, Due: d.Due, Done: d.Done, Attempts: d.A, Topic: d.T, After: d.After}
+	return herald.PendingPush{MsgID: d.M, User: d.U, Seq: herald.Seq(d.S), Mode: d.PM, Notification: d.N, Due: d.Due, Done: d.Done, Attempts: d.A, Topic: d.T, After: d.After, Expires: d.Exp}
 }
 
 // QueuePushes implements herald.PushQueue: upserts that only insert.
@@ -49,7 +50,7 @@ func (s *Store) QueuePushes(ctx context.Context, ps []herald.PendingPush) error 
 	}
 	models := make([]driver.WriteModel, len(ps))
 	for i, p := range ps {
-		doc := queueDoc{M: p.MsgID, U: p.User, S: int64(p.Seq), PM: p.Mode, N: p.Notification, Due: p.Due, A: p.Attempts, T: p.Topic}
+		doc := queueDoc{M: p.MsgID, U: p.User, S: int64(p.Seq), PM: p.Mode, N: p.Notification, Due: p.Due, A: p.Attempts, T: p.Topic, Exp: p.Expires}
 		models[i] = upsertByID(ackID(p.MsgID, p.User), bson.D{{Key: "$setOnInsert", Value: doc}})
 	}
 	if _, err := s.queue.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {

@@ -63,7 +63,8 @@ type Store struct {
 	queue        *driver.Collection
 	pushReceipts *driver.Collection // pushreceipts.go
 	claims       *driver.Collection
-	claimsSwept  atomic.Int64 // Unix ms of the last sweep of old claims (pushqueue.go)
+	claimsSwept  atomic.Int64       // Unix ms of the last sweep of old claims (pushqueue.go)
+	collapse     *driver.Collection // lifecycle.go
 	// fault, set by tests only, makes an Append step fail (retry.go).
 	fault func(step string) error
 	// sharded: Open found a mongos. Reads of a user's inbox entries then
@@ -124,6 +125,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		queue:         db.Collection("push_queue"),
 		claims:        db.Collection("push_claims"),
 		pushReceipts:  db.Collection("push_receipts"),
+		collapse:      db.Collection("collapse"),
 	}
 	var hello struct {
 		Msg string `bson:"msg"`
@@ -267,10 +269,17 @@ func (s *Store) Append(ctx context.Context, batch []*herald.Message) error {
 func (s *Store) append(ctx context.Context, msgs []*herald.Message, ours map[string]bool) error {
 	mdocs := make([]any, 0, len(msgs))
 	for _, m := range msgs {
-		mdocs = append(mdocs, bson.D{
+		doc := bson.D{
 			{Key: "_id", Value: m.ID}, {Key: "t", Value: m.Time},
 			{Key: "topic", Value: m.Topic}, {Key: "p", Value: string(m.Payload)},
-		})
+		}
+		if !m.Expires.IsZero() {
+			doc = append(doc, bson.E{Key: "exp", Value: m.Expires})
+		}
+		if m.CollapseKey != "" {
+			doc = append(doc, bson.E{Key: "ck", Value: m.CollapseKey})
+		}
+		mdocs = append(mdocs, doc)
 		m.Seqs = make([]herald.Seq, len(m.Users))
 		m.Dup = false
 	}
@@ -312,6 +321,9 @@ func (s *Store) append(ctx context.Context, msgs []*herald.Message, ours map[str
 		if err := s.repairCounters(ctx, pending); err != nil {
 			return s.failAppend(msgs, "repair seq counters", err)
 		}
+	}
+	if err := s.indexCollapse(ctx, msgs); err != nil {
+		return s.failAppend(msgs, "index collapse keys", err)
 	}
 	return nil
 }
@@ -575,11 +587,13 @@ type messageDoc struct {
 	T     time.Time `bson:"t"`
 	Topic string    `bson:"topic"`
 	P     string    `bson:"p"`
+	Exp   time.Time `bson:"exp,omitempty"` // expiry; zero: none
+	CK    string    `bson:"ck,omitempty"`  // collapse key
 }
 
 // delivery is the message as user's seq.
 func (d *messageDoc) delivery(user string, seq herald.Seq) herald.Delivery {
-	return herald.Delivery{ID: d.ID, User: user, Seq: seq, Time: d.T, Topic: d.Topic, Payload: []byte(d.P)}
+	return herald.Delivery{ID: d.ID, User: user, Seq: seq, Time: d.T, Topic: d.Topic, Payload: []byte(d.P), Expires: d.Exp, CollapseKey: d.CK}
 }
 
 // counter returns the user's seq counter (an upper bound of the stored

@@ -19,6 +19,14 @@ func appendRecord(b []byte, m *herald.Message) []byte {
 		b = append(b, `,"topic":`...)
 		b = herald.AppendJSONString(b, m.Topic)
 	}
+	if !m.Expires.IsZero() {
+		b = append(b, `,"exp":`...)
+		b = strconv.AppendInt(b, m.Expires.UnixMilli(), 10)
+	}
+	if m.CollapseKey != "" {
+		b = append(b, `,"ck":`...)
+		b = herald.AppendJSONString(b, m.CollapseKey)
+	}
 	b = append(b, `,"payload":`...)
 	if len(m.Payload) == 0 {
 		b = append(b, "null"...)

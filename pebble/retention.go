@@ -165,6 +165,14 @@ func (s *Store) sweepMessage(b *pdb.Batch, id string, raw []byte) error {
 				b.Set(key('s', u), binary.BigEndian.AppendUint64(nil, last), nil)
 			}
 			b.Delete(inboxKey(u, rec.Seqs[i]), nil)
+			if rec.CK != "" {
+				// The key's index goes with its newest message.
+				if n, err := s.getU64(key('c', u, rec.CK)); err != nil {
+					return err
+				} else if n == rec.Seqs[i] {
+					b.Delete(key('c', u, rec.CK), nil)
+				}
+			}
 		}
 		if err := s.sweepReceipts(b, &rec); err != nil {
 			return err

@@ -83,6 +83,8 @@ var (
 type record struct {
 	TS      int64           `json:"ts"`
 	Topic   string          `json:"topic,omitempty"`
+	Exp     int64           `json:"exp,omitempty"` // Unix ms; 0: none
+	CK      string          `json:"ck,omitempty"`  // collapse key
 	Payload json.RawMessage `json:"payload"`
 	Users   []string        `json:"users"` // with Seqs: lets retention find the inbox entries,
 	Seqs    []herald.Seq    `json:"seqs"`  // and a retried message get its first seqs back
@@ -247,6 +249,9 @@ func (s *Store) append(msgs []*herald.Message) error {
 			last[u] = n
 			m.Seqs[i] = n
 			b.Set(inboxKey(u, n), []byte(m.ID), nil)
+			if m.CollapseKey != "" {
+				b.Set(key('c', u, m.CollapseKey), binary.BigEndian.AppendUint64(nil, n), nil)
+			}
 		}
 		raw = appendRecord(raw[:0], m)
 		b.Set(key('m', m.ID), raw, nil) // Set copies raw into the batch
@@ -263,6 +268,31 @@ func (s *Store) append(msgs []*herald.Message) error {
 		s.seqs[u] = n
 	}
 	return nil
+}
+
+// delivery is the record as user's seq.
+func (r *record) delivery(id, user string, seq herald.Seq) herald.Delivery {
+	d := herald.Delivery{ID: id, User: user, Seq: seq, Time: time.UnixMilli(r.TS), Topic: r.Topic, Payload: r.Payload, CollapseKey: r.CK}
+	if r.Exp != 0 {
+		d.Expires = time.UnixMilli(r.Exp)
+	}
+	return d
+}
+
+// NewestByKey implements herald.CollapseIndex: c<stream>\0<key> holds the
+// seq of the stream's newest message with the key, written with it.
+func (s *Store) NewestByKey(_ context.Context, stream string, keys []string) (map[string]herald.Seq, error) {
+	out := make(map[string]herald.Seq, len(keys))
+	for _, k := range keys {
+		n, err := s.getU64(key('c', stream, k))
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			out[k] = n
+		}
+	}
+	return out, nil
 }
 
 // record reads message id's record (nil when it is not stored).
@@ -340,7 +370,7 @@ func (s *Store) Messages(_ context.Context, user string, after herald.Seq, limit
 		if rec == nil {
 			continue // removed by retention between the two reads
 		}
-		out = append(out, herald.Delivery{ID: id, User: user, Seq: seq, Time: time.UnixMilli(rec.TS), Topic: rec.Topic, Payload: rec.Payload})
+		out = append(out, rec.delivery(id, user, seq))
 	}
 	return out, it.Error()
 }

@@ -155,6 +155,7 @@ type Service struct {
 	m           metrics
 
 	registrations herald.PushRegistrations // nil: push_register is refused
+	collapse      herald.CollapseIndex     // nil: collapse keys are not looked at
 	outbound      *egress.Policy           // where outbound requests may go
 
 	subProxy *SubProxy
@@ -214,6 +215,7 @@ func New(cfg Config, d Deps) *Service {
 	allow, _ := egress.ParseAllow(cfg.PrivateNetworks) // checked by CheckConfig before New
 	outbound := egress.NewPolicy(allow)
 	s.outbound, s.registrations = outbound, d.Registrations
+	s.collapse, _ = store.(herald.CollapseIndex)
 	if rs := d.Receipts; rs != nil && cfg.Receipts {
 		if cfg.WebhookURL != "" {
 			s.hook = receipts.NewWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)
@@ -508,6 +510,7 @@ type metrics struct {
 	delivered   prometheus.Counter
 	written     prometheus.Counter
 	replayed    prometheus.Counter
+	passedOver  prometheus.Counter
 	routeErrors prometheus.Counter
 	catchUps    prometheus.Counter
 	beatErrors  prometheus.Counter
@@ -527,6 +530,8 @@ func newMetrics(reg prometheus.Registerer) metrics {
 		delivered:   prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_delivered_total", Help: "Live message frames queued to connections."}),
 		written:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_frames_written_total", Help: "Message frames written to sockets (live and replayed)."}),
 		replayed:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_replayed_total", Help: "Stored messages sent on resume or to fill a gap."}),
+		passedOver: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_passed_over_total",
+			Help: "Stored messages a replay did not send: expired, or superseded by a newer one with their collapse key."}),
 		routeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_route_write_errors_total", Help: "Failed writes to the routing table."}),
 		catchUps:    prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_catchups_total", Help: "Connections found behind the store and caught up (messages that missed live delivery)."}),
 		beatErrors:  prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_heartbeat_errors_total", Help: "Heartbeats the routing store (Redis) refused or did not answer."}),
@@ -547,7 +552,7 @@ func newMetrics(reg prometheus.Registerer) metrics {
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "herald_netpoll_wait_errors_total",
 		Help: "Failed waits for connection readiness (epoll_wait), each logged and tried again."},
 		func() float64 { return float64(netpoll.WaitErrors()) }))
-	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
+	reg.MustRegister(m.connections, m.opened, m.closed, m.delivered, m.written, m.replayed, m.passedOver, m.routeErrors, m.catchUps, m.beatErrors, m.handshake, m.refused)
 	return m
 }
 

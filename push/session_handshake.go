@@ -160,11 +160,23 @@ func (c *session) startSub(st *subStart) error {
 	if st.hasSince {
 		from = resumeFrom(st.since, last)
 	}
+	announce := last // subscribed's seq: where the stream stands for the client
+	if st.last {
+		// The last value first: the stream starts just before it, and
+		// says so, so that the client takes it as new.
+		d, err := herald.LastValue(ctx, c.s.store, ts.key, last, time.Now())
+		if err != nil {
+			return err
+		}
+		if d != nil {
+			from, announce = d.Seq-1, d.Seq-1
+		}
+	}
 	first, gap, err := c.firstPage(ctx, ts.key, from, last)
 	if err != nil {
 		return err
 	}
-	if err := c.write(c.enc.subscribed(st.reqID, ts.topic(), last, false, gap.is, gap.oldest)); err != nil {
+	if err := c.write(c.enc.subscribed(st.reqID, ts.topic(), announce, false, gap.is, gap.oldest)); err != nil {
 		return err
 	}
 	from = gap.after(from, last)

@@ -74,7 +74,7 @@ func (c *session) firstPage(ctx context.Context, key string, from, last herald.S
 // rest from the store (up to until, 0 for all); it returns the last seq
 // written.
 func (c *session) writeFirst(ctx context.Context, first []herald.Delivery, from, until herald.Seq, ts *topicSub) (herald.Seq, error) {
-	sent, hole, err := c.writeAll(first, from, until, ts)
+	sent, hole, err := c.writeAll(ctx, first, from, until, ts)
 	if err == nil && (hole || len(first) == c.s.cfg.ReplayBatch) {
 		sent, err = c.replay(ctx, sent, until, ts) // settles the hole first
 	}
@@ -133,8 +133,19 @@ func (c *session) encodeFor(ts *topicSub, d herald.Delivery) []byte {
 // stopped at a hole: a seq missing before the next delivery, which the
 // caller settles (settle) before going on. Moving past a hole blind lost the
 // message when it was a write still in flight (another collect instance
-// stored seq N+1 first): it landed behind a reader that had gone on.
-func (c *session) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *topicSub) (herald.Seq, bool, error) {
+// stored seq N+1 first): it landed behind a reader that had gone on. An
+// expired message, and one a newer message of the stream with its collapse
+// key supersedes, is passed over as written: the seq is the stream's, the
+// message is no longer anyone's.
+func (c *session) writeAll(ctx context.Context, ds []herald.Delivery, after, until herald.Seq, ts *topicSub) (herald.Seq, bool, error) {
+	var newest map[string]herald.Seq
+	if keys := herald.CollapseKeys(ds); keys != nil && c.s.collapse != nil {
+		var err error
+		if newest, err = c.s.collapse.NewestByKey(ctx, c.streamKey(ts), keys); err != nil {
+			return after, false, err
+		}
+	}
+	now := time.Now()
 	for _, d := range ds {
 		if d.Seq <= after {
 			continue
@@ -144,6 +155,12 @@ func (c *session) writeAll(ds []herald.Delivery, after, until herald.Seq, ts *to
 		}
 		if d.Seq != after+1 {
 			return after, true, nil
+		}
+		if d.Expired(now) || d.Superseded(newest) {
+			c.setLast(ts, d.Seq)
+			c.s.m.passedOver.Inc()
+			after = d.Seq
+			continue
 		}
 		// Published before the write: the client may ack the frame before
 		// this goroutine runs again, and the ack must not be clamped below it.
@@ -170,7 +187,7 @@ func (c *session) replay(ctx context.Context, after, until herald.Seq, ts *topic
 		if err != nil {
 			return after, err
 		}
-		sent, hole, err := c.writeAll(page, after, until, ts)
+		sent, hole, err := c.writeAll(ctx, page, after, until, ts)
 		if err != nil {
 			return sent, err
 		}
@@ -236,7 +253,7 @@ func (c *session) settle(ctx context.Context, seq herald.Seq, ts *topicSub) (her
 		}
 		switch {
 		case st == herald.SeqStored:
-			_, _, err := c.writeAll([]herald.Delivery{d}, seq-1, 0, ts)
+			_, _, err := c.writeAll(ctx, []herald.Delivery{d}, seq-1, 0, ts)
 			return seq, err
 		case st == herald.SeqDead:
 			if late { // closed now, by this reader or another

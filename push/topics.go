@@ -43,6 +43,7 @@ type subStart struct {
 	sub      *topicSub
 	since    herald.Seq
 	hasSince bool
+	last     bool // without since, start at the topic's last value (Namespace.LastValue)
 	reqID    json.RawMessage
 	routed   <-chan error
 }
@@ -52,6 +53,9 @@ type clientSub struct {
 	ID     json.RawMessage       `json:"id,omitempty"`
 	Topics []string              `json:"topics,omitempty"`
 	Since  map[string]herald.Seq `json:"since,omitempty"`
+	// Last asks for each topic's last value (a namespace with last_value)
+	// before its live messages, where no since is given for it.
+	Last bool `json:"last,omitempty"`
 }
 
 // maxTopicsPerFrame bounds the topics of one sub or unsub frame (the frame
@@ -127,10 +131,11 @@ func (c *session) addSub(f clientFrame, topic string) {
 	ts := &topicSub{c: c, key: herald.TopicKey(topic)}
 	st := &subStart{sub: ts, reqID: f.ID}
 	st.since, st.hasSince = f.Since[topic]
+	ns, _ := c.s.cfg.Namespaces.Of(topic)
+	st.last = f.Last && ns.LastValue && !st.hasSince
 	c.subs = append(c.subs, ts)
 	c.mu.Unlock()
 	c.s.m.subscriptions.Inc() // with the append: dropSubs, which may run next, decrements it
-	ns, _ := c.s.cfg.Namespaces.Of(topic)
 	if !c.s.hub.addSub(ts, ns.MaxSubscribers) {
 		c.mu.Lock()
 		for i, s := range c.subs {

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("TopicRegistrations", func(t *testing.T) { testTopicRegistrations(t, open(t)) })
 	t.Run("SpreadPush", func(t *testing.T) { testSpreadPush(t, open(t)) })
 	t.Run("PushReceipts", func(t *testing.T) { testPushReceipts(t, open(t)) })
+	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, open(t)) })
 }
 
 func testIdempotent(t *testing.T, s herald.Store) {

@@ -1,0 +1,71 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	driver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/heraldpush/herald"
+)
+
+// Collapse keys, one document a stream and key:
+//
+//	collapse {_id: "stream|key", s: the seq of the stream's newest message with the key}
+//
+// Written after the message's inbox entries, with $max: a write that
+// fails leaves the index behind the messages (an older message is
+// replayed once more), never ahead of them (one never stored would hide
+// one that is).
+
+var _ herald.CollapseIndex = (*Store)(nil)
+
+// indexCollapse records the seqs of msgs that have a collapse key.
+func (s *Store) indexCollapse(ctx context.Context, msgs []*herald.Message) error {
+	var models []driver.WriteModel
+	for _, m := range msgs {
+		if m.CollapseKey == "" {
+			continue
+		}
+		for i, u := range m.Users {
+			models = append(models, upsertByID(ackID(u, m.CollapseKey),
+				bson.D{{Key: "$max", Value: bson.D{{Key: "s", Value: int64(m.Seqs[i])}}}}))
+		}
+	}
+	if len(models) == 0 {
+		return nil
+	}
+	if _, err := s.collapse.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("collapse keys: %w", err)
+	}
+	return nil
+}
+
+// NewestByKey implements herald.CollapseIndex.
+func (s *Store) NewestByKey(ctx context.Context, stream string, keys []string) (map[string]herald.Seq, error) {
+	out := make(map[string]herald.Seq, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = ackID(stream, k)
+	}
+	cur, err := s.collapse.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return nil, fmt.Errorf("collapse keys of %s: %w", stream, err)
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+		S  int64  `bson:"s"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("collapse keys of %s: %w", stream, err)
+	}
+	for _, d := range docs {
+		out[d.ID[len(stream)+len(idSep):]] = herald.Seq(d.S)
+	}
+	return out, nil
+}

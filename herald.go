@@ -110,6 +110,10 @@ type Message struct {
 	// messages of its stream with the same key.
 	Expires     time.Time
 	CollapseKey string
+	// DeliverAt, when set, is when a scheduled message is to be
+	// delivered: it waits in the store's Schedule until then, and gets
+	// its seqs (and its Time) when it goes.
+	DeliverAt time.Time
 }
 
 // KindDisconnect orders push nodes to close a user's connections.

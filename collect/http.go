@@ -34,6 +34,9 @@ type Lifecycle struct {
 	TTLSeconds  int64  `json:"ttl_seconds,omitempty"`
 	ExpiresAt   int64  `json:"expires_at,omitempty"`
 	CollapseKey string `json:"collapse_key,omitempty"`
+	// DeliverAt (Unix ms) schedules the message: stored now, delivered
+	// then, within --schedule-horizon. Not after now: delivered now.
+	DeliverAt int64 `json:"deliver_at,omitempty"`
 }
 
 // BatchRequest is the body of POST /v1/messages/batch.
@@ -48,14 +51,26 @@ type BatchResponse struct {
 
 // SendResponse is the 202 answer of POST /v1/messages.
 type SendResponse struct {
-	ID string `json:"id"`
+	ID        string `json:"id"`
+	DeliverAt int64  `json:"deliver_at,omitempty"` // a scheduled message's, Unix ms
 }
 
 // AppendJSON implements httpx.Appender: {"id":"..."}, the answer to every
-// send.
+// send (and "deliver_at" for a scheduled one).
 func (r SendResponse) AppendJSON(b []byte) []byte {
 	b = herald.AppendJSONString(append(b, `{"id":`...), r.ID)
+	if r.DeliverAt != 0 {
+		b = strconv.AppendInt(append(b, `,"deliver_at":`...), r.DeliverAt, 10)
+	}
 	return append(b, '}')
+}
+
+// unixMilli is t in Unix ms, 0 for the zero time.
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // StoredMessage is one message in GET /v1/users/{user}/messages.
@@ -154,6 +169,20 @@ func (s *Service) Validate(req *SendRequest, now time.Time) (*herald.Message, er
 // (m.Time set): an expiry after now, and no later than retention keeps the
 // message anyway.
 func (s *Service) validateLifecycle(l Lifecycle, m *herald.Message) error {
+	base := m.Time // what ttl_seconds counts from: the delivery
+	if l.DeliverAt != 0 {
+		at := time.UnixMilli(l.DeliverAt)
+		switch {
+		case s.schedule == nil:
+			return herald.Errorf(herald.EInvalid, "deliver_at: this deployment's store keeps no schedule")
+		case l.DeliverAt < 0:
+			return herald.Errorf(herald.EInvalid, "deliver_at: a time, Unix ms")
+		case at.After(m.Time.Add(s.cfg.ScheduleHorizon)):
+			return herald.Errorf(herald.EInvalid, "deliver_at: within --schedule-horizon (%v) of now", s.cfg.ScheduleHorizon)
+		case at.After(m.Time):
+			m.DeliverAt, base = at, at
+		}
+	}
 	switch {
 	case l.TTLSeconds != 0 && l.ExpiresAt != 0:
 		return herald.Errorf(herald.EInvalid, "ttl_seconds and expires_at: one or the other")
@@ -163,13 +192,13 @@ func (s *Service) validateLifecycle(l Lifecycle, m *herald.Message) error {
 		if s.cfg.Retention > 0 && l.TTLSeconds > int64(s.cfg.Retention/time.Second) {
 			return herald.Errorf(herald.EInvalid, "ttl_seconds: at most %d (--retention removes the message then anyway)", int64(s.cfg.Retention/time.Second))
 		}
-		m.Expires = m.Time.Add(time.Duration(l.TTLSeconds) * time.Second)
+		m.Expires = base.Add(time.Duration(l.TTLSeconds) * time.Second)
 	case l.ExpiresAt != 0:
 		at := time.UnixMilli(l.ExpiresAt)
-		if !at.After(m.Time) {
-			return herald.Errorf(herald.EInvalid, "expires_at: a time (Unix ms) after now")
+		if !at.After(base) {
+			return herald.Errorf(herald.EInvalid, "expires_at: a time (Unix ms) after now, and after deliver_at")
 		}
-		if s.cfg.Retention > 0 && at.After(m.Time.Add(s.cfg.Retention)) {
+		if s.cfg.Retention > 0 && at.After(base.Add(s.cfg.Retention)) {
 			return herald.Errorf(herald.EInvalid, "expires_at: within --retention (%v) of now; the message is removed then anyway", s.cfg.Retention)
 		}
 		m.Expires = at
@@ -247,7 +276,7 @@ func (s *Service) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.submitOne(w, r, m) {
-		httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID})
+		httpx.JSON(w, http.StatusAccepted, SendResponse{ID: m.ID, DeliverAt: unixMilli(m.DeliverAt)})
 	}
 }
 

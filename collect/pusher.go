@@ -82,7 +82,7 @@ func (p *pusher) run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 		for ctx.Err() == nil {
-			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), p.s.cfg.PushLease, pushClaim)
+			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), p.s.cfg.Lease, pushClaim)
 			if err != nil {
 				slog.Warn("claim pushes failed", "err", err)
 			}
@@ -210,7 +210,7 @@ func listed(reg herald.PushRegistration, topic string) bool {
 // user of a page is the previous page's last only when the user's devices
 // straddle the two: kept in Done, that user is not queued twice.
 func (p *pusher) spread(ctx context.Context, pp herald.PendingPush, topic string) {
-	deadline := time.Now().Add(p.s.cfg.PushLease / 2)
+	deadline := time.Now().Add(p.s.cfg.Lease / 2)
 	for time.Now().Before(deadline) {
 		regs, next, err := p.s.registrations.TopicRegistrations(ctx, topic, pp.After, p.page)
 		if err != nil {

@@ -23,6 +23,9 @@ type MessageStatus struct {
 	// CollapseKey what supersedes it; both absent when the send set none.
 	ExpiresAt   int64  `json:"expires_at,omitempty"`
 	CollapseKey string `json:"collapse_key,omitempty"`
+	// DeliverAt is a scheduled message's time to go (Unix ms), while it
+	// waits; its recipients are then "scheduled".
+	DeliverAt int64 `json:"deliver_at,omitempty"`
 	// Recipients of a message to users; topic messages and broadcasts have
 	// none (no per-subscriber receipts).
 	Recipients []RecipientStatus `json:"recipients"`
@@ -68,6 +71,16 @@ func (s *Service) handleMessageStatus(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
 		return
+	}
+	if m == nil && s.schedule != nil {
+		if m, err = s.schedule.ScheduledMessage(r.Context(), id); err != nil {
+			httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
+			return
+		}
+		if m != nil {
+			httpx.JSON(w, http.StatusOK, scheduledStatus(m))
+			return
+		}
 	}
 	if m == nil {
 		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "no message %s (never sent, or removed by retention)", id))
@@ -150,5 +163,23 @@ func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald
 		out.Recipients = append(out.Recipients, rec)
 	}
 	sort.Slice(out.Recipients, func(a, b int) bool { return out.Recipients[a].User < out.Recipients[b].User })
+	return out
+}
+
+// scheduledStatus is the answer for a message still waiting for its
+// deliver_at: no seq yet, every recipient scheduled.
+func scheduledStatus(m *herald.Message) MessageStatus {
+	out := MessageStatus{ID: m.ID, TS: m.Time.UnixMilli(), Kind: "user", Topic: m.Topic, Payload: m.Payload, CollapseKey: m.CollapseKey,
+		ExpiresAt: unixMilli(m.Expires), DeliverAt: unixMilli(m.DeliverAt), Recipients: []RecipientStatus{}}
+	for _, u := range m.Users {
+		if _, topic := herald.IsTopicKey(u); topic {
+			out.Kind = "topic"
+			if u == herald.BroadcastKey {
+				out.Kind = "broadcast"
+			}
+			continue
+		}
+		out.Recipients = append(out.Recipients, RecipientStatus{User: u, Status: "scheduled", Devices: []DeviceStatus{}})
+	}
 	return out
 }

@@ -48,16 +48,19 @@ type Config struct {
 	PushAfter time.Duration
 	// PushEvery is how often due pushes are looked for.
 	PushEvery time.Duration
-	// PushLease is how long an instance holds the pushes it took: the
-	// longest a push waits when the instance dies with it. Longer than
-	// a push takes (32 at a time, each waiting on a provider).
-	PushLease time.Duration
+	// Lease is how long an instance holds the pushes and the scheduled
+	// messages it took: the longest one waits when the instance dies with
+	// it. Longer than a round of them takes.
+	Lease time.Duration
+	// ScheduleHorizon is how far ahead deliver_at may be.
+	ScheduleHorizon time.Duration
 }
 
 // DefaultConfig returns the defaults.
 func DefaultConfig() Config {
 	return Config{MaxPayload: 64 << 10, MaxUsers: 1000, MaxBatch: 1000, CommitInterval: 500 * time.Microsecond, MaxBatchAPI: 1000, MaxBatchBytes: 16 << 20, DispatchQueue: 1024,
-		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: webpush.DefaultHosts, PushAfter: 10 * time.Second, PushEvery: time.Second, PushLease: time.Minute}
+		Retention: 7 * 24 * time.Hour, SweepInterval: 10 * time.Minute, RevokeTTL: 30 * 24 * time.Hour, WebPushHosts: webpush.DefaultHosts, PushAfter: 10 * time.Second, PushEvery: time.Second, Lease: time.Minute,
+		ScheduleHorizon: herald.DefaultScheduleHorizon}
 }
 
 // Deps are what a collect instance works with. The optional ones may be
@@ -79,6 +82,9 @@ type Deps struct {
 	// Providers push to devices, by provider name (herald.ProviderFCM,
 	// ...); one not given leaves its devices unpushed.
 	Providers map[string]Provider
+	// Schedule keeps the messages sent with deliver_at (the store's); nil:
+	// deliver_at is refused.
+	Schedule herald.Schedule
 	// Events is the receipts webhook (nil: none): the pusher adds its
 	// pushed and push_failed events; whoever made it runs it.
 	Events   *receipts.Webhook
@@ -99,6 +105,7 @@ type Service struct {
 	pusher        *pusher             // nil without a queue and registrations
 	pushReceipts  herald.PushReceipts // where the pusher records what it did (the store's receipts)
 	events        *receipts.Webhook   // nil: no receipt webhook
+	schedule      herald.Schedule     // nil: deliver_at is refused
 	egress        *egress.Policy      // where a Web Push endpoint may point
 	commit        *committer
 	forward       chan []*herald.Message
@@ -115,14 +122,16 @@ type metrics struct {
 	dispatched     prometheus.Counter
 	dispatchErrors prometheus.Counter
 	queueDrops     prometheus.Counter
+	scheduled      prometheus.Counter
+	scheduleLate   prometheus.Histogram
 }
 
 // New returns a collect service.
 func New(cfg Config, d Deps) *Service {
 	store, reg := d.Store, d.Registry
-	cfg.PushLease = max(cfg.PushLease, time.Second) // shorter, a slow provider's pushes would be taken twice
+	cfg.Lease = max(cfg.Lease, time.Second) // shorter, a slow provider's pushes would be taken twice
 	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
-		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations, queue: d.Queue, events: d.Events,
+		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations, queue: d.Queue, events: d.Events, schedule: d.Schedule,
 		egress: egress.NewPolicy(cfg.PrivateNetworks), forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),
@@ -137,13 +146,16 @@ func New(cfg Config, d Deps) *Service {
 		dispatched:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_dispatched_total", Help: "Messages handed to dispatch."}),
 		dispatchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_errors_total", Help: "Batches dispatch failed to take; their messages wait in the store for the next resume."}),
 		queueDrops:     prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_dispatch_queue_drops_total", Help: "Committed batches not forwarded because the dispatch queue was full."}),
+		scheduled:      prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_scheduled_delivered_total", Help: "Scheduled messages submitted when due."}),
+		scheduleLate: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_scheduled_lateness_seconds", Help: "How long after its deliver_at a scheduled message was submitted.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}),
 	}
 	if s.queue != nil && s.registrations != nil {
 		s.pusher = newPusher(s, d.Providers, reg)
 		s.pushReceipts, _ = d.Receipts.(herald.PushReceipts)
 	}
 	reg.MustRegister(s.m.accepted, s.m.rejected, s.m.batchSize, s.m.commitSeconds, s.m.storeErrors, s.m.dispatchSecs,
-		s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops)
+		s.m.dispatched, s.m.dispatchErrors, s.m.queueDrops, s.m.scheduled, s.m.scheduleLate)
 	s.commit = &committer{
 		store:       store,
 		in:          make(chan *submission, 4096),
@@ -164,6 +176,17 @@ func New(cfg Config, d Deps) *Service {
 // Submit stores msgs durably (through group commit) and queues them for
 // dispatch. On success each message has its Seqs.
 func (s *Service) Submit(ctx context.Context, msgs []*herald.Message) error {
+	now, later := splitScheduled(msgs)
+	if len(later) > 0 {
+		if err := s.scheduleMessages(ctx, later); err != nil {
+			return err
+		}
+		s.m.accepted.Add(float64(len(later)))
+		if len(now) == 0 {
+			return nil
+		}
+		msgs = now
+	}
 	if err := s.commit.submit(ctx, msgs); err != nil {
 		return err
 	}
@@ -195,6 +218,9 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	if s.pusher != nil {
 		go s.pusher.run(ctx, s.cfg.PushEvery)
+	}
+	if s.schedule != nil {
+		go s.runSchedule(ctx, s.cfg.PushEvery)
 	}
 	done := make(chan struct{})
 	go func() {

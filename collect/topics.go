@@ -32,7 +32,9 @@ type TopicSendRequest struct {
 type TopicSendResponse struct {
 	ID    string     `json:"id"`
 	Topic string     `json:"topic"`
-	Seq   herald.Seq `json:"seq"`
+	Seq   herald.Seq `json:"seq,omitempty"` // none yet for a scheduled message
+	// DeliverAt is a scheduled message's (Unix ms); it gets its seq then.
+	DeliverAt int64 `json:"deliver_at,omitempty"`
 }
 
 // TopicMessagesResponse is the answer of GET /v1/topics/{topic}/messages.
@@ -101,7 +103,11 @@ func (s *Service) sendTo(w http.ResponseWriter, r *http.Request, topic, key stri
 		return
 	}
 	if s.submitOne(w, r, m) {
-		httpx.JSON(w, http.StatusAccepted, TopicSendResponse{ID: m.ID, Topic: topic, Seq: m.Seqs[0]})
+		out := TopicSendResponse{ID: m.ID, Topic: topic, DeliverAt: unixMilli(m.DeliverAt)}
+		if len(m.Seqs) > 0 {
+			out.Seq = m.Seqs[0]
+		}
+		httpx.JSON(w, http.StatusAccepted, out)
 	}
 }
 

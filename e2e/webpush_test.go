@@ -349,7 +349,7 @@ func TestFCMAndAPNsOffline(t *testing.T) {
 // The chaos case: a cluster of two collect instances on FerretDB pushing a
 // topic message to 300 devices and 100 user messages through a slow push
 // service; one instance is SIGKILLed in the middle of it. Every push
-// arrives (the dead instance's, once its --push-lease ends); a push the
+// arrives (the dead instance's, once its --lease ends); a push the
 // dead instance made without hearing the answer may arrive twice. The
 // receipts webhook, set on the collect instances, tells of every one.
 func TestOfflinePushSurvivesAKillMidPush(t *testing.T) {
@@ -386,7 +386,7 @@ func TestOfflinePushSurvivesAKillMidPush(t *testing.T) {
 	}))
 	t.Cleanup(hook.Close)
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1, CollectEnv: []string{
-		"HERALD_PUSH_AFTER=1s", "HERALD_PUSH_LEASE=4s", "HERALD_WEBPUSH_HOSTS=127.0.0.1", "HERALD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8",
+		"HERALD_PUSH_AFTER=1s", "HERALD_LEASE=4s", "HERALD_WEBPUSH_HOSTS=127.0.0.1", "HERALD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8",
 		"HERALD_PUSH_CA_FILE=" + ca, "HERALD_VAPID_SUBJECT=mailto:ops@example.com",
 		"HERALD_VAPID_PUBLIC_KEY=" + keys.Public, "HERALD_VAPID_PRIVATE_KEY=" + keys.Private,
 		"HERALD_RECEIPTS_WEBHOOK_URL=" + hook.URL, "HERALD_RECEIPTS_WEBHOOK_SECRET=" + secret,

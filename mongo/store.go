@@ -65,6 +65,7 @@ type Store struct {
 	claims       *driver.Collection
 	claimsSwept  atomic.Int64       // Unix ms of the last sweep of old claims (pushqueue.go)
 	collapse     *driver.Collection // lifecycle.go
+	scheduled    *driver.Collection // schedule.go
 	// fault, set by tests only, makes an Append step fail (retry.go).
 	fault func(step string) error
 	// sharded: Open found a mongos. Reads of a user's inbox entries then
@@ -126,6 +127,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		claims:        db.Collection("push_claims"),
 		pushReceipts:  db.Collection("push_receipts"),
 		collapse:      db.Collection("collapse"),
+		scheduled:     db.Collection("scheduled"),
 	}
 	var hello struct {
 		Msg string `bson:"msg"`
@@ -176,6 +178,7 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.claims, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.queue, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
 		{s.registrations, "user", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}}, Options: options.Index().SetName("user")}},
+		{s.scheduled, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
 		{s.registrations, "topics", driver.IndexModel{Keys: bson.D{{Key: "tops", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("topics")}},
 	}
 	have := map[string]map[string]bool{}

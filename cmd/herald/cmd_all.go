@@ -99,7 +99,7 @@ func runAll(ctx context.Context, args []string) error {
 	}
 	ccfg.VAPIDPublicKey = vapidKey
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
-		Receipts: store, Presence: presence, Registrations: store, Queue: store, Providers: providers, Events: psvc.ReceiptWebhook(), Registry: reg})
+		Receipts: store, Presence: presence, Registrations: store, Queue: store, Schedule: store, Providers: providers, Events: psvc.ReceiptWebhook(), Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

@@ -69,7 +69,7 @@ func runCollect(ctx context.Context, args []string) error {
 	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
 	// Redis is optional for collect: it answers presence, the admin API and
 	// disconnects (their revocations), and nothing else.
-	deps := collect.Deps{Store: store, Receipts: store, Registrations: store, Queue: store, Providers: providers}
+	deps := collect.Deps{Store: store, Receipts: store, Registrations: store, Queue: store, Schedule: store, Providers: providers}
 	services := []runner{}
 	reg := httpx.NewRegistry()
 	if hookURL != "" {
@@ -115,7 +115,8 @@ func collectFlags(f *flags, cfg *collect.Config) {
 	f.int64(&cfg.MaxBatchBytes, "max-batch-bytes", "largest body of one POST /v1/messages/batch, in bytes")
 	f.dur(&cfg.Retention, "retention", "how long stored messages are kept (0: forever); also how long Idempotency-Keys are remembered")
 	f.dur(&cfg.SweepInterval, "sweep-interval", "how often messages past retention are removed")
-	f.dur(&cfg.PushLease, "push-lease", "how long a collect instance holds the pushes it took: when it dies, another takes them after this")
+	f.dur(&cfg.Lease, "lease", "how long a collect instance holds the pushes and scheduled messages it took: when it dies, another takes them after this")
+	f.dur(&cfg.ScheduleHorizon, "schedule-horizon", "how far ahead a message's deliver_at may be")
 	f.dur(&cfg.PushAfter, "push-after", "how long after a message is accepted its notification waits for a device to ack it before pushing (push: if_not_acked)")
 	f.list(&cfg.WebPushHosts, "webpush-hosts", "hosts a Web Push subscription's endpoint may name, comma-separated (*.example.com: its subdomains); the browsers' push services by default")
 	f.dur(&cfg.RevokeTTL, "revoke-ttl", "after POST /v1/users/{user}/disconnect, the user's older tokens are refused this long (longer than tokens live)")

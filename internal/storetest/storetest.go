@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) herald.Store) {
 	t.Run("SpreadPush", func(t *testing.T) { testSpreadPush(t, open(t)) })
 	t.Run("PushReceipts", func(t *testing.T) { testPushReceipts(t, open(t)) })
 	t.Run("Lifecycle", func(t *testing.T) { testLifecycle(t, open(t)) })
+	t.Run("Schedule", func(t *testing.T) { testSchedule(t, open(t)) })
 }
 
 func testIdempotent(t *testing.T, s herald.Store) {

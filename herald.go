@@ -114,10 +114,17 @@ type Message struct {
 	// delivered: it waits in the store's Schedule until then, and gets
 	// its seqs (and its Time) when it goes.
 	DeliverAt time.Time
+	// Recalled is when the message was recalled (zero: it was not): it is
+	// then passed over as an expired one is.
+	Recalled time.Time
 }
 
 // KindDisconnect orders push nodes to close a user's connections.
 const KindDisconnect = "disconnect"
+
+// KindRecall tells push nodes that the message (its ID, Users and Seqs)
+// was recalled, for the connections that asked to hear of it.
+const KindRecall = "recall"
 
 // DisconnectOrder is the Payload of a KindDisconnect message: the close
 // reason, and the one device to close (empty: all the user's).
@@ -147,17 +154,19 @@ type Delivery struct {
 	Payload     json.RawMessage
 	Expires     time.Time // zero: none
 	CollapseKey string
+	Recalled    bool
 }
 
 // For returns the Delivery of m to the i-th recipient.
 func (m *Message) For(i int) Delivery {
 	return Delivery{ID: m.ID, User: m.Users[i], Seq: m.Seqs[i], Time: m.Time, Topic: m.Topic, Payload: m.Payload,
-		Expires: m.Expires, CollapseKey: m.CollapseKey}
+		Expires: m.Expires, CollapseKey: m.CollapseKey, Recalled: !m.Recalled.IsZero()}
 }
 
-// Expired reports whether the delivery's message had expired at now.
+// Expired reports whether the delivery's message had expired at now, or
+// was recalled: either way it is no longer anyone's.
 func (d *Delivery) Expired(now time.Time) bool {
-	return !d.Expires.IsZero() && !now.Before(d.Expires)
+	return d.Recalled || !d.Expires.IsZero() && !now.Before(d.Expires)
 }
 
 // Ack is a device's cumulative acknowledgement: it has processed every message

@@ -11,6 +11,13 @@ import (
 // connected device is sent live: a connection gets every message as it
 // comes, and a message on its way to a socket when it expires may arrive.
 
+// Recalls marks messages recalled.
+type Recalls interface {
+	// Recall marks message id recalled at at (a message recalled before
+	// keeps its first time) and returns it; nil when none is stored.
+	Recall(ctx context.Context, id string, at time.Time) (*Message, error)
+}
+
 // CollapseIndex knows each stream's newest seq per collapse key, written
 // when a message with a key is stored.
 type CollapseIndex interface {

@@ -124,6 +124,9 @@ type PushQueue interface {
 	// RetryPush stores a claimed push's new Due, Done and Attempts and
 	// lets it go.
 	RetryPush(ctx context.Context, p PendingPush) error
+	// CancelPushes removes every pending push of a message (it was
+	// recalled).
+	CancelPushes(ctx context.Context, msgID string) error
 	// SpreadPush queues ps (as QueuePushes) and stores the claimed p's
 	// After, still holding p. A store that cannot do both in one write
 	// queues first: an instance that dies between the two leaves that

@@ -26,6 +26,8 @@ type MessageStatus struct {
 	// DeliverAt is a scheduled message's time to go (Unix ms), while it
 	// waits; its recipients are then "scheduled".
 	DeliverAt int64 `json:"deliver_at,omitempty"`
+	// RecalledAt is when the message was recalled (Unix ms).
+	RecalledAt int64 `json:"recalled_at,omitempty"`
 	// Recipients of a message to users; topic messages and broadcasts have
 	// none (no per-subscriber receipts).
 	Recipients []RecipientStatus `json:"recipients"`
@@ -33,8 +35,9 @@ type MessageStatus struct {
 
 // RecipientStatus is one user's: status is stored (on no device yet),
 // pushed (to a device's push service), delivered (written to at least one
-// device), acked (by at least one), or expired (the message expired before
-// any device got it).
+// device), acked (by at least one), expired (the message expired before
+// any device got it), recalled (it was recalled before any device got it),
+// or scheduled (it waits for its deliver_at).
 type RecipientStatus struct {
 	User    string         `json:"user"`
 	Seq     herald.Seq     `json:"seq"`
@@ -107,6 +110,7 @@ func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald
 	if !m.Expires.IsZero() {
 		out.ExpiresAt = m.Expires.UnixMilli()
 	}
+	out.RecalledAt = unixMilli(m.Recalled)
 	byUser := map[string][]herald.Receipt{}
 	for _, rc := range receipts {
 		byUser[rc.User] = append(byUser[rc.User], rc)
@@ -156,7 +160,11 @@ func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald
 				rec.Status = "pushed"
 			}
 		}
-		if expired && (rec.Status == "stored" || rec.Status == "pushed") {
+		switch {
+		case rec.Status != "stored" && rec.Status != "pushed":
+		case !m.Recalled.IsZero():
+			rec.Status = "recalled"
+		case expired:
 			rec.Status = "expired"
 		}
 		sort.Slice(rec.Devices, func(a, b int) bool { return rec.Devices[a].Device < rec.Devices[b].Device })

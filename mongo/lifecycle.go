@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	driver "go.mongodb.org/mongo-driver/v2/mongo"
@@ -20,7 +21,20 @@ import (
 // replayed once more), never ahead of them (one never stored would hide
 // one that is).
 
-var _ herald.CollapseIndex = (*Store)(nil)
+var (
+	_ herald.CollapseIndex = (*Store)(nil)
+	_ herald.Recalls       = (*Store)(nil)
+)
+
+// Recall implements herald.Recalls: rc set on the message, once.
+func (s *Store) Recall(ctx context.Context, id string, at time.Time) (*herald.Message, error) {
+	_, err := s.messages.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "rc", Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "rc", Value: at.Truncate(time.Millisecond)}}}})
+	if err != nil {
+		return nil, fmt.Errorf("recall %s: %w", id, err)
+	}
+	return s.Message(ctx, id)
+}
 
 // indexCollapse records the seqs of msgs that have a collapse key.
 func (s *Store) indexCollapse(ctx context.Context, msgs []*herald.Message) error {

@@ -146,6 +146,14 @@ func (s *Store) RetryPush(ctx context.Context, p herald.PendingPush) error {
 	return nil
 }
 
+// CancelPushes implements herald.PushQueue.
+func (s *Store) CancelPushes(ctx context.Context, msgID string) error {
+	if _, err := s.queue.DeleteMany(ctx, bson.D{{Key: "m", Value: msgID}}); err != nil {
+		return fmt.Errorf("cancel the pushes of %s: %w", msgID, err)
+	}
+	return nil
+}
+
 // SpreadPush implements herald.PushQueue: queues, then moves the cursor.
 func (s *Store) SpreadPush(ctx context.Context, p herald.PendingPush, ps []herald.PendingPush) error {
 	if err := s.QueuePushes(ctx, ps); err != nil {

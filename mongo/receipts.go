@@ -45,7 +45,7 @@ func (s *Store) Message(ctx context.Context, id string) (*herald.Message, error)
 	if err != nil {
 		return nil, fmt.Errorf("read message %s: %w", id, err)
 	}
-	m := &herald.Message{ID: id, Time: doc.T, Topic: doc.Topic, Payload: []byte(doc.P), Expires: doc.Exp, CollapseKey: doc.CK}
+	m := &herald.Message{ID: id, Time: doc.T, Topic: doc.Topic, Payload: []byte(doc.P), Expires: doc.Exp, CollapseKey: doc.CK, Recalled: doc.RC}
 	cur, err := s.inbox.Find(ctx, bson.D{{Key: "m", Value: id}})
 	if err != nil {
 		return nil, fmt.Errorf("read recipients of %s: %w", id, err)

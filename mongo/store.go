@@ -177,6 +177,7 @@ func (s *Store) ensureIndexes(ctx context.Context, retention time.Duration) erro
 		{s.pushReceipts, "msg", driver.IndexModel{Keys: bson.D{{Key: "m", Value: 1}}, Options: options.Index().SetName("msg")}},
 		{s.claims, "time", driver.IndexModel{Keys: bson.D{{Key: "t", Value: 1}}, Options: options.Index().SetName("time")}},
 		{s.queue, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
+		{s.queue, "message", driver.IndexModel{Keys: bson.D{{Key: "m", Value: 1}}, Options: options.Index().SetName("message")}},
 		{s.registrations, "user", driver.IndexModel{Keys: bson.D{{Key: "u", Value: 1}, {Key: "d", Value: 1}}, Options: options.Index().SetName("user")}},
 		{s.scheduled, "due", driver.IndexModel{Keys: bson.D{{Key: "due", Value: 1}}, Options: options.Index().SetName("due")}},
 		{s.registrations, "topics", driver.IndexModel{Keys: bson.D{{Key: "tops", Value: 1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("topics")}},
@@ -592,11 +593,13 @@ type messageDoc struct {
 	P     string    `bson:"p"`
 	Exp   time.Time `bson:"exp,omitempty"` // expiry; zero: none
 	CK    string    `bson:"ck,omitempty"`  // collapse key
+	RC    time.Time `bson:"rc,omitempty"`  // recalled; zero: not
 }
 
 // delivery is the message as user's seq.
 func (d *messageDoc) delivery(user string, seq herald.Seq) herald.Delivery {
-	return herald.Delivery{ID: d.ID, User: user, Seq: seq, Time: d.T, Topic: d.Topic, Payload: []byte(d.P), Expires: d.Exp, CollapseKey: d.CK}
+	return herald.Delivery{ID: d.ID, User: user, Seq: seq, Time: d.T, Topic: d.Topic, Payload: []byte(d.P), Expires: d.Exp, CollapseKey: d.CK,
+		Recalled: !d.RC.IsZero()}
 }
 
 // counter returns the user's seq counter (an upper bound of the stored

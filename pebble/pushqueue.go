@@ -158,3 +158,30 @@ func (s *Store) SpreadPush(_ context.Context, p herald.PendingPush, ps []herald.
 	}
 	return nil
 }
+
+// CancelPushes implements herald.PushQueue.
+func (s *Store) CancelPushes(_ context.Context, msgID string) error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	prefix := append(key('Q', msgID), 0)
+	it, err := s.db.NewIter(&pdb.IterOptions{LowerBound: prefix, UpperBound: append(key('Q', msgID), 1)})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for it.First(); it.Valid(); it.Next() {
+		user := string(it.Key()[len(prefix):])
+		b.Delete(queueKey(time.UnixMilli(int64(binary.BigEndian.Uint64(it.Value()))), msgID, user), nil)
+		b.Delete(append([]byte(nil), it.Key()...), nil)
+		delete(s.leases, msgID+"\x00"+user)
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return fmt.Errorf("cancel the pushes of %s: %w", msgID, err)
+	}
+	return nil
+}

@@ -41,11 +41,7 @@ func (s *Store) Message(_ context.Context, id string) (*herald.Message, error) {
 	if err != nil || rec == nil {
 		return nil, err
 	}
-	m := &herald.Message{ID: id, Time: time.UnixMilli(rec.TS), Topic: rec.Topic, Payload: rec.Payload, Users: rec.Users, Seqs: rec.Seqs, CollapseKey: rec.CK}
-	if rec.Exp != 0 {
-		m.Expires = time.UnixMilli(rec.Exp)
-	}
-	return m, nil
+	return rec.message(id), nil
 }
 
 // SaveDelivered implements herald.ReceiptStore.

@@ -27,6 +27,10 @@ func appendRecord(b []byte, m *herald.Message) []byte {
 		b = append(b, `,"ck":`...)
 		b = herald.AppendJSONString(b, m.CollapseKey)
 	}
+	if !m.Recalled.IsZero() {
+		b = append(b, `,"rc":`...)
+		b = strconv.AppendInt(b, m.Recalled.UnixMilli(), 10)
+	}
 	b = append(b, `,"payload":`...)
 	if len(m.Payload) == 0 {
 		b = append(b, "null"...)

@@ -85,6 +85,7 @@ type record struct {
 	Topic   string          `json:"topic,omitempty"`
 	Exp     int64           `json:"exp,omitempty"` // Unix ms; 0: none
 	CK      string          `json:"ck,omitempty"`  // collapse key
+	RC      int64           `json:"rc,omitempty"`  // recalled, Unix ms; 0: not
 	Payload json.RawMessage `json:"payload"`
 	Users   []string        `json:"users"` // with Seqs: lets retention find the inbox entries,
 	Seqs    []herald.Seq    `json:"seqs"`  // and a retried message get its first seqs back
@@ -272,7 +273,7 @@ func (s *Store) append(msgs []*herald.Message) error {
 
 // delivery is the record as user's seq.
 func (r *record) delivery(id, user string, seq herald.Seq) herald.Delivery {
-	d := herald.Delivery{ID: id, User: user, Seq: seq, Time: time.UnixMilli(r.TS), Topic: r.Topic, Payload: r.Payload, CollapseKey: r.CK}
+	d := herald.Delivery{ID: id, User: user, Seq: seq, Time: time.UnixMilli(r.TS), Topic: r.Topic, Payload: r.Payload, CollapseKey: r.CK, Recalled: r.RC != 0}
 	if r.Exp != 0 {
 		d.Expires = time.UnixMilli(r.Exp)
 	}

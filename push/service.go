@@ -299,6 +299,10 @@ func (s *Service) Deliver(_ context.Context, msgs []*herald.Message) error {
 			s.disconnect(m)
 			continue
 		}
+		if m.Kind == herald.KindRecall {
+			s.recall(m)
+			continue
+		}
 		in += len(m.Users)
 		payload := textPayload(m.Payload) // once, for every recipient's frame
 		for i, u := range m.Users {

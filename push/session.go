@@ -61,6 +61,7 @@ type session struct {
 	device string
 	since  time.Time
 	ip     string // client address, counted in the node's per-address limits
+	recall bool   // it asked for recall frames
 
 	send     queue
 	lastSent atomic.Uint64 // highest seq written; acks above it are clamped
@@ -121,6 +122,7 @@ func (s *Service) newSession(a *admission) *session {
 		since:  now,
 		send:   newQueue(s.cfg.SendQueue),
 		claims: a.id.Topics,
+		recall: a.start.recall,
 	}
 	if !a.id.ExpiresAt.IsZero() {
 		c.expires.Store(a.id.ExpiresAt.UnixNano())
@@ -191,6 +193,7 @@ type start struct {
 	epoch     string // the epoch since counts in (the client's last hello's); "" unknown
 	bsince    herald.Seq
 	hasBSince bool
+	recall    bool // the client asked for recall frames (?recall=true)
 }
 
 // finish runs once, when the transport has ended (the last writer keeps

@@ -102,6 +102,14 @@ func (s *Service) admit(w http.ResponseWriter, r *http.Request) (*admission, boo
 		httpx.Error(w, r, err)
 		return nil, false
 	}
+	switch q.Get("recall") {
+	case "", "false":
+	case "true":
+		st.recall = true
+	default:
+		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "recall: true or false"))
+		return nil, false
+	}
 	if st.epoch = q.Get("epoch"); len(st.epoch) > 64 || !utf8.ValidString(st.epoch) {
 		httpx.Error(w, r, herald.Errorf(herald.EInvalid, "epoch: the hello's epoch, as it came"))
 		return nil, false

@@ -65,4 +65,40 @@ func testLifecycle(t *testing.T, s herald.Store) {
 			t.Fatalf("lc4 by ID: %+v", m)
 		}
 	}
+
+	// Recall: marked once, read back, passed over as an expired message is.
+	rc, ok := s.(herald.Recalls)
+	if !ok {
+		return
+	}
+	at := time.Now().Truncate(time.Millisecond)
+	m, err := rc.Recall(ctx, "lc2", at)
+	if err != nil || m == nil || !m.Recalled.Equal(at) || fmt.Sprint(m.Users) != "[ann bob]" || string(m.Payload) != "2" {
+		t.Fatalf("recall: %+v %v", m, err)
+	}
+	if m, err := rc.Recall(ctx, "lc2", at.Add(time.Minute)); err != nil || !m.Recalled.Equal(at) {
+		t.Fatalf("recalled again: %+v %v (the first time stays)", m, err)
+	}
+	if m, err := rc.Recall(ctx, "nope", at); err != nil || m != nil {
+		t.Fatalf("an unknown ID: %+v %v", m, err)
+	}
+	ds, _ = s.Messages(ctx, "bob", 2, 1)
+	if len(ds) != 1 || ds[0].ID != "lc2" || !ds[0].Recalled || !ds[0].Expired(time.Now()) || string(ds[0].Payload) != "2" {
+		t.Fatalf("a recalled delivery: %+v", ds)
+	}
+	if q, ok := s.(herald.PushQueue); ok {
+		n := herald.Notification{Title: "x"}
+		ps := []herald.PendingPush{{MsgID: "lc2", User: "ann", Notification: n, Due: at}, {MsgID: "lc2", User: "bob", Notification: n, Due: at},
+			{MsgID: "lc3", User: "ann", Notification: n, Due: at}}
+		if err := q.QueuePushes(ctx, ps); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.CancelPushes(ctx, "lc2"); err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.ClaimPushes(ctx, at.Add(time.Second), time.Minute, 10)
+		if err != nil || len(got) != 1 || got[0].MsgID != "lc3" {
+			t.Fatalf("after cancelling lc2's pushes: %+v %v", got, err)
+		}
+	}
 }

@@ -32,10 +32,67 @@ import (
 
 // Message is one message to users.
 type Message struct {
-	Users   []string `json:"users"`
-	Payload any      `json:"payload"` // any JSON value but null; json.RawMessage is sent as is
-	Topic   string   `json:"topic,omitempty"`
+	Users   []string
+	Payload any // any JSON value but null; json.RawMessage is sent as is
+	Topic   string
+	Options
 }
+
+// Options are a message's optional parts (docs/api.md, POST /v1/messages).
+type Options struct {
+	// TTL (whole seconds) or ExpiresAt: when the message expires; it is
+	// then no longer replayed, returned by the history or pushed.
+	TTL       time.Duration
+	ExpiresAt time.Time
+	// CollapseKey: a newer message of the stream with the same key
+	// supersedes this one for a device that resumes.
+	CollapseKey string
+	// DeliverAt schedules the message: stored now, delivered then.
+	DeliverAt time.Time
+	// Notification is pushed to the recipients' registered devices that
+	// do not get the message; Push is when (if_not_acked, if_offline,
+	// always, never; the server's default when empty).
+	Notification *Notification
+	Push         string
+}
+
+// Notification is what a push service shows on a device that is woken.
+type Notification struct {
+	Title       string          `json:"title,omitempty"`
+	Body        string          `json:"body,omitempty"`
+	Data        json.RawMessage `json:"data,omitempty"` // a JSON object for the app
+	CollapseKey string          `json:"collapse_key,omitempty"`
+	TTLSeconds  int             `json:"ttl_seconds,omitempty"`
+	Priority    string          `json:"priority,omitempty"` // normal or high
+}
+
+// wire is a message's request body.
+type wire struct {
+	Users        []string      `json:"users,omitempty"`
+	Payload      any           `json:"payload"`
+	Topic        string        `json:"topic,omitempty"`
+	TTLSeconds   int64         `json:"ttl_seconds,omitempty"`
+	ExpiresAt    int64         `json:"expires_at,omitempty"`
+	CollapseKey  string        `json:"collapse_key,omitempty"`
+	DeliverAt    int64         `json:"deliver_at,omitempty"`
+	Notification *Notification `json:"notification,omitempty"`
+	Push         string        `json:"push,omitempty"`
+}
+
+func (o Options) wire(users []string, payload any, topic string) wire {
+	w := wire{Users: users, Payload: payload, Topic: topic, TTLSeconds: int64(o.TTL / time.Second), CollapseKey: o.CollapseKey,
+		Notification: o.Notification, Push: o.Push}
+	if !o.ExpiresAt.IsZero() {
+		w.ExpiresAt = o.ExpiresAt.UnixMilli()
+	}
+	if !o.DeliverAt.IsZero() {
+		w.DeliverAt = o.DeliverAt.UnixMilli()
+	}
+	return w
+}
+
+// MarshalJSON writes the message as the API takes it.
+func (m Message) MarshalJSON() ([]byte, error) { return json.Marshal(m.wire(m.Users, m.Payload, m.Topic)) }
 
 // Client sends to one or more collect instances. Its fields may be set
 // before first use.
@@ -102,7 +159,7 @@ func (c *Client) Send(ctx context.Context, m Message, opts ...Option) (string, e
 	var out struct {
 		ID string `json:"id"`
 	}
-	err := c.call(ctx, "/v1/messages", m, &out, opts)
+	err := c.call(ctx, http.MethodPost, "/v1/messages", m, &out, opts)
 	return out.ID, err
 }
 
@@ -130,7 +187,7 @@ func (c *Client) SendBatch(ctx context.Context, msgs []Message, opts ...Option) 
 		body := struct {
 			Messages []Message `json:"messages"`
 		}{msgs[:n]}
-		if err := c.call(ctx, "/v1/messages/batch", body, &out, []Option{Key(key)}); err != nil {
+		if err := c.call(ctx, http.MethodPost, "/v1/messages/batch", body, &out, []Option{Key(key)}); err != nil {
 			return ids, err
 		}
 		ids = append(ids, out.IDs...)
@@ -143,20 +200,47 @@ func (c *Client) SendBatch(ctx context.Context, msgs []Message, opts ...Option) 
 type Published struct {
 	ID    string `json:"id"`
 	Topic string `json:"topic"`
-	Seq   uint64 `json:"seq"` // the message's place in the topic
+	Seq   uint64 `json:"seq"` // the message's place in the topic (0 for a scheduled one, until it goes)
 }
 
 // Publish stores a message to every subscriber of topic.
 func (c *Client) Publish(ctx context.Context, topic string, payload any, opts ...Option) (Published, error) {
+	return c.PublishWith(ctx, topic, payload, Options{}, opts...)
+}
+
+// PublishWith is Publish with a message's options (expiry, collapse key,
+// schedule, notification).
+func (c *Client) PublishWith(ctx context.Context, topic string, payload any, mo Options, opts ...Option) (Published, error) {
 	var out Published
-	err := c.call(ctx, "/v1/topics/"+url.PathEscape(topic)+"/messages", map[string]any{"payload": payload}, &out, opts)
+	err := c.call(ctx, http.MethodPost, "/v1/topics/"+url.PathEscape(topic)+"/messages", mo.wire(nil, payload, ""), &out, opts)
 	return out, err
 }
 
 // Broadcast stores a message to every connection.
 func (c *Client) Broadcast(ctx context.Context, payload any, opts ...Option) (Published, error) {
+	return c.BroadcastWith(ctx, payload, Options{}, opts...)
+}
+
+// BroadcastWith is Broadcast with a message's options.
+func (c *Client) BroadcastWith(ctx context.Context, payload any, mo Options, opts ...Option) (Published, error) {
 	var out Published
-	err := c.call(ctx, "/v1/broadcast", map[string]any{"payload": payload}, &out, opts)
+	err := c.call(ctx, http.MethodPost, "/v1/broadcast", mo.wire(nil, payload, ""), &out, opts)
+	return out, err
+}
+
+// Recalled is the answer to Recall.
+type Recalled struct {
+	ID         string `json:"id"`
+	Status     string `json:"status"`      // recalled, or cancelled (it was scheduled)
+	RecalledAt int64  `json:"recalled_at"` // Unix ms
+}
+
+// Recall takes a message back: a scheduled one never goes out; a stored
+// one is passed over by every replay from now on, and connections that
+// asked are told (docs/api.md, DELETE /v1/messages/{id}).
+func (c *Client) Recall(ctx context.Context, id string) (Recalled, error) {
+	var out Recalled
+	err := c.call(ctx, http.MethodDelete, "/v1/messages/"+url.PathEscape(id), nil, &out, nil)
 	return out, err
 }
 
@@ -168,15 +252,19 @@ func options(opts []Option) callOptions {
 	return o
 }
 
-// call POSTs body to path until it is answered 202 (decoded into out), a
-// refusal that a retry cannot change, ctx ends, or attempts run out.
-func (c *Client) call(ctx context.Context, path string, body, out any, opts []Option) error {
+// call sends body (nil: none) to path until it is answered 2xx (decoded
+// into out), a refusal that a retry cannot change, ctx ends, or attempts
+// run out.
+func (c *Client) call(ctx context.Context, method, path string, body, out any, opts []Option) error {
 	if len(c.BaseURLs) == 0 {
 		return errors.New("herald: no collect URL")
 	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return fmt.Errorf("herald: encode request: %w", err)
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = json.Marshal(body); err != nil {
+			return fmt.Errorf("herald: encode request: %w", err)
+		}
 	}
 	key := options(opts).key
 	if key == "" {
@@ -214,7 +302,7 @@ func (c *Client) call(ctx context.Context, path string, body, out any, opts []Op
 		}
 		base := c.BaseURLs[(start+i)%len(c.BaseURLs)]
 		var retry bool
-		retry, last = c.once(ctx, base+path, key, raw, out)
+		retry, last = c.once(ctx, method, base+path, key, raw, out)
 		if last == nil || !retry {
 			return last
 		}
@@ -243,12 +331,18 @@ func retryAfter(err error) time.Duration {
 }
 
 // once makes one attempt and says whether another may help.
-func (c *Client) once(ctx context.Context, u, key string, body []byte, out any) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+func (c *Client) once(ctx context.Context, method, u, key string, body []byte, out any) (bool, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return false, fmt.Errorf("herald: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("Authorization", "Bearer "+c.APIKey)
 	req.Header.Set("Idempotency-Key", key)
 	client := c.HTTP
@@ -264,7 +358,7 @@ func (c *Client) once(ctx context.Context, u, key string, body []byte, out any) 
 	if err != nil {
 		return true, fmt.Errorf("herald: read answer: %w", err)
 	}
-	if resp.StatusCode == http.StatusAccepted {
+	if resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusOK {
 		if err := json.Unmarshal(data, out); err != nil {
 			return false, fmt.Errorf("herald: decode answer: %w", err)
 		}

@@ -38,7 +38,8 @@ func newServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close(context.Background()) })
-	svc := collect.New(collect.DefaultConfig(), collect.Deps{Store: st, Dispatcher: nopDispatcher{}, Receipts: st, Registry: prometheus.NewRegistry()})
+	svc := collect.New(collect.DefaultConfig(), collect.Deps{Store: st, Dispatcher: nopDispatcher{}, Receipts: st, Schedule: st, Queue: st,
+		Registrations: st, Registry: prometheus.NewRegistry()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()
@@ -167,5 +168,44 @@ func TestRetriesAndRefusals(t *testing.T) {
 	before := s.calls.Load()
 	if _, err := c.Send(context.Background(), Message{Users: []string{"dan"}, Payload: 1}); !errors.As(err, &e) || e.Status != 503 || s.calls.Load()-before != 3 {
 		t.Fatalf("down: %v after %d calls", err, s.calls.Load()-before)
+	}
+}
+
+// A message's options reach the server as the API names them: expiry,
+// collapse key, notification; a scheduled one waits in the schedule, and
+// Recall cancels it; a stored one is recalled.
+func TestOptionsAndRecall(t *testing.T) {
+	s := newServer(t)
+	c := s.client()
+	ctx := context.Background()
+	id, err := c.Send(ctx, Message{Users: []string{"erin"}, Payload: 1, Options: Options{TTL: time.Hour, CollapseKey: "score",
+		Notification: &Notification{Title: "Goal"}, Push: "always"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.store.(herald.ReceiptStore).Message(ctx, id)
+	if err != nil || m == nil || m.CollapseKey != "score" || m.Expires.Sub(m.Time) != time.Hour {
+		t.Fatalf("stored: %+v %v", m, err)
+	}
+	if ps, _ := s.store.(herald.PushQueue).ClaimPushes(ctx, time.Now().Add(time.Minute), time.Minute, 10); len(ps) != 1 || ps[0].Notification.Title != "Goal" || ps[0].Mode != "always" {
+		t.Fatalf("the notification's push: %+v", ps)
+	}
+	later := time.Now().Add(time.Hour)
+	pub, err := c.PublishWith(ctx, "news", "later", Options{DeliverAt: later})
+	if err != nil || pub.Seq != 0 {
+		t.Fatalf("scheduled publish: %+v %v", pub, err)
+	}
+	if sm, _ := s.store.(herald.Schedule).ScheduledMessage(ctx, pub.ID); sm == nil || sm.DeliverAt.UnixMilli() != later.UnixMilli() {
+		t.Fatalf("scheduled: %+v", sm)
+	}
+	if r, err := c.Recall(ctx, pub.ID); err != nil || r.Status != "cancelled" {
+		t.Fatalf("cancel: %+v %v", r, err)
+	}
+	if r, err := c.Recall(ctx, id); err != nil || r.Status != "recalled" || r.RecalledAt == 0 {
+		t.Fatalf("recall: %+v %v", r, err)
+	}
+	var e *Error
+	if _, err := c.Recall(ctx, "0123456789abcdef0123456789abcdef"); !errors.As(err, &e) || e.Status != 404 {
+		t.Fatalf("an unknown ID: %v", err)
 	}
 }

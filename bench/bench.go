@@ -41,6 +41,9 @@ type Config struct {
 	Churn      int           // presence mode: churn connections a second
 	ChurnHold  time.Duration // presence mode: how long each churn connection stays
 	Redis      string        // presence mode: the cluster's Redis (host:port), to count its commands
+	Scheduled  int           // schedule mode: messages scheduled
+	Window     time.Duration // schedule mode: their deliver_at spread over this
+	Lead       time.Duration // schedule mode: the window starts this long after the run
 	Ack        bool          // clients ack each message (as the SDKs do), which the server's receipts record
 	Payload    int           // bytes of each message's JSON payload (at least its send time's); 0: the send time alone
 	Compress   bool          // clients offer permessage-deflate
@@ -68,6 +71,7 @@ func DefaultConfig() Config {
 	return Config{
 		Mode: "unicast", API: []string{"http://127.0.0.1:8080"}, Conns: 10000, Users: 10000,
 		Senders: 32, Recipients: 100, Topic: "bench", Churn: 1000, ChurnHold: time.Second, Duration: 10 * time.Second, Drain: 5 * time.Second,
+		Scheduled: 100000, Window: time.Minute, Lead: 30 * time.Second,
 		ConnsPerProcess: 18000,
 	}
 }
@@ -125,8 +129,10 @@ func Run(ctx context.Context, cfg Config) error {
 		return runDelivery(ctx, cfg)
 	case "presence":
 		return runPresence(ctx, cfg)
+	case "schedule":
+		return runSchedule(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown mode %q: connect, unicast, multicast, topic or presence", cfg.Mode)
+		return fmt.Errorf("unknown mode %q: connect, unicast, multicast, topic, presence or schedule", cfg.Mode)
 	}
 }
 

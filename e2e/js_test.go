@@ -23,7 +23,7 @@ func TestJSClient(t *testing.T) {
 	// The room namespace is the presence test's; the push test's Web Push
 	// endpoint is on loopback.
 	n := startAll(t, t.TempDir(), testenv.FreePort(t, "127.0.0.1"), "--ping-interval", "1s", "--token-grace", "1s",
-		"--namespaces", `{"room": {"presence": true, "client_presence": true, "join_leave": true}}`,
+		"--namespaces", `{"room": {"presence": true, "client_presence": true, "join_leave": true}, "price": {"last_value": true}}`,
 		"--webpush-hosts", "127.0.0.1", "--allow-private-networks", "127.0.0.0/8")
 	runNode(t, dir, 2*time.Minute, "HERALD_URL="+n.api.Base, "HERALD_API_KEY="+n.api.Key)
 

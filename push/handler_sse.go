@@ -42,6 +42,7 @@ func (s *Service) ServeSSE(w http.ResponseWriter, r *http.Request) {
 			httpx.Error(w, r, err)
 			return
 		}
+		st.recall = a.start.recall // the URL's, as every other option
 		a.start = st
 	}
 	if !s.reserve(w, r) {

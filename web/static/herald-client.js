@@ -99,8 +99,12 @@ export class HeraldClient {
         const add = topics.filter((t) => !this.topics.has(t));
         for (const t of add)
             this.topics.set(t, undefined);
-        if (add.length && this.socket?.readyState === 1)
-            this.socket.send(JSON.stringify({ type: "sub", topics: add }));
+        if (add.length && this.socket?.readyState === 1) {
+            const f = { type: "sub", topics: add };
+            if (this.opts.lastValue)
+                f.last = true;
+            this.socket.send(JSON.stringify(f));
+        }
     }
     /** Drops topics. */
     unsubscribe(...topics) {
@@ -226,7 +230,10 @@ export class HeraldClient {
                 since[t] = last;
         }
         for (let i = 0; i < topics.length; i += 100) {
-            ws.send(JSON.stringify({ type: "sub", topics: topics.slice(i, i + 100), since }));
+            const f = { type: "sub", topics: topics.slice(i, i + 100), since };
+            if (this.opts.lastValue)
+                f.last = true; // the server uses it only where no since is given
+            ws.send(JSON.stringify(f));
         }
     }
     handlePub(f) {
@@ -298,6 +305,8 @@ export class HeraldClient {
         const q = new URLSearchParams({ token });
         if (this.opts.device)
             q.set("device", this.opts.device);
+        if (this.opts.recall)
+            q.set("recall", "true");
         if (this._lastSeq > 0) {
             q.set("since", String(this._lastSeq));
             // Another epoch's since: the server replays the new stream whole.
@@ -358,6 +367,12 @@ export class HeraldClient {
             }
             else if (f.type === "presence") {
                 this.answered(f);
+            }
+            else if (f.type === "recall") {
+                const r = { id: f.id, seq: f.seq };
+                if (f.topic)
+                    r.topic = f.topic;
+                this.emit("recall", r);
             }
             else if (f.type === "push_registered" || f.type === "push_unregistered" || f.type === "push_refused") {
                 this.pushAnswered(f);

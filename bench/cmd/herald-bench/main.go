@@ -23,7 +23,9 @@ Modes (first argument): connect (idle connections: connect rate, server memory a
 per connection), unicast (one recipient per message), multicast (--recipients per message),
 topic (every user subscribes to --topic; messages go to the topic), presence (--users listeners
 of --topic, a namespace with join_leave, count the join and leave frames while --churn users a
-second connect, subscribe, stay --churn-hold and leave; --redis counts a cluster's Redis commands).`
+second connect, subscribe, stay --churn-hold and leave; --redis counts a cluster's Redis commands),
+schedule (--scheduled messages to --users users, deliver_at spread over --window from --lead on:
+how late they go out).`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,6 +68,9 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "topic mode: the topic every user subscribes to")
 	fs.IntVar(&cfg.Churn, "churn", cfg.Churn, "presence mode: connections a second that subscribe to --topic and leave after --churn-hold")
 	fs.DurationVar(&cfg.ChurnHold, "churn-hold", cfg.ChurnHold, "presence mode: how long each churn connection stays")
+	fs.IntVar(&cfg.Scheduled, "scheduled", cfg.Scheduled, "schedule mode: messages to schedule (to --users connected users)")
+	fs.DurationVar(&cfg.Window, "window", cfg.Window, "schedule mode: their deliver_at spread evenly over this")
+	fs.DurationVar(&cfg.Lead, "lead", cfg.Lead, "schedule mode: the window starts this long after scheduling begins")
 	fs.StringVar(&cfg.Redis, "redis", cfg.Redis, "presence mode: the cluster's Redis (host:port), to report the commands it ran")
 	fs.IntVar(&cfg.Payload, "payload-bytes", cfg.Payload, "bytes of each message's JSON payload: its send time and words of English-like text up to this size (0: the send time alone)")
 	fs.BoolVar(&cfg.Compress, "compression", cfg.Compress, "clients offer permessage-deflate (Herald: with no context takeover; frames of 512 bytes or more come compressed)")

@@ -167,6 +167,12 @@ export interface Options {
   /** Topics to subscribe to on every connection (subscribe() adds more).
    * The token's topics claim, or the server's subscribe proxy, must allow them. */
   topics?: string[];
+  /** A topic subscribed for the first time starts at its last value (its
+   * newest message, in a namespace with last_value) instead of at now. */
+  lastValue?: boolean;
+  /** Be told of recalled messages ("recall" events): the server sends a
+   * recall frame when a message this client may have is recalled. */
+  recall?: boolean;
   /** WebSocket implementation; defaults to globalThis.WebSocket. Not
    * needed with transports: ["sse"]. */
   WebSocket?: SocketConstructor;
@@ -179,6 +185,14 @@ export interface Options {
    * connection at once must not become a reconnect loop. */
   stableAfterMs?: number;
   pingIntervalMs?: number;
+}
+
+/** A message recalled after it was sent: seq in its stream (the user's,
+ * or topic's; topic "*": a broadcast). The app may take it off the screen. */
+export interface Recall {
+  id: string;
+  seq: number;
+  topic?: string;
 }
 
 export interface Disconnect {
@@ -195,6 +209,7 @@ type Events = {
   gap: { oldest: number };
   join: PresenceChange;
   leave: PresenceChange;
+  recall: Recall;
   error: Error;
 };
 
@@ -259,7 +274,11 @@ export class HeraldClient {
   subscribe(...topics: string[]): void {
     const add = topics.filter((t) => !this.topics.has(t));
     for (const t of add) this.topics.set(t, undefined);
-    if (add.length && this.socket?.readyState === 1) this.socket.send(JSON.stringify({ type: "sub", topics: add }));
+    if (add.length && this.socket?.readyState === 1) {
+      const f: Record<string, unknown> = { type: "sub", topics: add };
+      if (this.opts.lastValue) f.last = true;
+      this.socket.send(JSON.stringify(f));
+    }
   }
 
   /** Drops topics. */
@@ -378,7 +397,9 @@ export class HeraldClient {
       if (last !== undefined) since[t] = last;
     }
     for (let i = 0; i < topics.length; i += 100) {
-      ws.send(JSON.stringify({ type: "sub", topics: topics.slice(i, i + 100), since }));
+      const f: Record<string, unknown> = { type: "sub", topics: topics.slice(i, i + 100), since };
+      if (this.opts.lastValue) f.last = true; // the server uses it only where no since is given
+      ws.send(JSON.stringify(f));
     }
   }
 
@@ -450,6 +471,7 @@ export class HeraldClient {
     if (this.closed) return;
     const q = new URLSearchParams({ token });
     if (this.opts.device) q.set("device", this.opts.device);
+    if (this.opts.recall) q.set("recall", "true");
     if (this._lastSeq > 0) {
       q.set("since", String(this._lastSeq));
       // Another epoch's since: the server replays the new stream whole.
@@ -500,6 +522,10 @@ export class HeraldClient {
         this.emit("subRefused", { topic: f.topic, code: f.code, message: f.message });
       } else if (f.type === "presence") {
         this.answered(f);
+      } else if (f.type === "recall") {
+        const r: Recall = { id: f.id, seq: f.seq };
+        if (f.topic) r.topic = f.topic;
+        this.emit("recall", r);
       } else if (f.type === "push_registered" || f.type === "push_unregistered" || f.type === "push_refused") {
         this.pushAnswered(f);
       } else if (f.type === "join" || f.type === "leave" || f.type === "presence_changes") {

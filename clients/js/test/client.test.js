@@ -410,3 +410,25 @@ test("push: a device registers itself (a browser's Web Push subscription, an app
   assert.equal((await registration("browser")).token, "fcm-token-1");
   web.close();
 });
+
+test("lifecycle: a topic's last value first, recall events", async () => {
+  const user = "lc-" + Math.random().toString(36).slice(2, 8);
+  const topic = "price:" + user;
+  for (const p of [1, 2, 3]) await api(`/v1/topics/${encodeURIComponent(topic)}/messages`, { payload: p });
+  const getToken = async () => (await api("/v1/tokens", { user, topics: ["price:*"] })).token;
+  const pubs = [];
+  const recalls = [];
+  const c = new HeraldClient({ url: wsBase, getToken, device: "d", topics: [topic], lastValue: true, recall: true, WebSocket });
+  c.on("pub", (p) => pubs.push(p));
+  c.on("recall", (r) => recalls.push(r));
+  c.connect();
+  await waitFor(() => pubs.length === 1);
+  assert.equal(pubs[0].payload, 3, "the last value, not the older ones");
+  const { id } = await send([user], "oops");
+  const r = await fetch(`${base}/v1/messages/${id}`, { method: "DELETE", headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(r.status, 200);
+  await waitFor(() => recalls.length === 1);
+  assert.equal(recalls[0].id, id);
+  assert.equal(recalls[0].seq, 1);
+  c.close();
+});

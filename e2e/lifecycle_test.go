@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,8 +17,9 @@ import (
 // messages over 10 collapse keys resumes with 10; a message that expired
 // while its recipient was offline is never delivered, and its receipt says
 // expired; the history leaves expired messages out, and collapses on
-// asking; a topic's last value is at GET .../last and comes first to a
-// subscriber that asks, then the live ones.
+// asking; a recall reaches a connection that asked for it; a topic's last
+// value is at GET .../last and comes first to a subscriber that asks, then
+// the live ones.
 const lastValueNamespaces = `{"price": {"last_value": true}}`
 
 func TestMessageLifecycle(t *testing.T) {
@@ -92,6 +94,26 @@ func checkLifecycle(t *testing.T, api, auth probe.API, ws string) {
 	json.Unmarshal(body, &h)
 	if len(h.Messages) != 10 || h.Messages[0].Seq != 991 || h.NextSince != 1000 {
 		t.Fatalf("collapsed history: %d messages, next_since %d", len(h.Messages), h.NextSince)
+	}
+
+	// Recall, with the order through dispatch to the push node.
+	rc, err := probe.DialWSQuery(t, ws, auth.Token(t, "rc"), url.Values{"recall": {"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rid := api.Send(t, []string{"rc"}, "oops")
+	rc.Msgs(1, 5*time.Second)
+	if code, body := api.Do(t, "DELETE", "/v1/messages/"+rid, nil); code != 200 {
+		t.Fatalf("recall: %d %s", code, body)
+	}
+	for {
+		f, err := rc.Next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("no recall frame: %v", err)
+		}
+		if f.Type == "recall" && f.ID == rid && f.Seq == 1 {
+			break
+		}
 	}
 
 	// Last value: the newest of price:btc, then what comes.

@@ -16,8 +16,8 @@ type Schedule interface {
 	// ClaimScheduled takes up to limit messages due by now that no one
 	// holds, and holds them for lease.
 	ClaimScheduled(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Message, error)
-	// FinishScheduled removes a message that went out.
-	FinishScheduled(ctx context.Context, id string) error
+	// FinishScheduled removes messages that went out, in one write.
+	FinishScheduled(ctx context.Context, ids ...string) error
 	// CancelScheduled removes a message before it went out; false when
 	// none with the ID is scheduled.
 	CancelScheduled(ctx context.Context, id string) (bool, error)

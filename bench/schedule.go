@@ -112,8 +112,8 @@ func runSchedule(ctx context.Context, cfg Config) error {
 	lastDue := start.Add(time.Duration(cfg.Scheduled-1) * step)
 	fmt.Fprintf(cfg.Out, "delivered %d of %d (distinct arrivals, repeats included)\n", len(late), cfg.Scheduled)
 	if len(late) > 0 {
-		fmt.Fprintf(cfg.Out, "lateness after deliver_at: p50 %v, p99 %v, max %v\n", Percentile(late, 50).Round(time.Millisecond),
-			Percentile(late, 99).Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
+		fmt.Fprintf(cfg.Out, "lateness after deliver_at: p50 %v, p99 %v, max %v\n", Percentile(late, 0.5).Round(time.Millisecond),
+			Percentile(late, 0.99).Round(time.Millisecond), late[len(late)-1].Round(time.Millisecond))
 		fmt.Fprintf(cfg.Out, "the last arrival came %v after the last deliver_at\n", time.Unix(0, lastAt.Load()).Sub(lastDue).Round(time.Millisecond))
 	}
 	return nil

@@ -18,7 +18,7 @@ import (
 // twice.
 
 // scheduleClaim is how many due messages are taken at a time.
-const scheduleClaim = 500
+const scheduleClaim = 1000
 
 // splitScheduled parts msgs into those to store now and those to keep
 // for later.
@@ -83,10 +83,12 @@ func (s *Service) deliverScheduled(ctx context.Context, ms []*herald.Message) {
 		slog.Warn("deliver scheduled messages failed; they are taken again when their lease ends", "messages", len(ms), "err", err)
 		return
 	}
-	for _, m := range ms {
-		if err := s.schedule.FinishScheduled(ctx, m.ID); err != nil {
-			slog.Warn("finish a scheduled message failed; it may be delivered again (as a repeat)", "id", m.ID, "err", err)
-		}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	if err := s.schedule.FinishScheduled(ctx, ids...); err != nil {
+		slog.Warn("finish scheduled messages failed; they may be delivered again (as repeats)", "messages", len(ids), "err", err)
 	}
 	s.m.scheduled.Add(float64(len(ms)))
 }

@@ -95,9 +95,14 @@ func (s *Store) ClaimScheduled(ctx context.Context, now time.Time, lease time.Du
 }
 
 // FinishScheduled implements herald.Schedule.
-func (s *Store) FinishScheduled(ctx context.Context, id string) error {
-	_, err := s.CancelScheduled(ctx, id)
-	return err
+func (s *Store) FinishScheduled(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.scheduled.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}); err != nil {
+		return fmt.Errorf("finish %d scheduled messages: %w", len(ids), err)
+	}
+	return nil
 }
 
 // CancelScheduled implements herald.Schedule.

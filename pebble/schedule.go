@@ -92,32 +92,45 @@ func (s *Store) ClaimScheduled(_ context.Context, now time.Time, lease time.Dura
 }
 
 // FinishScheduled implements herald.Schedule.
-func (s *Store) FinishScheduled(_ context.Context, id string) error {
-	_, err := s.dropScheduled(id)
+func (s *Store) FinishScheduled(_ context.Context, ids ...string) error {
+	_, err := s.dropScheduled(ids)
 	return err
 }
 
 // CancelScheduled implements herald.Schedule.
 func (s *Store) CancelScheduled(_ context.Context, id string) (bool, error) {
-	return s.dropScheduled(id)
+	n, err := s.dropScheduled([]string{id})
+	return n > 0, err
 }
 
-func (s *Store) dropScheduled(id string) (bool, error) {
+// dropScheduled removes the scheduled messages of ids in one write, and
+// says how many there were.
+func (s *Store) dropScheduled(ids []string) (int, error) {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
-	v, err := s.get(key('W', id))
-	if err != nil || v == nil {
-		return false, err
-	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	b.Delete(scheduleKey(time.UnixMilli(int64(binary.BigEndian.Uint64(v))), id), nil)
-	b.Delete(key('W', id), nil)
-	if err := b.Commit(pdb.Sync); err != nil {
-		return false, fmt.Errorf("scheduled message %s: %w", id, err)
+	n := 0
+	for _, id := range ids {
+		v, err := s.get(key('W', id))
+		if err != nil {
+			return 0, err
+		}
+		if v == nil {
+			continue
+		}
+		b.Delete(scheduleKey(time.UnixMilli(int64(binary.BigEndian.Uint64(v))), id), nil)
+		b.Delete(key('W', id), nil)
+		delete(s.leases, "w\x00"+id)
+		n++
 	}
-	delete(s.leases, "w\x00"+id)
-	return true, nil
+	if n == 0 {
+		return 0, nil
+	}
+	if err := b.Commit(pdb.Sync); err != nil {
+		return 0, fmt.Errorf("finish %d scheduled messages: %w", n, err)
+	}
+	return n, nil
 }
 
 // ScheduledMessage implements herald.Schedule.

@@ -92,7 +92,9 @@ func (o Options) wire(users []string, payload any, topic string) wire {
 }
 
 // MarshalJSON writes the message as the API takes it.
-func (m Message) MarshalJSON() ([]byte, error) { return json.Marshal(m.wire(m.Users, m.Payload, m.Topic)) }
+func (m Message) MarshalJSON() ([]byte, error) {
+	return json.Marshal(m.wire(m.Users, m.Payload, m.Topic))
+}
 
 // Client sends to one or more collect instances. Its fields may be set
 // before first use.

@@ -39,6 +39,25 @@ type PushRegistration struct {
 	Updated time.Time `json:"updated"`
 }
 
+// PushRegistrationRequest is a registration as a business system sends it
+// (PUT /v1/users/{user}/devices/{device}/push) or a client for its own
+// device (a push_register frame): the fields, without whose it is.
+type PushRegistrationRequest struct {
+	Provider     string               `json:"provider"`
+	Token        string               `json:"token,omitempty"`
+	Topic        string               `json:"topic,omitempty"`
+	Environment  string               `json:"environment,omitempty"`
+	Subscription *WebPushSubscription `json:"subscription,omitempty"`
+	Topics       []string             `json:"topics,omitempty"`
+}
+
+// For is the request as the registration of user's device, made at now
+// (not yet validated).
+func (q PushRegistrationRequest) For(user, device string, now time.Time) PushRegistration {
+	return PushRegistration{User: user, Device: device, Provider: q.Provider, Token: q.Token, Topic: q.Topic, Environment: q.Environment,
+		Subscription: q.Subscription, Topics: q.Topics, Updated: now.UTC().Truncate(time.Millisecond)}
+}
+
 // MaxPushTopics bounds a registration's topics.
 const MaxPushTopics = 256
 

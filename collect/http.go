@@ -105,19 +105,11 @@ type PresenceResponse struct {
 // Register adds the collect endpoints to mux, all behind the API key.
 func (s *Service) Register(mux *http.ServeMux, keys *httpx.Keys) {
 	mux.Handle("/v1/messages", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleSend)))
-	status := httpx.RequireScope(keys, httpx.ScopeRead, http.HandlerFunc(s.handleMessageStatus))
-	recall := httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handleRecall))
-	mux.HandleFunc("/v1/messages/{id}", func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet:
-			status.ServeHTTP(w, r)
-		case http.MethodDelete:
-			recall.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Allow", "GET, DELETE")
-			httpx.Error(w, r, herald.Errorf(herald.EMethod, "GET reads the message's receipts, DELETE recalls it"))
-		}
-	})
+	// GET reads the message's receipts (scope read), DELETE recalls it (send).
+	mux.Handle("/v1/messages/{id}", httpx.Methods(map[string]http.Handler{
+		http.MethodGet:    httpx.RequireScope(keys, httpx.ScopeRead, http.HandlerFunc(s.handleMessageStatus)),
+		http.MethodDelete: httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handleRecall)),
+	}))
 	mux.Handle("/v1/messages/batch", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBatch)))
 	mux.Handle("/v1/users/{user}/messages", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleMessages)))
 	mux.Handle("/v1/users/{user}/presence", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handlePresence)))

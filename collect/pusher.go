@@ -73,6 +73,19 @@ func newPusher(s *Service, providers map[string]Provider, reg prometheus.Registe
 
 // run takes due pushes every interval until ctx ends.
 func (p *pusher) run(ctx context.Context, every time.Duration) {
+	rounds(ctx, every, func(ctx context.Context) bool {
+		ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), p.s.cfg.Lease, pushClaim)
+		if err != nil {
+			slog.Warn("claim pushes failed", "err", err)
+		}
+		p.pushAll(ctx, ps) // those claimed before an error too: they are held
+		return err == nil && len(ps) == pushClaim
+	})
+}
+
+// rounds runs round every interval until ctx ends, and at once again
+// while round says there is more to do (it took a whole batch).
+func rounds(ctx context.Context, every time.Duration, round func(ctx context.Context) (more bool)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -81,15 +94,7 @@ func (p *pusher) run(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		for ctx.Err() == nil {
-			ps, err := p.s.queue.ClaimPushes(ctx, time.Now(), p.s.cfg.Lease, pushClaim)
-			if err != nil {
-				slog.Warn("claim pushes failed", "err", err)
-			}
-			p.pushAll(ctx, ps) // those claimed before an error too: they are held
-			if err != nil || len(ps) < pushClaim {
-				break
-			}
+		for ctx.Err() == nil && round(ctx) {
 		}
 	}
 }

@@ -12,15 +12,7 @@ import (
 )
 
 // RegistrationRequest is the body of PUT /v1/users/{user}/devices/{device}/push.
-type RegistrationRequest struct {
-	Provider     string                      `json:"provider"`
-	Token        string                      `json:"token,omitempty"`
-	Topic        string                      `json:"topic,omitempty"`
-	Environment  string                      `json:"environment,omitempty"`
-	Subscription *herald.WebPushSubscription `json:"subscription,omitempty"`
-	// Topics whose messages are pushed to the device while it is offline.
-	Topics []string `json:"topics,omitempty"`
-}
+type RegistrationRequest = herald.PushRegistrationRequest
 
 // RegistrationsResponse is the answer of GET /v1/users/{user}/push.
 type RegistrationsResponse struct {
@@ -44,23 +36,11 @@ func (s *Service) registerPush(mux *http.ServeMux, keys *httpx.Keys) {
 		httpx.JSON(w, http.StatusOK, VAPIDKeyResponse{PublicKey: s.cfg.VAPIDPublicKey})
 	}))
 	mux.Handle("/v1/users/{user}/push", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleRegistrations)))
-	mux.HandleFunc("/v1/users/{user}/devices/{device}/push", func(w http.ResponseWriter, r *http.Request) {
-		scope, handle := httpx.ScopeSend, s.handlePutRegistration
-		switch r.Method {
-		case http.MethodPut:
-		case http.MethodDelete:
-			handle = s.handleDeleteRegistration
-		case http.MethodGet:
-			scope, handle = httpx.ScopeRead, s.handleGetRegistration
-		default:
-			w.Header().Set("Allow", "GET, PUT, DELETE")
-			httpx.Error(w, r, herald.Errorf(herald.EMethod, "use GET, PUT or DELETE"))
-			return
-		}
-		if httpx.Admit(keys, scope, w, r) {
-			handle(w, r)
-		}
-	})
+	mux.Handle("/v1/users/{user}/devices/{device}/push", httpx.Methods(map[string]http.Handler{
+		http.MethodPut:    httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handlePutRegistration)),
+		http.MethodDelete: httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handleDeleteRegistration)),
+		http.MethodGet:    httpx.RequireScope(keys, httpx.ScopeRead, http.HandlerFunc(s.handleGetRegistration)),
+	}))
 }
 
 // pathDevice reads {user} and {device}, answering 400 for either invalid.
@@ -101,8 +81,7 @@ func (s *Service) handlePutRegistration(w http.ResponseWriter, r *http.Request) 
 		httpx.Error(w, r, err)
 		return
 	}
-	reg := herald.PushRegistration{User: user, Device: device, Provider: req.Provider, Token: req.Token, Topic: req.Topic,
-		Environment: req.Environment, Subscription: req.Subscription, Topics: req.Topics, Updated: time.Now().UTC().Truncate(time.Millisecond)}
+	reg := req.For(user, device, time.Now())
 	if err := reg.Validate(); err != nil {
 		httpx.Error(w, r, err)
 		return

@@ -116,11 +116,8 @@ func messageStatus(m *herald.Message, receipts []herald.Receipt, pushed []herald
 		byUser[rc.User] = append(byUser[rc.User], rc)
 	}
 	for i, u := range m.Users {
-		if _, topic := herald.IsTopicKey(u); topic {
-			out.Kind = "topic"
-			if u == herald.BroadcastKey {
-				out.Kind = "broadcast"
-			}
+		if kind, stream := streamKind(u); stream {
+			out.Kind = kind
 			continue
 		}
 		rec := RecipientStatus{User: u, Status: "stored", Devices: []DeviceStatus{}}
@@ -180,14 +177,23 @@ func scheduledStatus(m *herald.Message) MessageStatus {
 	out := MessageStatus{ID: m.ID, TS: m.Time.UnixMilli(), Kind: "user", Topic: m.Topic, Payload: m.Payload, CollapseKey: m.CollapseKey,
 		ExpiresAt: unixMilli(m.Expires), DeliverAt: unixMilli(m.DeliverAt), Recipients: []RecipientStatus{}}
 	for _, u := range m.Users {
-		if _, topic := herald.IsTopicKey(u); topic {
-			out.Kind = "topic"
-			if u == herald.BroadcastKey {
-				out.Kind = "broadcast"
-			}
+		if kind, stream := streamKind(u); stream {
+			out.Kind = kind
 			continue
 		}
 		out.Recipients = append(out.Recipients, RecipientStatus{User: u, Status: "scheduled", Devices: []DeviceStatus{}})
 	}
 	return out
+}
+
+// streamKind says whether recipient u is a topic's key (topic) or the
+// broadcasts' (broadcast), not a user.
+func streamKind(u string) (string, bool) {
+	switch _, topic := herald.IsTopicKey(u); {
+	case u == herald.BroadcastKey:
+		return "broadcast", true
+	case topic:
+		return "topic", true
+	}
+	return "", false
 }

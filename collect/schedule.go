@@ -47,27 +47,16 @@ func (s *Service) scheduleMessages(ctx context.Context, msgs []*herald.Message) 
 
 // runSchedule submits due messages every interval until ctx ends.
 func (s *Service) runSchedule(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	rounds(ctx, every, func(ctx context.Context) bool {
+		ms, err := s.schedule.ClaimScheduled(ctx, time.Now(), s.cfg.Lease, scheduleClaim)
+		if err != nil {
+			slog.Warn("claim scheduled messages failed", "err", err)
 		}
-		for ctx.Err() == nil {
-			ms, err := s.schedule.ClaimScheduled(ctx, time.Now(), s.cfg.Lease, scheduleClaim)
-			if err != nil {
-				slog.Warn("claim scheduled messages failed", "err", err)
-			}
-			if len(ms) > 0 {
-				s.deliverScheduled(ctx, ms)
-			}
-			if err != nil || len(ms) < scheduleClaim {
-				break
-			}
+		if len(ms) > 0 {
+			s.deliverScheduled(ctx, ms)
 		}
-	}
+		return err == nil && len(ms) == scheduleClaim
+	})
 }
 
 // deliverScheduled submits claimed messages, as of now, and takes them off

@@ -49,19 +49,10 @@ type TopicMessagesResponse struct {
 
 func (s *Service) registerTopics(mux *http.ServeMux, keys *httpx.Keys) {
 	// One path, two scopes: sending needs send, reading the history read.
-	send := httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handleTopicSend))
-	read := httpx.RequireScope(keys, httpx.ScopeRead, http.HandlerFunc(s.handleTopicMessages))
-	mux.HandleFunc("/v1/topics/{topic}/messages", func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodPost:
-			send.ServeHTTP(w, r)
-		case http.MethodGet:
-			read.ServeHTTP(w, r)
-		default:
-			w.Header().Set("Allow", "GET, POST")
-			httpx.Error(w, r, herald.Errorf(herald.EMethod, "use POST to send, GET to read the history"))
-		}
-	})
+	mux.Handle("/v1/topics/{topic}/messages", httpx.Methods(map[string]http.Handler{
+		http.MethodPost: httpx.RequireScope(keys, httpx.ScopeSend, http.HandlerFunc(s.handleTopicSend)),
+		http.MethodGet:  httpx.RequireScope(keys, httpx.ScopeRead, http.HandlerFunc(s.handleTopicMessages)),
+	}))
 	mux.Handle("/v1/topics/{topic}/last", httpx.RequireScope(keys, httpx.ScopeRead, httpx.Method(http.MethodGet, s.handleTopicLast)))
 	mux.Handle("/v1/broadcast", httpx.RequireScope(keys, httpx.ScopeSend, httpx.Method(http.MethodPost, s.handleBroadcast)))
 	s.registerPresence(mux, keys)

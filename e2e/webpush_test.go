@@ -33,25 +33,9 @@ func TestWebPushOffline(t *testing.T) {
 	dir := t.TempDir()
 	ca := filepath.Join(dir, "push-ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
-	const secret = "webhook-secret-0123456789"
-	var hookMu sync.Mutex
-	var events []receipts.Event
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		ts, _ := strconv.ParseInt(r.Header.Get(receipts.TimestampHeader), 10, 64)
-		if r.Header.Get(receipts.SignatureHeader) != receipts.Sign(secret, ts, body) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var b receipts.WebhookBody
-		json.Unmarshal(body, &b)
-		hookMu.Lock()
-		events = append(events, b.Events...)
-		hookMu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
+	hook := startReceiptHook(t)
 	n := startAll(t, filepath.Join(dir, "data"), testenv.FreePort(t, "127.0.0.1"),
-		"--receipts-webhook-url", hook.URL, "--receipts-webhook-secret", secret,
+		"--receipts-webhook-url", hook.URL, "--receipts-webhook-secret", hookSecret,
 		"--push-after", "3s", "--webpush-hosts", "127.0.0.1", "--allow-private-networks", "127.0.0.0/8",
 		"--push-ca-file", ca, "--vapid-subject", "mailto:ops@example.com")
 	api := n.api
@@ -132,8 +116,7 @@ func TestWebPushOffline(t *testing.T) {
 
 	// And so does the receipts webhook.
 	testenv.CheckFor(t, 10*time.Second, 50*time.Millisecond, func() error {
-		hookMu.Lock()
-		defer hookMu.Unlock()
+		events := hook.events()
 		for _, e := range events {
 			if e.Type == "pushed" && e.ID == bobID && e.User == "bob" && e.Device == "web" && e.Provider == "webpush" && e.PushedAt > 0 && e.Seq == 1 {
 				return nil
@@ -364,32 +347,12 @@ func TestOfflinePushSurvivesAKillMidPush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const secret = "webhook-secret-0123456789"
-	var hookMu sync.Mutex
-	pushed := map[string]bool{} // "id user" with a pushed event
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		ts, _ := strconv.ParseInt(r.Header.Get(receipts.TimestampHeader), 10, 64)
-		if r.Header.Get(receipts.SignatureHeader) != receipts.Sign(secret, ts, body) {
-			http.Error(w, "bad signature", http.StatusUnauthorized)
-			return
-		}
-		var b receipts.WebhookBody
-		json.Unmarshal(body, &b)
-		hookMu.Lock()
-		for _, e := range b.Events {
-			if e.Type == "pushed" {
-				pushed[e.ID+" "+e.User] = true
-			}
-		}
-		hookMu.Unlock()
-	}))
-	t.Cleanup(hook.Close)
+	hook := startReceiptHook(t)
 	c := testenv.StartCluster(t, testenv.ClusterSize{Collect: 2, Dispatch: 1, Push: 1, CollectEnv: []string{
 		"HERALD_PUSH_AFTER=1s", "HERALD_LEASE=4s", "HERALD_WEBPUSH_HOSTS=127.0.0.1", "HERALD_ALLOW_PRIVATE_NETWORKS=127.0.0.0/8",
 		"HERALD_PUSH_CA_FILE=" + ca, "HERALD_VAPID_SUBJECT=mailto:ops@example.com",
 		"HERALD_VAPID_PUBLIC_KEY=" + keys.Public, "HERALD_VAPID_PRIVATE_KEY=" + keys.Private,
-		"HERALD_RECEIPTS_WEBHOOK_URL=" + hook.URL, "HERALD_RECEIPTS_WEBHOOK_SECRET=" + secret,
+		"HERALD_RECEIPTS_WEBHOOK_URL=" + hook.URL, "HERALD_RECEIPTS_WEBHOOK_SECRET=" + hookSecret,
 	}})
 	const users, direct = 300, 100
 	for i := range users {
@@ -446,15 +409,57 @@ func TestOfflinePushSurvivesAKillMidPush(t *testing.T) {
 	t.Logf("all %d pushed in %v; %d twice", len(want), time.Since(start).Round(time.Millisecond), twice)
 	// The webhook: every push has its pushed event, but the ones the dead
 	// instance made (it sent their events to no one).
+	pushed := func() int {
+		ids := map[string]bool{}
+		for _, e := range hook.events() {
+			if e.Type == "pushed" {
+				ids[e.ID+" "+e.User] = true
+			}
+		}
+		return len(ids)
+	}
 	testenv.CheckFor(t, 20*time.Second, 100*time.Millisecond, func() error {
-		hookMu.Lock()
-		defer hookMu.Unlock()
-		if len(pushed) < len(want)/4 {
-			return fmt.Errorf("%d pushed events", len(pushed))
+		if n := pushed(); n < len(want)/4 {
+			return fmt.Errorf("%d pushed events", n)
 		}
 		return nil
 	})
-	hookMu.Lock()
-	t.Logf("%d pushed events from the instance that lived", len(pushed))
-	hookMu.Unlock()
+	t.Logf("%d pushed events from the instance that lived", pushed())
+}
+
+// hookSecret signs the test receipt webhooks' requests.
+const hookSecret = "webhook-secret-0123456789"
+
+// receiptHook is a receipts webhook receiver that checks each request's
+// signature and keeps the events.
+type receiptHook struct {
+	*httptest.Server
+	mu  sync.Mutex
+	all []receipts.Event
+}
+
+func startReceiptHook(t *testing.T) *receiptHook {
+	h := &receiptHook{}
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		ts, _ := strconv.ParseInt(r.Header.Get(receipts.TimestampHeader), 10, 64)
+		if r.Header.Get(receipts.SignatureHeader) != receipts.Sign(hookSecret, ts, body) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var b receipts.WebhookBody
+		json.Unmarshal(body, &b)
+		h.mu.Lock()
+		h.all = append(h.all, b.Events...)
+		h.mu.Unlock()
+	}))
+	t.Cleanup(h.Close)
+	return h
+}
+
+// events returns a copy of the events received so far.
+func (h *receiptHook) events() []receipts.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]receipts.Event(nil), h.all...)
 }

@@ -79,17 +79,25 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 	for _, d := range docs {
 		id := ackID(d.M, d.U)
 		claim := id + idSep + fmt.Sprint(d.Lease.UnixMilli())
-		if ok, err := s.claim(ctx, claim, now, lease); err != nil {
+		if ok, err := s.take(ctx, s.queue, id, claim, now, lease); err != nil {
 			return out, fmt.Errorf("claim push %s: %w", id, err)
 		} else if !ok {
 			continue // another instance has it
 		}
-		if _, err := s.queue.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "lease", Value: now.Add(lease)}}}}); err != nil {
-			return out, fmt.Errorf("claim push %s: %w", id, err)
-		}
 		out = append(out, d.pending())
 	}
 	return out, nil
+}
+
+// take claims document id of coll (a push, a scheduled message) under the
+// claim's _id, and moves its lease to now+lease; false when another
+// instance holds it.
+func (s *Store) take(ctx context.Context, coll *driver.Collection, id, claim string, now time.Time, lease time.Duration) (bool, error) {
+	if ok, err := s.claim(ctx, claim, now, lease); err != nil || !ok {
+		return false, err
+	}
+	_, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "lease", Value: now.Add(lease)}}}})
+	return err == nil, err
 }
 
 // claim inserts the claim of a push and lease; false when another

@@ -77,13 +77,10 @@ func (s *Store) ClaimScheduled(ctx context.Context, now time.Time, lease time.Du
 	var out []*herald.Message
 	for _, d := range docs {
 		claim := "sched" + idSep + d.ID + idSep + fmt.Sprint(d.Lease.UnixMilli())
-		if ok, err := s.claim(ctx, claim, now, lease); err != nil {
+		if ok, err := s.take(ctx, s.scheduled, d.ID, claim, now, lease); err != nil {
 			return out, fmt.Errorf("claim scheduled %s: %w", d.ID, err)
 		} else if !ok {
 			continue
-		}
-		if _, err := s.scheduled.UpdateOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "lease", Value: now.Add(lease)}}}}); err != nil {
-			return out, fmt.Errorf("claim scheduled %s: %w", d.ID, err)
 		}
 		var m herald.Message
 		if err := json.Unmarshal([]byte(d.M), &m); err != nil {

@@ -41,7 +41,7 @@ type clientFrame struct {
 	clientSub             // sub, unsub; presence and push_(un)register use its ID
 	// push_register: the device's registration, as PUT
 	// /v1/users/{user}/devices/{device}/push takes it.
-	Registration *clientRegistration `json:"registration,omitempty"`
+	Registration *herald.PushRegistrationRequest `json:"registration,omitempty"`
 }
 
 var pongFrame = []byte(`{"type":"pong"}`)

@@ -16,16 +16,6 @@ import (
 // the connection's user and device; the topics it lists must be ones the
 // token allows. Answered on the reader, as a presence question is.
 
-// clientRegistration is a push_register frame's registration.
-type clientRegistration struct {
-	Provider     string                      `json:"provider"`
-	Token        string                      `json:"token,omitempty"`
-	Topic        string                      `json:"topic,omitempty"`
-	Environment  string                      `json:"environment,omitempty"`
-	Subscription *herald.WebPushSubscription `json:"subscription,omitempty"`
-	Topics       []string                    `json:"topics,omitempty"`
-}
-
 // pushRegAnswer is push_registered, push_unregistered or push_refused.
 type pushRegAnswer struct {
 	Type    string          `json:"type"`
@@ -63,9 +53,7 @@ func (c *session) pushRegister(f clientFrame) (code, msg string) {
 		}
 		return "", ""
 	}
-	r := f.Registration
-	reg := herald.PushRegistration{User: c.user, Device: c.device, Provider: r.Provider, Token: r.Token, Topic: r.Topic,
-		Environment: r.Environment, Subscription: r.Subscription, Topics: r.Topics, Updated: time.Now().UTC().Truncate(time.Millisecond)}
+	reg := f.Registration.For(c.user, c.device, time.Now())
 	if err := reg.Validate(); err != nil {
 		return "invalid", herald.ErrorMessage(err)
 	}

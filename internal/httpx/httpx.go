@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"slices"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -136,6 +137,26 @@ func Method(method string, next http.HandlerFunc) http.Handler {
 			return
 		}
 		next(w, r)
+	})
+}
+
+// Methods routes one path's requests by method (each handler checks its own
+// scope); any other method gets a JSON 405 that names the ones there are.
+func Methods(handlers map[string]http.Handler) http.Handler {
+	allowed := make([]string, 0, len(handlers))
+	for m := range handlers {
+		allowed = append(allowed, m)
+	}
+	slices.Sort(allowed)
+	allow := strings.Join(allowed, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := handlers[r.Method]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			Error(w, r, herald.Errorf(herald.EMethod, "use %s", allow))
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 

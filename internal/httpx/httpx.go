@@ -4,10 +4,10 @@
 package httpx
 
 import (
-	"slices"
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"

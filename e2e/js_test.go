@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -40,5 +43,38 @@ func TestJSClient(t *testing.T) {
 		if string(b) != string(e) {
 			t.Fatalf("web/static/%s differs from the SDK's build: run make web", embedded)
 		}
+	}
+
+	// What npm would publish: the built entry points with their types, the
+	// README and package.json; no sources, tests or scripts.
+	pack := exec.Command("npm", "pack", "--dry-run", "--json")
+	pack.Dir = dir
+	out, err := pack.Output()
+	if err != nil {
+		t.Fatalf("npm pack: %v\n%s", err, out)
+	}
+	var packed []struct {
+		Name  string
+		Files []struct{ Path string }
+	}
+	if err := json.Unmarshal(out, &packed); err != nil || len(packed) != 1 {
+		t.Fatalf("npm pack --json: %v\n%s", err, out)
+	}
+	var files []string
+	for _, f := range packed[0].Files {
+		files = append(files, f.Path)
+	}
+	want := []string{"README.md", "dist/herald-eventstream.d.ts", "dist/herald-eventstream.js", "dist/index.d.ts", "dist/index.js",
+		"dist/sender.d.ts", "dist/sender.js", "package.json"}
+	slices.Sort(files)
+	if packed[0].Name != "@heraldpush/client" || !slices.Equal(files, want) {
+		t.Fatalf("npm pack: %s with %v, want @heraldpush/client with %v", packed[0].Name, files, want)
+	}
+	size := exec.Command("node", "scripts/size.mjs")
+	size.Dir = dir
+	if out, err := size.CombinedOutput(); err != nil {
+		t.Fatalf("size: %v\n%s", err, out)
+	} else {
+		t.Logf("bundle sizes:\n%s", out)
 	}
 }

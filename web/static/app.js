@@ -25,7 +25,7 @@ async function post(path, body) {
 
 let client = null;
 
-// The page uses the herald-client SDK (clients/js), the same code an app would.
+// The page uses the @heraldpush/client SDK (clients/js), the same code an app would.
 function connect() {
   const user = $("user").value.trim();
   const device = $("device").value.trim();

@@ -1,4 +1,4 @@
-// herald-client: a client for Herald's WebSocket protocol (docs/protocol.md).
+// @heraldpush/client: a client for Herald's WebSocket protocol (docs/protocol.md).
 // It reconnects with jittered exponential backoff, resumes after the last
 // message it processed, drops repeats by seq, acks what was processed, keeps
 // the connection alive with application pings, and emits messages in order.
@@ -76,16 +76,16 @@ export class HeraldClient {
     ready = null;
     constructor(options) {
         if (!options.url)
-            throw new Error("herald-client: url is required");
+            throw new Error("@heraldpush/client: url is required");
         if (!options.token && !options.getToken)
-            throw new Error("herald-client: token or getToken is required");
+            throw new Error("@heraldpush/client: token or getToken is required");
         this.opts = { minBackoffMs: 250, maxBackoffMs: 30_000, stableAfterMs: 5_000, pingIntervalMs: 20_000, ...options };
         this.transports = options.transports?.length ? options.transports : ["websocket", "sse"];
         if (this.transports.some((t) => t !== "websocket" && t !== "sse"))
-            throw new Error('herald-client: transports are "websocket" and "sse"');
+            throw new Error('@heraldpush/client: transports are "websocket" and "sse"');
         this.WS = options.WebSocket ?? globalThis.WebSocket;
         if (!this.WS && !this.transports.includes("sse")) {
-            throw new Error("herald-client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
+            throw new Error("@heraldpush/client: no WebSocket implementation; pass options.WebSocket (the `ws` package in Node)");
         }
         this._transport = this.pickTransport();
         this.backoff = this.opts.minBackoffMs;

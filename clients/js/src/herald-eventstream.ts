@@ -1,4 +1,4 @@
-// The Server-Sent Events transport of herald-client (docs/protocol.md,
+// The Server-Sent Events transport of @heraldpush/client (docs/protocol.md,
 // "Server-Sent Events"), for networks that break WebSocket upgrades. It
 // looks like a WebSocket to the client (SocketLike): the stream's events
 // are its messages, and what the client sends is POSTed to /sse/frames,

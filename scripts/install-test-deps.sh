@@ -7,6 +7,8 @@
 # use, stores in it (internal/testenv/postgres.go starts a server of its own
 # per test process); FerretDB itself is built from Go sources by the tests
 # (internal/testenv/ferretdb).
+# python3 and python3-websockets: the Python SDK's tests (clients/python)
+# run on Debian's interpreter, not whichever python3 is first on PATH.
 set -euo pipefail
 
 missing=()
@@ -14,6 +16,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && command -v psql >/dev/null 2>&1 || missing+=(postgresql)
+/usr/bin/python3 -c 'import websockets' >/dev/null 2>&1 || missing+=(python3 python3-websockets)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "installing test dependencies: ${missing[*]}"

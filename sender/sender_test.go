@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/heraldpush/herald/collect"
 	"github.com/heraldpush/herald/internal/httpx"
 	"github.com/heraldpush/herald/pebble"
+	"github.com/heraldpush/herald/receipts"
 )
 
 type nopDispatcher struct{}
@@ -207,5 +209,28 @@ func TestOptionsAndRecall(t *testing.T) {
 	var e *Error
 	if _, err := c.Recall(ctx, "0123456789abcdef0123456789abcdef"); !errors.As(err, &e) || e.Status != 404 {
 		t.Fatalf("an unknown ID: %v", err)
+	}
+}
+
+// A request signed as Herald signs it (receipts.Sign) passes; another body,
+// another secret or an old timestamp does not.
+func TestVerifyWebhook(t *testing.T) {
+	secret, body := "webhook-secret-0123456789", []byte(`{"events":[{"type":"acked"}]}`)
+	now := time.Now()
+	ts := now.Unix()
+	sig := receipts.Sign(secret, ts, body)
+	tss := strconv.FormatInt(ts, 10)
+	if !VerifyWebhook(secret, tss, sig, body, now) {
+		t.Fatal("Herald's own signature refused")
+	}
+	for name, ok := range map[string]bool{
+		"another body":   VerifyWebhook(secret, tss, sig, append(body, ' '), now),
+		"another secret": VerifyWebhook("another-secret-0000", tss, sig, body, now),
+		"an old request": VerifyWebhook(secret, tss, sig, body, now.Add(10*time.Minute)),
+		"no signature":   VerifyWebhook(secret, tss, "", body, now),
+	} {
+		if ok {
+			t.Errorf("%s passed", name)
+		}
 	}
 }

@@ -10,13 +10,23 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
 TOOLS       := $(CURDIR)/.testbin/tools
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build build-bench run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster bench-floor generate web clean
+.PHONY: all build build-bench run test test-deps lint unit fuzz vuln chaos bench bench-wslib bench-centrifugo bench-cluster bench-floor generate web clean release
 
 all: build
 
 ## build: the herald binary in bin/
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/herald ./cmd/herald
+
+## release: the herald binaries of a release, with SHA256SUMS, in dist/
+## (make release VERSION=v0.1.0; docs/releases.md)
+release:
+	rm -rf dist && mkdir -p dist
+	for p in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64; do \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+	    -o dist/herald-$(VERSION)-$${p%/*}-$${p#*/} ./cmd/herald || exit 1; \
+	done
+	cd dist && sha256sum herald-* > SHA256SUMS
 
 ## build-bench: the load generator, bin/herald-bench (bench/, its own Go module)
 build-bench:

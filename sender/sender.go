@@ -117,6 +117,9 @@ type Client struct {
 	// MaxBatch is how many messages SendBatch puts in one request (default
 	// 1,000, the server's default --max-batch-messages).
 	MaxBatch int
+	// AuthURL is the auth service's base URL, for Token (default: the
+	// first of BaseURLs, as with herald all).
+	AuthURL string
 }
 
 // New returns a Client for the collect instances at baseURLs (comma-separated
@@ -228,6 +231,25 @@ func (c *Client) BroadcastWith(ctx context.Context, payload any, mo Options, opt
 	var out Published
 	err := c.call(ctx, http.MethodPost, "/v1/broadcast", mo.wire(nil, payload, ""), &out, opts)
 	return out, err
+}
+
+// Token mints a token for user's connection (POST /v1/tokens on the auth
+// service), allowed the topics given.
+func (c *Client) Token(ctx context.Context, user string, topics ...string) (string, error) {
+	one := *c
+	one.BaseURLs = []string{c.AuthURL}
+	if c.AuthURL == "" && len(c.BaseURLs) > 0 {
+		one.BaseURLs = c.BaseURLs[:1]
+	}
+	body := map[string]any{"user": user}
+	if len(topics) > 0 {
+		body["topics"] = topics
+	}
+	var out struct {
+		Token string `json:"token"`
+	}
+	err := one.call(ctx, http.MethodPost, "/v1/tokens", body, &out, nil)
+	return out.Token, err
 }
 
 // Recalled is the answer to Recall.

@@ -428,9 +428,9 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request, key string) (h
 		return historyPage{}, false
 	}
 	var newest map[string]herald.Seq
-	if ci, ok := s.store.(herald.CollapseIndex); ok && collapsed {
+	if s.collapse != nil && collapsed {
 		if keys := herald.CollapseKeys(ds); keys != nil {
-			if newest, err = ci.NewestByKey(r.Context(), key, keys); err != nil {
+			if newest, err = s.collapse.NewestByKey(r.Context(), key, keys); err != nil {
 				httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable"))
 				return historyPage{}, false
 			}

@@ -40,12 +40,11 @@ func (s *Service) handleRecall(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rc, ok := s.store.(herald.Recalls)
-	if !ok {
+	if s.recalls == nil {
 		httpx.Error(w, r, herald.Errorf(herald.ENotFound, "this store cannot recall messages"))
 		return
 	}
-	m, err := rc.Recall(ctx, id, time.Now())
+	m, err := s.recalls.Recall(ctx, id, time.Now())
 	if err != nil {
 		httpx.Error(w, r, herald.Errorf(herald.EUnavailable, "store unavailable, retry"))
 		return

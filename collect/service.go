@@ -85,6 +85,11 @@ type Deps struct {
 	// Schedule keeps the messages sent with deliver_at (the store's); nil:
 	// deliver_at is refused.
 	Schedule herald.Schedule
+	// Collapse is the store's index of collapse keys (nil: the history's
+	// collapsed=true leaves every message in); Recalls marks messages
+	// recalled (nil: DELETE /v1/messages/{id} recalls nothing stored).
+	Collapse herald.CollapseIndex
+	Recalls  herald.Recalls
 	// Events is the receipts webhook (nil: none): the pusher adds its
 	// pushed and push_failed events; whoever made it runs it.
 	Events   *receipts.Webhook
@@ -106,7 +111,9 @@ type Service struct {
 	pushReceipts  herald.PushReceipts // where the pusher records what it did (the store's receipts)
 	events        *receipts.Webhook   // nil: no receipt webhook
 	schedule      herald.Schedule     // nil: deliver_at is refused
-	egress        *egress.Policy      // where a Web Push endpoint may point
+	collapse      herald.CollapseIndex
+	recalls       herald.Recalls
+	egress        *egress.Policy // where a Web Push endpoint may point
 	commit        *committer
 	forward       chan []*herald.Message
 	m             metrics
@@ -132,6 +139,7 @@ func New(cfg Config, d Deps) *Service {
 	cfg.Lease = max(cfg.Lease, time.Second) // shorter, a slow provider's pushes would be taken twice
 	s := &Service{cfg: cfg, store: store, dispatcher: d.Dispatcher, directory: d.Directory,
 		revocations: d.Revocations, receipts: d.Receipts, presence: d.Presence, registrations: d.Registrations, queue: d.Queue, events: d.Events, schedule: d.Schedule,
+		collapse: d.Collapse, recalls: d.Recalls,
 		egress: egress.NewPolicy(cfg.PrivateNetworks), forward: make(chan []*herald.Message, cfg.DispatchQueue)}
 	s.m = metrics{
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_messages_accepted_total", Help: "Messages stored and answered 202."}),

@@ -81,6 +81,7 @@ func testDeps(auth herald.Authenticator, st herald.Store) Deps {
 	d.Gaps, _ = st.(herald.GapCloser)
 	d.Appends, _ = st.(herald.AppendCounter)
 	d.Registrations, _ = st.(herald.PushRegistrations)
+	d.Collapse, _ = st.(herald.CollapseIndex)
 	return d
 }
 

@@ -129,7 +129,10 @@ type Deps struct {
 	// Registrations are the store's push registrations, which clients
 	// write for their device (push_register); nil: refused.
 	Registrations herald.PushRegistrations
-	Registry      prometheus.Registerer // where the node's metrics go
+	// Collapse is the store's index of collapse keys; nil: replays pass
+	// over no superseded message.
+	Collapse herald.CollapseIndex
+	Registry prometheus.Registerer // where the node's metrics go
 }
 
 // Service is the push service.
@@ -215,7 +218,7 @@ func New(cfg Config, d Deps) *Service {
 	allow, _ := egress.ParseAllow(cfg.PrivateNetworks) // checked by CheckConfig before New
 	outbound := egress.NewPolicy(allow)
 	s.outbound, s.registrations = outbound, d.Registrations
-	s.collapse, _ = store.(herald.CollapseIndex)
+	s.collapse = d.Collapse
 	if rs := d.Receipts; rs != nil && cfg.Receipts {
 		if cfg.WebhookURL != "" {
 			s.hook = receipts.NewWebhook(cfg.WebhookURL, cfg.WebhookSecret, outbound.Client(cfg.WebhookTimeout), reg)

@@ -41,7 +41,7 @@ func newServer(t *testing.T) *server {
 	}
 	t.Cleanup(func() { st.Close(context.Background()) })
 	svc := collect.New(collect.DefaultConfig(), collect.Deps{Store: st, Dispatcher: nopDispatcher{}, Receipts: st, Schedule: st, Queue: st,
-		Registrations: st, Registry: prometheus.NewRegistry()})
+		Registrations: st, Recalls: st, Collapse: st, Registry: prometheus.NewRegistry()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { svc.Run(ctx); close(done) }()

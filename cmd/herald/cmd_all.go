@@ -87,7 +87,7 @@ func runAll(ctx context.Context, args []string) error {
 	pcfg.WebPushHosts = ccfg.WebPushHosts // one --webpush-hosts for both
 	presence := memory.NewTopicPresence(router)
 	psvc := push.New(pcfg, push.Deps{Auth: verifier, Store: store, Router: router, Revocations: router,
-		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Online: memory.NewOnline(), Registrations: store, Registry: reg})
+		Receipts: store, Appends: store, Presence: presence, PresenceBus: presence, Directory: router, Online: memory.NewOnline(), Registrations: store, Collapse: store, Registry: reg})
 	dsvc := dispatch.New(router, psvc, reg)
 	ccfg.Namespaces = pcfg.Namespaces
 	if ccfg.PrivateNetworks, err = egress.ParseAllow(pcfg.PrivateNetworks); err != nil {
@@ -99,7 +99,7 @@ func runAll(ctx context.Context, args []string) error {
 	}
 	ccfg.VAPIDPublicKey = vapidKey
 	csvc := collect.New(ccfg, collect.Deps{Store: store, Dispatcher: dsvc, Directory: router, Revocations: router,
-		Receipts: store, Presence: presence, Registrations: store, Queue: store, Schedule: store, Providers: providers, Events: psvc.ReceiptWebhook(), Registry: reg})
+		Receipts: store, Presence: presence, Registrations: store, Queue: store, Schedule: store, Collapse: store, Recalls: store, Providers: providers, Events: psvc.ReceiptWebhook(), Registry: reg})
 
 	mux := http.NewServeMux()
 	keys, err := httpx.NewKeys(apiKey, keysF)

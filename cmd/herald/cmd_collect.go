@@ -69,7 +69,7 @@ func runCollect(ctx context.Context, args []string) error {
 	checks := []httpx.Check{{Name: "store", Fn: store.Ping}}
 	// Redis is optional for collect: it answers presence, the admin API and
 	// disconnects (their revocations), and nothing else.
-	deps := collect.Deps{Store: store, Receipts: store, Registrations: store, Queue: store, Schedule: store, Providers: providers}
+	deps := collect.Deps{Store: store, Receipts: store, Registrations: store, Queue: store, Schedule: store, Collapse: store, Recalls: store, Providers: providers}
 	services := []runner{}
 	reg := httpx.NewRegistry()
 	if hookURL != "" {

@@ -129,7 +129,7 @@ func runPush(ctx context.Context, args []string) error {
 	defer relay.Close()
 	svc := push.New(cfg, push.Deps{Auth: auth.NewClient(authURLs, authCache), Store: store, Router: router, Revocations: router,
 		Receipts: store, Gaps: store, Relay: relay, Presence: router.TopicPresence(), PresenceBus: router.TopicPresence(),
-		Directory: router, Online: router.UserOnline(), Registrations: store, Registry: reg})
+		Directory: router, Online: router.UserOnline(), Registrations: store, Collapse: store, Registry: reg})
 	gs := rpc.NewServer(cluster)
 	rpc.RegisterPush(gs, svc, svc)
 	mux := http.NewServeMux()

@@ -54,26 +54,48 @@ func (f *fakeProvider) got() []string {
 	return out
 }
 
-// Pushing, with a provider that stands in: a device that acked in time is
-// not pushed (if_not_acked), one that did not is; always pushes both; a
-// gone registration is removed; a refused push is tried again with
-// backoff; a message without a notification queues nothing.
-func TestPusher(t *testing.T) {
+// wait waits until the pushes made are want (in any order).
+func (f *fakeProvider) wait(t *testing.T, want ...string) {
+	t.Helper()
+	slices.Sort(want)
+	testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		if got := f.got(); fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("pushed %v, want %v", got, want)
+		}
+		return nil
+	})
+}
+
+// startPusher runs a collect service with d (its store, registrations and
+// queue a fresh embedded store) whose pushes are due pushAfter after a
+// message, tuned by tune before it runs; the context ends with the test.
+func startPusher(t *testing.T, pushAfter time.Duration, d Deps, tune func(*Service)) (*Service, *pebble.Store, context.Context) {
+	t.Helper()
 	b, err := pebble.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close(context.Background()) })
-	fake := &fakeProvider{}
 	cfg := DefaultConfig()
-	cfg.PushAfter, cfg.PushEvery = 200*time.Millisecond, 20*time.Millisecond
-	s := New(cfg, Deps{Store: b, Registrations: b, Queue: b, Dispatcher: &dispatched{}, Registry: prometheus.NewRegistry(),
-		Providers: map[string]Provider{herald.ProviderFCM: fake, herald.ProviderAPNs: fake}})
-	s.pusher.retryBase = 50 * time.Millisecond
+	cfg.PushAfter, cfg.PushEvery = pushAfter, 20*time.Millisecond
+	d.Store, d.Registrations, d.Queue, d.Dispatcher, d.Registry = b, b, b, &dispatched{}, prometheus.NewRegistry()
+	s := New(cfg, d)
+	tune(s)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	return s, b, ctx
+}
+
+// Pushing, with a provider that stands in: a device that acked in time is
+// not pushed (if_not_acked), one that did not is; always pushes both; a
+// gone registration is removed; a refused push is tried again with
+// backoff; a message without a notification queues nothing.
+func TestPusher(t *testing.T) {
+	fake := &fakeProvider{}
+	s, b, ctx := startPusher(t, 200*time.Millisecond, Deps{Providers: map[string]Provider{herald.ProviderFCM: fake, herald.ProviderAPNs: fake}},
+		func(s *Service) { s.pusher.retryBase = 50 * time.Millisecond })
 
 	for _, r := range []herald.PushRegistration{
 		{User: "ann", Device: "phone", Provider: herald.ProviderFCM, Token: "t1"},
@@ -100,16 +122,7 @@ func TestPusher(t *testing.T) {
 		}
 		return m
 	}
-	wait := func(want ...string) {
-		t.Helper()
-		slices.Sort(want)
-		testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-			if got := fake.got(); fmt.Sprint(got) != fmt.Sprint(want) {
-				return fmt.Errorf("pushed %v, want %v", got, want)
-			}
-			return nil
-		})
-	}
+	wait := func(want ...string) { t.Helper(); fake.wait(t, want...) }
 
 	// ann's phone acks before the push is due; her ipad does not.
 	m := send(`{"users":["ann"],"payload":1,"notification":{"title":"one"}}`)
@@ -166,22 +179,10 @@ func TestPusher(t *testing.T) {
 // device with a connection is not; spread a page at a time, a user whose
 // devices straddle two pages pushed once each.
 func TestPusherTopics(t *testing.T) {
-	b, err := pebble.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close(context.Background()) })
 	fake := &fakeProvider{}
 	router := memory.NewRouter()
-	cfg := DefaultConfig()
-	cfg.PushAfter, cfg.PushEvery = 100*time.Millisecond, 20*time.Millisecond
-	s := New(cfg, Deps{Store: b, Registrations: b, Queue: b, Dispatcher: &dispatched{}, Directory: router, Registry: prometheus.NewRegistry(),
-		Providers: map[string]Provider{herald.ProviderFCM: fake}})
-	s.pusher.page = 1 // every user's devices straddle pages
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s, b, ctx := startPusher(t, 100*time.Millisecond, Deps{Directory: router, Providers: map[string]Provider{herald.ProviderFCM: fake}},
+		func(s *Service) { s.pusher.page = 1 }) // every user's devices straddle pages
 
 	for _, r := range []herald.PushRegistration{
 		{User: "ann", Device: "phone", Topics: []string{"news"}},
@@ -211,16 +212,7 @@ func TestPusherTopics(t *testing.T) {
 			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
 		}
 	}
-	wait := func(want ...string) {
-		t.Helper()
-		slices.Sort(want)
-		testenv.CheckFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-			if got := fake.got(); fmt.Sprint(got) != fmt.Sprint(want) {
-				return fmt.Errorf("pushed %v, want %v", got, want)
-			}
-			return nil
-		})
-	}
+	wait := func(want ...string) { t.Helper(); fake.wait(t, want...) }
 	send("/v1/topics/news/messages", `{"payload":1,"notification":{"title":"news"}}`) // bob's phone is connected
 	wait("ann/phone news", "ann/tablet news")
 	send("/v1/broadcast", `{"payload":2,"notification":{"title":"all"},"push":"always"}`)

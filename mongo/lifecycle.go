@@ -67,15 +67,11 @@ func (s *Store) NewestByKey(ctx context.Context, stream string, keys []string) (
 	for i, k := range keys {
 		ids[i] = ackID(stream, k)
 	}
-	cur, err := s.collapse.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
-	if err != nil {
-		return nil, fmt.Errorf("collapse keys of %s: %w", stream, err)
-	}
-	var docs []struct {
+	docs, err := findAll[struct {
 		ID string `bson:"_id"`
 		S  int64  `bson:"s"`
-	}
-	if err := cur.All(ctx, &docs); err != nil {
+	}](ctx, s.collapse, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
 		return nil, fmt.Errorf("collapse keys of %s: %w", stream, err)
 	}
 	for _, d := range docs {

@@ -65,16 +65,10 @@ func (s *Store) QueuePushes(ctx context.Context, ps []herald.PendingPush) error 
 // MongoDB findOneAndUpdate would do, but FerretDB's is not atomic, and
 // two instances pushed the same message). The winner then moves the lease.
 func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]herald.PendingPush, error) {
-	filter := bson.D{{Key: "due", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "lease", Value: bson.D{{Key: "$lte", Value: now}}}}
-	cur, err := s.queue.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+	docs, err := dueDocs[queueDoc](ctx, s, s.queue, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim pushes: %w", err)
 	}
-	var docs []queueDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("claim pushes: %w", err)
-	}
-	s.sweepClaims(ctx, now)
 	var out []herald.PendingPush
 	for _, d := range docs {
 		id := ackID(d.M, d.U)
@@ -87,6 +81,18 @@ func (s *Store) ClaimPushes(ctx context.Context, now time.Time, lease time.Durat
 		out = append(out, d.pending())
 	}
 	return out, nil
+}
+
+// dueDocs reads up to limit documents of coll (pushes, scheduled messages)
+// due by now whose lease is over, the earliest due first, and sweeps old
+// claims now and then.
+func dueDocs[T any](ctx context.Context, s *Store, coll *driver.Collection, now time.Time, limit int) ([]T, error) {
+	filter := bson.D{{Key: "due", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "lease", Value: bson.D{{Key: "$lte", Value: now}}}}
+	docs, err := findAll[T](ctx, coll, filter, options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+	if err == nil {
+		s.sweepClaims(ctx, now)
+	}
+	return docs, err
 }
 
 // take claims document id of coll (a push, a scheduled message) under the

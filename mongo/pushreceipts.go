@@ -46,12 +46,8 @@ func (s *Store) SavePushed(ctx context.Context, rs []herald.PushReceipt) error {
 
 // PushReceipts implements herald.PushReceipts.
 func (s *Store) PushReceipts(ctx context.Context, msgID string) ([]herald.PushReceipt, error) {
-	cur, err := s.pushReceipts.Find(ctx, bson.D{{Key: "m", Value: msgID}})
+	docs, err := findAll[pushReceiptDoc](ctx, s.pushReceipts, bson.D{{Key: "m", Value: msgID}})
 	if err != nil {
-		return nil, fmt.Errorf("push receipts of %s: %w", msgID, err)
-	}
-	var docs []pushReceiptDoc
-	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("push receipts of %s: %w", msgID, err)
 	}
 	out := make([]herald.PushReceipt, len(docs))

@@ -51,12 +51,8 @@ func (s *Store) PutRegistration(ctx context.Context, r herald.PushRegistration) 
 
 // Registrations implements herald.PushRegistrations.
 func (s *Store) Registrations(ctx context.Context, user string) ([]herald.PushRegistration, error) {
-	cur, err := s.registrations.Find(ctx, bson.D{{Key: "u", Value: user}}, options.Find().SetSort(bson.D{{Key: "d", Value: 1}}))
+	docs, err := findAll[registrationDoc](ctx, s.registrations, bson.D{{Key: "u", Value: user}}, options.Find().SetSort(bson.D{{Key: "d", Value: 1}}))
 	if err != nil {
-		return nil, fmt.Errorf("push registrations of %s: %w", user, err)
-	}
-	var docs []registrationDoc
-	if err := cur.All(ctx, &docs); err != nil {
 		return nil, fmt.Errorf("push registrations of %s: %w", user, err)
 	}
 	out := make([]herald.PushRegistration, len(docs))

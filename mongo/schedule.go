@@ -64,16 +64,10 @@ func (s *Store) ScheduleMessages(ctx context.Context, msgs []*herald.Message) er
 
 // ClaimScheduled implements herald.Schedule.
 func (s *Store) ClaimScheduled(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*herald.Message, error) {
-	filter := bson.D{{Key: "due", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "lease", Value: bson.D{{Key: "$lte", Value: now}}}}
-	cur, err := s.scheduled.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "due", Value: 1}}).SetLimit(int64(limit)))
+	docs, err := dueDocs[scheduledDoc](ctx, s, s.scheduled, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim scheduled messages: %w", err)
 	}
-	var docs []scheduledDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("claim scheduled messages: %w", err)
-	}
-	s.sweepClaims(ctx, now)
 	var out []*herald.Message
 	for _, d := range docs {
 		claim := "sched" + idSep + d.ID + idSep + fmt.Sprint(d.Lease.UnixMilli())

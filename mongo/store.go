@@ -626,18 +626,23 @@ func (s *Store) counter(ctx context.Context, user string) (herald.Seq, string, e
 // equality and scans the collection for $in).
 const pointReads = 8
 
+// findAll decodes every document of coll that filter matches.
+func findAll[T any](ctx context.Context, coll *driver.Collection, filter any, opts ...options.Lister[options.FindOptions]) ([]T, error) {
+	cur, err := coll.Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, err
+	}
+	var out []T
+	err = cur.All(ctx, &out)
+	return out, err
+}
+
 // byIDs reads the documents of coll with the given _ids, in no order. scope
 // adds conditions every one of them meets: the shard key, so that on a
 // sharded collection each read goes to one shard rather than to all.
 func byIDs[T any](ctx context.Context, coll *driver.Collection, ids []string, scope ...bson.E) ([]T, error) {
 	if len(ids) > pointReads {
-		cur, err := coll.Find(ctx, append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, scope...))
-		if err != nil {
-			return nil, err
-		}
-		var out []T
-		err = cur.All(ctx, &out)
-		return out, err
+		return findAll[T](ctx, coll, append(bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, scope...))
 	}
 	found := make([]*T, len(ids))
 	g, gctx := errgroup.WithContext(ctx)

@@ -100,17 +100,25 @@ func (h *hub) subs(key string) []*topicSub {
 func (h *hub) broadcast(d herald.Delivery) int {
 	fs := frameSet{encode: func(e encoding) []byte { return e.pub(herald.Broadcast, d) }, zmin: h.zmin}
 	n := 0
+	h.eachSession(func(c *session) {
+		frame, z := fs.get(c.enc)
+		c.enqueue(outItem{seq: d.Seq, frame: frame, z: z, sub: &c.bcast})
+		n++
+	})
+	return n
+}
+
+// eachSession calls fn with every local connection, a shard at a time
+// under its read lock (fn only queues).
+func (h *hub) eachSession(fn func(c *session)) {
 	for i := range h.shards {
 		s := &h.shards[i]
 		s.mu.RLock()
 		for _, cs := range s.users {
 			for _, c := range cs {
-				frame, z := fs.get(c.enc)
-				c.enqueue(outItem{seq: d.Seq, frame: frame, z: z, sub: &c.bcast})
-				n++
+				fn(c)
 			}
 		}
 		s.mu.RUnlock()
 	}
-	return n
 }

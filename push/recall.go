@@ -47,11 +47,7 @@ func (s *Service) recall(m *herald.Message) int {
 			}
 		case u == herald.BroadcastKey:
 			frame := recallFrame(m.ID, herald.Broadcast, seq)
-			s.hub.each(func(user string, _ []herald.Conn) {
-				for _, c := range s.hub.userConns(user) {
-					tell(c, frame)
-				}
-			})
+			s.hub.eachSession(func(c *session) { tell(c, frame) })
 		default:
 			frame := recallFrame(m.ID, topic, seq)
 			for _, ts := range s.hub.subs(u) {
